@@ -1,0 +1,18 @@
+"""coldsim: a discrete-event simulator of serverless cold and warm starts."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("coldsim")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+from .errors import ScenarioError  # noqa: E402
+from .result import Result  # noqa: E402
+from .scenario import Scenario, load_scenario, parse_scenario  # noqa: E402
+from .simulation import simulate  # noqa: E402
+
+__all__ = [
+    "Result", "Scenario", "ScenarioError", "__version__",
+    "load_scenario", "parse_scenario", "simulate",
+]  # fmt: skip

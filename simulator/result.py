@@ -1,0 +1,83 @@
+"""A finished run: its logs, summary and plots, and writing them to a folder atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from matplotlib.figure import Figure
+
+from . import plots
+from .scenario import Scenario
+
+PLOTS = {
+    "latency_cdf.png": "plot_latency_cdf",
+    "instances_over_time.png": "plot_instances",
+    "cold_starts_per_minute.png": "plot_cold_starts",
+}
+
+
+@dataclass
+class Result:
+    scenario: Scenario  # as run (seed included)
+    invocations: pd.DataFrame
+    instances: pd.DataFrame
+    summary: dict[str, Any] = field(repr=False)
+
+    def plot_latency_cdf(self) -> Figure:
+        return plots.latency_cdf(self.invocations, f"{self.scenario.name}: latency CDF")
+
+    def plot_instances(self) -> Figure:
+        s = self.scenario
+        return plots.instances_over_time(
+            self.invocations, self.instances, s.duration_s, s.warmup_s,
+            title=f"{s.name}: instances over time",
+        )  # fmt: skip
+
+    def plot_cold_starts(self) -> Figure:
+        s = self.scenario
+        return plots.cold_starts_per_minute(
+            self.invocations, s.duration_s, s.warmup_s, title=f"{s.name}: cold starts per minute"
+        )
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write summary.json, the logs (Parquet), scenario.yaml and the plots to out_dir.
+        Everything goes to a temporary sibling first, then replaces out_dir in one rename, so a
+        reader never sees a half-written result."""
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise FileExistsError(f"{out} exists and is not a folder")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
+            (tmp / "scenario.yaml").write_text(
+                yaml.safe_dump(self.scenario.to_dict(), sort_keys=False)
+            )
+            self.invocations.to_parquet(tmp / "invocations.parquet", index=False)
+            self.instances.to_parquet(tmp / "instances.parquet", index=False)
+            for name, method in PLOTS.items():
+                getattr(self, method)().savefig(tmp / name, dpi=110)
+            _replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    os.chmod(new, 0o755)  # mkdtemp makes it private
+    if not target.exists():
+        new.rename(target)
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

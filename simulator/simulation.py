@@ -1,0 +1,56 @@
+"""`simulate()`: scenario in, Result out. The public entry point for notebooks and the CLI."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .engine import Engine
+from .logs import instances_frame, invocations_frame
+from .report import summarize
+from .result import Result
+from .scenario import Scenario, load_scenario, parse_scenario
+
+
+def simulate(
+    scenario: Scenario | Mapping[str, Any] | str | Path,
+    seed: int | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> Result:
+    """Run a scenario (a Scenario, plain data, or a YAML path). `seed` overrides the scenario's;
+    `progress(fraction)` is called as simulated time advances."""
+    if isinstance(scenario, str | Path):
+        scenario = load_scenario(scenario)
+    elif not isinstance(scenario, Scenario):
+        scenario = parse_scenario(scenario)
+    if seed is not None:
+        scenario = scenario.model_copy(update={"seed": seed})
+    t0 = time.perf_counter()
+    log = Engine(scenario, progress=progress).run()
+    wall_s = time.perf_counter() - t0
+    invocations = invocations_frame(log, scenario.warmup_s)
+    instances = instances_frame(log)
+    summary: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "duration_s": scenario.duration_s,
+        "warmup_s": scenario.warmup_s,
+        "horizon_s": log.horizon_s,
+        "simulated_events": log.events,
+        "wall_s": wall_s,
+        "coldsim_version": __version__,
+    }
+    summary.update(
+        summarize(
+            invocations,
+            instances,
+            functions=log.functions,
+            memory_mb=[f.memory_mb for f in scenario.functions],
+            warmup_s=scenario.warmup_s,
+            duration_s=scenario.duration_s,
+        )
+    )
+    return Result(scenario, invocations, instances, summary)
