@@ -23,12 +23,16 @@ app = typer.Typer(
     help="Simulate serverless cold and warm starts from a YAML scenario.",
 )
 out_console = Console()
+if not out_console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    out_console = Console(width=140)
 err_console = Console(stderr=True)
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a field: dotted.path=value (repeatable).", metavar="PATH=V"),
+    typer.Option(
+        "--set", help="Override a field: dotted.path=value (repeatable).", metavar="PATH=V"
+    ),
 ]
 
 
@@ -41,9 +45,13 @@ def _fail(err: ScenarioError) -> typer.Exit:
 def run(
     scenario: ScenarioArg,
     seed: Annotated[int | None, typer.Option(help="Seed for every random stream.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder [default: results/<name>].")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder [default: results/<name>].")
+    ] = None,
     set_: SetOpt = None,
-    duration_s: Annotated[float | None, typer.Option("--duration-s", help="Simulated span, s.")] = None,
+    duration_s: Annotated[
+        float | None, typer.Option("--duration-s", help="Simulated span, s.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
 ) -> None:
     """Run a scenario; write summary.json, the logs (Parquet), scenario.yaml and plots."""
@@ -95,9 +103,9 @@ def version() -> None:
 
 def _print_summary(s: dict) -> None:
     table = Table(title=f"{s['scenario']} (seed {s['seed']}, {s['wall_s']:.2f} s wall)")
-    for col in ("function", "invocations", "cold starts", "cold rate", "p50 ms", "p99 ms",
-                "p99 cold ms", "mean inst.", "idle GB-s"):  # fmt: skip
-        table.add_column(col, justify="left" if col == "function" else "right")
+    for col in ("function", "requests", "cold", "cold rate", "p50 ms", "p99 ms",
+                "p99 cold ms", "mean instances", "idle GB-s"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "function" else "right", no_wrap=True)
     rows = list(s["per_function"].items())
     if len(rows) > 1:
         rows.append(("all", s))

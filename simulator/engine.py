@@ -63,7 +63,9 @@ class Engine:
         for f in scenario.functions:
             self._pools.append(
                 make_pool(
-                    platform.idle_selection, self._inst_expiry, stream(self.seed, f.name, "selection")
+                    platform.idle_selection,
+                    self._inst_expiry,
+                    stream(self.seed, f.name, "selection"),
                 )
             )
             self._keep_alive.append(
@@ -106,10 +108,16 @@ class Engine:
         created, inst_init, inst_fn = self._inst_created, self._inst_init_ms, self._inst_fn
         expiry, lifetime = self._inst_expiry, self._inst_lifetime
         log = self._log
-        a_fn, a_arr, a_start, a_end = (log[c].append for c in ("function", "arrival_s", "start_s", "end_s"))
-        a_iid, a_cold, a_init, a_dur = (log[c].append for c in ("instance_id", "cold", "init_ms", "duration_ms"))
+        a_fn, a_arr, a_start, a_end = (
+            log[c].append for c in ("function", "arrival_s", "start_s", "end_s")
+        )
+        a_iid, a_cold, a_init, a_dur = (
+            log[c].append for c in ("instance_id", "cold", "init_ms", "duration_ms")
+        )
         n = 0
-        for times in f.arrivals.batches(stream(self.seed, f.name, "arrivals"), self.scenario.duration_s):
+        for times in f.arrivals.batches(
+            stream(self.seed, f.name, "arrivals"), self.scenario.duration_s
+        ):
             durations = f.duration.sample(duration_rng, len(times))
             n += len(times)
             for t, d_ms in zip(times.tolist(), durations.tolist(), strict=True):
@@ -156,8 +164,18 @@ class Engine:
     def _release(self, now: float) -> None:
         """Every request that ended by `now` frees its instance: retire it, or idle it until the
         keep-alive policy's expiry (capped at its retirement time)."""
-        busy, created, expiry, lifetime = self._busy, self._inst_created, self._inst_expiry, self._inst_lifetime
-        fn_of, pools, keep_alive, max_life = self._inst_fn, self._pools, self._keep_alive, self._lifetime_s
+        busy, created, expiry, lifetime = (
+            self._busy,
+            self._inst_created,
+            self._inst_expiry,
+            self._inst_lifetime,
+        )
+        fn_of, pools, keep_alive, max_life = (
+            self._inst_fn,
+            self._pools,
+            self._keep_alive,
+            self._lifetime_s,
+        )
         while busy and busy[0][0] <= now:
             end, iid = heapq.heappop(busy)
             retire_at = created[iid] + max_life
@@ -180,7 +198,9 @@ class Engine:
     def _event_log(self) -> EventLog:
         inv = {name: np.frombuffer(col, dtype=col.typecode) for name, col in self._log.items()}
         inv["cold"] = inv["cold"].view(np.bool_)
-        horizon = max(self.scenario.duration_s, float(inv["end_s"].max()) if len(inv["end_s"]) else 0.0)
+        horizon = max(
+            self.scenario.duration_s, float(inv["end_s"].max()) if len(inv["end_s"]) else 0.0
+        )
         created = np.array(self._inst_created, dtype=float)
         init_ms = np.array(self._inst_init_ms, dtype=float)
         expiry = np.array(self._inst_expiry, dtype=float)

@@ -26,7 +26,9 @@ def latency_cdf(invocations: pd.DataFrame, title: str = "") -> Figure:
         if len(lat) == 0:
             continue
         q = np.linspace(0, 1, min(CDF_POINTS, len(lat)))
-        ax.step(np.quantile(lat, q), q, where="post", color=color, label=f"{label} (n={len(lat):,})")
+        ax.step(
+            np.quantile(lat, q), q, where="post", color=color, label=f"{label} (n={len(lat):,})"
+        )
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of requests ≤ latency")

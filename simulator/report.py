@@ -47,8 +47,9 @@ def summarize(
     busy_s = _by_function(_overlap(busy_from, invocations["end_s"].to_numpy(), w0, w1), codes, n_fn)
     del busy_from
     ended = instances["ended_s"].to_numpy()
-    alive_s = _by_function(_overlap(created, np.where(np.isnan(ended), np.inf, ended), w0, w1),
-                           inst_codes, n_fn)
+    alive_s = _by_function(
+        _overlap(created, np.where(np.isnan(ended), np.inf, ended), w0, w1), inst_codes, n_fn
+    )
     idle_s = np.maximum(alive_s - busy_s, 0.0)
     peaks = _peak_alive(created, ended, inst_codes, n_fn, w0, w1)
     new = (created >= w0) & (created < w1)

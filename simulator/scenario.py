@@ -113,7 +113,9 @@ class Scenario(_Model):
         return self.model_dump(mode="json")
 
     def updated(self, overrides: Mapping[str, Any]) -> Scenario:
-        """A validated copy with dotted-path fields replaced, e.g. {"platform.keep_alive.idle_s": 60}."""
+        """A validated copy with dotted-path fields replaced.
+
+        Example: `scenario.updated({"platform.keep_alive.idle_s": 60})`."""
         data = self.to_dict()
         for path, value in overrides.items():
             set_path(data, path, value)
@@ -305,4 +307,3 @@ def _union_member(model: Any, tag: Any) -> Any:
         if str(tag) in _tags(member):
             return member
     return model
-

@@ -15,7 +15,11 @@ TIMES = [0.0, 1.0, 2.0, 11.0, 30.0]
 def stepped(write_trace, selection, idle_s=100.0, max_lifetime_s=None, extra=()):
     path = write_trace(TIMES + list(extra))
     data = scenario(
-        function(arrivals={"process": "trace", "path": str(path)}, init=const(500), duration=const(10_000)),
+        function(
+            arrivals={"process": "trace", "path": str(path)},
+            init=const(500),
+            duration=const(10_000),
+        ),
         duration_s=1000,
         idle_s=idle_s,
         selection=selection,
@@ -71,7 +75,11 @@ def test_max_lifetime_retires_an_instance_when_it_goes_idle(write_trace, selecti
 
 def periodic(idle_s, interval_s=300.0, duration_s=86_400.0, max_lifetime_s=None):
     data = scenario(
-        function(arrivals={"process": "periodic", "interval_s": interval_s}, init=const(1), duration=const(50)),
+        function(
+            arrivals={"process": "periodic", "interval_s": interval_s},
+            init=const(1),
+            duration=const(50),
+        ),
         duration_s=duration_s,
         idle_s=idle_s,
         max_lifetime_s=max_lifetime_s,
@@ -114,8 +122,10 @@ def test_lifetime_recycles_a_steadily_used_instance():
 
 def test_in_flight_requests_finish_after_the_horizon():
     data = scenario(
-        function(arrivals={"process": "periodic", "interval_s": 10.0, "offset_s": 5.0},
-                 duration=const(20_000)),
+        function(
+            arrivals={"process": "periodic", "interval_s": 10.0, "offset_s": 5.0},
+            duration=const(20_000),
+        ),
         duration_s=100,
         idle_s=1000,
     )

@@ -1,0 +1,171 @@
+"""The command line: runs, overrides, and bad input (exit 2, the field named, no traceback,
+nothing written)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from simulator.cli import app
+
+runner = CliRunner()
+
+GOOD = """\
+name: tiny
+seed: 3
+duration_s: 600
+warmup_s: 60
+platform:
+  keep_alive: {policy: fixed, idle_s: 120}
+functions:
+  - name: api
+    memory_mb: 256
+    duration: {dist: exponential, mean_ms: 80}
+    arrivals: {process: poisson, rate_per_s: 2}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_run_writes_every_output(tmp_path):
+    out = tmp_path / "out"
+    res = invoke("run", write(tmp_path, GOOD), "--out", out)
+    assert res.exit_code == 0, res.output
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "summary.json",
+        "scenario.yaml",
+        "invocations.parquet",
+        "instances.parquet",
+        "latency_cdf.png",
+        "instances_over_time.png",
+        "cold_starts_per_minute.png",
+    }
+    summary = json.loads((out / "summary.json").read_text())
+    inv = pd.read_parquet(out / "invocations.parquet")
+    assert summary["invocations"] == int(inv["counted"].sum())
+    assert summary["seed"] == 3 and summary["coldsim_version"]
+    resolved = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert resolved["platform"]["max_lifetime_s"] == 7200  # defaults are recorded
+    assert resolved["functions"][0]["init"]["dist"] == "lognormal"
+    # The resolved scenario reproduces the run exactly.
+    again = tmp_path / "again"
+    assert invoke("run", out / "scenario.yaml", "--out", again, "--quiet").exit_code == 0
+    pd.testing.assert_frame_equal(inv, pd.read_parquet(again / "invocations.parquet"))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left
+
+
+def test_overrides_seed_and_duration(tmp_path):
+    out = tmp_path / "out"
+    res = invoke("run", write(tmp_path, GOOD), "--out", out, "--quiet", "--seed", "9",
+                 "--duration-s", "300", "--set", "functions.0.arrivals.rate_per_s=20",
+                 "--set", "platform.idle_selection=lru")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert res.output == ""
+    sc = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert (sc["seed"], sc["duration_s"]) == (9, 300)
+    assert sc["functions"][0]["arrivals"]["rate_per_s"] == 20
+    assert sc["platform"]["idle_selection"] == "lru"
+    inv = pd.read_parquet(out / "invocations.parquet")
+    assert inv["arrival_s"].max() < 300 and len(inv) > 20 * 300 * 0.8
+
+
+def test_rerun_replaces_the_output_folder(tmp_path):
+    out = tmp_path / "out"
+    path = write(tmp_path, GOOD)
+    assert invoke("run", path, "--out", out, "-q").exit_code == 0
+    (out / "stale.txt").write_text("old")
+    assert invoke("run", path, "--out", out, "-q", "--seed", "4").exit_code == 0
+    assert not (out / "stale.txt").exists()
+    assert json.loads((out / "summary.json").read_text())["seed"] == 4
+
+
+BAD = [
+    ("name: x\nfunctions: [\n", "malformed YAML: line"),
+    (GOOD + "colour: blue\n", "colour: unknown field (allowed here: name, seed"),
+    (GOOD.replace("rate_per_s: 2", "rate_per_s: -2"), "functions[0].arrivals.rate_per_s: Input should be greater than 0"),
+    (GOOD.replace("mean_ms: 80", "mean_ms: 80, extra: 1"), "functions[0].duration.extra: unknown field"),
+    (GOOD.replace("exponential", "weibull"), "functions[0].duration.dist: unknown dist 'weibull'"),
+    (GOOD.replace("warmup_s: 60", "warmup_s: 600"), "warmup_s (600.0) must be less than duration_s"),
+    (GOOD.replace("{process: poisson, rate_per_s: 2}", "{process: trace, path: missing.csv}"),
+     "functions[0].arrivals.path: trace file not found"),
+    (GOOD.replace("policy: fixed, idle_s: 120", "policy: fixed, idle_s: -1"), "platform.keep_alive.idle_s"),
+    (GOOD.replace("memory_mb: 256", "memory_mb: 64"), "functions[0].memory_mb: Input should be greater than or equal to 128"),
+    (GOOD + GOOD[GOOD.index("  - name"):], "function names must be unique"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), BAD)
+def test_bad_input_names_the_field_and_exits_2(tmp_path, text, message):
+    path = write(tmp_path, text)
+    out = tmp_path / "out"
+    res = invoke("run", path, "--out", out)
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert str(path) in res.output
+    assert "Traceback" not in res.output
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [path]
+    assert invoke("validate", path).exit_code == 2
+
+
+def test_missing_scenario_file_and_bad_set(tmp_path):
+    res = invoke("run", tmp_path / "nope.yaml")
+    assert res.exit_code == 2 and "scenario file not found" in res.output
+    path = write(tmp_path, GOOD)
+    res = invoke("run", path, "--set", "functions.5.memory_mb=512")
+    assert res.exit_code == 2 and "--set functions.5.memory_mb" in res.output
+    res = invoke("run", path, "--set", "functions.0.memory_mb=lots")
+    assert res.exit_code == 2 and "functions[0].memory_mb" in res.output
+
+
+def test_malformed_trace_rows_name_file_and_line(tmp_path):
+    (tmp_path / "t.csv").write_text("timestamp_s\n1.0\n2.0\nsoon\n")
+    path = write(
+        tmp_path, GOOD.replace("{process: poisson, rate_per_s: 2}", "{process: trace, path: t.csv}")
+    )
+    res = invoke("run", path, "--out", tmp_path / "out")
+    assert res.exit_code == 2
+    assert "t.csv" in res.output and "line 4" in res.output and "'soon'" in res.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_and_schema(tmp_path):
+    res = invoke("validate", write(tmp_path, GOOD))
+    assert res.exit_code == 0 and "valid" in res.output
+    res = invoke("schema")
+    schema = json.loads(res.output)
+    assert schema["additionalProperties"] is False
+    assert "duration_s" in schema["required"]
+    assert "keep_alive" in json.dumps(schema)
+
+
+def test_bundled_scenarios_are_valid():
+    paths = sorted((ROOT / "scenarios").glob("*.yaml"))
+    assert len(paths) >= 3
+    for path in paths:
+        assert invoke("validate", path).exit_code == 0, path
+
+
+def test_console_script_exit_code_without_traceback(tmp_path):
+    path = write(tmp_path, GOOD.replace("rate_per_s: 2", "rate_per_s: 0"))
+    proc = subprocess.run([sys.executable, "-m", "simulator", "run", str(path)],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2
+    assert "rate_per_s" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout

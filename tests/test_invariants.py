@@ -1,0 +1,153 @@
+"""Conservation and invariants on generated scenarios, and agreement with a naive model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from conftest import run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reference import replay
+
+from simulator import parse_scenario
+from simulator.rng import stream
+
+ms = st.floats(min_value=0, max_value=20_000, allow_nan=False)
+distributions = st.one_of(
+    st.builds(lambda v: {"dist": "constant", "value_ms": v}, ms),
+    st.builds(lambda m: {"dist": "exponential", "mean_ms": m}, st.floats(1, 20_000)),
+    st.builds(lambda a, b: {"dist": "uniform", "low_ms": min(a, b), "high_ms": max(a, b)}, ms, ms),
+    st.builds(lambda m, s: {"dist": "lognormal", "median_ms": m, "sigma": s},
+              st.floats(1, 5_000), st.floats(0, 1.5)),
+)  # fmt: skip
+arrival_processes = st.one_of(
+    st.builds(lambda r: {"process": "poisson", "rate_per_s": r}, st.floats(0.02, 4)),
+    st.builds(lambda i, o: {"process": "periodic", "interval_s": i, "offset_s": o},
+              st.floats(0.5, 60), st.floats(0, 30)),
+)  # fmt: skip
+
+
+@st.composite
+def scenarios(draw):
+    n = draw(st.integers(1, 3))
+    return {
+        "name": "generated",
+        "seed": draw(st.integers(0, 2**32)),
+        "duration_s": (duration := draw(st.floats(10, 300))),
+        "warmup_s": draw(st.floats(0, duration * 0.5)),
+        "platform": {
+            "keep_alive": {"policy": "fixed", "idle_s": draw(st.floats(0, 120))},
+            "idle_selection": draw(st.sampled_from(["newest", "mru", "lru", "random"])),
+            "max_lifetime_s": draw(st.one_of(st.none(), st.floats(1, 400))),
+        },
+        "functions": [
+            {
+                "name": f"fn{k}",
+                "memory_mb": draw(st.integers(128, 4096)),
+                "init": draw(distributions),
+                "duration": draw(distributions),
+                "arrivals": draw(arrival_processes),
+            }
+            for k in range(n)
+        ],  # fmt: skip
+    }
+
+
+CHECK = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@CHECK
+@given(scenarios())
+def test_invariants_and_agreement_with_reference(data):
+    res = run(data)
+    sc = parse_scenario(data)
+    inv, inst = res.invocations, res.instances
+
+    # Conservation: every generated arrival is logged exactly once, in time order.
+    for f in sc.functions:
+        rng = stream(sc.seed, f.name, "arrivals")
+        expected = np.concatenate([np.empty(0), *f.arrivals.batches(rng, sc.duration_s)])
+        logged = inv.loc[inv["function"] == f.name, "arrival_s"].to_numpy()
+        np.testing.assert_array_equal(logged, expected)
+    assert (np.diff(inv["arrival_s"].to_numpy()) >= 0).all()
+    assert inv["counted"].equals(inv["arrival_s"] >= sc.warmup_s)
+    assert res.summary["invocations"] == int(inv["counted"].sum())
+
+    # Per-request timing.
+    np.testing.assert_array_equal(inv["start_s"] >= inv["arrival_s"], True)
+    np.testing.assert_allclose(inv["latency_ms"], inv["init_ms"] + inv["duration_ms"], atol=1e-6)
+    assert (inv.loc[~inv["cold"], "init_ms"] == 0).all()
+
+    # Instances: one cold start each, which creates it; executions never overlap; nothing
+    # starts on an instance after it ended; each instance serves one function.
+    assert len(inst) == int(inv["cold"].sum())
+    by = inv.sort_values(["instance_id", "arrival_s"], kind="stable")
+    first = ~by["instance_id"].duplicated()
+    assert by["cold"].equals(first)
+    created = inst["created_s"].to_numpy()[by["instance_id"]]
+    np.testing.assert_array_equal(by.loc[first, "arrival_s"], created[first.to_numpy()])
+    same = by["instance_id"].to_numpy()[1:] == by["instance_id"].to_numpy()[:-1]
+    assert (by["arrival_s"].to_numpy()[1:][same] >= by["end_s"].to_numpy()[:-1][same]).all()
+    ended = inst["ended_s"].to_numpy()[by["instance_id"]]
+    assert not (by["start_s"].to_numpy() > ended).any()
+    assert not (by["end_s"].to_numpy() > ended).any()
+    assert (inst.groupby("instance_id")["function"].nunique() == 1).all()
+    assert inst["invocations"].sum() == len(inv)
+    assert ((inst["end_reason"] == "alive") == inst["ended_s"].isna()).all()
+
+    # Keep-alive and lifetime: a warm start arrives before the previous end + idle_s and
+    # before the retirement age.
+    idle_s = sc.platform.keep_alive.idle_s
+    life = sc.platform.max_lifetime_s or np.inf
+    prev_end = by["end_s"].to_numpy()[:-1][same]
+    t = by["arrival_s"].to_numpy()[1:][same]
+    assert (t < prev_end + idle_s).all()
+    assert (t < created[1:][same] + life).all()
+
+    # Decisions agree with the naive model (random selection has its own statistical test).
+    if sc.platform.idle_selection != "random":
+        for f in sc.functions:
+            rows = inv[inv["function"] == f.name]
+            ids = rows["instance_id"].to_numpy()
+            local = pd.factorize(ids)[0]  # order of first use = order of creation
+            inits = inst.set_index("instance_id").loc[pd.unique(ids), "init_ms"].to_numpy()
+            expected = replay(
+                rows["arrival_s"].to_numpy(), rows["duration_ms"].to_numpy(), inits,
+                idle_s=idle_s, max_lifetime_s=sc.platform.max_lifetime_s,
+                selection=sc.platform.idle_selection,
+            )  # fmt: skip
+            assert list(zip(rows["cold"], local, strict=True)) == expected
+
+
+def test_same_seed_same_logs_and_different_seed_different_logs():
+    data = {
+        "name": "det", "seed": 11, "duration_s": 2000, "warmup_s": 100,
+        "platform": {"idle_selection": "random"},
+        "functions": [
+            {"name": "a", "duration": {"dist": "gamma", "mean_ms": 300, "cv": 2},
+             "arrivals": {"process": "poisson", "rate_per_s": 3}},
+            {"name": "b", "duration": {"dist": "lognormal", "median_ms": 50, "sigma": 1},
+             "arrivals": {"process": "poisson", "rate_per_s": 0.5}},
+        ],
+    }  # fmt: skip
+    one, two = run(data), run(data)
+    pd.testing.assert_frame_equal(one.invocations, two.invocations)
+    pd.testing.assert_frame_equal(one.instances, two.instances)
+    strip = lambda s: {k: v for k, v in s.items() if k != "wall_s"}  # noqa: E731
+    assert strip(one.summary) == strip(two.summary)
+    other = run({**data, "seed": 12})
+    assert not np.array_equal(other.invocations["arrival_s"], one.invocations["arrival_s"])
+
+
+def test_a_function_traffic_does_not_depend_on_other_functions():
+    # Streams are keyed by function name: adding a function leaves the others' samples alone.
+    f = {"name": "a", "duration": {"dist": "exponential", "mean_ms": 100},
+         "arrivals": {"process": "poisson", "rate_per_s": 2}}  # fmt: skip
+    g = {**f, "name": "b"}
+    alone = run({"name": "x", "seed": 3, "duration_s": 500, "functions": [f]}).invocations
+    both = run({"name": "x", "seed": 3, "duration_s": 500, "functions": [g, f]}).invocations
+    cols = ["arrival_s", "duration_ms", "init_ms", "cold"]
+    pd.testing.assert_frame_equal(
+        alone[cols].reset_index(drop=True),
+        both.loc[both["function"] == "a", cols].reset_index(drop=True),
+    )
