@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -80,13 +81,20 @@ def run(
 
 
 @app.command()
-def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
-    """Check a scenario and print it with every default filled in."""
+def validate(
+    scenario: ScenarioArg,
+    set_: SetOpt = None,
+    show: Annotated[bool, typer.Option("--show", help="Print it with defaults filled in.")] = False,
+) -> None:
+    """Check a scenario (exit 0 if valid, 2 with the problems if not)."""
     try:
         sc = load_scenario(scenario, set_ or ())
     except ScenarioError as err:
         raise _fail(err) from None
-    out_console.print(f"{scenario}: valid ({len(sc.functions)} function(s))")
+    if show:
+        print(yaml.safe_dump(sc.to_dict(), sort_keys=False), end="")
+    else:
+        out_console.print(f"{scenario}: valid ({len(sc.functions)} function(s))", highlight=False)
 
 
 @app.command()

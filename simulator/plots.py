@@ -29,12 +29,15 @@ def latency_cdf(invocations: pd.DataFrame, title: str = "") -> Figure:
         ax.step(
             np.quantile(lat, q), q, where="post", color=color, label=f"{label} (n={len(lat):,})"
         )
+    if not ax.lines:
+        ax.text(0.5, 0.5, "no counted requests", ha="center", va="center", transform=ax.transAxes)
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of requests ≤ latency")
     ax.set_ylim(0, 1.01)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
+    if ax.lines:
+        ax.legend(loc="lower right")
     ax.set_title(title or "Latency CDF: cold vs warm starts")
     return fig
 

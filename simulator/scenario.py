@@ -92,7 +92,9 @@ class Scenario(_Model):
     warmup_s: float = Field(
         0.0, ge=0, description="Arrivals before this time (s) are simulated but not counted."
     )
-    platform: Platform = Field(default_factory=Platform)
+    platform: Platform = Field(
+        default_factory=Platform, description="Keep-alive, instance selection and recycling."
+    )
     functions: list[Function] = Field(min_length=1, description="The functions to simulate.")
 
     @model_validator(mode="after")
