@@ -191,7 +191,7 @@ class Engine:
             else:
                 expiry[iid] = evict_at
                 lifetime[iid] = False
-            pools[k].put(iid)
+            pools[k].put(iid, end)
 
     # -- output -----------------------------------------------------------------------------
 

@@ -2,13 +2,13 @@
 
 Each pool holds one function's idle instances and evicts lazily: an entry whose expiry has
 passed is dropped when the pool meets it, and its eviction time was already logged when it
-went idle. `take(now)` returns an instance id, or -1 when no idle instance is alive.
+went idle. `take(now)` returns an instance id, or -1 when no idle instance is alive. Ties in
+end times are broken by instance id, so the choice never depends on event batching.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
@@ -23,69 +23,49 @@ class Pool:
     def __init__(self, expiry: list[float]):
         self._expiry = expiry  # shared with the engine: expiry[instance_id]
 
-    def put(self, iid: int) -> None:
-        """An instance became idle; calls come in order of the instances' end times."""
+    def put(self, iid: int, end_s: float) -> None:
+        """Instance iid became idle; its last execution ended at end_s."""
         raise NotImplementedError
 
     def take(self, now: float) -> int:
         raise NotImplementedError
 
 
-class Newest(Pool):
-    """The idle instance created most recently (highest id): older ones drain and expire."""
+class _HeapPool(Pool):
+    """Idle instances in a heap of (key, instance_id); take() pops the smallest alive one."""
 
     def __init__(self, expiry):
         super().__init__(expiry)
-        self._heap: list[int] = []  # -instance_id
-
-    def put(self, iid):
-        heapq.heappush(self._heap, -iid)
+        self._heap: list[tuple] = []
 
     def take(self, now):
         heap, expiry = self._heap, self._expiry
         while heap:
-            iid = -heapq.heappop(heap)
+            iid = heapq.heappop(heap)[-1]
             if now < expiry[iid]:
                 return iid
         return -1
 
 
-class MostRecentlyUsed(Pool):
-    """The idle instance whose last execution ended most recently (a stack)."""
+class Newest(_HeapPool):
+    """The idle instance created most recently (highest id): older ones drain and expire."""
 
-    def __init__(self, expiry):
-        super().__init__(expiry)
-        self._stack: list[int] = []
-
-    def put(self, iid):
-        self._stack.append(iid)
-
-    def take(self, now):
-        stack, expiry = self._stack, self._expiry
-        while stack:
-            iid = stack.pop()
-            if now < expiry[iid]:
-                return iid
-        return -1
+    def put(self, iid, end_s):
+        heapq.heappush(self._heap, (-iid, iid))
 
 
-class LeastRecentlyUsed(Pool):
-    """The idle instance whose last execution ended longest ago (a queue)."""
+class MostRecentlyUsed(_HeapPool):
+    """The idle instance whose last execution ended most recently (ties: the newest)."""
 
-    def __init__(self, expiry):
-        super().__init__(expiry)
-        self._queue: deque[int] = deque()
+    def put(self, iid, end_s):
+        heapq.heappush(self._heap, (-end_s, -iid, iid))
 
-    def put(self, iid):
-        self._queue.append(iid)
 
-    def take(self, now):
-        queue, expiry = self._queue, self._expiry
-        while queue:
-            iid = queue.popleft()
-            if now < expiry[iid]:
-                return iid
-        return -1
+class LeastRecentlyUsed(_HeapPool):
+    """The idle instance whose last execution ended longest ago (ties: the oldest)."""
+
+    def put(self, iid, end_s):
+        heapq.heappush(self._heap, (end_s, iid))
 
 
 class Random(Pool):
@@ -97,7 +77,7 @@ class Random(Pool):
         self._items: list[int] = []
         self._uniform = Buffered(rng.random)
 
-    def put(self, iid):
+    def put(self, iid, end_s):
         self._items.append(iid)
 
     def take(self, now):

@@ -25,9 +25,9 @@ def replay(arrivals, durations_ms, init_ms, *, idle_s, max_lifetime_s, selection
             if selection == "newest":
                 i = max(alive)
             elif selection == "mru":
-                i = max(alive, key=lambda j: (last_end[j], j))
+                i = max(alive, key=lambda j: (last_end[j], j))  # ties: the newest
             elif selection == "lru":
-                i = min(alive, key=lambda j: (last_end[j], j))
+                i = min(alive, key=lambda j: (last_end[j], j))  # ties: the oldest
             else:
                 raise ValueError(selection)
             last_end[i] = t + d / 1000.0
