@@ -1,4 +1,9 @@
-"""Time distributions (all parameters and samples in milliseconds), chosen by `dist:` in YAML."""
+"""Distributions of times, chosen by `dist:` in YAML, in two unit families.
+
+Each shape is defined once; `DistributionMs` spells its parameters with `_ms` (handler and init
+times: `{dist: lognormal, median_ms: 89, sigma: 0.14}`) and `DistributionS` with `_s` (idle
+times, lifetimes: `{dist: uniform, low_s: 300, high_s: 420}`). Samples are in that unit.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,19 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+#: Parameters that carry the unit suffix (`value` -> `value_ms` / `value_s`).
+UNIT_FIELDS = frozenset({"value", "mean", "median", "low", "high", "percentiles"})
+
 
 class _Distribution(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """n samples in ms, as float64."""
+        """n samples (float64), in the family's unit."""
         raise NotImplementedError
 
-    def mean(self) -> float:
-        """Expected value, in ms."""
+    def expected(self) -> float:
+        """The mean, in the family's unit."""
         raise NotImplementedError
 
 
@@ -25,112 +33,136 @@ class Constant(_Distribution):
     """Always the same value."""
 
     dist: Literal["constant"]
-    value_ms: float = Field(ge=0, description="The value, in ms.")
+    value: float = Field(ge=0, allow_inf_nan=False, description="The value.")
 
     def sample(self, rng, n):
-        return np.full(n, float(self.value_ms))
+        return np.full(n, float(self.value))
 
-    def mean(self):
-        return float(self.value_ms)
+    def expected(self):
+        return float(self.value)
 
 
 class Exponential(_Distribution):
     """Exponential with the given mean (coefficient of variation 1)."""
 
     dist: Literal["exponential"]
-    mean_ms: float = Field(gt=0, description="Mean, in ms.")
+    mean: float = Field(gt=0, allow_inf_nan=False, description="Mean.")
 
     def sample(self, rng, n):
-        return rng.exponential(self.mean_ms, n)
+        return rng.exponential(self.mean, n)
 
-    def mean(self):
-        return self.mean_ms
+    def expected(self):
+        return self.mean
 
 
 class LogNormal(_Distribution):
-    """Log-normal: ln(X) ~ Normal(ln(median_ms), sigma). Fits measured init durations well."""
+    """Log-normal: ln(X) ~ Normal(ln(median), sigma). Fits measured init durations well."""
 
     dist: Literal["lognormal"]
-    median_ms: float = Field(gt=0, description="Median, in ms (= exp(mu)).")
+    median: float = Field(gt=0, allow_inf_nan=False, description="Median (= exp(mu)).")
     sigma: float = Field(ge=0, le=10, description="Standard deviation of ln(X).")
 
     def sample(self, rng, n):
-        return rng.lognormal(math.log(self.median_ms), self.sigma, n)
+        return rng.lognormal(math.log(self.median), self.sigma, n)
 
-    def mean(self):
-        return self.median_ms * math.exp(self.sigma**2 / 2)
+    def expected(self):
+        return self.median * math.exp(self.sigma**2 / 2)
 
 
 class Gamma(_Distribution):
     """Gamma with the given mean and coefficient of variation (shape 1/cv², scale mean·cv²)."""
 
     dist: Literal["gamma"]
-    mean_ms: float = Field(gt=0, description="Mean, in ms.")
+    mean: float = Field(gt=0, allow_inf_nan=False, description="Mean.")
     cv: float = Field(gt=0, le=100, description="Coefficient of variation (std / mean).")
 
     def sample(self, rng, n):
-        return rng.gamma(1.0 / self.cv**2, self.mean_ms * self.cv**2, n)
+        return rng.gamma(1.0 / self.cv**2, self.mean * self.cv**2, n)
 
-    def mean(self):
-        return self.mean_ms
+    def expected(self):
+        return self.mean
 
 
 class Uniform(_Distribution):
-    """Uniform on [low_ms, high_ms]."""
+    """Uniform on [low, high]."""
 
     dist: Literal["uniform"]
-    low_ms: float = Field(ge=0, description="Lower bound, in ms.")
-    high_ms: float = Field(ge=0, description="Upper bound, in ms (>= low_ms).")
+    low: float = Field(ge=0, allow_inf_nan=False, description="Lower bound.")
+    high: float = Field(ge=0, allow_inf_nan=False, description="Upper bound (>= low).")
 
     @model_validator(mode="after")
     def _ordered(self):
-        if self.high_ms < self.low_ms:
-            raise ValueError(f"high_ms ({self.high_ms}) must be >= low_ms ({self.low_ms})")
+        if self.high < self.low:
+            raise ValueError(f"the upper bound ({self.high}) must be >= the lower ({self.low})")
         return self
 
     def sample(self, rng, n):
-        return rng.uniform(self.low_ms, self.high_ms, n)
+        return rng.uniform(self.low, self.high, n)
 
-    def mean(self):
-        return (self.low_ms + self.high_ms) / 2
+    def expected(self):
+        return (self.low + self.high) / 2
 
 
 class Empirical(_Distribution):
     """Piecewise-linear inverse CDF through the given percentiles (the Azure traces' shape)."""
 
     dist: Literal["empirical"]
-    percentiles_ms: dict[float, float] = Field(
-        description="Percentile (0..100, must include 0 and 100) -> value in ms, non-decreasing."
+    percentiles: dict[float, float] = Field(
+        description="Percentile (0..100, must include 0 and 100) -> value, non-decreasing."
     )
 
     @model_validator(mode="after")
     def _valid(self):
-        ps = sorted(self.percentiles_ms)
-        if not ps or ps[0] != 0 or ps[-1] != 100:
-            raise ValueError("percentiles_ms needs the percentiles 0 and 100 (the range)")
-        if any(p < 0 or p > 100 for p in ps):
+        ps = sorted(self.percentiles)
+        if any(not math.isfinite(p) or p < 0 or p > 100 for p in ps):
             raise ValueError("percentile keys must lie in [0, 100]")
-        vs = [self.percentiles_ms[p] for p in ps]
-        if any(v < 0 for v in vs):
-            raise ValueError("percentile values must be >= 0 ms")
+        if not ps or ps[0] != 0 or ps[-1] != 100:
+            raise ValueError("the percentiles 0 and 100 (the range) are required")
+        vs = [self.percentiles[p] for p in ps]
+        if any(not math.isfinite(v) or v < 0 for v in vs):
+            raise ValueError("percentile values must be finite and >= 0")
         if any(b < a for a, b in zip(vs, vs[1:], strict=False)):
             raise ValueError("percentile values must not decrease as the percentile grows")
         return self
 
     def _knots(self) -> tuple[np.ndarray, np.ndarray]:
-        ps = np.array(sorted(self.percentiles_ms), dtype=float)
-        return ps, np.array([self.percentiles_ms[p] for p in ps], dtype=float)
+        ps = np.array(sorted(self.percentiles), dtype=float)
+        return ps, np.array([self.percentiles[p] for p in ps], dtype=float)
 
     def sample(self, rng, n):
         ps, vs = self._knots()
         return np.interp(rng.uniform(0.0, 100.0, n), ps, vs)
 
-    def mean(self):
+    def expected(self):
         ps, vs = self._knots()
         return float(np.sum(np.diff(ps) / 100.0 * (vs[1:] + vs[:-1]) / 2))
 
 
-Distribution = Annotated[
-    Constant | Exponential | LogNormal | Gamma | Uniform | Empirical,
+SHAPES = (Constant, Exponential, LogNormal, Gamma, Uniform, Empirical)
+
+
+def _family(unit: str) -> tuple[type[_Distribution], ...]:
+    def alias(name: str) -> str:
+        return f"{name}_{unit}" if name in UNIT_FIELDS else name
+
+    config = ConfigDict(extra="forbid", frozen=True, alias_generator=alias)
+    suffix = unit.capitalize()
+    return tuple(
+        type(f"{cls.__name__}{suffix}", (cls,), {"model_config": config, "__module__": __name__})
+        for cls in SHAPES
+    )
+
+
+MS = _family("ms")
+S = _family("s")
+ConstantMs, ExponentialMs, LogNormalMs, GammaMs, UniformMs, EmpiricalMs = MS
+ConstantS, ExponentialS, LogNormalS, GammaS, UniformS, EmpiricalS = S
+
+DistributionMs = Annotated[
+    ConstantMs | ExponentialMs | LogNormalMs | GammaMs | UniformMs | EmpiricalMs,
+    Field(discriminator="dist"),
+]
+DistributionS = Annotated[
+    ConstantS | ExponentialS | LogNormalS | GammaS | UniformS | EmpiricalS,
     Field(discriminator="dist"),
 ]

@@ -1,11 +1,12 @@
-"""The SimPy engine: arrivals, cold and warm starts, keep-alive and retirement.
+"""The SimPy engine: arrivals, cold and warm starts, limits, provisioned concurrency, warmers.
 
-One SimPy process per function walks its arrival times. Everything else is computed rather
-than scheduled: a request's end time is known when it starts, so finished instances are moved
-to their function's idle pool lazily (a heap of end times, drained up to the current arrival),
-and an idle instance's eviction time is decided by the keep-alive policy when it goes idle and
-logged then; pools drop expired entries when they meet them. The event loop therefore holds
-one event per arrival and no timer per instance.
+SimPy processes drive what happens at given times: one per function walks its arrival times,
+one per provisioned-concurrency schedule, one per warmer. Everything else is computed rather
+than scheduled. A request's end time is known when it starts, so finished instances are moved
+to their idle pools lazily (a heap of end times, drained up to the current time before any
+decision); an idle instance's eviction time is decided by the keep-alive policy when it goes
+idle and logged then; pools drop expired entries when they meet them. Throttled asynchronous
+requests are the only per-request events: a retry timer each.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import simpy
@@ -23,17 +25,37 @@ from .rng import Buffered, stream
 from .scenario import Scenario
 from .selection import make_pool
 
-#: Instance end reasons, as stored in the `end_reason` codes.
-END_REASONS = ("idle", "lifetime", "alive")
+#: Codes of the categorical columns (the order is the code).
+END_REASONS = ("idle", "lifetime", "deprovisioned", "alive")
+STATUSES = ("served", "throttled", "dropped")
+KINDS = ("user", "warmer")
+THROTTLE_REASONS = ("reserved", "account", "scaling")
+OUTCOMES = ("retry", "throttled", "dropped")
+IDLE, LIFETIME, DEPROVISIONED, ALIVE = range(4)
+SERVED, THROTTLED, DROPPED = range(3)
+USER, WARMER = range(2)
+RESERVED, ACCOUNT, SCALING = range(3)
+RETRY = 0
+
+INVOCATION_TYPES = {
+    "function": "i", "kind": "b", "status": "b", "request_id": "i", "arrival_s": "d",
+    "start_s": "d", "end_s": "d", "instance_id": "i", "cold": "b", "provisioned": "b",
+    "init_ms": "d", "duration_ms": "d", "attempts": "h", "queue_delay_ms": "d",
+}  # fmt: skip
+THROTTLE_TYPES = {
+    "function": "i", "kind": "b", "request_id": "i", "arrival_s": "d", "time_s": "d",
+    "attempt": "h", "reason": "b", "outcome": "b",
+}  # fmt: skip
 
 
 @dataclass
 class EventLog:
-    """What the engine produces: columns of numpy arrays, one row per invocation / instance."""
+    """What the engine produces: columns of numpy arrays."""
 
     functions: list[str]
-    invocations: dict[str, np.ndarray]
-    instances: dict[str, np.ndarray]
+    invocations: dict[str, np.ndarray]  # one row per request (served, throttled or dropped)
+    instances: dict[str, np.ndarray]  # one row per instance
+    throttles: dict[str, np.ndarray]  # one row per throttled attempt
     horizon_s: float  # when the last request finished (>= duration_s)
     events: int  # SimPy events processed
 
@@ -45,181 +67,401 @@ class Engine:
         seed: int | None = None,
         progress: Callable[[float], None] | None = None,
     ):
-        self.scenario = scenario
-        self.seed = scenario.seed if seed is None else seed
+        self.scenario = sc = scenario
+        self.seed = sc.seed if seed is None else seed
         self.progress = progress
         self.env = simpy.Environment()
-        platform = scenario.platform
-        self._lifetime_s = platform.max_lifetime_s or math.inf
+        platform = sc.platform
+        n = len(sc.functions)
         # Instance columns (instances are few next to invocations: Python lists are fine).
         self._inst_fn: list[int] = []
         self._inst_created: list[float] = []
         self._inst_init_ms: list[float] = []
-        self._inst_expiry: list[float] = []  # eviction/retirement time of its last idle period
-        self._inst_lifetime: list[bool] = []  # that time is a retirement (max lifetime)
-        self._busy: list[tuple[float, int]] = []  # (end_s, instance_id) of running requests
-        self._pools = []
-        self._keep_alive = []
-        for f in scenario.functions:
-            self._pools.append(
-                make_pool(
-                    platform.idle_selection,
-                    self._inst_expiry,
-                    stream(self.seed, f.name, "selection"),
-                )
-            )
-            self._keep_alive.append(
-                platform.keep_alive.build(stream(self.seed, f.name, "keep_alive"))
-            )
-        # Invocation columns, appended in event order (hence chronological across functions).
-        self._log = {
-            "function": array("i"),
-            "arrival_s": array("d"),
-            "start_s": array("d"),
-            "end_s": array("d"),
-            "instance_id": array("q"),
-            "cold": array("b"),
-            "init_ms": array("d"),
-            "duration_ms": array("d"),
-        }
+        self._inst_pc: list[bool] = []
+        self._inst_retire: list[float] = []  # created (ready, if provisioned) + max lifetime
+        self._inst_expiry: list[float] = []  # end of its current idle period, or its end
+        self._inst_reason: list[int] = []  # why it ends at expiry
+        self._busy: list[tuple[float, int]] = []  # (end_s, instance_id) of busy instances
+        # Per function.
+        self._pools = [
+            make_pool(platform.idle_selection, self._inst_expiry, self._stream(f, "selection"))
+            for f in sc.functions
+        ]
+        self._keep_alive = [
+            platform.keep_alive.build(self._stream(f, "keep_alive")) for f in sc.functions
+        ]
+        self._init = [self._sampler(f.init, self._stream(f, "init")) for f in sc.functions]
+        life = platform.max_lifetime_s
+        if life is None:
+            self._lifetime = [lambda: math.inf] * n
+        elif isinstance(life, float | int):
+            self._lifetime = [lambda: float(life)] * n
+        else:
+            self._lifetime = [
+                Buffered(partial(life.sample, self._stream(f, "lifetime"))).next
+                for f in sc.functions
+            ]
+        self._pc_heap: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        self._pc_target = [0] * n
+        self._pc_excess = [0] * n  # provisioned instances to retire when they next go idle
+        self._od_busy = [0] * n  # busy on-demand instances
+        self._reserved = [f.reserved_concurrency for f in sc.functions]
+        limit = platform.concurrency_limit
+        reserved = sum(r or 0 for r in self._reserved)
+        self._unreserved_cap = math.inf if limit is None else limit - reserved
+        self._unreserved_used = 0  # busy on-demand + configured provisioned, unreserved functions
+        scaling = platform.scaling
+        self._bucket_cap = math.inf if scaling is None else float(scaling.instances)
+        self._bucket_rate = math.inf if scaling is None else scaling.instances / scaling.per_s
+        self._tokens = [self._bucket_cap] * n
+        self._token_t = [0.0] * n
+        self._retry = platform.async_retry
+        self._inv = {c: array(t) for c, t in INVOCATION_TYPES.items()}
+        self._thr = {c: array(t) for c, t in THROTTLE_TYPES.items()}
+        self._requests = 0
         self._events = 0
+
+    def _stream(self, f, purpose: str) -> np.random.Generator:
+        return stream(self.seed, f.name, purpose)
+
+    @staticmethod
+    def _sampler(dist, rng) -> Callable[[], float]:
+        return Buffered(partial(dist.sample, rng)).next
 
     # -- public -----------------------------------------------------------------------------
 
     def run(self) -> EventLog:
+        env = self.env
         for k, f in enumerate(self.scenario.functions):
-            self.env.process(self._function(k, f))
-            self._events += 2  # the process's start and end
+            env.process(self._arrivals(k, f))
+            if f.provisioned_schedule():
+                env.process(self._provisioning(k, f))
+            if f.warmer is not None:
+                env.process(self._warmer(k, f))
         if self.progress is not None:
-            self.env.process(self._ticker())
-        self.env.run()
+            env.process(self._ticker())
+        env.run()
         self._release(math.inf)
         return self._event_log()
 
     # -- processes --------------------------------------------------------------------------
 
-    def _function(self, k: int, f):
-        env, timeout = self.env, self.env.timeout
-        busy, pool, heappush = self._busy, self._pools[k], heapq.heappush
-        release = self._release
-        duration_rng = stream(self.seed, f.name, "duration")
-        init_rng = stream(self.seed, f.name, "init")
-        init_ms = Buffered(lambda n: f.init.sample(init_rng, n))
-        created, inst_init, inst_fn = self._inst_created, self._inst_init_ms, self._inst_fn
-        expiry, lifetime = self._inst_expiry, self._inst_lifetime
-        log = self._log
-        a_fn, a_arr, a_start, a_end = (
-            log[c].append for c in ("function", "arrival_s", "start_s", "end_s")
-        )
-        a_iid, a_cold, a_init, a_dur = (
-            log[c].append for c in ("instance_id", "cold", "init_ms", "duration_ms")
-        )
-        n = 0
-        for times in f.arrivals.batches(
-            stream(self.seed, f.name, "arrivals"), self.scenario.duration_s
-        ):
+    def _arrivals(self, k: int, f):
+        """The function's requests, in arrival order."""
+        self._events += 2  # the process's start and end
+        env, timeout, dispatch = self.env, self.env.timeout, self._dispatch
+        duration_rng = self._stream(f, "duration")
+        for times in f.arrivals.batches(self._stream(f, "arrivals"), self.scenario.duration_s):
             durations = f.duration.sample(duration_rng, len(times))
-            n += len(times)
+            self._events += len(times)
             for t, d_ms in zip(times.tolist(), durations.tolist(), strict=True):
                 delay = t - env.now
                 yield timeout(delay if delay > 0.0 else 0.0)
-                if busy and busy[0][0] <= t:
-                    release(t)
-                iid = pool.take(t)
-                if iid < 0:  # cold start: a new instance pays init once
-                    iid = len(created)
-                    i_ms = init_ms.next()
-                    created.append(t)
-                    inst_init.append(i_ms)
-                    inst_fn.append(k)
-                    expiry.append(math.inf)
-                    lifetime.append(False)
-                    start = t + i_ms / 1000.0
-                    a_cold(1)
-                else:
-                    i_ms = 0.0
-                    start = t
-                    a_cold(0)
-                end = start + d_ms / 1000.0
-                heappush(busy, (end, iid))
-                a_fn(k)
-                a_arr(t)
-                a_start(start)
-                a_end(end)
-                a_iid(iid)
-                a_init(i_ms)
-                a_dur(d_ms)
-        self._events += n
+                rid = self._requests
+                self._requests = rid + 1
+                dispatch(k, t, d_ms, t, 1, USER, rid)
+
+    def _provisioning(self, k: int, f):
+        """Apply the provisioned-concurrency schedule."""
+        self._events += 2
+        for step in f.provisioned_schedule():
+            if step.at_s >= self.scenario.duration_s:
+                break
+            delay = step.at_s - self.env.now
+            yield self.env.timeout(delay if delay > 0.0 else 0.0)
+            self._events += 1
+            self._set_provisioned(k, step.count, step.at_s)
+
+    def _warmer(self, k: int, f):
+        """Scheduled pings: `concurrency` simultaneous short invocations every interval_s."""
+        self._events += 2
+        w = f.warmer
+        n = max(0, math.ceil((self.scenario.duration_s - w.offset_s) / w.interval_s))
+        for j in range(n):
+            t = w.offset_s + j * w.interval_s
+            delay = t - self.env.now
+            yield self.env.timeout(delay if delay > 0.0 else 0.0)
+            self._events += 1
+            for _ in range(w.concurrency):
+                rid = self._requests
+                self._requests = rid + 1
+                self._dispatch(k, t, w.duration_ms, t, 1, WARMER, rid)
 
     def _ticker(self):
-        duration_s = self.scenario.duration_s
-        step = duration_s / 100
         for i in range(1, 101):
-            yield self.env.timeout(step)
+            yield self.env.timeout(self.scenario.duration_s / 100)
             self._events += 1
-            self.progress(min(1.0, i / 100))
+            self.progress(i / 100)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _dispatch(self, k, t, d_ms, arrival, attempt, kind, rid) -> None:
+        """Serve a request at time t (its arrival, or a retry): on an idle provisioned
+        instance, else on an idle on-demand one, else on a new one; or throttle it."""
+        busy = self._busy
+        if busy and busy[0][0] <= t:
+            self._release(t)
+        provisioned = False
+        cold = 0
+        iid = self._pc_take(k, t) if self._pc_heap[k] else -1
+        if iid >= 0:
+            provisioned = True
+        else:
+            reserved = self._reserved[k]
+            if reserved is None:
+                if self._unreserved_used >= self._unreserved_cap:
+                    return self._throttle(k, t, d_ms, arrival, attempt, kind, rid, ACCOUNT)
+            elif self._od_busy[k] + self._pc_target[k] >= reserved:
+                return self._throttle(k, t, d_ms, arrival, attempt, kind, rid, RESERVED)
+            iid = self._pools[k].take(t)
+            if iid < 0:
+                if not self._take_token(k, t):
+                    return self._throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
+                iid = self._new_instance(k, t, False)
+                cold = 1
+            self._od_busy[k] += 1
+            if reserved is None:
+                self._unreserved_used += 1
+        if cold:  # a new instance: this request waits for its init, paid once per instance
+            init_ms = self._inst_init_ms[iid]
+            start = t + init_ms / 1000.0
+        else:
+            init_ms = 0.0
+            start = t
+        end = start + d_ms / 1000.0
+        self._inst_expiry[iid] = math.inf  # busy: no expiry until it goes idle again
+        heapq.heappush(busy, (end, iid))
+        self._log(
+            k,
+            kind,
+            SERVED,
+            rid,
+            arrival,
+            start,
+            end,
+            iid,
+            cold,
+            provisioned,
+            init_ms,
+            d_ms,
+            attempt,
+            t,
+        )
+
+    def _log(
+        self, k, kind, status, rid, arrival, start, end, iid, cold, pc, init_ms, d_ms, attempts, t
+    ):
+        inv = self._inv
+        inv["function"].append(k)
+        inv["kind"].append(kind)
+        inv["status"].append(status)
+        inv["request_id"].append(rid)
+        inv["arrival_s"].append(arrival)
+        inv["start_s"].append(start)
+        inv["end_s"].append(end)
+        inv["instance_id"].append(iid)
+        inv["cold"].append(cold)
+        inv["provisioned"].append(pc)
+        inv["init_ms"].append(init_ms)
+        inv["duration_ms"].append(d_ms)
+        inv["attempts"].append(attempts)
+        inv["queue_delay_ms"].append((t - arrival) * 1000.0)
+
+    def _throttle(self, k, t, d_ms, arrival, attempt, kind, rid, reason) -> None:
+        f = self.scenario.functions[k]
+        if f.invocation == "async":
+            delay = min(self._retry.first_delay_s * 2.0 ** (attempt - 1), self._retry.max_delay_s)
+            retry_at = t + delay
+            if retry_at - arrival <= f.max_event_age_s:
+                self._log_throttle(k, kind, rid, arrival, t, attempt, reason, RETRY)
+                ev = self.env.timeout(delay)
+                ev.callbacks.append(
+                    lambda _ev: self._dispatch(k, retry_at, d_ms, arrival, attempt + 1, kind, rid)
+                )
+                self._events += 1
+                return
+            outcome = DROPPED
+        else:
+            outcome = THROTTLED
+        self._log_throttle(k, kind, rid, arrival, t, attempt, reason, outcome)
+        nan = math.nan
+        self._log(k, kind, outcome, rid, arrival, nan, nan, -1, 0, False, 0.0, d_ms, attempt, t)
+
+    def _log_throttle(self, k, kind, rid, arrival, t, attempt, reason, outcome) -> None:
+        thr = self._thr
+        for col, value in (("function", k), ("kind", kind), ("request_id", rid),
+                           ("arrival_s", arrival), ("time_s", t), ("attempt", attempt),
+                           ("reason", reason), ("outcome", outcome)):  # fmt: skip
+            thr[col].append(value)
+
+    def _take_token(self, k: int, t: float) -> bool:
+        """The scaling-rate token bucket: refilled continuously, one token per new instance."""
+        cap = self._bucket_cap
+        if cap == math.inf:
+            return True
+        tokens = min(cap, self._tokens[k] + (t - self._token_t[k]) * self._bucket_rate)
+        self._token_t[k] = t
+        if tokens < 1.0:
+            self._tokens[k] = tokens
+            return False
+        self._tokens[k] = tokens - 1.0
+        return True
 
     # -- instance lifecycle -----------------------------------------------------------------
 
+    def _new_instance(
+        self, k: int, created: float, provisioned: bool, ready: float | None = None
+    ) -> int:
+        """Log a new instance; a provisioned one may be created ahead of `ready`."""
+        iid = len(self._inst_created)
+        init_ms = self._init[k]()
+        if ready is not None:
+            created = ready - init_ms / 1000.0
+        self._inst_fn.append(k)
+        self._inst_created.append(created)
+        self._inst_init_ms.append(init_ms)
+        self._inst_pc.append(provisioned)
+        life = self._lifetime[k]()
+        born = created + init_ms / 1000.0 if provisioned else created
+        self._inst_retire.append(born + life)
+        self._inst_expiry.append(math.inf)
+        self._inst_reason.append(ALIVE)
+        return iid
+
     def _release(self, now: float) -> None:
-        """Every request that ended by `now` frees its instance: retire it, or idle it until the
-        keep-alive policy's expiry (capped at its retirement time)."""
-        busy, created, expiry, lifetime = (
+        """Every instance whose request (or provisioned init) ended by `now` goes idle, or is
+        retired: past its lifetime, or surplus to a lowered provisioned count."""
+        busy, retire_at, expiry, reason = (
             self._busy,
-            self._inst_created,
+            self._inst_retire,
             self._inst_expiry,
-            self._inst_lifetime,
+            self._inst_reason,
         )
-        fn_of, pools, keep_alive, max_life = (
-            self._inst_fn,
-            self._pools,
-            self._keep_alive,
-            self._lifetime_s,
-        )
+        fn_of, is_pc = self._inst_fn, self._inst_pc
         while busy and busy[0][0] <= now:
             end, iid = heapq.heappop(busy)
-            retire_at = created[iid] + max_life
-            if end >= retire_at:
-                expiry[iid] = end
-                lifetime[iid] = True
-                continue
             k = fn_of[iid]
-            evict_at = keep_alive[k].expiry_s(end)
-            if evict_at > retire_at:
-                expiry[iid] = retire_at
-                lifetime[iid] = True
+            if is_pc[iid]:
+                self._pc_idle(k, iid, end)
+                continue
+            self._od_busy[k] -= 1
+            if self._reserved[k] is None:
+                self._unreserved_used -= 1
+            if end >= retire_at[iid]:
+                expiry[iid], reason[iid] = end, LIFETIME
+                continue
+            evict_at = self._keep_alive[k].expiry_s(end)
+            if evict_at > retire_at[iid]:
+                expiry[iid], reason[iid] = retire_at[iid], LIFETIME
             else:
-                expiry[iid] = evict_at
-                lifetime[iid] = False
-            pools[k].put(iid, end)
+                expiry[iid], reason[iid] = evict_at, IDLE
+            self._pools[k].put(iid, end)
+
+    # -- provisioned concurrency ------------------------------------------------------------
+
+    def _set_provisioned(self, k: int, count: int, t: float) -> None:
+        if self._busy and self._busy[0][0] <= t:
+            self._release(t)
+        delta = count - self._pc_target[k]
+        self._pc_target[k] = count
+        if self._reserved[k] is None:
+            self._unreserved_used += delta
+        if delta > 0:
+            cancelled = min(delta, self._pc_excess[k])
+            self._pc_excess[k] -= cancelled
+            for _ in range(delta - cancelled):  # new ones initialise now, ready after init
+                iid = self._new_instance(k, t, True)
+                heapq.heappush(
+                    self._busy, (self._inst_created[iid] + self._inst_init_ms[iid] / 1000.0, iid)
+                )
+        elif delta < 0:
+            surplus = -delta
+            while surplus and self._pc_heap[k]:
+                iid = self._pc_take(k, t)
+                if iid < 0:
+                    break
+                self._inst_expiry[iid], self._inst_reason[iid] = t, DEPROVISIONED
+                surplus -= 1
+            self._pc_excess[k] += surplus  # busy or initialising ones go when they free up
+
+    def _pc_idle(self, k: int, iid: int, end: float) -> None:
+        """A provisioned instance is free at `end`: retire it if surplus; replace it if past
+        its lifetime (the replacement initialised ahead, ready now); else keep it idle."""
+        if self._pc_excess[k]:
+            self._pc_excess[k] -= 1
+            self._inst_expiry[iid], self._inst_reason[iid] = end, DEPROVISIONED
+            return
+        if end >= self._inst_retire[iid]:
+            self._inst_expiry[iid], self._inst_reason[iid] = end, LIFETIME
+            iid = self._new_instance(k, end, True, ready=end)
+        self._inst_expiry[iid], self._inst_reason[iid] = self._inst_retire[iid], LIFETIME
+        heapq.heappush(self._pc_heap[k], (-iid, iid))
+
+    def _pc_take(self, k: int, t: float) -> int:
+        """The newest idle provisioned instance; those retired while idle are replaced by a
+        successor ready at their retirement time."""
+        heap, expiry = self._pc_heap[k], self._inst_expiry
+        while heap:
+            iid = heapq.heappop(heap)[1]
+            if t < expiry[iid]:
+                return iid
+            if self._pc_excess[k]:  # retired, and no longer wanted: not replaced
+                self._pc_excess[k] -= 1
+                continue
+            at = expiry[iid]
+            new = self._new_instance(k, at, True, ready=at)
+            expiry[new], self._inst_reason[new] = self._inst_retire[new], LIFETIME
+            heapq.heappush(heap, (-new, new))
+        return -1
+
+    def _pc_finish(self, horizon: float) -> None:
+        """Replace idle provisioned instances retired before the horizon, for the log."""
+        for k, heap in enumerate(self._pc_heap):
+            for _, iid in list(heap):
+                while self._inst_expiry[iid] <= horizon:
+                    at = self._inst_expiry[iid]
+                    iid = self._new_instance(k, at, True, ready=at)
+                    self._inst_expiry[iid], self._inst_reason[iid] = (
+                        self._inst_retire[iid],
+                        LIFETIME,
+                    )
 
     # -- output -----------------------------------------------------------------------------
 
     def _event_log(self) -> EventLog:
-        inv = {name: np.frombuffer(col, dtype=col.typecode) for name, col in self._log.items()}
-        inv["cold"] = inv["cold"].view(np.bool_)
-        horizon = max(
-            self.scenario.duration_s, float(inv["end_s"].max()) if len(inv["end_s"]) else 0.0
-        )
+        inv = {c: np.frombuffer(col, dtype=col.typecode) for c, col in self._inv.items()}
+        for c in ("cold", "provisioned"):
+            inv[c] = inv[c].view(np.bool_)
+        if len(inv["request_id"]) and (np.diff(inv["request_id"]) < 0).any():
+            order = np.argsort(inv["request_id"], kind="stable")  # retried rows came late
+            inv = {c: v[order] for c, v in inv.items()}
+        ends = inv["end_s"][np.isfinite(inv["end_s"])]
+        horizon = max(self.scenario.duration_s, float(ends.max()) if len(ends) else 0.0)
+        self._pc_finish(horizon)
         created = np.array(self._inst_created, dtype=float)
         init_ms = np.array(self._inst_init_ms, dtype=float)
+        pc = np.array(self._inst_pc, dtype=bool)
         expiry = np.array(self._inst_expiry, dtype=float)
         alive = expiry > horizon
-        reason = np.where(alive, 2, np.array(self._inst_lifetime, dtype=np.int8)).astype(np.int8)
+        reason = np.where(alive, ALIVE, np.array(self._inst_reason, dtype=np.int8)).astype(np.int8)
+        served = inv["instance_id"][inv["instance_id"] >= 0]
         inst = {
             "instance_id": np.arange(len(created), dtype=np.int64),
             "function": np.array(self._inst_fn, dtype=np.int32),
+            "provisioned": pc,
             "created_s": created,
             "ready_s": created + init_ms / 1000.0,
             "init_ms": init_ms,
             "ended_s": np.where(alive, np.nan, expiry),
             "end_reason": reason,
-            "invocations": np.bincount(inv["instance_id"], minlength=len(created)).astype(np.int64),
+            "invocations": np.bincount(served, minlength=len(created)).astype(np.int64),
         }
+        thr = {c: np.frombuffer(col, dtype=col.typecode) for c, col in self._thr.items()}
         return EventLog(
             functions=[f.name for f in self.scenario.functions],
             invocations=inv,
             instances=inst,
+            throttles=thr,
             horizon_s=horizon,
             events=self._events,
         )

@@ -1,48 +1,70 @@
-"""Event logs as pandas DataFrames: one row per invocation, one per instance."""
+"""Event logs as pandas DataFrames: one row per request, per instance, per throttled attempt."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .engine import END_REASONS, EventLog
+from .engine import END_REASONS, KINDS, OUTCOMES, STATUSES, THROTTLE_REASONS, EventLog
 
 INVOCATION_COLUMNS = (
-    "function", "arrival_s", "start_s", "end_s", "instance_id", "cold",
-    "init_ms", "duration_ms", "latency_ms", "counted",
+    "request_id", "function", "kind", "status", "arrival_s", "start_s", "end_s",
+    "instance_id", "cold", "provisioned", "init_ms", "duration_ms", "latency_ms",
+    "queue_delay_ms", "attempts", "counted",
 )  # fmt: skip
-INSTANCE_COLUMNS = (
-    "instance_id", "function", "created_s", "ready_s", "init_ms",
-    "ended_s", "end_reason", "invocations",
-)  # fmt: skip
+
+
+def _categorical(codes: np.ndarray, categories) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=list(categories))
 
 
 def invocations_frame(log: EventLog, warmup_s: float) -> pd.DataFrame:
-    """Chronological invocations. latency_ms = end - arrival; counted = arrived in the stats
-    window [warmup_s, duration_s). The engine's arrays are wrapped, not copied."""
+    """Requests by arrival. status: served | throttled (sync, over a limit: never ran) |
+    dropped (async, past its max event age); kind: user | warmer. start_s, end_s and
+    latency_ms (end - arrival, so it includes init and any async queueing) are NaN unless
+    served. counted: arrived in the stats window [warmup_s, duration_s)."""
     inv = log.invocations
     data = {
-        "function": pd.Categorical.from_codes(inv["function"], categories=log.functions),
+        "request_id": inv["request_id"],
+        "function": _categorical(inv["function"], log.functions),
+        "kind": _categorical(inv["kind"], KINDS),
+        "status": _categorical(inv["status"], STATUSES),
         "arrival_s": inv["arrival_s"],
         "start_s": inv["start_s"],
         "end_s": inv["end_s"],
         "instance_id": inv["instance_id"],
         "cold": inv["cold"],
+        "provisioned": inv["provisioned"],
         "init_ms": inv["init_ms"],
         "duration_ms": inv["duration_ms"],
         "latency_ms": (inv["end_s"] - inv["arrival_s"]) * 1000.0,
+        "queue_delay_ms": inv["queue_delay_ms"],
+        "attempts": inv["attempts"],
         "counted": inv["arrival_s"] >= warmup_s,
     }
     return pd.DataFrame(data, copy=False)
 
 
 def instances_frame(log: EventLog) -> pd.DataFrame:
-    """One row per instance; ended_s is NaN and end_reason 'alive' for instances alive when the
-    last request finished."""
+    """One row per instance. end_reason: idle (keep-alive eviction) | lifetime (recycled) |
+    deprovisioned (provisioned count lowered) | alive (at the horizon; ended_s is NaN).
+    Provisioned instances are created ahead of need: init runs before ready_s."""
     inst = dict(log.instances)
-    inst["function"] = pd.Categorical.from_codes(inst["function"], categories=log.functions)
-    inst["end_reason"] = pd.Categorical.from_codes(inst["end_reason"], categories=END_REASONS)
-    return pd.DataFrame({c: inst[c] for c in INSTANCE_COLUMNS}, copy=False)
+    inst["function"] = _categorical(inst["function"], log.functions)
+    inst["end_reason"] = _categorical(inst["end_reason"], END_REASONS)
+    return pd.DataFrame(inst, copy=False)
+
+
+def throttles_frame(log: EventLog) -> pd.DataFrame:
+    """One row per throttled attempt. reason: reserved (the function's reserved concurrency) |
+    account (the unreserved account pool) | scaling (the rate of new instances). outcome:
+    retry (async, retried later) | throttled (sync) | dropped (async, too old to retry)."""
+    thr = dict(log.throttles)
+    thr["function"] = _categorical(thr["function"], log.functions)
+    thr["kind"] = _categorical(thr["kind"], KINDS)
+    thr["reason"] = _categorical(thr["reason"], THROTTLE_REASONS)
+    thr["outcome"] = _categorical(thr["outcome"], OUTCOMES)
+    return pd.DataFrame(thr, copy=False)
 
 
 def function_codes(frame: pd.DataFrame) -> np.ndarray:

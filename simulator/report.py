@@ -7,12 +7,14 @@ interpolation between order statistics (numpy's default).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .logs import function_codes
+from .scenario import Scenario
 
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
 MB_PER_GB = 1024.0  # AWS bills GB-s with memory_mb / 1024
@@ -21,31 +23,46 @@ MB_PER_GB = 1024.0  # AWS bills GB-s with memory_mb / 1024
 def summarize(
     invocations: pd.DataFrame,
     instances: pd.DataFrame,
-    *,
-    functions: list[str],
-    memory_mb: list[int],
-    warmup_s: float,
-    duration_s: float,
+    throttles: pd.DataFrame,
+    scenario: Scenario,
 ) -> dict[str, Any]:
-    """Overall metrics plus `per_function.<name>` with the same keys."""
+    """Overall metrics plus `per_function.<name>` with the same keys.
+
+    User requests only, unless named otherwise: `invocations` counts those that arrived in the
+    window (whatever became of them), `cold_start_rate` is per served request, `throttled`
+    counts sync throttles and dropped async requests. Busy time counts every execution (user
+    and warmer) and every init, provisioned ones included."""
+    functions = [f.name for f in scenario.functions]
     n_fn = len(functions)
-    w0, w1 = warmup_s, duration_s
+    w0, w1 = scenario.warmup_s, scenario.duration_s
     width = w1 - w0
-    gb = np.asarray(memory_mb, dtype=float) / MB_PER_GB
+    gb = np.array([f.memory_mb for f in scenario.functions], dtype=float) / MB_PER_GB
 
     codes = function_codes(invocations)
     counted = invocations["counted"].to_numpy()
+    user = invocations["kind"].cat.codes.to_numpy() == 0
+    served = invocations["status"].cat.codes.to_numpy() == 0
     cold = invocations["cold"].to_numpy()
+    pc_served = invocations["provisioned"].to_numpy()
     latency = invocations["latency_ms"].to_numpy()
+    mine = counted & user  # the requests the statistics are about
+    ok = mine & served
 
     # Busy time: from the request's start on a warm instance, or from the instance's creation
-    # on a cold start (init counts as busy), to the end of execution.
+    # on a cold start (init counts as busy), to the end of execution; plus provisioned inits.
     inst_codes = function_codes(instances)
     created = instances["created_s"].to_numpy()
     iid = invocations["instance_id"].to_numpy()
-    busy_from = np.where(cold, created[iid], invocations["start_s"].to_numpy())
-    busy_s = _by_function(_overlap(busy_from, invocations["end_s"].to_numpy(), w0, w1), codes, n_fn)
-    del busy_from
+    begin = invocations["start_s"].to_numpy().copy()
+    begin[cold] = created[iid[cold]]
+    run_s = _overlap(begin, invocations["end_s"].to_numpy(), w0, w1)
+    del begin
+    busy_s = _by_function(run_s, codes, n_fn)
+    pc_busy_s = _by_function(run_s[pc_served], codes[pc_served], n_fn)
+    del run_s
+    pc_inst = instances["provisioned"].to_numpy()
+    ready = instances["ready_s"].to_numpy()
+    busy_s += _by_function(_overlap(created, ready, w0, w1) * pc_inst, inst_codes, n_fn)
     ended = instances["ended_s"].to_numpy()
     alive_s = _by_function(
         _overlap(created, np.where(np.isnan(ended), np.inf, ended), w0, w1), inst_codes, n_fn
@@ -54,31 +71,74 @@ def summarize(
     peaks = _peak_alive(created, ended, inst_codes, n_fn, w0, w1)
     new = (created >= w0) & (created < w1)
 
-    n_inv = np.bincount(codes[counted], minlength=n_fn)
-    n_cold = np.bincount(codes[counted & cold], minlength=n_fn)
-    n_new = np.bincount(inst_codes[new], minlength=n_fn)
-    lat_all = _latency_stats(latency, codes, counted, n_fn)
-    lat_cold = _latency_stats(latency, codes, counted & cold, n_fn)
-    lat_warm = _latency_stats(latency, codes, counted & ~cold, n_fn)
+    # Spill-over: served on demand while provisioned concurrency was configured.
+    pc_s = np.zeros(n_fn)
+    n_spill = np.zeros(n_fn, dtype=np.int64)
+    for k, f in enumerate(scenario.functions):
+        steps = f.provisioned_schedule()
+        if steps:
+            pc_s[k] = _schedule_integral(steps, w0, w1)
+            rows = np.flatnonzero((codes == k) & ok & ~pc_served)
+            at = np.array([st.at_s for st in steps])
+            counts = np.array([0] + [st.count for st in steps])
+            configured = counts[
+                np.searchsorted(at, invocations["arrival_s"].to_numpy()[rows], side="right")
+            ]
+            n_spill[k] = np.count_nonzero(configured)
+
+    count = lambda mask: np.bincount(codes[mask], minlength=n_fn)  # noqa: E731
+    n_inv, n_ok, n_cold = count(mine), count(ok), count(ok & cold)
+    n_warm_pings = count(counted & ~user & served)
+    thr_counted = (throttles["arrival_s"].to_numpy() >= w0) & (
+        throttles["kind"].cat.codes.to_numpy() == 0
+    )
+    thr_codes = function_codes(throttles)
+    n_retry = np.bincount(
+        thr_codes[thr_counted & (throttles["outcome"].cat.codes.to_numpy() == 0)], minlength=n_fn
+    )
+    is_async = np.array([f.invocation == "async" for f in scenario.functions])
+    queue = invocations["queue_delay_ms"].to_numpy()
+    lat_all = _latency_stats(latency, codes, ok, n_fn)
+    lat_cold = _latency_stats(latency, codes, ok & cold, n_fn)
+    lat_warm = _latency_stats(latency, codes, ok & ~cold, n_fn)
+    q_stats = _latency_stats(queue, codes, ok & is_async[codes], n_fn) if is_async.any() else None
+    cost = costs(invocations, scenario, counted)
 
     def block(k: int | None) -> dict[str, Any]:
         pick = slice(None) if k is None else k
-        inv, cs = int(np.sum(n_inv[pick])), int(np.sum(n_cold[pick]))
-        busy, idle = float(np.sum(busy_s[pick])), float(np.sum(idle_s[pick]))
+        at = -1 if k is None else k
+        total = lambda a: a[pick].sum()  # noqa: E731
+        inv, n_served, cs = int(total(n_inv)), int(total(n_ok)), int(total(n_cold))
+        busy, idle = float(total(busy_s)), float(total(idle_s))
+        throttled = inv - n_served
+        configured_s = float(total(pc_s))
         return {
             "invocations": inv,
+            "served": n_served,
             "cold_starts": cs,
-            "cold_start_rate": cs / inv if inv else None,
-            "latency_ms": lat_all[-1 if k is None else k],
-            "latency_ms_cold": lat_cold[-1 if k is None else k],
-            "latency_ms_warm": lat_warm[-1 if k is None else k],
-            "instances_created": int(np.sum(n_new[pick])),
+            "cold_start_rate": cs / n_served if n_served else None,
+            "latency_ms": lat_all[at],
+            "latency_ms_cold": lat_cold[at],
+            "latency_ms_warm": lat_warm[at],
+            "throttled": throttled,
+            "throttle_rate": throttled / inv if inv else None,
+            "retries": int(total(n_retry)),
+            "async_queue_delay_ms": {
+                key: q_stats[at][key] if q_stats else None for key in ("p50", "p99", "max")
+            },
+            "instances_created": int(np.sum(np.bincount(inst_codes[new], minlength=n_fn)[pick])),
             "mean_instances": (busy + idle) / width,
             "mean_busy_instances": busy / width,
             "mean_idle_instances": idle / width,
-            "peak_instances": int(peaks[-1 if k is None else k]),
-            "idle_gb_s": float(np.sum((idle_s * gb)[pick])),
-            "busy_gb_s": float(np.sum((busy_s * gb)[pick])),
+            "peak_instances": int(peaks[at]),
+            "idle_gb_s": float(total(idle_s * gb)),
+            "busy_gb_s": float(total(busy_s * gb)),
+            "provisioned_utilisation": float(total(pc_busy_s)) / configured_s
+            if configured_s
+            else None,
+            "spillover_invocations": int(total(n_spill)),
+            "warmer_invocations": int(total(n_warm_pings)),
+            "cost_usd": {key: float(total(v)) for key, v in cost.items()},
         }
 
     out = block(None)
@@ -86,9 +146,94 @@ def summarize(
     return out
 
 
+def costs(
+    invocations: pd.DataFrame, scenario: Scenario, counted: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Cost per function (USD) of what happened in the stats window, by AWS's billing rules:
+    a fee per served request; duration rounded up to the billing granularity, at the
+    provisioned execution price on provisioned instances; on a cold start the billed duration
+    is round_up(init + handler), and the extra over round_up(handler) is the `init` cost;
+    configured provisioned concurrency per GB-s, each constant stretch rounded up to 5 min.
+    Warmer pings pay all of these too, reported under `warmers` only."""
+    pricing = scenario.platform.pricing
+    n_fn = len(scenario.functions)
+    gb = np.array([f.memory_mb for f in scenario.functions], dtype=float) / MB_PER_GB
+    prices = [getattr(pricing, f.architecture) for f in scenario.functions]
+    od_ms = np.array([p.gb_s_usd for p in prices]) * gb / 1000.0  # per billed ms
+    pc_ms = np.array([p.provisioned_exec_gb_s_usd for p in prices]) * gb / 1000.0
+    pc_gb_s = np.array([p.provisioned_gb_s_usd for p in prices]) * gb
+    codes = function_codes(invocations)
+    served = (invocations["status"].cat.codes.to_numpy() == 0) & counted
+    user = invocations["kind"].cat.codes.to_numpy() == 0
+    on_pc = invocations["provisioned"].to_numpy()
+    cold = invocations["cold"].to_numpy()
+    g = pricing.billing_granularity_ms
+    dur = invocations["duration_ms"].to_numpy()
+    init = invocations["init_ms"].to_numpy()
+
+    def billed_ms(mask: np.ndarray) -> np.ndarray:  # per function
+        return np.bincount(codes[mask], weights=_round_up(dur[mask], g), minlength=n_fn)
+
+    def init_ms(mask: np.ndarray) -> np.ndarray:  # the extra billed for init, per function
+        rows = np.flatnonzero(mask & cold)
+        extra = _round_up(dur[rows] + init[rows], g) - _round_up(dur[rows], g)
+        return np.bincount(codes[rows], weights=extra, minlength=n_fn) if pricing.bill_init else 0.0
+
+    def group(kind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mask = served & kind
+        fees = np.bincount(codes[mask], minlength=n_fn) * pricing.request_usd
+        compute = billed_ms(mask & ~on_pc) * od_ms + billed_ms(mask & on_pc) * pc_ms
+        return fees, compute, init_ms(mask & ~on_pc) * od_ms
+
+    fees, compute, init_usd = group(user)
+    out = {
+        "requests": fees,
+        "compute": compute,
+        "init": init_usd + np.zeros(n_fn),
+        "provisioned": _billed_provisioned(scenario) * pc_gb_s,
+        "warmers": sum(group(~user)) + np.zeros(n_fn),
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
+def _round_up(ms: np.ndarray, granularity_ms: float) -> np.ndarray:
+    # The tiny slack keeps float noise (e.g. 100.00000000001) from billing a whole extra unit.
+    return np.ceil(ms / granularity_ms - 1e-9) * granularity_ms
+
+
+def _schedule_integral(steps, w0: float, w1: float, rounding_s: float = 0.0) -> float:
+    """∫ configured count dt over [w0, w1); each constant stretch is rounded up to rounding_s."""
+    total = 0.0
+    for i, st in enumerate(steps):
+        begin = max(st.at_s, w0)
+        end = min(steps[i + 1].at_s if i + 1 < len(steps) else w1, w1)
+        if st.count and end > begin:
+            length = end - begin
+            if rounding_s:
+                length = math.ceil(length / rounding_s - 1e-9) * rounding_s
+            total += st.count * length
+    return total
+
+
+def _billed_provisioned(scenario: Scenario) -> np.ndarray:
+    """Billed provisioned instance-seconds per function in the stats window."""
+    rounding = scenario.platform.pricing.provisioned_rounding_s
+    return np.array(
+        [
+            _schedule_integral(
+                f.provisioned_schedule(), scenario.warmup_s, scenario.duration_s, rounding
+            )
+            for f in scenario.functions
+        ]
+    )
+
+
 def _overlap(start: np.ndarray, end: np.ndarray, w0: float, w1: float) -> np.ndarray:
-    """Length of [start, end) ∩ [w0, w1) per row."""
-    return np.clip(np.minimum(end, w1) - np.maximum(start, w0), 0.0, None)
+    """Length of [start, end) ∩ [w0, w1) per row; 0 where either is NaN (never ran)."""
+    return np.nan_to_num(
+        np.clip(np.minimum(end, w1) - np.maximum(start, w0), 0.0, None), copy=False
+    )
 
 
 def _by_function(values: np.ndarray, codes: np.ndarray, n_fn: int) -> np.ndarray:
@@ -159,12 +304,14 @@ def occupancy(
     """Time-average busy and alive instance counts in each bin [edges[i], edges[i+1])."""
     cold = invocations["cold"].to_numpy()
     created = instances["created_s"].to_numpy()
-    busy_from = np.where(
-        cold, created[invocations["instance_id"].to_numpy()], invocations["start_s"].to_numpy()
-    )
+    iid = np.maximum(invocations["instance_id"].to_numpy(), 0)
+    begin = np.where(cold, created[iid], invocations["start_s"].to_numpy())
+    pc = instances["provisioned"].to_numpy()
+    begin = np.concatenate([begin, created[pc]])
+    end = np.concatenate([invocations["end_s"].to_numpy(), instances["ready_s"].to_numpy()[pc]])
     ended = instances["ended_s"].to_numpy()
     widths = np.diff(edges)
-    busy = np.diff(_integral(busy_from, invocations["end_s"].to_numpy(), edges)) / widths
+    busy = np.diff(_integral(begin, end, edges)) / widths
     alive = np.diff(_integral(created, np.where(np.isnan(ended), np.inf, ended), edges)) / widths
     return busy, alive
 

@@ -29,6 +29,7 @@ class Result:
     scenario: Scenario  # as run (seed included)
     invocations: pd.DataFrame
     instances: pd.DataFrame
+    throttles: pd.DataFrame
     summary: dict[str, Any] = field(repr=False)
 
     def plot_latency_cdf(self) -> Figure:
@@ -63,6 +64,7 @@ class Result:
             )
             self.invocations.to_parquet(tmp / "invocations.parquet", index=False)
             self.instances.to_parquet(tmp / "instances.parquet", index=False)
+            self.throttles.to_parquet(tmp / "throttles.parquet", index=False)
             for name, method in PLOTS.items():
                 getattr(self, method)().savefig(tmp / name, dpi=110)
             _replace_dir(tmp, out)

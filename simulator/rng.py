@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 
 #: Purposes of the per-function streams. Append only: the codes are part of reproducibility.
-STREAMS = {"arrivals": 0, "duration": 1, "init": 2, "selection": 3, "keep_alive": 4}
+STREAMS = {"arrivals": 0, "duration": 1, "init": 2, "selection": 3, "keep_alive": 4, "lifetime": 5}
 
 #: Batch size for numpy sampling in the engine's hot loop.
 BATCH = 1 << 14

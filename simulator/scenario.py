@@ -11,30 +11,86 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    NonNegativeInt,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from .arrivals import ArrivalProcess
-from .distributions import Distribution, LogNormal
+from .distributions import DistributionMs, DistributionS, LogNormalMs, UniformS
 from .errors import ScenarioError, ScenarioErrors
-from .keepalive import Fixed, KeepAlivePolicy
+from .keepalive import KeepAlivePolicy, default_policy
+from .pricing import Pricing
+from .runtimes import DEFAULT_RUNTIME, MEASURED_MS, init_preset
 from .selection import Selection
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: AWS keeps at least this much account concurrency unreserved (lambda-facts.md S4).
+UNRESERVED_MIN = 100
+
+#: Labels of the branches of "a number or a mapping" fields; error paths leave them out.
+BRANCH_TAGS = frozenset({"number", "mapping", "list"})
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, dict | BaseModel):
+        return "mapping"
+    return "list" if isinstance(value, list) else "number"
+
+
+def number_or(number: Any, other: Any, tag: str = "mapping") -> Any:
+    """A field taking a plain number or another form (a distribution, a schedule), told apart
+    by the input's shape, so that errors speak of the form the user wrote."""
+    return Annotated[
+        Annotated[number, Tag("number")] | Annotated[other, Tag(tag)],
+        Discriminator(_shape),
+    ]
+
+
+class Scaling(_Model):
+    """How fast a function may add on-demand instances: a token bucket holding `instances`
+    tokens, refilled continuously at instances / per_s per second; a new instance takes one."""
+
+    instances: int = Field(
+        1000, ge=1, description="Bucket size: instances a function may add in a burst (1,000)."
+    )
+    per_s: float = Field(
+        10.0, gt=0, allow_inf_nan=False, description="Seconds to refill the whole bucket (10 s)."
+    )
+
+
+class AsyncRetry(_Model):
+    """Backoff of throttled asynchronous requests (AWS requeues them: lambda-facts.md S7)."""
+
+    first_delay_s: float = Field(1.0, gt=0, description="Delay before the first retry, s (1 s).")
+    max_delay_s: float = Field(300.0, gt=0, description="The delay doubles up to this, s (5 min).")
+
+
 class Platform(_Model):
-    """How the platform manages instances (execution environments)."""
+    """How the platform manages instances (execution environments), limits and prices."""
 
     keep_alive: KeepAlivePolicy = Field(
-        default_factory=lambda: Fixed(policy="fixed"),
-        description="When an idle instance is evicted. `{policy: fixed, idle_s: 360}` by default.",
+        default_factory=default_policy,
+        description=(
+            "When an idle instance is evicted: `{policy: fixed, idle_s: 600}` or `{policy: "
+            "random, idle_s: <distribution in s>}`. Default random, uniform 300-420 s."
+        ),
     )
     idle_selection: Selection = Field(
         "newest",
@@ -45,16 +101,46 @@ class Platform(_Model):
             "it lets older instances drain and expire."
         ),
     )
-    max_lifetime_s: float | None = Field(
-        7200.0,
-        gt=0,
+    max_lifetime_s: number_or(PositiveSeconds, DistributionS) | None = Field(
+        default_factory=lambda: UniformS(dist="uniform", low_s=6300.0, high_s=8100.0),
         description=(
             "Retire an instance this long after its creation, once it is idle (a busy one "
-            "finishes its request first); null = never. Default 7200 s: AWS says it terminates "
-            "environments 'every few hours' even when busy, measured at about 2 h "
-            "(shared/reference/lambda-facts.md L5, K4)."
+            "finishes its request first): seconds, a distribution in s drawn per instance, or "
+            "null = never. Default uniform 1.75-2.25 h: AWS terminates environments 'every few "
+            "hours' even when busy, measured at about 2 h (lambda-facts.md L5, K4, §10)."
         ),
     )
+    concurrency_limit: int | None = Field(
+        1000,
+        ge=1,
+        description=(
+            "Account concurrency: requests in flight (init + execution) across all functions; "
+            "null = unlimited. Default 1,000, AWS's default per Region (lambda-facts.md S3)."
+        ),
+    )
+    scaling: Scaling | None = Field(
+        default_factory=Scaling,
+        description=(
+            "Per-function scaling rate; null = unlimited. Default 1,000 new instances per 10 s, "
+            "refilled continuously (AWS since Nov 2023, lambda-facts.md S1)."
+        ),
+    )
+    async_retry: AsyncRetry = Field(default_factory=AsyncRetry)
+    pricing: Pricing = Field(default_factory=Pricing)
+
+
+class ProvisionedStep(_Model):
+    at_s: float = Field(ge=0, allow_inf_nan=False, description="From this time, s.")
+    count: int = Field(ge=0, description="Provisioned instances configured.")
+
+
+class Warmer(_Model):
+    """Scheduled ping invocations (the CloudWatch/EventBridge-schedule warming hack)."""
+
+    interval_s: float = Field(300.0, gt=0, description="Time between pings, s (5 min is usual).")
+    concurrency: int = Field(1, ge=1, description="Concurrent pings each time (instances kept).")
+    duration_ms: float = Field(5.0, ge=0, description="Handler time of a ping, ms.")
+    offset_s: float = Field(0.0, ge=0, description="Time of the first ping, s.")
 
 
 class Function(_Model):
@@ -67,20 +153,79 @@ class Function(_Model):
         le=10240,
         description=(
             "Configured memory, in MB (128-10,240, AWS's range and its default 128 MB; "
-            "lambda-facts.md L7). Sets the GB-s of busy and idle time."
+            "lambda-facts.md L7). Sets the GB-s of busy and idle time and the price."
         ),
     )
-    init: Distribution = Field(
-        default_factory=lambda: LogNormal(dist="lognormal", median_ms=89.0, sigma=0.14),
+    architecture: Literal["x86_64", "arm64"] = Field(
+        "x86_64", description="Instruction set; selects the prices."
+    )
+    runtime: Literal[tuple(MEASURED_MS)] | None = Field(  # type: ignore[valid-type]
+        None,
+        description=(
+            "Managed runtime; selects the default `init` from measured data "
+            "(maxday/lambda-perf, see simulator/runtimes.py). Without it, python3.12's."
+        ),
+    )
+    init: DistributionMs = Field(
+        default_factory=lambda: LogNormalMs.model_validate(init_preset(DEFAULT_RUNTIME)),
         description=(
             "Cold-start init time (runtime start plus global state built outside the handler), "
-            "paid once per instance, in ms. Default lognormal median 89 ms, sigma 0.14: "
-            "python3.12 hello world at 512 MB (maxday/lambda-perf, 2026; lambda-facts.md §5). "
-            "Add your own global-state init cost on top."
+            "paid once per instance, in ms. Default: the runtime's measured hello-world init "
+            "(python3.12: lognormal median 86 ms); add your own global-state cost."
         ),
     )
-    duration: Distribution = Field(description="Handler execution time per request, in ms.")
+    duration: DistributionMs = Field(description="Handler execution time per request, in ms.")
     arrivals: ArrivalProcess = Field(description="The function's request arrival process.")
+    invocation: Literal["sync", "async"] = Field(
+        "sync",
+        description=(
+            "sync: a request over a limit is throttled (HTTP 429) and never runs. async: it is "
+            "queued and retried with backoff until max_event_age_s (lambda-facts.md S6, S7)."
+        ),
+    )
+    max_event_age_s: float = Field(
+        21600.0, ge=60, le=21600, description="Async requests older than this are dropped (6 h)."
+    )
+    reserved_concurrency: int | None = Field(
+        None,
+        ge=0,
+        description="Caps the function's concurrency and carves it out of the account's (S4).",
+    )
+    provisioned_concurrency: number_or(NonNegativeInt, list[ProvisionedStep], "list") = Field(
+        0,
+        description=(
+            "Pre-initialised instances: a count, or a schedule [{at_s, count}, ...]. They are "
+            "never idle-evicted, are replaced before recycling, and serve requests first; "
+            "requests beyond them spill over to on-demand instances (lambda-facts.md P1)."
+        ),
+    )
+    warmer: Warmer | None = Field(None, description="Scheduled warming pings; null = none.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _runtime_init(cls, data):
+        if isinstance(data, dict) and data.get("runtime") in MEASURED_MS and "init" not in data:
+            data = {**data, "init": init_preset(data["runtime"])}
+        return data
+
+    @model_validator(mode="after")
+    def _provisioning(self):
+        steps = self.provisioned_schedule()
+        if any(b.at_s <= a.at_s for a, b in zip(steps, steps[1:], strict=False)):
+            raise ValueError("provisioned_concurrency steps must have increasing at_s")
+        top = max((st.count for st in steps), default=0)
+        if self.reserved_concurrency is not None and top > self.reserved_concurrency:
+            raise ValueError(
+                f"provisioned_concurrency ({top}) exceeds reserved_concurrency "
+                f"({self.reserved_concurrency})"
+            )
+        return self
+
+    def provisioned_schedule(self) -> list[ProvisionedStep]:
+        pc = self.provisioned_concurrency
+        if isinstance(pc, int):
+            return [ProvisionedStep(at_s=0.0, count=pc)] if pc else []
+        return list(pc)
 
 
 class Scenario(_Model):
@@ -88,12 +233,14 @@ class Scenario(_Model):
 
     name: str = Field(pattern=NAME_PATTERN, description="Names the output folder results/<name>/.")
     seed: int = Field(0, ge=0, description="Drives every random stream of the run.")
-    duration_s: float = Field(gt=0, description="Arrivals are generated in [0, duration_s), in s.")
+    duration_s: float = Field(
+        gt=0, allow_inf_nan=False, description="Arrivals are generated in [0, duration_s), in s."
+    )
     warmup_s: float = Field(
         0.0, ge=0, description="Arrivals before this time (s) are simulated but not counted."
     )
     platform: Platform = Field(
-        default_factory=Platform, description="Keep-alive, instance selection and recycling."
+        default_factory=Platform, description="Keep-alive, selection, recycling, limits, prices."
     )
     functions: list[Function] = Field(min_length=1, description="The functions to simulate.")
 
@@ -108,11 +255,18 @@ class Scenario(_Model):
             if f.name in seen:
                 raise ValueError(f"function names must be unique: {f.name!r} appears twice")
             seen.add(f.name)
+        limit = self.platform.concurrency_limit
+        reserved = sum(f.reserved_concurrency or 0 for f in self.functions)
+        if limit is not None and reserved and limit - reserved < UNRESERVED_MIN:
+            raise ValueError(
+                f"reserved_concurrency totals {reserved}, leaving {limit - reserved} of the "
+                f"concurrency_limit {limit} unreserved; AWS keeps at least {UNRESERVED_MIN}"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON types), with every default filled in."""
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", by_alias=True)
 
     def updated(self, overrides: Mapping[str, Any]) -> Scenario:
         """A validated copy with dotted-path fields replaced.
@@ -218,7 +372,11 @@ def _problem(error: Mapping[str, Any], data: Any, file: str | None) -> ScenarioE
     field, node_model, node_type = _field_path(error["loc"], data)
     kind = error["type"]
     if kind == "extra_forbidden":
-        allowed = ", ".join(node_model.model_fields) if node_model else "see `coldsim schema`"
+        allowed = (
+            ", ".join(f.alias or k for k, f in node_model.model_fields.items())
+            if node_model
+            else "see `coldsim schema`"
+        )
         message = f"unknown field (allowed here: {allowed})"
     elif kind == "missing":
         message = "required field is missing"
@@ -252,6 +410,9 @@ def _field_path(loc: tuple, data: Any) -> tuple[str, type[BaseModel] | None, Any
             node = node[seg] if seg < len(node) else None
             model = _item_type(model)
             continue
+        if seg in BRANCH_TAGS and not (isinstance(node, dict) and seg in node):
+            model = _branch(model, seg)
+            continue
         if isinstance(node, dict) and seg not in node and _is_tag(seg, node, model):
             model = _union_member(model, seg)
             continue
@@ -278,9 +439,9 @@ def _members(tp: Any) -> tuple:
 def _field_type(model: Any, name: str) -> Any:
     for member in _members(model):
         if isinstance(member, type) and issubclass(member, BaseModel):
-            field = member.model_fields.get(name)
-            if field is not None:
-                return field.annotation
+            for key, field in member.model_fields.items():
+                if (field.alias or key) == name:
+                    return field.annotation
     return None
 
 
@@ -302,6 +463,21 @@ def _tags(member: Any) -> set[str]:
 
 def _is_tag(seg: Any, node: dict, model: Any) -> bool:
     return any(str(seg) in _tags(m) for m in _members(model))
+
+
+def _branch(model: Any, tag: str) -> Any:
+    """The member of a number_or() union carrying Tag(tag)."""
+    tp = _strip(model)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if typing.get_origin(arg) is Annotated and any(
+                isinstance(m, Tag) and m.tag == tag for m in typing.get_args(arg)[1:]
+            ):
+                return typing.get_args(arg)[0]
+            inner = _branch(arg, tag) if arg is not type(None) else None
+            if inner is not None and inner is not arg:
+                return inner
+    return None
 
 
 def _union_member(model: Any, tag: Any) -> Any:

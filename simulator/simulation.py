@@ -9,7 +9,7 @@ from typing import Any
 
 from . import __version__
 from .engine import Engine
-from .logs import instances_frame, invocations_frame
+from .logs import instances_frame, invocations_frame, throttles_frame
 from .report import summarize
 from .result import Result
 from .scenario import Scenario, load_scenario, parse_scenario
@@ -33,6 +33,7 @@ def simulate(
     engine_wall_s = time.perf_counter() - t0
     invocations = invocations_frame(log, scenario.warmup_s)
     instances = instances_frame(log)
+    throttles = throttles_frame(log)
     summary: dict[str, Any] = {
         "scenario": scenario.name,
         "seed": scenario.seed,
@@ -44,15 +45,6 @@ def simulate(
         "engine_wall_s": engine_wall_s,
         "coldsim_version": __version__,
     }
-    summary.update(
-        summarize(
-            invocations,
-            instances,
-            functions=log.functions,
-            memory_mb=[f.memory_mb for f in scenario.functions],
-            warmup_s=scenario.warmup_s,
-            duration_s=scenario.duration_s,
-        )
-    )
+    summary.update(summarize(invocations, instances, throttles, scenario))
     summary["wall_s"] = time.perf_counter() - t0
-    return Result(scenario, invocations, instances, summary)
+    return Result(scenario, invocations, instances, throttles, summary)

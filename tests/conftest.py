@@ -30,9 +30,12 @@ def scenario(
     idle_s: float = 600.0,
     selection: str = "newest",
     max_lifetime_s: float | None = None,
+    concurrency_limit: int | None = None,
+    scaling: dict[str, Any] | None = None,
     name: str = "test",
 ) -> dict[str, Any]:
-    """Scenario data with explicit platform settings (tests never lean on defaults)."""
+    """Scenario data with explicit platform settings (tests never lean on defaults): by
+    default no limits, fixed keep-alive, no recycling."""
     return {
         "name": name,
         "seed": seed,
@@ -42,6 +45,8 @@ def scenario(
             "keep_alive": {"policy": "fixed", "idle_s": idle_s},
             "idle_selection": selection,
             "max_lifetime_s": max_lifetime_s,
+            "concurrency_limit": concurrency_limit,
+            "scaling": scaling,
         },
         "functions": [copy.deepcopy(f) for f in functions],
     }

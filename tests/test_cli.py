@@ -53,6 +53,7 @@ def test_run_writes_every_output(tmp_path):
         "scenario.yaml",
         "invocations.parquet",
         "instances.parquet",
+        "throttles.parquet",
         "latency_cdf.png",
         "instances_over_time.png",
         "cold_starts_per_minute.png",
@@ -62,7 +63,12 @@ def test_run_writes_every_output(tmp_path):
     assert summary["invocations"] == int(inv["counted"].sum())
     assert summary["seed"] == 3 and summary["coldsim_version"]
     resolved = yaml.safe_load((out / "scenario.yaml").read_text())
-    assert resolved["platform"]["max_lifetime_s"] == 7200  # defaults are recorded
+    # Defaults are recorded.
+    assert resolved["platform"]["max_lifetime_s"] == {
+        "dist": "uniform",
+        "low_s": 6300.0,
+        "high_s": 8100.0,
+    }
     assert resolved["functions"][0]["init"]["dist"] == "lognormal"
     # The resolved scenario reproduces the run exactly.
     again = tmp_path / "again"

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from simulator.distributions import Distribution
+from simulator.distributions import DistributionMs, DistributionS
 
 N = 200_000
 Z = 4.0
-ADAPTER = TypeAdapter(Distribution)
+ADAPTER = TypeAdapter(DistributionMs)
 
 CASES = [
     ({"dist": "constant", "value_ms": 42}, 0.0),
@@ -30,7 +30,7 @@ def test_sample_mean_matches_mean(spec, std):
     x = dist.sample(np.random.default_rng(5), N)
     assert x.shape == (N,) and (x >= 0).all()
     sd = x.std() if std is None else std
-    assert abs(x.mean() - dist.mean()) <= Z * sd / math.sqrt(N) + 1e-12
+    assert abs(x.mean() - dist.expected()) <= Z * sd / math.sqrt(N) + 1e-12
 
 
 def test_lognormal_median_and_sigma():
@@ -64,3 +64,13 @@ def test_empirical_is_piecewise_linear_between_percentiles():
 def test_invalid_parameters_are_rejected(spec):
     with pytest.raises(ValidationError):
         ADAPTER.validate_python(spec)
+
+
+def test_second_family_spells_parameters_in_seconds():
+    dist = TypeAdapter(DistributionS).validate_python(
+        {"dist": "uniform", "low_s": 300, "high_s": 420}
+    )
+    x = dist.sample(np.random.default_rng(8), N)
+    assert x.min() >= 300 and x.max() <= 420 and dist.expected() == 360
+    with pytest.raises(ValidationError):
+        TypeAdapter(DistributionS).validate_python({"dist": "uniform", "low_ms": 1, "high_ms": 2})

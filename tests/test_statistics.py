@@ -7,7 +7,7 @@ import math
 import numpy as np
 from conftest import const, function, run, scenario
 
-from simulator.distributions import LogNormal
+from simulator.distributions import LogNormalMs
 
 Z = 4.0  # a correct engine fails one of these checks with probability ~6e-5
 
@@ -50,7 +50,9 @@ def test_littles_law_for_busy_instances():
     busy_s = (inv["duration_ms"] + inv["init_ms"]).to_numpy()[inv["counted"]] / 1000
     expected = lam * (
         0.120
-        + s["cold_start_rate"] * LogNormal(dist="lognormal", median_ms=250, sigma=0.4).mean() / 1000
+        + s["cold_start_rate"]
+        * LogNormalMs(dist="lognormal", median_ms=250, sigma=0.4).expected()
+        / 1000
     )
     # Compound Poisson: Var(Σ B_i / W) = λ E[B²] / W; plus at most one request's busy time
     # cut at each window edge.

@@ -1,0 +1,322 @@
+"""AWS-faithful platform behaviour, stepped by hand: limits, throttling, async retries, the
+scaling rate, provisioned concurrency, warmers, recycling and cost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import const, function, run, scenario
+
+
+@pytest.fixture
+def trace(write_trace):
+    """A function replaying the given arrival times."""
+
+    def make(name, times, **kw):
+        path = write_trace(times, name=f"{name}.csv")
+        return function(name, arrivals={"process": "trace", "path": str(path)}, **kw)
+
+    return make
+
+
+def served(inv):
+    return inv[inv["status"] == "served"]
+
+
+# -- concurrency limits and throttling ------------------------------------------------------
+
+
+def test_sync_over_the_account_limit_is_throttled(trace):
+    res = run(scenario(trace("f", [0.0, 0.0, 0.0], duration=const(1000)), concurrency_limit=2))
+    inv = res.invocations
+    assert inv["status"].tolist() == ["served", "served", "throttled"]
+    assert inv["instance_id"].tolist() == [0, 1, -1]
+    assert np.isnan(inv["latency_ms"].iloc[2])
+    assert res.throttles[["reason", "outcome", "attempt"]].values.tolist() == [
+        ["account", "throttled", 1]
+    ]
+    s = res.summary
+    assert (s["invocations"], s["served"], s["throttled"], s["throttle_rate"]) == (3, 2, 1, 1 / 3)
+    assert s["cold_start_rate"] == 1.0  # per served request
+
+
+def test_async_over_the_limit_runs_after_the_backoff(trace):
+    f = trace("f", [0.0, 0.0, 0.0], duration=const(1500))
+    f["invocation"] = "async"
+    res = run(scenario(f, concurrency_limit=2))
+    inv = res.invocations
+    # Third request: throttled at 0 (retry in 1 s), at 1 (both still busy until 1.5; retry in
+    # 2 s), served warm at 3 on the instance that finished first.
+    assert inv["status"].tolist() == ["served"] * 3
+    third = inv.iloc[2]
+    assert (third["attempts"], third["queue_delay_ms"], third["start_s"]) == (3, 3000.0, 3.0)
+    assert not third["cold"] and third["latency_ms"] == pytest.approx(4500.0)
+    assert res.throttles["time_s"].tolist() == [0.0, 1.0]
+    assert res.throttles["outcome"].tolist() == ["retry", "retry"]
+    s = res.summary
+    assert (s["retries"], s["throttled"]) == (2, 0)
+    assert s["async_queue_delay_ms"] == {"p50": 0.0, "p99": pytest.approx(2940.0), "max": 3000.0}
+
+
+def test_async_request_past_its_max_event_age_is_dropped(trace):
+    f = trace("f", [0.0, 0.0], duration=const(10_000_000))
+    f["invocation"] = "async"
+    f["max_event_age_s"] = 60
+    res = run(scenario(f, concurrency_limit=1, duration_s=100))
+    # Retries at 1, 3, 7, 15, 31; the next (63 s after arrival) would be too old.
+    assert res.throttles["time_s"].tolist() == [0.0, 1.0, 3.0, 7.0, 15.0, 31.0]
+    assert res.throttles["outcome"].tolist() == ["retry"] * 5 + ["dropped"]
+    dropped = res.invocations.iloc[1]
+    assert (dropped["status"], dropped["attempts"]) == ("dropped", 6)
+    assert res.summary["throttled"] == 1 and res.summary["retries"] == 5
+
+
+def test_backoff_doubles_up_to_five_minutes(trace):
+    f = trace("f", [0.0, 0.0], duration=const(5_000_000))
+    f["invocation"] = "async"
+    res = run(scenario(f, concurrency_limit=1, duration_s=100))
+    gaps = np.diff(res.throttles["time_s"].to_numpy())
+    assert gaps[:9].tolist() == [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    assert (gaps[9:] == 300).all() and len(gaps) > 12
+    assert res.invocations.iloc[1]["start_s"] >= 5000
+
+
+def test_reserved_concurrency_isolates_a_function_from_another_burst(trace):
+    burst = trace("burst", [0.0] * 1500, duration=const(60_000))
+    steady = trace("steady", [0.5] * 11, duration=const(1000))
+    steady["reserved_concurrency"] = 10
+    res = run(scenario(burst, steady, concurrency_limit=1000))
+    s = res.summary["per_function"]
+    # The burst gets the 990 unreserved units; the steady function keeps its 10, and no more.
+    assert (s["burst"]["served"], s["burst"]["throttled"]) == (990, 510)
+    assert (s["steady"]["served"], s["steady"]["throttled"]) == (10, 1)
+    reasons = res.throttles.groupby("function", observed=True)["reason"].agg(set).to_dict()
+    assert reasons == {"burst": {"account"}, "steady": {"reserved"}}
+
+
+def test_unreserved_floor_is_enforced():
+    from simulator import ScenarioError, parse_scenario
+
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1})
+    f["reserved_concurrency"] = 950
+    with pytest.raises(ScenarioError, match="leaving 50 of the concurrency_limit 1000"):
+        parse_scenario(scenario(f, concurrency_limit=1000))
+
+
+def test_scaling_token_bucket_refills_continuously(trace):
+    # 10 tokens, 1 per second. 15 at 0: 10 new instances. At 2.5: 2.5 tokens, 2 new. At 3: the
+    # remaining 0.5 plus 0.5 = 1 token, 1 new.
+    f = trace("f", [0.0] * 15 + [2.5] * 5 + [3.0] * 3, duration=const(100_000))
+    res = run(scenario(f, scaling={"instances": 10, "per_s": 10}, duration_s=200))
+    created = res.instances["created_s"].to_numpy()
+    assert np.bincount(np.searchsorted([0.0, 2.5, 3.0], created)).tolist() == [10, 2, 1]
+    inv = res.invocations
+    assert inv.groupby("arrival_s")["status"].apply(lambda x: (x == "served").sum()).tolist() == [
+        10,
+        2,
+        1,
+    ]
+    assert set(res.throttles["reason"]) == {"scaling"}
+
+
+def test_warm_starts_need_no_scaling_token(trace):
+    f = trace("f", [0.0, 10.0, 20.0, 30.0], duration=const(100))
+    res = run(scenario(f, scaling={"instances": 1, "per_s": 1000}))
+    assert res.summary["served"] == 4 and res.summary["cold_starts"] == 1
+
+
+def test_limits_not_binding_change_nothing():
+    f = function(
+        arrivals={"process": "poisson", "rate_per_s": 5},
+        duration={"dist": "exponential", "mean_ms": 200},
+    )
+    free = run(scenario(f, duration_s=2000)).invocations
+    limited = run(
+        scenario(
+            f, duration_s=2000, concurrency_limit=1000, scaling={"instances": 1000, "per_s": 10}
+        )
+    ).invocations
+    assert free.equals(limited)
+
+
+# -- provisioned concurrency --------------------------------------------------------------
+
+
+def pc_function(trace, times, count, **kw):
+    f = trace("f", times, init=const(100), duration=const(1000), **kw)
+    f["provisioned_concurrency"] = count
+    return f
+
+
+def test_provisioned_concurrency_serves_without_cold_starts(trace):
+    res = run(scenario(pc_function(trace, [10.0] * 3 + [20.0] * 3, 3), idle_s=60, duration_s=100))
+    inv = res.invocations
+    assert inv["provisioned"].all() and not inv["cold"].any()
+    assert res.summary["spillover_invocations"] == 0
+    assert res.instances["provisioned"].all() and len(res.instances) == 3
+    np.testing.assert_allclose(res.instances["ready_s"], 0.1)
+    assert (res.instances["end_reason"] == "alive").all()  # never idle-evicted
+    # 6 s of execution over 3 instances x 100 s configured.
+    assert res.summary["provisioned_utilisation"] == pytest.approx(6 / 300)
+
+
+def test_fourth_concurrent_request_spills_over_cold(trace):
+    res = run(scenario(pc_function(trace, [10.0] * 4, 3), idle_s=60, duration_s=100))
+    inv = res.invocations
+    assert inv["provisioned"].tolist() == [True, True, True, False]
+    assert inv["cold"].tolist() == [False, False, False, True]
+    s = res.summary
+    assert (s["cold_starts"], s["spillover_invocations"]) == (1, 1)
+
+
+def test_requests_before_provisioned_instances_are_ready_spill_over(trace):
+    res = run(scenario(pc_function(trace, [0.05, 0.2], 1), idle_s=60, duration_s=100))
+    assert res.invocations["provisioned"].tolist() == [False, True]
+
+
+def test_provisioned_instances_are_replaced_before_recycling(trace):
+    res = run(scenario(pc_function(trace, [150.0], 1), max_lifetime_s=100, duration_s=350))
+    inst = res.instances
+    # Each successor is initialised ahead and ready when its predecessor retires.
+    np.testing.assert_allclose(inst["ready_s"], [0.1, 100.1, 200.1, 300.1])
+    np.testing.assert_allclose(inst["created_s"], [0.0, 100.0, 200.0, 300.0])
+    np.testing.assert_allclose(inst["ended_s"][:3], [100.1, 200.1, 300.1])
+    assert inst["end_reason"].tolist() == ["lifetime"] * 3 + ["alive"]
+    assert res.invocations["instance_id"].tolist() == [1]
+    assert not res.invocations["cold"].any()
+
+
+def test_provisioned_schedule_scales_up_and_down(trace):
+    f = pc_function(
+        trace,
+        [50.0] * 3 + [150.0] * 3 + [250.0],
+        [{"at_s": 0, "count": 1}, {"at_s": 100, "count": 3}, {"at_s": 200, "count": 0}],
+    )
+    res = run(scenario(f, idle_s=1, duration_s=300))
+    inv = res.invocations
+    assert inv["provisioned"].tolist() == [True, False, False, True, True, True, False]
+    assert res.summary["spillover_invocations"] == 2  # at 50 (1 configured); none at 250
+    pc = res.instances[res.instances["provisioned"]]
+    assert pc["created_s"].tolist() == [0.0, 100.0, 100.0]
+    assert (pc["end_reason"] == "deprovisioned").all() and (pc["ended_s"] == 200.0).all()
+
+
+def test_lowering_provisioned_count_retires_busy_instances_when_they_finish(trace):
+    f = pc_function(trace, [99.5], [{"at_s": 0, "count": 1}, {"at_s": 100, "count": 0}])
+    res = run(scenario(f, idle_s=1, duration_s=300))
+    inst = res.instances.iloc[0]
+    assert (inst["end_reason"], inst["ended_s"]) == ("deprovisioned", 100.5)
+
+
+# -- warmers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("idle_s", "cold_users"), [(360, 0), (240, 5)])
+def test_warmer_keeps_an_instance_warm_only_within_keep_alive(idle_s, cold_users):
+    # User requests every 600 s, 250 s after a ping; pings every 300 s.
+    f = function(
+        arrivals={"process": "periodic", "interval_s": 600, "offset_s": 550},
+        init=const(200),
+        duration=const(50),
+    )
+    f["warmer"] = {"interval_s": 300, "concurrency": 1, "duration_ms": 5}
+    s = run(scenario(f, idle_s=idle_s, duration_s=3000)).summary
+    assert s["invocations"] == 5 and s["warmer_invocations"] == 10
+    assert s["cold_starts"] == cold_users
+    assert s["latency_ms"]["max"] == pytest.approx(250.0 if cold_users else 50.0)
+
+
+def test_warmer_concurrency_keeps_that_many_instances(trace):
+    f = trace("f", [100.0] * 3, duration=const(1000))
+    f["warmer"] = {"interval_s": 60, "concurrency": 3, "duration_ms": 5}
+    res = run(scenario(f, idle_s=90, duration_s=200))
+    assert res.summary["cold_starts"] == 0
+    assert len(res.instances) == 3
+
+
+# -- recycling and keep-alive distributions -----------------------------------------------
+
+
+def test_lifetime_and_idle_times_can_be_distributions():
+    data = scenario(
+        function(
+            arrivals={"process": "poisson", "rate_per_s": 2},
+            duration={"dist": "exponential", "mean_ms": 300},
+        ),
+        duration_s=20_000,
+        selection="lru",
+    )
+    data["platform"]["keep_alive"] = {
+        "policy": "random",
+        "idle_s": {"dist": "uniform", "low_s": 5, "high_s": 7},
+    }
+    data["platform"]["max_lifetime_s"] = {"dist": "uniform", "low_s": 600, "high_s": 900}
+    res = run(data)
+    inst = res.instances
+    ended = inst[inst["end_reason"] == "lifetime"]
+    age = ended["ended_s"] - ended["created_s"]
+    assert len(ended) > 20 and age.min() >= 600
+    idle = inst[inst["end_reason"] == "idle"]
+    last_end = res.invocations.groupby("instance_id")["end_s"].max()
+    idle_time = idle["ended_s"].to_numpy() - last_end[idle["instance_id"]].to_numpy()
+    assert len(idle) > 50 and idle_time.min() >= 5 and idle_time.max() <= 7
+    assert idle_time.std() > 0.3  # drawn, not fixed (uniform(5,7) has std 0.577)
+
+
+def test_runtime_preset_sets_init_unless_given():
+    from simulator import parse_scenario
+
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1})
+    del f["init"]
+    f["runtime"] = "java21"
+    sc = parse_scenario(scenario(f))
+    assert sc.functions[0].init.median == 245.0
+    f["init"] = const(7)
+    assert parse_scenario(scenario(f)).functions[0].init.value == 7
+
+
+# -- cost ---------------------------------------------------------------------------------
+
+X86_GB_S, PC_GB_S, PC_EXEC_GB_S, REQUEST = 0.0000166667, 0.0000041667, 0.0000097222, 2e-7
+
+
+def test_cost_of_cold_requests_bills_init_and_rounds_up_to_the_ms(trace):
+    f = trace("f", [0.0, 10.0, 20.0], init=const(250.3), duration=const(100.4))
+    res = run(scenario(f, idle_s=5, duration_s=100))
+    c = res.summary["cost_usd"]
+    # Billed: ceil(250.3 + 100.4) = 351 ms a request, of which ceil(100.4) = 101 is handler.
+    assert c["requests"] == pytest.approx(3 * REQUEST, rel=1e-12)
+    assert c["compute"] == pytest.approx(3 * 0.101 * 1.0 * X86_GB_S, rel=1e-12)
+    assert c["init"] == pytest.approx(3 * 0.250 * 1.0 * X86_GB_S, rel=1e-12)
+    assert c["total"] == pytest.approx(3 * (REQUEST + 0.351 * X86_GB_S), rel=1e-12)
+
+
+def test_cost_of_provisioned_concurrency_and_warmers(trace):
+    f = trace("f", [400.0, 400.0, 400.0], init=const(100), duration=const(20), memory_mb=512)
+    f["provisioned_concurrency"] = 2
+    f["warmer"] = {"interval_s": 300, "concurrency": 1, "duration_ms": 5}
+    s = run(scenario(f, idle_s=1000, duration_s=1000)).summary
+    c = s["cost_usd"]
+    # 2 x 0.5 GB configured for 1000 s, billed as 1200 s (5-minute rounding).
+    assert c["provisioned"] == pytest.approx(2 * 0.5 * 1200 * PC_GB_S, rel=1e-12)
+    # Pings at 0 (spill-over cold: provisioned instances are still initialising), 300, 600,
+    # 900 (on provisioned instances). Users at 400: two on provisioned, one on the on-demand
+    # instance the first ping left warm.
+    assert s["warmer_invocations"] == 4
+    warmers = 4 * REQUEST + 0.5 * (
+        0.105 * X86_GB_S - 0.005 * X86_GB_S + 0.005 * X86_GB_S + 3 * 0.005 * PC_EXEC_GB_S
+    )
+    assert c["warmers"] == pytest.approx(warmers, rel=1e-9)
+    users = 3 * REQUEST + 0.5 * (2 * 0.020 * PC_EXEC_GB_S + 0.020 * X86_GB_S)
+    assert c["requests"] + c["compute"] + c["init"] == pytest.approx(users, rel=1e-9)
+    assert s["spillover_invocations"] == 1 and s["cold_starts"] == 0
+    assert c["total"] == pytest.approx(sum(v for k, v in c.items() if k != "total"), rel=1e-12)
+
+
+def test_arm64_prices_and_init_billing_switch(trace):
+    f = trace("f", [0.0], init=const(300), duration=const(10), memory_mb=2048)
+    f["architecture"] = "arm64"
+    data = scenario(f, duration_s=10)
+    assert run(data).summary["cost_usd"]["compute"] == pytest.approx(2 * 0.010 * 0.0000133334)
+    data["platform"]["pricing"] = {"bill_init": False}
+    assert run(data).summary["cost_usd"]["init"] == 0.0
