@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import run
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -165,3 +166,158 @@ def test_a_function_traffic_does_not_depend_on_other_functions():
         alone[cols].reset_index(drop=True),
         both.loc[both["function"] == "a", cols].reset_index(drop=True),
     )
+
+
+@st.composite
+def platform_scenarios(draw):
+    """Scenarios where limits, async retries, provisioned concurrency and warmers all bite."""
+    n = draw(st.integers(1, 3))
+    limit = draw(st.one_of(st.none(), st.integers(100, 140)))
+    functions = []
+    for k in range(n):
+        f = {
+            "name": f"fn{k}",
+            "init": draw(distributions),
+            "duration": {"dist": "exponential", "mean_ms": draw(st.floats(100, 8000))},
+            "arrivals": {"process": "poisson", "rate_per_s": draw(st.floats(1, 40))},
+            "invocation": draw(st.sampled_from(["sync", "async"])),
+            "max_event_age_s": draw(st.floats(60, 200)),
+        }
+        if limit is not None and draw(st.booleans()):
+            f["reserved_concurrency"] = draw(st.integers(5, 15))
+        cap = f.get("reserved_concurrency", 1000)
+        if draw(st.booleans()):
+            f["provisioned_concurrency"] = draw(st.one_of(
+                st.integers(0, min(cap, 4)),
+                st.lists(st.builds(lambda a, c: {"at_s": a, "count": c}, st.floats(0, 60),
+                                   st.integers(0, min(cap, 4))), min_size=1, max_size=3,
+                         unique_by=lambda s: s["at_s"]).map(lambda xs: sorted(xs, key=lambda s: s["at_s"])),
+            ))  # fmt: skip
+        if draw(st.booleans()):
+            f["warmer"] = {
+                "interval_s": draw(st.floats(5, 40)),
+                "concurrency": draw(st.integers(1, 3)),
+            }
+        functions.append(f)
+    return {
+        "name": "platform",
+        "seed": draw(st.integers(0, 2**32)),
+        "duration_s": 60.0,
+        "warmup_s": draw(st.floats(0, 30)),
+        "platform": {
+            "keep_alive": {
+                "policy": "random",
+                "idle_s": {"dist": "uniform", "low_s": 0, "high_s": 20},
+            },
+            "idle_selection": draw(st.sampled_from(["newest", "mru", "lru", "random"])),
+            "max_lifetime_s": draw(st.one_of(st.none(), st.floats(5, 100))),
+            "concurrency_limit": limit,
+            "scaling": draw(
+                st.one_of(
+                    st.none(),
+                    st.builds(
+                        lambda i, p: {"instances": i, "per_s": p},
+                        st.integers(1, 50),
+                        st.floats(1, 30),
+                    ),
+                )
+            ),
+        },  # fmt: skip
+        "functions": functions,
+    }
+
+
+@CHECK
+@given(platform_scenarios())
+def test_platform_invariants(data):
+    res = run(data)
+    sc = parse_scenario(data)
+    inv, inst, thr = res.invocations, res.instances, res.throttles
+    status = inv["status"].astype(str).to_numpy()
+    ok = status == "served"
+
+    # Every arrival ends exactly once: served, throttled (sync) or dropped (async).
+    assert inv["request_id"].is_unique
+    for f in sc.functions:
+        rng = stream(sc.seed, f.name, "arrivals")
+        expected = np.concatenate([np.empty(0), *f.arrivals.batches(rng, sc.duration_s)])
+        rows = inv[(inv["function"] == f.name) & (inv["kind"] == "user")]
+        np.testing.assert_array_equal(np.sort(rows["arrival_s"].to_numpy()), expected)
+        allowed = {"served", "dropped"} if f.invocation == "async" else {"served", "throttled"}
+        assert set(rows["status"].astype(str)) <= allowed
+        if f.warmer:
+            pings = np.ceil((sc.duration_s - f.warmer.offset_s) / f.warmer.interval_s)
+            assert (inv["function"] == f.name).sum() - len(rows) == pings * f.warmer.concurrency
+    final = thr[thr["outcome"] != "retry"]
+    assert sorted(final["request_id"]) == sorted(inv.loc[~ok, "request_id"])
+    attempts = thr.groupby("request_id").size().reindex(inv["request_id"], fill_value=0).to_numpy()
+    assert (inv["attempts"].to_numpy() == attempts + ok).all()
+
+    # Instances: never two requests at once, nothing after the end, provisioned ones serve
+    # without cold starts, on-demand ones are cold exactly on first use.
+    dispatch = inv["arrival_s"] + inv["queue_delay_ms"] / 1000
+    by = (
+        inv[ok]
+        .assign(dispatch=dispatch[ok])
+        .sort_values(["instance_id", "dispatch"], kind="stable")
+    )
+    ids = by["instance_id"].to_numpy()
+    same = ids[1:] == ids[:-1]
+    assert (by["dispatch"].to_numpy()[1:][same] >= by["end_s"].to_numpy()[:-1][same] - 1e-9).all()
+    ended = inst["ended_s"].to_numpy()[ids]
+    assert not (by["end_s"].to_numpy() > ended + 1e-9).any()
+    pc = inst["provisioned"].to_numpy()[ids]
+    assert (by["provisioned"].to_numpy() == pc).all()
+    assert not (by["cold"].to_numpy() & pc).any()
+    first = np.r_[True, ~same]
+    assert (by["cold"].to_numpy() == (first & ~pc)).all()
+    assert (~inst["provisioned"]).sum() == int(by["cold"].sum())
+
+    # Concurrency never exceeds its limit: on-demand requests in flight plus provisioned
+    # instances configured, per reserved function and over the unreserved pool.
+    od = by[~by["provisioned"].to_numpy()]
+    od_begin = np.where(od["cold"], inst["created_s"].to_numpy()[od["instance_id"]], od["dispatch"])
+    limit = sc.platform.concurrency_limit
+    if limit is not None:
+        reserved = {f.name: f.reserved_concurrency for f in sc.functions}
+        unreserved_cap = limit - sum(r or 0 for r in reserved.values())
+        groups = [([n], r) for n, r in reserved.items() if r is not None]
+        groups.append(([n for n, r in reserved.items() if r is None], unreserved_cap))
+        for names, cap in groups:
+            rows = od["function"].isin(names).to_numpy()
+            begins, ends = od_begin[rows], od["end_s"].to_numpy()[rows]
+            for t in begins:
+                in_flight = np.count_nonzero((begins <= t) & (ends > t))
+                pcs = sum(_configured(f, t) for f in sc.functions if f.name in names)
+                assert in_flight + pcs <= cap
+
+    # The scaling rate: replaying the bucket over on-demand creations never goes negative.
+    scaling = sc.platform.scaling
+    if scaling is not None:
+        rate = scaling.instances / scaling.per_s
+        for f in sc.functions:
+            made = inst[(inst["function"] == f.name) & ~inst["provisioned"]]["created_s"].to_numpy()
+            tokens, last = float(scaling.instances), 0.0
+            for t in made:
+                tokens = min(scaling.instances, tokens + (t - last) * rate) - 1
+                last = t
+                assert tokens >= -1e-9
+
+    # Async retries follow the backoff: 1 s doubling, capped at 5 min.
+    for _, rows in thr.groupby("request_id"):
+        gaps = np.diff(rows["time_s"].to_numpy())
+        np.testing.assert_allclose(gaps, np.minimum(2.0 ** np.arange(len(gaps)), 300.0))
+
+    s = res.summary
+    for block in [s, *s["per_function"].values()]:
+        assert block["invocations"] == block["served"] + block["throttled"]
+    assert s["cost_usd"]["total"] == pytest.approx(
+        sum(v for k, v in s["cost_usd"].items() if k != "total"))  # fmt: skip
+
+
+def _configured(f, t):
+    count = 0
+    for step in f.provisioned_schedule():
+        if step.at_s <= t:
+            count = step.count
+    return count
