@@ -1,11 +1,15 @@
 """`make bench`: speed and memory of simulate(), one JSON line per case.
 
 Each case runs in a fresh subprocess so its peak RSS is its own. Writes
-results/bench/bench.jsonl and prints a table. Cases (from the foundation issue):
+results/bench/bench.jsonl and prints a table. Cases:
   a: one function, Poisson 10/s for 100,000 s (~1 M invocations), handler exponential
-     mean 2,000 ms, init constant 200 ms, keep-alive 60 s;
-  b: the same at 50/s for 20,000 s;
-  a_half: case a over 50,000 s, for the memory slope between 0.5 M and 1 M invocations.
+     mean 2,000 ms, init constant 200 ms, keep-alive 60 s; AWS's default limits (account
+     concurrency 1,000, scaling 1,000 per 10 s) on but not binding;
+  a_nolimits: case a with the limits switched off (their overhead is a / a_nolimits - 1);
+  b: case a at 50/s for 20,000 s;
+  a_half: case a over 50,000 s, for the memory slope between 0.5 M and 1 M invocations;
+  shared_limit: 20 functions at 5/s each (about 200 in flight) sharing an account limit of
+     150 that binds, for 10,000 s (~1 M requests, a quarter of them throttled).
 """
 
 from __future__ import annotations
@@ -18,28 +22,40 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = {"a": (10.0, 100_000.0), "b": (50.0, 20_000.0), "a_half": (10.0, 50_000.0)}
 
 
-def scenario(rate_per_s: float, duration_s: float) -> dict:
+def scenario(rate_per_s: float, duration_s: float, functions: int = 1, **platform) -> dict:
+    fixed = {"keep_alive": {"policy": "fixed", "idle_s": 60}, "max_lifetime_s": None}
     return {
         "name": "bench",
         "seed": 1,
         "duration_s": duration_s,
-        "platform": {"keep_alive": {"policy": "fixed", "idle_s": 60}, "max_lifetime_s": None},
-        "functions": [{
-            "name": "f",
-            "init": {"dist": "constant", "value_ms": 200},
-            "duration": {"dist": "exponential", "mean_ms": 2000},
-            "arrivals": {"process": "poisson", "rate_per_s": rate_per_s},
-        }],
-    }  # fmt: skip
+        "platform": {**fixed, **platform},
+        "functions": [
+            {
+                "name": f"f{k}",
+                "init": {"dist": "constant", "value_ms": 200},
+                "duration": {"dist": "exponential", "mean_ms": 2000},
+                "arrivals": {"process": "poisson", "rate_per_s": rate_per_s},
+            }
+            for k in range(functions)
+        ],
+    }
+
+
+CASES = {
+    "a": scenario(10.0, 100_000.0),
+    "a_nolimits": scenario(10.0, 100_000.0, concurrency_limit=None, scaling=None),
+    "b": scenario(50.0, 20_000.0),
+    "a_half": scenario(10.0, 50_000.0),
+    "shared_limit": scenario(5.0, 10_000.0, functions=20, concurrency_limit=150),
+}
 
 
 def run_case(name: str) -> dict:
     from simulator import simulate
 
-    res = simulate(scenario(*CASES[name]))
+    res = simulate(CASES[name])
     wall, engine_wall = res.summary["wall_s"], res.summary["engine_wall_s"]
     n = len(res.invocations)
     return {
@@ -49,6 +65,7 @@ def run_case(name: str) -> dict:
         "engine_wall_s": round(engine_wall, 3),
         "invocations_per_s": round(n / wall),
         "engine_invocations_per_s": round(n / engine_wall),
+        "throttled": res.summary["throttled"],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "python": sys.version.split()[0],
     }
@@ -64,14 +81,15 @@ def main() -> None:
                              capture_output=True, text=True, cwd=ROOT).stdout  # fmt: skip
         rows.append(json.loads(out.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
-    full, half = rows[0], rows[2]
-    slope = (
-        (full["peak_rss_mb"] - half["peak_rss_mb"])
-        * 2**20
-        / (full["invocations"] - half["invocations"])
-    )
-    rows.append({"case": "memory_slope", "bytes_per_invocation": round(slope, 1),
-                 "between": [half["invocations"], full["invocations"]]})  # fmt: skip
+    by = {r["case"]: r for r in rows}
+    full, half = by["a"], by["a_half"]
+    rss = (full["peak_rss_mb"] - half["peak_rss_mb"]) * 2**20
+    rows.append({
+        "case": "derived",
+        "memory_bytes_per_invocation": round(rss / (full["invocations"] - half["invocations"]), 1),
+        "memory_between": [half["invocations"], full["invocations"]],
+        "limits_overhead": round(full["wall_s"] / by["a_nolimits"]["wall_s"] - 1, 3),
+    })  # fmt: skip
     print(json.dumps(rows[-1]))
     out_dir = ROOT / "results" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -86,14 +104,19 @@ def _table(rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="coldsim benchmark (simulate(): engine + logs + summary)")
-    for col in ("case", "invocations", "wall s", "invocations/s", "engine inv/s", "peak RSS MB"):
+    for col in ("case", "invocations", "throttled", "wall s", "invocations/s", "engine inv/s",
+                "peak RSS MB"):  # fmt: skip
         table.add_column(col, justify="right")
     for r in rows[:-1]:
-        table.add_row(r["case"], f"{r['invocations']:,}", f"{r['wall_s']:.2f}",
-                      f"{r['invocations_per_s']:,}", f"{r['engine_invocations_per_s']:,}",
-                      f"{r['peak_rss_mb']:,.0f}")  # fmt: skip
-    Console().print(table)
-    Console().print(f"peak RSS slope: {rows[-1]['bytes_per_invocation']} bytes per invocation")
+        table.add_row(r["case"], f"{r['invocations']:,}", f"{r['throttled']:,}",
+                      f"{r['wall_s']:.2f}", f"{r['invocations_per_s']:,}",
+                      f"{r['engine_invocations_per_s']:,}", f"{r['peak_rss_mb']:,.0f}")  # fmt: skip
+    Console(width=120).print(table)
+    d = rows[-1]
+    Console(width=120).print(
+        f"peak RSS slope: {d['memory_bytes_per_invocation']} bytes per invocation; "
+        f"non-binding limits cost {100 * d['limits_overhead']:+.1f}% wall time"
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 out_console = Console()
 if not out_console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
-    out_console = Console(width=140)
+    out_console = Console(width=180)
 err_console = Console(stderr=True)
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
@@ -111,8 +111,9 @@ def version() -> None:
 
 def _print_summary(s: dict) -> None:
     table = Table(title=f"{s['scenario']} (seed {s['seed']}, {s['wall_s']:.2f} s wall)")
-    for col in ("function", "requests", "cold", "cold rate", "p50 ms", "p99 ms",
-                "p99 cold ms", "mean instances", "idle GB-s"):  # fmt: skip
+    columns = ("function", "requests", "cold", "cold rate", "throttled", "p50 ms", "p99 ms",
+               "p99 cold ms", "mean instances", "idle GB-s", "cost USD")  # fmt: skip
+    for col in columns:
         table.add_column(col, justify="left" if col == "function" else "right", no_wrap=True)
     rows = list(s["per_function"].items())
     if len(rows) > 1:
@@ -120,9 +121,9 @@ def _print_summary(s: dict) -> None:
     for name, m in rows:
         table.add_row(
             name, f"{m['invocations']:,}", f"{m['cold_starts']:,}", _pct(m["cold_start_rate"]),
-            _num(m["latency_ms"]["p50"]), _num(m["latency_ms"]["p99"]),
+            f"{m['throttled']:,}", _num(m["latency_ms"]["p50"]), _num(m["latency_ms"]["p99"]),
             _num(m["latency_ms_cold"]["p99"]), f"{m['mean_instances']:.2f}",
-            f"{m['idle_gb_s']:,.0f}",
+            f"{m['idle_gb_s']:,.0f}", f"{m['cost_usd']['total']:,.4f}",
         )  # fmt: skip
     out_console.print(table)
 
