@@ -3,16 +3,17 @@ in [0, duration_s) as numpy batches, so the engine never holds a whole day of sa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .errors import ScenarioError
-from .rng import BATCH
+from .rng import batch_sizes
 
 
 class _ArrivalProcess(BaseModel):
@@ -22,37 +23,56 @@ class _ArrivalProcess(BaseModel):
         """Sorted arrival times in [0, duration_s), in batches."""
         raise NotImplementedError
 
+    def count(self, duration_s: float) -> float:
+        """Expected number of arrivals in [0, duration_s) (guards against runaway inputs)."""
+        raise NotImplementedError
+
 
 class Poisson(_ArrivalProcess):
     """Homogeneous Poisson process: exponential inter-arrival times with mean 1/rate_per_s."""
 
     process: Literal["poisson"]
-    rate_per_s: float = Field(gt=0, description="Mean arrival rate, requests per second.")
+    rate_per_s: float = Field(
+        gt=0, allow_inf_nan=False, description="Mean arrival rate, requests per second."
+    )
 
     def batches(self, rng, duration_s):
         t = 0.0
-        while True:
-            times = t + np.cumsum(rng.exponential(1.0 / self.rate_per_s, BATCH))
+        for n in batch_sizes():
+            times = t + np.cumsum(rng.exponential(1.0 / self.rate_per_s, n))
             inside = times[times < duration_s]
             if len(inside):
                 yield inside
-            if len(inside) < BATCH:
+            if len(inside) < n:
                 return
             t = float(times[-1])
+
+    def count(self, duration_s: float) -> float:
+        return self.rate_per_s * duration_s
 
 
 class Periodic(_ArrivalProcess):
     """One request every interval_s seconds, the first at offset_s (cron-like)."""
 
     process: Literal["periodic"]
-    interval_s: float = Field(gt=0, description="Time between requests, in s.")
-    offset_s: float = Field(0.0, ge=0, description="Time of the first request, in s.")
+    interval_s: float = Field(gt=0, allow_inf_nan=False, description="Time between requests, s.")
+    offset_s: float = Field(0.0, ge=0, allow_inf_nan=False, description="First request, s.")
 
     def batches(self, rng, duration_s):
-        n = max(0, int(np.ceil((duration_s - self.offset_s) / self.interval_s)))
-        for k in range(0, n, BATCH):
-            times = self.offset_s + self.interval_s * np.arange(k, min(k + BATCH, n), dtype=float)
-            yield times[times < duration_s]
+        # One more than the division suggests, as it may round down; the filter trims.
+        n = max(0, math.ceil((duration_s - self.offset_s) / self.interval_s) + 1)
+        k = 0
+        for size in batch_sizes():
+            if k >= n:
+                return
+            times = self.offset_s + self.interval_s * np.arange(k, min(k + size, n), dtype=float)
+            times = times[times < duration_s]
+            if len(times):
+                yield times
+            k += size
+
+    def count(self, duration_s: float) -> float:
+        return max(0.0, (duration_s - self.offset_s) / self.interval_s + 1)
 
 
 class Trace(_ArrivalProcess):
@@ -71,7 +91,19 @@ class Trace(_ArrivalProcess):
             path = Path(base) / path
         if not path.is_file():
             raise ValueError(f"trace file not found: {path}")
-        return path
+        return path.resolve()  # so the resolved scenario runs from anywhere
+
+    @model_validator(mode="after")
+    def _has_column(self):
+        try:
+            header = pd.read_csv(self.path, nrows=0).columns
+        except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise ValueError(f"cannot read {self.path} as CSV: {err}") from None
+        if self.column not in header:
+            raise ValueError(
+                f"{self.path} has no column {self.column!r} (it has: {', '.join(header)})"
+            )
+        return self
 
     def read(self) -> np.ndarray:
         """All arrival times of the trace, sorted (seconds)."""
@@ -95,8 +127,15 @@ class Trace(_ArrivalProcess):
     def batches(self, rng, duration_s):
         times = self.read()
         times = times[(times >= 0) & (times < duration_s)]
-        for k in range(0, len(times), BATCH):
-            yield times[k : k + BATCH]
+        k = 0
+        for size in batch_sizes():
+            if k >= len(times):
+                return
+            yield times[k : k + size]
+            k += size
+
+    def count(self, duration_s: float) -> float:
+        return 0.0  # bounded by the file
 
 
 ArrivalProcess = Annotated[Poisson | Periodic | Trace, Field(discriminator="process")]

@@ -9,11 +9,13 @@ from typing import Annotated
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__
 from .errors import ScenarioError
+from .result import OutputDirError, check_output_dir
 from .scenario import Scenario, load_scenario
 from .simulation import simulate
 
@@ -37,9 +39,9 @@ SetOpt = Annotated[
 ]
 
 
-def _fail(err: ScenarioError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
-    return typer.Exit(code=2)
+def _fail(err: Exception, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=code)
 
 
 @app.command()
@@ -58,7 +60,7 @@ def run(
     """Run a scenario; write summary.json, the logs (Parquet), scenario.yaml and plots."""
     try:
         sc = load_scenario(scenario, set_ or (), seed=seed, duration_s=duration_s)
-        out_dir = out if out is not None else Path("results") / sc.name
+        out_dir = check_output_dir(out if out is not None else Path("results") / sc.name)
         if quiet:
             result = simulate(sc)
         else:
@@ -68,16 +70,15 @@ def run(
             ) as bar:  # fmt: skip
                 task = bar.add_task("run", total=1.0)
                 result = simulate(sc, progress=lambda f: bar.update(task, completed=f))
-    except ScenarioError as err:
+    except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
     try:
         result.save(out_dir)
     except OSError as err:
-        err_console.print(f"[bold red]error:[/] cannot write {out_dir}: {err}")
-        raise typer.Exit(code=1) from None
+        raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
     if not quiet:
         _print_summary(result.summary)
-        out_console.print(f"results written to [bold]{out_dir}[/]")
+        out_console.print(f"results written to {out_dir}", highlight=False, markup=False)
 
 
 @app.command()
@@ -94,7 +95,9 @@ def validate(
     if show:
         print(yaml.safe_dump(sc.to_dict(), sort_keys=False), end="")
     else:
-        out_console.print(f"{scenario}: valid ({len(sc.functions)} function(s))", highlight=False)
+        out_console.print(
+            f"{scenario}: valid ({len(sc.functions)} function(s))", highlight=False, markup=False
+        )
 
 
 @app.command()

@@ -74,7 +74,7 @@ class Gamma(_Distribution):
 
     dist: Literal["gamma"]
     mean: float = Field(gt=0, allow_inf_nan=False, description="Mean.")
-    cv: float = Field(gt=0, le=100, description="Coefficient of variation (std / mean).")
+    cv: float = Field(ge=1e-3, le=100, description="Coefficient of variation (std / mean).")
 
     def sample(self, rng, n):
         return rng.gamma(1.0 / self.cv**2, self.mean * self.cv**2, n)
@@ -115,7 +115,7 @@ class Empirical(_Distribution):
     def _valid(self):
         ps = sorted(self.percentiles)
         if any(not math.isfinite(p) or p < 0 or p > 100 for p in ps):
-            raise ValueError("percentile keys must lie in [0, 100]")
+            raise ValueError(f"percentile keys must lie in [0, 100] (got {ps})")
         if not ps or ps[0] != 0 or ps[-1] != 100:
             raise ValueError("the percentiles 0 and 100 (the range) are required")
         vs = [self.percentiles[p] for p in ps]

@@ -162,11 +162,10 @@ class Engine:
                 dispatch(k, t, d_ms, t, 1, USER, rid)
 
     def _provisioning(self, k: int, f):
-        """Apply the provisioned-concurrency schedule."""
+        """Apply the provisioned-concurrency schedule (all of it: async retries may run on
+        past duration_s)."""
         self._events += 2
         for step in f.provisioned_schedule():
-            if step.at_s >= self.scenario.duration_s:
-                break
             delay = step.at_s - self.env.now
             yield self.env.timeout(delay if delay > 0.0 else 0.0)
             self._events += 1
@@ -188,9 +187,9 @@ class Engine:
                 self._dispatch(k, t, w.duration_ms, t, 1, WARMER, rid)
 
     def _ticker(self):
+        """Progress reports; not counted in `events`, which must not depend on them."""
         for i in range(1, 101):
             yield self.env.timeout(self.scenario.duration_s / 100)
-            self._events += 1
             self.progress(i / 100)
 
     # -- requests ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -45,20 +46,20 @@ class Result:
     def plot_cold_starts(self) -> Figure:
         s = self.scenario
         return plots.cold_starts_per_minute(
-            self.invocations, s.duration_s, s.warmup_s, title=f"{s.name}: cold starts per minute"
+            self.invocations, s.duration_s, s.warmup_s, title=f"{s.name}: cold starts over time"
         )
 
     def save(self, out_dir: str | Path) -> Path:
         """Write summary.json, the logs (Parquet), scenario.yaml and the plots to out_dir.
         Everything goes to a temporary sibling first, then replaces out_dir in one rename, so a
-        reader never sees a half-written result."""
-        out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise FileExistsError(f"{out} exists and is not a folder")
+        reader never sees a half-written result. An existing out_dir is replaced only if it is
+        empty or holds an earlier run."""
+        out = check_output_dir(out_dir)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
-            (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
+            summary = json.dumps(_finite(self.summary), indent=2, allow_nan=False)
+            (tmp / "summary.json").write_text(summary + "\n")
             (tmp / "scenario.yaml").write_text(
                 yaml.safe_dump(self.scenario.to_dict(), sort_keys=False)
             )
@@ -72,6 +73,37 @@ class Result:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return out
+
+
+class OutputDirError(OSError):
+    """The output folder cannot be (re)placed."""
+
+
+def check_output_dir(out_dir: str | Path) -> Path:
+    """The absolute output folder, if writing there replaces nothing but an earlier run."""
+    out = Path(out_dir).resolve()
+    if out.exists():
+        if not out.is_dir():
+            raise OutputDirError(f"{out} exists and is not a folder")
+        if any(out.iterdir()) and not (out / "summary.json").is_file():
+            raise OutputDirError(
+                f"{out} is not empty and holds no earlier coldsim run (no summary.json): "
+                "refusing to replace it; choose another --out"
+            )
+    if out.parent == out:
+        raise OutputDirError(f"{out} cannot be an output folder")
+    return out
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such values become null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _replace_dir(new: Path, target: Path) -> None:

@@ -22,6 +22,8 @@ from pydantic import (
     NonNegativeInt,
     Tag,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -40,6 +42,9 @@ PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+#: Requests one run may generate (request ids are 32-bit; ~45 min of engine time at 1e9).
+MAX_REQUESTS = 1e9
 
 #: AWS keeps at least this much account concurrency unreserved (lambda-facts.md S4).
 UNRESERVED_MIN = 100
@@ -221,6 +226,13 @@ class Function(_Model):
             )
         return self
 
+    def expected_requests(self, duration_s: float) -> float:
+        pings = 0.0
+        if self.warmer is not None:
+            w = self.warmer
+            pings = max(0.0, (duration_s - w.offset_s) / w.interval_s + 1) * w.concurrency
+        return self.arrivals.count(duration_s) + pings
+
     def provisioned_schedule(self) -> list[ProvisionedStep]:
         pc = self.provisioned_concurrency
         if isinstance(pc, int):
@@ -244,25 +256,40 @@ class Scenario(_Model):
     )
     functions: list[Function] = Field(min_length=1, description="The functions to simulate.")
 
-    @model_validator(mode="after")
-    def _consistent(self):
-        if self.warmup_s >= self.duration_s:
-            raise ValueError(
-                f"warmup_s ({self.warmup_s}) must be less than duration_s ({self.duration_s})"
-            )
-        seen: set[str] = set()
-        for f in self.functions:
+    @field_validator("warmup_s")
+    @classmethod
+    def _warmup_inside(cls, warmup_s: float, info: ValidationInfo) -> float:
+        duration_s = info.data.get("duration_s")
+        if duration_s is not None and warmup_s >= duration_s:
+            raise ValueError(f"must be less than duration_s ({duration_s}), got {warmup_s}")
+        return warmup_s
+
+    @field_validator("functions")
+    @classmethod
+    def _functions_fit(cls, functions: list[Function], info: ValidationInfo) -> list[Function]:
+        seen: dict[str, int] = {}
+        for i, f in enumerate(functions):
             if f.name in seen:
-                raise ValueError(f"function names must be unique: {f.name!r} appears twice")
-            seen.add(f.name)
-        limit = self.platform.concurrency_limit
-        reserved = sum(f.reserved_concurrency or 0 for f in self.functions)
+                raise ValueError(
+                    f"[{i}].name {f.name!r} repeats [{seen[f.name]}].name: names must be unique"
+                )
+            seen[f.name] = i
+        platform, duration_s = info.data.get("platform"), info.data.get("duration_s")
+        limit = platform.concurrency_limit if platform else None
+        reserved = sum(f.reserved_concurrency or 0 for f in functions)
         if limit is not None and reserved and limit - reserved < UNRESERVED_MIN:
             raise ValueError(
                 f"reserved_concurrency totals {reserved}, leaving {limit - reserved} of the "
                 f"concurrency_limit {limit} unreserved; AWS keeps at least {UNRESERVED_MIN}"
             )
-        return self
+        if duration_s is not None:
+            expected = sum(f.expected_requests(duration_s) for f in functions)
+            if expected > MAX_REQUESTS:
+                raise ValueError(
+                    f"about {expected:.3g} requests expected in duration_s; at most "
+                    f"{MAX_REQUESTS:.0e} per run (split the span or lower the rates)"
+                )
+        return functions
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON types), with every default filled in."""
@@ -296,6 +323,8 @@ def load_scenario(
         text = path.read_text()
     except FileNotFoundError:
         raise ScenarioError("scenario file not found", file=file) from None
+    except UnicodeDecodeError as err:
+        raise ScenarioError(f"not UTF-8 text (byte {err.start})", file=file) from None
     except OSError as err:
         raise ScenarioError(f"cannot read scenario: {err.strerror}", file=file) from None
     try:
@@ -304,7 +333,7 @@ def load_scenario(
         mark = err.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ScenarioError(f"malformed YAML: {where}{err.problem}", file=file) from None
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, RecursionError) as err:
         raise ScenarioError(f"malformed YAML: {err}", file=file) from None
     if not isinstance(data, dict):
         raise ScenarioError("the top level must be a mapping of scenario fields", file=file)

@@ -108,12 +108,28 @@ BAD = [
     (GOOD.replace("rate_per_s: 2", "rate_per_s: -2"), "functions[0].arrivals.rate_per_s: Input should be greater than 0"),
     (GOOD.replace("mean_ms: 80", "mean_ms: 80, extra: 1"), "functions[0].duration.extra: unknown field"),
     (GOOD.replace("exponential", "weibull"), "functions[0].duration.dist: unknown dist 'weibull'"),
-    (GOOD.replace("warmup_s: 60", "warmup_s: 600"), "warmup_s (600.0) must be less than duration_s"),
+    (GOOD.replace("warmup_s: 60", "warmup_s: 600"), "warmup_s: must be less than duration_s (600.0)"),
     (GOOD.replace("{process: poisson, rate_per_s: 2}", "{process: trace, path: missing.csv}"),
      "functions[0].arrivals.path: trace file not found"),
     (GOOD.replace("policy: fixed, idle_s: 120", "policy: fixed, idle_s: -1"), "platform.keep_alive.idle_s"),
     (GOOD.replace("memory_mb: 256", "memory_mb: 64"), "functions[0].memory_mb: Input should be greater than or equal to 128"),
-    (GOOD + GOOD[GOOD.index("  - name"):], "function names must be unique"),
+    (GOOD + GOOD[GOOD.index("  - name"):], "functions: [1].name 'api' repeats [0].name"),
+]  # fmt: skip
+
+
+BAD += [
+    (GOOD.replace("rate_per_s: 2", "rate_per_s: .inf"), "functions[0].arrivals.rate_per_s: Input should be a finite number"),
+    (GOOD.replace("rate_per_s: 2", "rate_per_s: 1.0e+300"), "functions: about 6e+302 requests expected"),
+    (GOOD.replace("{process: poisson, rate_per_s: 2}", "{process: periodic, interval_s: 10, offset_s: .nan}"), "functions[0].arrivals.offset_s"),
+    (GOOD.replace("mean_ms: 80", "mean_ms: 80, cv: 1.0e-200").replace("exponential", "gamma"), "functions[0].duration.cv"),
+    (GOOD + "platform: {keep_alive: {policy: random, idle_s: {dist: uniform, low_ms: 1, high_ms: 2}}}\n", "platform.keep_alive.idle_s.low_s: required field is missing"),
+    (GOOD + "platform: {max_lifetime_s: -3}\n", "platform.max_lifetime_s: Input should be greater than 0"),
+    (GOOD.replace("memory_mb: 256", "memory_mb: 256\n    provisioned_concurrency: [{at_s: 5, count: 2}, {at_s: 1, count: 1}]"), "provisioned_concurrency steps must have increasing at_s"),
+    (GOOD.replace("memory_mb: 256", "memory_mb: 256\n    invocation: maybe"), "functions[0].invocation: Input should be 'sync' or 'async'"),
+    (GOOD.replace("memory_mb: 256", "memory_mb: 256\n    runtime: cobol"), "functions[0].runtime: Input should be"),
+    (GOOD.replace("memory_mb: 256", "memory_mb: 256\n    reserved_concurrency: 950"), "leaving 50 of the concurrency_limit 1000 unreserved"),
+    ("name: x\nduration_s: 10\nfunctions: null\n", "functions: Input should be a valid list"),
+    ("", "the top level must be a mapping"),
 ]  # fmt: skip
 
 
@@ -175,3 +191,46 @@ def test_console_script_exit_code_without_traceback(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2
     assert "rate_per_s" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_output_folder_that_is_not_a_run_is_never_replaced(tmp_path):
+    keep = tmp_path / "precious"
+    keep.mkdir()
+    (keep / "thesis.tex").write_text("x")
+    for target in (keep, tmp_path / ".", Path("/")):
+        res = invoke("run", write(tmp_path, GOOD), "--out", target, "-q")
+        assert res.exit_code == 2, target
+        assert "refusing to replace" in res.output or "cannot be an output folder" in res.output
+    assert (keep / "thesis.tex").read_text() == "x"
+
+
+def test_non_utf8_scenario_and_markup_in_messages(tmp_path):
+    path = tmp_path / "latin.yaml"
+    path.write_bytes(b"name: t\n# caf\xe9\n")
+    res = invoke("run", path)
+    assert res.exit_code == 2 and "not UTF-8" in res.output
+    res = invoke("run", write(tmp_path, GOOD), "--set", "name=a[/b]")
+    assert res.exit_code == 2 and "name" in res.output and "a[/b]" in res.output
+    bad = GOOD.replace(
+        "exponential, mean_ms: 80", "empirical, percentiles_ms: {0: 1, 100: 2, x: 3}"
+    )
+    res = invoke("run", write(tmp_path, bad))
+    assert res.exit_code == 2 and "percentiles_ms.x" in res.output
+
+
+def test_trace_column_is_checked_by_validate(tmp_path):
+    (tmp_path / "t.csv").write_text("ts\n1.0\n")
+    text = GOOD.replace("{process: poisson, rate_per_s: 2}", "{process: trace, path: t.csv}")
+    res = invoke("validate", write(tmp_path, text))
+    assert res.exit_code == 2
+    assert "functions[0].arrivals" in res.output and "no column 'timestamp_s'" in res.output
+
+
+def test_resolved_scenario_with_a_trace_reruns_from_anywhere(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "t.csv").write_text("timestamp_s\n1.0\n2.5\n")
+    text = GOOD.replace("{process: poisson, rate_per_s: 2}", "{process: trace, path: data/t.csv}")
+    monkeypatch.chdir(tmp_path)
+    assert invoke("run", write(tmp_path, text), "--out", "res", "-q").exit_code == 0
+    monkeypatch.chdir(tmp_path / "res")
+    assert invoke("run", "scenario.yaml", "--out", tmp_path / "again", "-q").exit_code == 0
