@@ -12,6 +12,7 @@ requests are the only per-request events: a retry timer each.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from array import array
 from collections.abc import Callable
@@ -37,11 +38,18 @@ USER, WARMER = range(2)
 RESERVED, ACCOUNT, SCALING = range(3)
 RETRY = 0
 
-INVOCATION_TYPES = {
-    "function": "i", "kind": "b", "status": "b", "request_id": "i", "arrival_s": "d",
-    "start_s": "d", "end_s": "d", "instance_id": "i", "cold": "b", "provisioned": "b",
-    "init_ms": "d", "duration_ms": "d", "attempts": "h", "queue_delay_ms": "d",
+#: Invocation columns written for every request...
+DENSE_TYPES = {
+    "function": "i", "request_id": "i", "arrival_s": "d", "start_s": "d", "end_s": "d",
+    "instance_id": "i", "duration_ms": "d",
 }  # fmt: skip
+#: ...and the rare facts, as (row, ...) entries; the rest of such a column is its default.
+SPARSE_TYPES = {
+    "cold": {"row": "q"},
+    "provisioned": {"row": "q"},
+    "warmer": {"row": "q"},
+    "retried": {"row": "q", "status": "b", "attempts": "h", "queue_delay_ms": "d"},
+}
 THROTTLE_TYPES = {
     "function": "i", "kind": "b", "request_id": "i", "arrival_s": "d", "time_s": "d",
     "attempt": "h", "reason": "b", "outcome": "b",
@@ -104,22 +112,27 @@ class Engine:
         self._pc_heap: list[list[tuple[int, int]]] = [[] for _ in range(n)]
         self._pc_target = [0] * n
         self._pc_excess = [0] * n  # provisioned instances to retire when they next go idle
-        self._od_busy = [0] * n  # busy on-demand instances
+        self._od_busy = [0] * n  # busy on-demand instances of functions with reserved concurrency
         self._reserved = [f.reserved_concurrency for f in sc.functions]
         limit = platform.concurrency_limit
         reserved = sum(r or 0 for r in self._reserved)
         self._unreserved_cap = math.inf if limit is None else limit - reserved
-        self._unreserved_used = 0  # busy on-demand + configured provisioned, unreserved functions
+        self._used = [0]  # busy on-demand + configured provisioned of unreserved functions
         scaling = platform.scaling
         self._bucket_cap = math.inf if scaling is None else float(scaling.instances)
         self._bucket_rate = math.inf if scaling is None else scaling.instances / scaling.per_s
         self._tokens = [self._bucket_cap] * n
         self._token_t = [0.0] * n
         self._retry = platform.async_retry
-        self._inv = {c: array(t) for c, t in INVOCATION_TYPES.items()}
+        self._inv = {c: array(t) for c, t in DENSE_TYPES.items()}
+        self._sparse = {
+            name: {c: array(t) for c, t in cols.items()} for name, cols in SPARSE_TYPES.items()
+        }
+        self._rid = itertools.count()
         self._thr = {c: array(t) for c, t in THROTTLE_TYPES.items()}
-        self._requests = 0
         self._events = 0
+        self._release = self._releaser()
+        self._dispatch = self._dispatcher()
 
     def _stream(self, f, purpose: str) -> np.random.Generator:
         return stream(self.seed, f.name, purpose)
@@ -149,7 +162,12 @@ class Engine:
     def _arrivals(self, k: int, f):
         """The function's requests, in arrival order."""
         self._events += 2  # the process's start and end
-        env, timeout, dispatch = self.env, self.env.timeout, self._dispatch
+        env, timeout, dispatch, next_rid = (
+            self.env,
+            self.env.timeout,
+            self._dispatch,
+            self._rid.__next__,
+        )
         duration_rng = self._stream(f, "duration")
         for times in f.arrivals.batches(self._stream(f, "arrivals"), self.scenario.duration_s):
             durations = f.duration.sample(duration_rng, len(times))
@@ -157,9 +175,7 @@ class Engine:
             for t, d_ms in zip(times.tolist(), durations.tolist(), strict=True):
                 delay = t - env.now
                 yield timeout(delay if delay > 0.0 else 0.0)
-                rid = self._requests
-                self._requests = rid + 1
-                dispatch(k, t, d_ms, t, 1, USER, rid)
+                dispatch(k, t, d_ms, t, 1, USER, next_rid())
 
     def _provisioning(self, k: int, f):
         """Apply the provisioned-concurrency schedule (all of it: async retries may run on
@@ -182,9 +198,7 @@ class Engine:
             yield self.env.timeout(delay if delay > 0.0 else 0.0)
             self._events += 1
             for _ in range(w.concurrency):
-                rid = self._requests
-                self._requests = rid + 1
-                self._dispatch(k, t, w.duration_ms, t, 1, WARMER, rid)
+                self._dispatch(k, t, w.duration_ms, t, 1, WARMER, next(self._rid))
 
     def _ticker(self):
         """Progress reports; not counted in `events`, which must not depend on them."""
@@ -194,77 +208,81 @@ class Engine:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def _dispatch(self, k, t, d_ms, arrival, attempt, kind, rid) -> None:
-        """Serve a request at time t (its arrival, or a retry): on an idle provisioned
-        instance, else on an idle on-demand one, else on a new one; or throttle it."""
-        busy = self._busy
-        if busy and busy[0][0] <= t:
-            self._release(t)
-        provisioned = False
-        cold = 0
-        iid = self._pc_take(k, t) if self._pc_heap[k] else -1
-        if iid >= 0:
-            provisioned = True
-        else:
-            reserved = self._reserved[k]
-            if reserved is None:
-                if self._unreserved_used >= self._unreserved_cap:
-                    return self._throttle(k, t, d_ms, arrival, attempt, kind, rid, ACCOUNT)
-            elif self._od_busy[k] + self._pc_target[k] >= reserved:
-                return self._throttle(k, t, d_ms, arrival, attempt, kind, rid, RESERVED)
-            iid = self._pools[k].take(t)
-            if iid < 0:
-                if not self._take_token(k, t):
-                    return self._throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
-                iid = self._new_instance(k, t, False)
-                cold = 1
-            self._od_busy[k] += 1
-            if reserved is None:
-                self._unreserved_used += 1
-        if cold:  # a new instance: this request waits for its init, paid once per instance
-            init_ms = self._inst_init_ms[iid]
-            start = t + init_ms / 1000.0
-        else:
-            init_ms = 0.0
-            start = t
-        end = start + d_ms / 1000.0
-        self._inst_expiry[iid] = math.inf  # busy: no expiry until it goes idle again
-        heapq.heappush(busy, (end, iid))
-        self._log(
-            k,
-            kind,
-            SERVED,
-            rid,
-            arrival,
-            start,
-            end,
-            iid,
-            cold,
-            provisioned,
-            init_ms,
-            d_ms,
-            attempt,
-            t,
+    def _dispatcher(self) -> Callable[..., None]:
+        """dispatch(k, t, d_ms, arrival, attempt, kind, rid) serves a request at time t (its
+        arrival, or a retry): on an idle provisioned instance, else on an idle on-demand one,
+        else on a new one; or throttles it. A closure over the engine's state, because it runs
+        once per request and locals are the cheapest state Python has."""
+        busy, pc_heap, reserved_of = self._busy, self._pc_heap, self._reserved
+        take = [pool.take for pool in self._pools]
+        od_busy, pc_target, used, cap = (
+            self._od_busy,
+            self._pc_target,
+            self._used,
+            self._unreserved_cap,
+        )
+        init_of = self._inst_init_ms
+        release, pc_take, take_token = self._release, self._pc_take, self._take_token
+        new_instance, throttle, heappush = self._new_instance, self._throttle, heapq.heappush
+        inv, sparse, row = self._inv, self._sparse, self._row
+        a_fn, a_rid, a_arr, a_start, a_end, a_iid, a_dur = (inv[c].append for c in DENSE_TYPES)
+        a_cold, a_pc, a_warmer = (
+            sparse[c]["row"].append for c in ("cold", "provisioned", "warmer")
         )
 
-    def _log(
-        self, k, kind, status, rid, arrival, start, end, iid, cold, pc, init_ms, d_ms, attempts, t
-    ):
-        inv = self._inv
-        inv["function"].append(k)
-        inv["kind"].append(kind)
-        inv["status"].append(status)
-        inv["request_id"].append(rid)
-        inv["arrival_s"].append(arrival)
-        inv["start_s"].append(start)
-        inv["end_s"].append(end)
-        inv["instance_id"].append(iid)
-        inv["cold"].append(cold)
-        inv["provisioned"].append(pc)
-        inv["init_ms"].append(init_ms)
-        inv["duration_ms"].append(d_ms)
-        inv["attempts"].append(attempts)
-        inv["queue_delay_ms"].append((t - arrival) * 1000.0)
+        def dispatch(k, t, d_ms, arrival, attempt, kind, rid):
+            if busy and busy[0][0] <= t:
+                release(t)
+            iid = pc_take(k, t) if pc_heap[k] else -1
+            if iid >= 0:
+                a_pc(row())
+                start = t
+            else:
+                reserved = reserved_of[k]
+                if reserved is None:
+                    if used[0] >= cap:
+                        return throttle(k, t, d_ms, arrival, attempt, kind, rid, ACCOUNT)
+                elif od_busy[k] + pc_target[k] >= reserved:
+                    return throttle(k, t, d_ms, arrival, attempt, kind, rid, RESERVED)
+                iid = take[k](t)
+                if iid < 0:  # a new instance: the request waits for its init, paid once
+                    if not take_token(k, t):
+                        return throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
+                    iid = new_instance(k, t, False)
+                    a_cold(row())
+                    start = t + init_of[iid] / 1000.0
+                else:
+                    start = t
+                if reserved is None:
+                    used[0] += 1
+                else:
+                    od_busy[k] += 1
+            end = start + d_ms / 1000.0
+            heappush(busy, (end, iid))
+            if kind != USER:
+                a_warmer(row())
+            if attempt != 1:
+                self._note_retried(SERVED, attempt, t - arrival)
+            a_fn(k)
+            a_rid(rid)
+            a_arr(arrival)
+            a_start(start)
+            a_end(end)
+            a_iid(iid)
+            a_dur(d_ms)
+
+        return dispatch
+
+    def _row(self) -> int:
+        """Index of the invocation row about to be written."""
+        return len(self._inv["arrival_s"])
+
+    def _note_retried(self, status: int, attempts: int, waited_s: float) -> None:
+        retried = self._sparse["retried"]
+        for col, value in zip(
+            retried.values(), (self._row(), status, attempts, waited_s * 1000.0), strict=True
+        ):
+            col.append(value)
 
     def _throttle(self, k, t, d_ms, arrival, attempt, kind, rid, reason) -> None:
         f = self.scenario.functions[k]
@@ -283,8 +301,14 @@ class Engine:
         else:
             outcome = THROTTLED
         self._log_throttle(k, kind, rid, arrival, t, attempt, reason, outcome)
+        if kind != USER:
+            self._sparse["warmer"]["row"].append(self._row())
+        self._note_retried(outcome, attempt, t - arrival)
         nan = math.nan
-        self._log(k, kind, outcome, rid, arrival, nan, nan, -1, 0, False, 0.0, d_ms, attempt, t)
+        for col, value in zip(
+            self._inv.values(), (k, rid, arrival, nan, nan, -1, d_ms), strict=True
+        ):
+            col.append(value)
 
     def _log_throttle(self, k, kind, rid, arrival, t, attempt, reason, outcome) -> None:
         thr = self._thr
@@ -327,34 +351,45 @@ class Engine:
         self._inst_reason.append(ALIVE)
         return iid
 
-    def _release(self, now: float) -> None:
-        """Every instance whose request (or provisioned init) ended by `now` goes idle, or is
-        retired: past its lifetime, or surplus to a lowered provisioned count."""
+    def _releaser(self) -> Callable[[float], None]:
+        """release(now): every instance whose request (or provisioned init) ended by `now`
+        goes idle, or is retired: past its lifetime, or surplus to a lowered provisioned
+        count. A closure, like dispatch: it runs about once per request."""
         busy, retire_at, expiry, reason = (
             self._busy,
             self._inst_retire,
             self._inst_expiry,
             self._inst_reason,
         )
-        fn_of, is_pc = self._inst_fn, self._inst_pc
-        while busy and busy[0][0] <= now:
-            end, iid = heapq.heappop(busy)
-            k = fn_of[iid]
-            if is_pc[iid]:
-                self._pc_idle(k, iid, end)
-                continue
-            self._od_busy[k] -= 1
-            if self._reserved[k] is None:
-                self._unreserved_used -= 1
-            if end >= retire_at[iid]:
-                expiry[iid], reason[iid] = end, LIFETIME
-                continue
-            evict_at = self._keep_alive[k].expiry_s(end)
-            if evict_at > retire_at[iid]:
-                expiry[iid], reason[iid] = retire_at[iid], LIFETIME
-            else:
-                expiry[iid], reason[iid] = evict_at, IDLE
-            self._pools[k].put(iid, end)
+        fn_of, is_pc, od_busy, used = self._inst_fn, self._inst_pc, self._od_busy, self._used
+        unreserved = [r is None for r in self._reserved]
+        expiry_of = [policy.expiry_s for policy in self._keep_alive]
+        put = [pool.put for pool in self._pools]
+        pc_idle, heappop = self._pc_idle, heapq.heappop
+
+        def release(now):
+            while busy and busy[0][0] <= now:
+                end, iid = heappop(busy)
+                k = fn_of[iid]
+                if is_pc[iid]:
+                    pc_idle(k, iid, end)
+                    continue
+                if unreserved[k]:
+                    used[0] -= 1
+                else:
+                    od_busy[k] -= 1
+                retire = retire_at[iid]
+                if end >= retire:
+                    expiry[iid], reason[iid] = end, LIFETIME
+                    continue
+                evict_at = expiry_of[k](end)
+                if evict_at > retire:
+                    expiry[iid], reason[iid] = retire, LIFETIME
+                else:
+                    expiry[iid], reason[iid] = evict_at, IDLE
+                put[k](iid, end)
+
+        return release
 
     # -- provisioned concurrency ------------------------------------------------------------
 
@@ -364,7 +399,7 @@ class Engine:
         delta = count - self._pc_target[k]
         self._pc_target[k] = count
         if self._reserved[k] is None:
-            self._unreserved_used += delta
+            self._used[0] += delta
         if delta > 0:
             cancelled = min(delta, self._pc_excess[k])
             self._pc_excess[k] -= cancelled
@@ -429,9 +464,27 @@ class Engine:
 
     def _event_log(self) -> EventLog:
         inv = {c: np.frombuffer(col, dtype=col.typecode) for c, col in self._inv.items()}
-        for c in ("cold", "provisioned"):
-            inv[c] = inv[c].view(np.bool_)
-        if len(inv["request_id"]) and (np.diff(inv["request_id"]) < 0).any():
+        n = len(inv["arrival_s"])
+        sparse = {
+            name: {c: np.frombuffer(col, dtype=col.typecode) for c, col in cols.items()}
+            for name, cols in self._sparse.items()
+        }
+        for name in ("cold", "provisioned"):
+            inv[name] = np.zeros(n, dtype=bool)
+            inv[name][sparse[name]["row"]] = True
+        inv["kind"] = np.full(n, USER, dtype=np.int8)
+        inv["kind"][sparse["warmer"]["row"]] = WARMER
+        retried = sparse["retried"]
+        inv["status"] = np.full(n, SERVED, dtype=np.int8)
+        inv["status"][retried["row"]] = retried["status"]
+        inv["attempts"] = np.ones(n, dtype=np.int16)
+        inv["attempts"][retried["row"]] = retried["attempts"]
+        inv["queue_delay_ms"] = np.zeros(n)
+        inv["queue_delay_ms"][retried["row"]] = retried["queue_delay_ms"]
+        inv["init_ms"] = np.zeros(n)
+        cold_rows = sparse["cold"]["row"]
+        inv["init_ms"][cold_rows] = np.asarray(self._inst_init_ms)[inv["instance_id"][cold_rows]]
+        if n and (np.diff(inv["request_id"]) < 0).any():
             order = np.argsort(inv["request_id"], kind="stable")  # retried rows came late
             inv = {c: v[order] for c, v in inv.items()}
         ends = inv["end_s"][np.isfinite(inv["end_s"])]

@@ -47,11 +47,23 @@ class _HeapPool(Pool):
         return -1
 
 
-class Newest(_HeapPool):
+class Newest(Pool):
     """The idle instance created most recently (highest id): older ones drain and expire."""
 
+    def __init__(self, expiry):
+        super().__init__(expiry)
+        self._heap: list[int] = []  # -instance_id: the default rule, so kept lean
+
     def put(self, iid, end_s):
-        heapq.heappush(self._heap, (-iid, iid))
+        heapq.heappush(self._heap, -iid)
+
+    def take(self, now):
+        heap, expiry = self._heap, self._expiry
+        while heap:
+            iid = -heapq.heappop(heap)
+            if now < expiry[iid]:
+                return iid
+        return -1
 
 
 class MostRecentlyUsed(_HeapPool):
