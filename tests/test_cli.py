@@ -234,3 +234,10 @@ def test_resolved_scenario_with_a_trace_reruns_from_anywhere(tmp_path, monkeypat
     assert invoke("run", write(tmp_path, text), "--out", "res", "-q").exit_code == 0
     monkeypatch.chdir(tmp_path / "res")
     assert invoke("run", "scenario.yaml", "--out", tmp_path / "again", "-q").exit_code == 0
+
+
+def test_readme_scenario_block_is_valid(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Scenario format")[1].split("```yaml\n")[1].split("```")[0]
+    res = invoke("validate", write(tmp_path, block))
+    assert res.exit_code == 0, res.output
