@@ -110,7 +110,7 @@ BAD = [
     (GOOD.replace("exponential", "weibull"), "functions[0].duration.dist: unknown dist 'weibull'"),
     (GOOD.replace("warmup_s: 60", "warmup_s: 600"), "warmup_s: must be less than duration_s (600.0)"),
     (GOOD.replace("{process: poisson, rate_per_s: 2}", "{process: trace, path: missing.csv}"),
-     "functions[0].arrivals.path: trace file not found"),
+     "functions[0].arrivals.path: file not found"),
     (GOOD.replace("policy: fixed, idle_s: 120", "policy: fixed, idle_s: -1"), "platform.keep_alive.idle_s"),
     (GOOD.replace("memory_mb: 256", "memory_mb: 64"), "functions[0].memory_mb: Input should be greater than or equal to 128"),
     (GOOD + GOOD[GOOD.index("  - name"):], "functions: [1].name 'api' repeats [0].name"),

@@ -21,10 +21,41 @@ distributions = st.one_of(
     st.builds(lambda m, s: {"dist": "lognormal", "median_ms": m, "sigma": s},
               st.floats(1, 5_000), st.floats(0, 1.5)),
 )  # fmt: skip
-arrival_processes = st.one_of(
+simple_processes = st.one_of(
     st.builds(lambda r: {"process": "poisson", "rate_per_s": r}, st.floats(0.02, 4)),
-    st.builds(lambda i, o: {"process": "periodic", "interval_s": i, "offset_s": o},
-              st.floats(0.5, 60), st.floats(0, 30)),
+    st.builds(
+        lambda i, o: {"process": "periodic", "interval_s": i, "offset_s": o},
+        st.floats(0.5, 60),
+        st.floats(0, 30),
+    ),
+    st.builds(
+        lambda a, b, d: {"process": "mmpp", "rates_per_s": [a, b], "mean_durations_s": [d, 3 * d]},
+        st.floats(0, 5),
+        st.floats(0.1, 5),
+        st.floats(1, 50),
+    ),
+    st.builds(
+        lambda r, a, p: {"process": "diurnal", "base_rate_per_s": r, "amplitude": a, "period_s": p},
+        st.floats(0.05, 3),
+        st.floats(0, 1),
+        st.floats(10, 500),
+    ),
+    st.builds(
+        lambda rs, i: {"process": "piecewise", "rates_per_s": rs, "interval_s": i},
+        st.lists(st.floats(0, 3), min_size=1, max_size=5),
+        st.floats(5, 100),
+    ),
+)
+windowed = st.builds(
+    lambda p, a, w: {**p, "start_s": a, "end_s": a + w},
+    simple_processes,
+    st.floats(0, 100),
+    st.floats(1, 200),
+)
+arrival_processes = st.one_of(
+    simple_processes,
+    windowed,
+    st.builds(lambda ps: {"process": "composite", "processes": ps}, st.lists(simple_processes, min_size=1, max_size=3)),
 )  # fmt: skip
 
 

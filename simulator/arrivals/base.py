@@ -1,0 +1,76 @@
+"""What every arrival process shares: a time window and batch generation of arrival times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ArrivalProcessBase(BaseModel):
+    """Arrival times (s) in [start_s, end_s) ∩ [0, duration_s), sorted, as numpy batches."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start_s: float = Field(0.0, ge=0, allow_inf_nan=False, description="No arrivals before, s.")
+    end_s: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="No arrivals from then on, s (null: the end)."
+    )
+
+    @model_validator(mode="after")
+    def _window_ordered(self):
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must be greater than start_s ({self.start_s})")
+        return self
+
+    def window(self, duration_s: float) -> tuple[float, float]:
+        end = duration_s if self.end_s is None else min(self.end_s, duration_s)
+        return self.start_s, end
+
+    def batches(self, rng: np.random.Generator, duration_s: float) -> Iterator[np.ndarray]:
+        """Sorted arrival times in the window, in batches (never empty ones)."""
+        t0, t1 = self.window(duration_s)
+        if t1 > t0:
+            for times in self._generate(rng, t0, t1):
+                if len(times):
+                    yield times
+
+    def count(self, duration_s: float) -> float:
+        """Expected number of arrivals (guards against runaway inputs)."""
+        t0, t1 = self.window(duration_s)
+        return self._expected(t0, t1) if t1 > t0 else 0.0
+
+    def _generate(self, rng: np.random.Generator, t0: float, t1: float) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    def _expected(self, t0: float, t1: float) -> float:
+        raise NotImplementedError
+
+
+def poisson_times(
+    rng: np.random.Generator, rate: float, t0: float, t1: float, sizes
+) -> Iterator[np.ndarray]:
+    """A homogeneous Poisson process on [t0, t1), by cumulated exponential gaps in batches."""
+    if rate <= 0:
+        return
+    t = t0
+    for n in sizes:
+        times = t + np.cumsum(rng.exponential(1.0 / rate, n))
+        inside = times[times < t1]
+        yield inside
+        if len(inside) < n:
+            return
+        t = float(times[-1])
+
+
+def uniform_counts(
+    rng: np.random.Generator, starts: np.ndarray, lengths: np.ndarray, rates: np.ndarray
+) -> np.ndarray:
+    """Poisson arrivals in consecutive disjoint intervals [starts, starts + lengths) with the
+    given constant rates: a Poisson count per interval, placed uniformly, sorted."""
+    counts = rng.poisson(rates * lengths)
+    base = np.repeat(starts, counts)
+    times = base + rng.random(len(base)) * np.repeat(lengths, counts)
+    times.sort()
+    return times
