@@ -169,8 +169,12 @@ class Engine:
             self._rid.__next__,
         )
         duration_rng = self._stream(f, "duration")
-        for times in f.arrivals.batches(self._stream(f, "arrivals"), self.scenario.duration_s):
-            durations = f.duration.sample(duration_rng, len(times))
+        batches = f.arrivals.batches_with_durations(
+            self._stream(f, "arrivals"), self.scenario.duration_s
+        )
+        for times, durations in batches:
+            if durations is None:
+                durations = f.duration.sample(duration_rng, len(times))
             self._events += len(times)
             for t, d_ms in zip(times.tolist(), durations.tolist(), strict=True):
                 delay = t - env.now

@@ -13,7 +13,10 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 #: Purposes of the per-function streams. Append only: the codes are part of reproducibility.
-STREAMS = {"arrivals": 0, "duration": 1, "init": 2, "selection": 3, "keep_alive": 4, "lifetime": 5}
+STREAMS = {
+    "arrivals": 0, "duration": 1, "init": 2, "selection": 3, "keep_alive": 4, "lifetime": 5,
+    "workload": 6,
+}  # fmt: skip
 
 #: Sampling batches start small (a rarely used function costs little memory) and double up to
 #: BATCH (a busy one amortises numpy's per-call cost).

@@ -34,6 +34,7 @@ from .keepalive import KeepAlivePolicy, default_policy
 from .pricing import Pricing
 from .runtimes import DEFAULT_RUNTIME, MEASURED_MS, init_preset
 from .selection import Selection
+from .workload import Workload
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -152,6 +153,13 @@ class Function(_Model):
     """One serverless function: its size, its cold-start and handler times, its traffic."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Unique name (letters, digits, . _ -).")
+    app: str | None = Field(
+        None,
+        description=(
+            "The application the function belongs to; with platform.instance_scope app, the "
+            "functions of an app share warm instances (Azure Functions' model)."
+        ),
+    )
     memory_mb: int = Field(
         128,
         ge=128,
@@ -179,7 +187,13 @@ class Function(_Model):
             "(python3.12: lognormal median 86 ms); add your own global-state cost."
         ),
     )
-    duration: DistributionMs = Field(description="Handler execution time per request, in ms.")
+    duration: DistributionMs | None = Field(
+        None,
+        description=(
+            "Handler execution time per request, in ms. Required unless the arrivals replay "
+            "a trace that gives each request its own time (azure2021, csv with duration_ms)."
+        ),
+    )
     arrivals: ArrivalProcess = Field(description="The function's request arrival process.")
     invocation: Literal["sync", "async"] = Field(
         "sync",
@@ -212,6 +226,14 @@ class Function(_Model):
         if isinstance(data, dict) and data.get("runtime") in MEASURED_MS and "init" not in data:
             data = {**data, "init": init_preset(data["runtime"])}
         return data
+
+    @model_validator(mode="after")
+    def _has_durations(self):
+        if self.duration is None and not self.arrivals.provides_durations:
+            raise ValueError(
+                "duration is required (these arrivals carry no per-request handler times)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _provisioning(self):
@@ -254,7 +276,21 @@ class Scenario(_Model):
     platform: Platform = Field(
         default_factory=Platform, description="Keep-alive, selection, recycling, limits, prices."
     )
+    workload: Workload | None = Field(
+        None,
+        description=(
+            "Functions generated from a trace (azure2019, azure2021, csv), added to `functions`. "
+            "The resolved scenario lists them explicitly."
+        ),
+    )
     functions: list[Function] = Field(min_length=1, description="The functions to simulate.")
+
+    @field_validator("workload")
+    @classmethod
+    def _expanded(cls, workload):
+        if workload is not None:
+            raise ValueError("a workload is expanded by load_scenario/parse_scenario, not here")
+        return workload
 
     @field_validator("warmup_s")
     @classmethod
@@ -360,11 +396,39 @@ def parse_scenario(
     data: Mapping[str, Any], *, base_dir: str | Path | None = None, file: str | None = None
 ) -> Scenario:
     """Validate plain data. Relative trace paths are resolved against base_dir."""
+    context = {"base_dir": base_dir}
+    data = dict(data)
+    if data.get("workload") is not None:
+        data = _expand_workload(data, context, file)
     try:
-        return Scenario.model_validate(dict(data), context={"base_dir": base_dir})
+        return Scenario.model_validate(data, context=context)
     except ValidationError as err:
         problems = [_problem(e, data, file) for e in err.errors()]
         raise (problems[0] if len(problems) == 1 else ScenarioErrors(problems)) from None
+
+
+def _expand_workload(
+    data: dict[str, Any], context: dict[str, Any], file: str | None
+) -> dict[str, Any]:
+    """Replace `workload` by the functions it generates, appended to `functions`."""
+    try:
+        workload = Workload.model_validate(data["workload"], context=context)
+        seed = data.get("seed", 0)
+        generated = workload.expand(seed if isinstance(seed, int) else 0)
+    except ValidationError as err:
+        problems = [
+            _problem({**e, "loc": ("workload", *e["loc"])}, data, file) for e in err.errors()
+        ]
+        raise (problems[0] if len(problems) == 1 else ScenarioErrors(problems)) from None
+    except ValueError as err:
+        raise ScenarioError(str(err), file=file, field="workload") from None
+    explicit = data.get("functions") or []
+    if not isinstance(explicit, list):
+        explicit = []
+    return {
+        **{k: v for k, v in data.items() if k != "workload"},
+        "functions": [*explicit, *generated],
+    }
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -459,9 +523,10 @@ def _strip(tp: Any) -> Any:
 
 
 def _members(tp: Any) -> tuple:
+    """The non-None members of a (possibly nested, annotated) union, or (tp,)."""
     tp = _strip(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return tuple(_strip(a) for a in typing.get_args(tp) if a is not type(None))
+        return tuple(m for a in typing.get_args(tp) if a is not type(None) for m in _members(a))
     return (tp,)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -35,6 +36,15 @@ class ArrivalProcessBase(BaseModel):
             for times in self._generate(rng, t0, t1):
                 if len(times):
                     yield times
+
+    provides_durations: ClassVar[bool] = (
+        False  # replays of per-invocation traces carry handler times
+    )
+
+    def batches_with_durations(self, rng: np.random.Generator, duration_s: float):
+        """(times, handler ms or None) batches; None: sample the function's `duration`."""
+        for times in self.batches(rng, duration_s):
+            yield times, None
 
     def count(self, duration_s: float) -> float:
         """Expected number of arrivals (guards against runaway inputs)."""

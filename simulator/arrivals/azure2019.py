@@ -1,0 +1,78 @@
+"""Replay of one function of the Azure Functions 2019 trace (per-minute counts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from ..traces import azure2019
+from .replay import ReplayBase
+from .trace import resolve_path
+
+
+class Azure2019(ReplayBase):
+    """A function's per-minute invocation counts, spread within each minute. `invocations` is
+    the counts file, or a folder holding it (original or In-Vitro names). Minute columns are
+    replayed from t = 0 at the first one in `minutes` (default: all of the file's)."""
+
+    process: Literal["azure2019"]
+    invocations: Path = Field(description="Per-minute counts file, or the trace folder.")
+    function: str = Field(min_length=8, description="HashFunction (or a unique prefix of it).")
+    spread: Literal["uniform", "poisson", "equidistant"] = Field(
+        "uniform",
+        description=(
+            "Placement within each minute: uniform random, poisson (exponential gaps rescaled "
+            "to the minute, as In-Vitro) or equidistant. Short keep-alives are sensitive to it."
+        ),
+    )
+    minutes: tuple[int, int] | None = Field(
+        None, description="[first, last] minute labels to replay (as labelled in the file)."
+    )
+
+    @field_validator("invocations")
+    @classmethod
+    def _resolve(cls, path: Path, info: ValidationInfo) -> Path:
+        path = resolve_path(path, info)
+        return azure2019.find_files(path)["invocations"] if path.is_dir() else path
+
+    @model_validator(mode="after")
+    def _function_in_trace(self):
+        trace = azure2019.read_invocations(self.invocations)
+        try:
+            trace.row(self.function)
+        except KeyError:
+            raise ValueError(
+                f"{self.invocations} has no single function {self.function!r}"
+            ) from None
+        if self.minutes is not None:
+            first, last = self.minutes
+            if first > last or first not in trace.minutes or last not in trace.minutes:
+                raise ValueError(
+                    f"minutes {list(self.minutes)} must be labels of the file's minute columns "
+                    f"({trace.minutes[0]}..{trace.minutes[-1]}), first <= last"
+                )
+        return self
+
+    def counts(self) -> np.ndarray:
+        """The replayed per-minute counts (before the rate multiplier)."""
+        trace = azure2019.read_invocations(self.invocations)
+        counts = trace.counts[trace.row(self.function)]
+        if self.minutes is not None:
+            lo, hi = (int(np.flatnonzero(trace.minutes == m)[0]) for m in self.minutes)
+            counts = counts[lo : hi + 1]
+        return counts
+
+    def trace(self, rng):
+        counts = self.counts().astype(np.int64)
+        if self.rate_multiplier != 1.0:
+            # Per minute: each request kept/copied with mean m (a sum of the per-request draws).
+            whole = int(self.rate_multiplier)
+            extra = rng.binomial(counts, self.rate_multiplier - whole)
+            counts = counts * whole + extra
+        return azure2019.spread(counts, self.spread, rng) / self.time_scale, None
+
+    def _expected(self, t0, t1):
+        return float(self.counts().sum()) * self.rate_multiplier

@@ -1,0 +1,69 @@
+"""Replay of the user's own invocation log (CSV)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from ..traces import usercsv
+from .replay import ReplayBase
+from .trace import resolve_path
+
+
+class CsvLog(ReplayBase):
+    """Requests at the log's `timestamp_s`; with a `function` column, only the named
+    function's rows; with a `duration_ms` column, each request runs for its own time."""
+
+    process: Literal["csv"]
+    path: Path = Field(description="The log: timestamp_s[, function][, duration_ms] columns.")
+    function: str | None = Field(
+        None, description="Which function's rows (if the log has several)."
+    )
+    timestamp_column: str = Field("timestamp_s", description="Arrival time column, s.")
+    function_column: str = Field("function", description="Function name column.")
+    duration_column: str = Field("duration_ms", description="Handler time column, ms.")
+    trace_window_s: tuple[float, float] | None = Field(
+        None, description="[start, end) of log time to replay, s; replay starts at its start."
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _resolve(cls, path: Path, info: ValidationInfo) -> Path:
+        return resolve_path(path, info)
+
+    def _log(self) -> usercsv.Log:
+        return usercsv.read(
+            self.path, self.timestamp_column, self.function_column, self.duration_column
+        )
+
+    @model_validator(mode="after")
+    def _function_in_log(self):
+        try:
+            self._log().row(self.function)
+        except (KeyError, ValueError) as err:
+            raise ValueError(f"{self.path}: no function {self.function!r} ({err})") from None
+        return self
+
+    @property
+    def provides_durations(self) -> bool:  # type: ignore[override]
+        log = self._log()
+        return log.duration_ms[log.row(self.function)] is not None
+
+    def trace(self, rng):
+        log = self._log()
+        i = log.row(self.function)
+        t, d = log.arrival_s[i], log.duration_ms[i]
+        origin = 0.0
+        if self.trace_window_s is not None:
+            origin, end = self.trace_window_s
+            keep = (t >= origin) & (t < end)
+            t = t[keep]
+            d = None if d is None else d[keep]
+        if self.rate_multiplier != 1.0:
+            copies = self.multiply(rng, len(t))
+            t = np.repeat(t, copies)
+            d = None if d is None else np.repeat(d, copies)
+        return (t - origin) / self.time_scale, d

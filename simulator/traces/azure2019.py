@@ -1,0 +1,166 @@
+"""Azure Functions Trace 2019: per-minute invocation counts, duration percentiles, memory.
+
+Formats: shared/traces/FORMATS.md §1 (the dataset's own documentation). Files are found in a
+folder under their original names (invocations_per_function_md.anon.dNN.csv,
+function_durations_percentiles.anon.dNN.csv, app_memory_percentiles.anon.dNN.csv) or as
+invocations.csv, durations.csv, memory.csv (the In-Vitro/Dirigent samples).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ScenarioError
+from .common import chunks, file_key, numbers, require_columns
+
+KEYS = ["HashOwner", "HashApp", "HashFunction"]
+DURATION_PERCENTILES = {0: "percentile_Average_0", 1: "percentile_Average_1",
+                        25: "percentile_Average_25", 50: "percentile_Average_50",
+                        75: "percentile_Average_75", 99: "percentile_Average_99",
+                        100: "percentile_Average_100"}  # fmt: skip
+PATTERNS = {
+    "invocations": ("invocations.csv", "invocations_per_function_md.anon.d*.csv"),
+    "durations": ("durations.csv", "function_durations_percentiles.anon.d*.csv"),
+    "memory": ("memory.csv", "app_memory_percentiles.anon.d*.csv"),
+}
+
+
+@dataclass(frozen=True)
+class Invocations:
+    """One row per function: its keys, trigger and per-minute counts."""
+
+    owners: np.ndarray
+    apps: np.ndarray
+    functions: np.ndarray  # HashFunction
+    triggers: np.ndarray
+    minutes: np.ndarray  # the minute columns' labels, as in the file
+    counts: np.ndarray  # int32, functions x minutes
+
+    def row(self, function: str) -> int:
+        hits = np.flatnonzero(self.functions == function)
+        if len(hits) == 0:
+            hits = np.flatnonzero(np.char.startswith(self.functions.astype(str), function))
+        if len(hits) != 1:
+            raise KeyError(function)
+        return int(hits[0])
+
+
+def find_files(folder: Path) -> dict[str, Path | None]:
+    """The invocations, durations and memory files of a trace folder (None if absent)."""
+    found: dict[str, Path | None] = {}
+    for kind, (plain, original) in PATTERNS.items():
+        candidates = (
+            [folder / plain] if (folder / plain).is_file() else sorted(folder.glob(original))
+        )
+        found[kind] = candidates[0] if candidates else None
+    if found["invocations"] is None:
+        raise ScenarioError(
+            "no invocations file (invocations.csv or invocations_per_function_md.anon.dNN.csv)",
+            file=str(folder),
+        )
+    return found
+
+
+def read_invocations(path: str | Path) -> Invocations:
+    """The per-minute counts (cached: a workload of many functions reads the file once)."""
+    return _read_invocations(file_key(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_invocations(key: tuple[str, int, int]) -> Invocations:
+    path = Path(key[0])
+    header = list(pd.read_csv(path, nrows=0).columns)
+    require_columns(path, header, [*KEYS, "Trigger"])
+    minute_cols = [c for c in header if c not in (*KEYS, "Trigger")]
+    bad = [c for c in minute_cols if not c.strip().isdigit()]
+    if bad or not minute_cols:
+        raise ScenarioError(
+            f"minute columns must be numbered (found {bad[:3] or 'none'})", file=str(path)
+        )
+    keys, counts = [], []
+    for first, chunk in chunks(path, dtype={c: str for c in (*KEYS, "Trigger")}):
+        if chunk[KEYS].isna().any().any():
+            row = int(np.argwhere(chunk[KEYS].isna().to_numpy())[0][0])
+            raise ScenarioError(f"line {first + row}: a hash is missing", file=str(path))
+        keys.append(chunk[[*KEYS, "Trigger"]].to_numpy(dtype=str))
+        counts.append(numbers(path, chunk[minute_cols], first, integer=True).astype(np.int32))
+    k = np.concatenate(keys) if keys else np.empty((0, 4), dtype=str)
+    return Invocations(
+        owners=k[:, 0], apps=k[:, 1], functions=k[:, 2], triggers=k[:, 3],
+        minutes=np.array([int(c) for c in minute_cols]),
+        counts=np.concatenate(counts) if counts else np.empty((0, len(minute_cols)), np.int32),
+    )  # fmt: skip
+
+
+def read_durations(path: str | Path) -> pd.DataFrame:
+    """Per function (index HashFunction): Average and the percentile columns, in ms. Rows with
+    an Average of 0 are kept (the dataset's notebook drops them as possibly misrecorded, but a
+    replay needs every function's times; integer ms make fast handlers 0)."""
+    path = Path(path)
+    header = list(pd.read_csv(path, nrows=0).columns)
+    require_columns(path, header, ["HashFunction", "Average", *DURATION_PERCENTILES.values()])
+    parts = []
+    cols = ["Average", *DURATION_PERCENTILES.values()]
+    for first, chunk in chunks(path, dtype={c: str for c in KEYS}):
+        values = numbers(path, chunk[cols], first)
+        parts.append(pd.DataFrame(values, columns=cols, index=chunk["HashFunction"].to_numpy()))
+    table = pd.concat(parts) if parts else pd.DataFrame(columns=cols)
+    return table[~table.index.duplicated(keep="first")]
+
+
+def read_memory(path: str | Path) -> tuple[pd.Series, bool]:
+    """AverageAllocatedMb by HashFunction (per-function files, as the In-Vitro samples) or by
+    HashApp (the original per-application files); the flag says which."""
+    path = Path(path)
+    header = list(pd.read_csv(path, nrows=0).columns)
+    require_columns(path, header, ["HashApp", "AverageAllocatedMb"])
+    per_function = "HashFunction" in header
+    key = "HashFunction" if per_function else "HashApp"
+    parts = []
+    for first, chunk in chunks(path, usecols=[key, "AverageAllocatedMb"], dtype={key: str}):
+        mb = numbers(path, chunk[["AverageAllocatedMb"]], first)[:, 0]
+        parts.append(pd.Series(mb, index=chunk[key].to_numpy()))
+    series = pd.concat(parts) if parts else pd.Series(dtype=float)
+    return series[~series.index.duplicated(keep="first")], per_function
+
+
+def memory_mb(average_mb: float) -> int:
+    """A Lambda memory size for an Azure allocation: whole MB, at least 128 (AWS's minimum)."""
+    return int(min(10240, max(128, math.ceil(average_mb))))
+
+
+def spread(
+    counts: np.ndarray, how: str, rng: np.random.Generator, start_s: float = 0.0
+) -> np.ndarray:
+    """Arrival times for per-minute counts (minute i covers [start_s + 60 i, start_s + 60 (i+1))):
+    equidistant (c requests at the centres of c equal slots), uniform (c uniform times) or
+    poisson (exponential gaps rescaled to the minute: the same law as uniform, drawn the
+    In-Vitro way)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    minute = np.repeat(np.arange(len(counts)), counts)
+    if how == "equidistant":
+        first = np.cumsum(counts) - counts
+        j = np.arange(total) - np.repeat(first, counts)
+        offset = (j + 0.5) / np.repeat(counts, counts)
+    elif how == "uniform":
+        offset = rng.random(total)
+    elif how == "poisson":
+        gaps = rng.exponential(1.0, total + len(counts))
+        ends = np.cumsum(counts + 1)
+        cum = np.cumsum(gaps)
+        base = np.concatenate([[0.0], cum[ends[:-1] - 1]])
+        span = cum[ends - 1] - base
+        idx = np.arange(total) + minute  # skip each minute's closing gap
+        offset = (cum[idx] - np.repeat(base, counts)) / np.repeat(span, counts)
+    else:
+        raise ValueError(how)
+    times = start_s + 60.0 * (minute + offset)
+    times.sort()
+    return times

@@ -1,0 +1,210 @@
+"""A scenario-level `workload:` that expands one trace into many functions.
+
+azure2019: one function per selected trace function, with its per-minute counts replayed, its
+handler times from the durations file (an empirical distribution through the percentile
+columns) and its memory from the memory file: per function as given (the In-Vitro samples),
+or, for the original per-application files, the app's average allocation divided evenly among
+the app's functions present in the invocations file (the In-Vitro sampler's rule); memory_mb is
+that, rounded up to a whole MB, at least 128. azure2021 and csv: one function per function in
+the file, each request with its own handler time when the file has one.
+Functions are named by the shortest unique prefix (at least 8 characters) of their hash.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from .arrivals.trace import resolve_path
+from .rng import stream
+from .traces import azure2019, azure2021, usercsv
+from .traces.common import short_names
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Top(_Model):
+    top: int = Field(ge=1, description="The N functions with the most invocations.")
+
+
+class Sample(_Model):
+    sample: int = Field(ge=1, description="N functions drawn at random (by the scenario seed).")
+
+
+class Named(_Model):
+    functions: list[str] = Field(min_length=1, description="Function hashes (or unique prefixes).")
+
+
+class Workload(_Model):
+    """Many functions from one trace. Every generated function takes the `function` template's
+    fields (memory_mb, init, runtime, invocation, ...) unless the trace supplies them."""
+
+    format: Literal["azure2019", "azure2021", "csv"]
+    path: Path = Field(
+        description="azure2019: the trace folder (or its invocations file); else the file."
+    )
+    select: Literal["all"] | Top | Sample | Named = Field("all", description="Which functions.")
+    spread: Literal["uniform", "poisson", "equidistant"] = Field(
+        "uniform", description="azure2019: placement of requests within each minute."
+    )
+    minutes: tuple[int, int] | None = Field(
+        None, description="azure2019: [first, last] minute labels."
+    )
+    trace_window_s: tuple[float, float] | None = Field(
+        None, description="azure2021/csv: [start, end) of trace time to replay, s."
+    )
+    time_scale: float = Field(1.0, gt=0, description="Trace seconds per replayed second.")
+    rate_multiplier: float = Field(1.0, ge=0, le=1000, description="Scale the traffic.")
+    function: dict[str, Any] = Field(
+        default_factory=dict, description="Fields given to every generated function."
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _resolve(cls, path: Path, info: ValidationInfo) -> Path:
+        return resolve_path(path, info)
+
+    @model_validator(mode="after")
+    def _options_fit_format(self):
+        if self.format == "azure2019" and self.trace_window_s is not None:
+            raise ValueError("azure2019 windows are given in minutes: use `minutes`")
+        if self.format != "azure2019" and self.minutes is not None:
+            raise ValueError("`minutes` is for azure2019; use trace_window_s")
+        if "name" in self.function or "arrivals" in self.function:
+            raise ValueError("the function template cannot set name or arrivals")
+        return self
+
+    def expand(self, seed: int) -> list[dict[str, Any]]:
+        """Plain function data, ready for the Scenario's `functions`."""
+        return {"azure2019": self._azure2019, "azure2021": self._azure2021, "csv": self._csv}[
+            self.format
+        ](seed)
+
+    def _replay(self) -> dict[str, Any]:
+        return {"time_scale": self.time_scale, "rate_multiplier": self.rate_multiplier}
+
+    def _choose(self, keys: list[str], totals: np.ndarray, seed: int) -> list[int]:
+        sel = self.select
+        if sel == "all":
+            return list(range(len(keys)))
+        if isinstance(sel, Top):
+            order = sorted(range(len(keys)), key=lambda i: (-totals[i], keys[i]))
+            return sorted(order[: sel.top])
+        if isinstance(sel, Sample):
+            if sel.sample > len(keys):
+                raise ValueError(f"select.sample: the trace has only {len(keys)} functions")
+            rng = stream(seed, "__workload__", "workload")
+            return sorted(rng.choice(len(keys), size=sel.sample, replace=False).tolist())
+        chosen = []
+        for name in sel.functions:
+            hits = [i for i, k in enumerate(keys) if k.startswith(name)]
+            if len(hits) != 1:
+                raise ValueError(f"select.functions: {name!r} matches {len(hits)} functions")
+            chosen.append(hits[0])
+        return sorted(set(chosen))
+
+    def _azure2019(self, seed: int) -> list[dict[str, Any]]:
+        files = azure2019.find_files(self.path) if self.path.is_dir() else {
+            "invocations": self.path, "durations": None, "memory": None}  # fmt: skip
+        inv = azure2019.read_invocations(files["invocations"])
+        counts = inv.counts
+        if self.minutes is not None:
+            lo, hi = (int(np.flatnonzero(inv.minutes == m)[0]) for m in self.minutes)
+            counts = counts[:, lo : hi + 1]
+        keys = inv.functions.tolist()
+        chosen = self._choose(keys, counts.sum(axis=1), seed)
+        missing = [k for k in ("durations", "memory") if files[k] is None]
+        if missing:
+            warnings.warn(
+                f"{self.path}: no {' or '.join(missing)} file; those come from the function "
+                "template or the scenario defaults",
+                stacklevel=2,
+            )
+        durations = azure2019.read_durations(files["durations"]) if files["durations"] else None
+        memory, per_function = (
+            azure2019.read_memory(files["memory"]) if files["memory"] else (None, True)
+        )
+        app_size = dict(zip(*np.unique(inv.apps, return_counts=True), strict=True))
+        names = short_names([keys[i] for i in chosen])
+        apps = dict(
+            zip(inv.apps[chosen].tolist(), short_names(inv.apps[chosen].tolist()), strict=True)
+        )
+        out = []
+        for name, i in zip(names, chosen, strict=True):
+            f: dict[str, Any] = {**self.function, "name": name, "app": apps[inv.apps[i]]}
+            f["arrivals"] = {
+                "process": "azure2019",
+                "invocations": str(files["invocations"]),
+                "function": keys[i],
+                "spread": self.spread,
+                "minutes": self.minutes,
+                **self._replay(),
+            }
+            if durations is not None and keys[i] in durations.index:
+                row = durations.loc[keys[i]]
+                f["duration"] = {
+                    "dist": "empirical",
+                    "percentiles_ms": {
+                        p: float(row[c]) for p, c in azure2019.DURATION_PERCENTILES.items()
+                    },
+                }
+            elif "duration" not in f:
+                raise ValueError(
+                    f"function {keys[i]} has no durations row; give workload.function.duration"
+                )
+            if memory is not None:
+                key = keys[i] if per_function else inv.apps[i]
+                if key in memory.index:
+                    mb = memory[key] if per_function else memory[key] / app_size[inv.apps[i]]
+                    f["memory_mb"] = azure2019.memory_mb(mb)
+            out.append(f)
+        return out
+
+    def _azure2021(self, seed: int) -> list[dict[str, Any]]:
+        data = azure2021.read(self.path)
+        totals = np.array([len(t) for t in data.arrival_s])
+        chosen = self._choose(data.functions.tolist(), totals, seed)
+        funcs = [data.functions[i] for i in chosen]
+        names = short_names(funcs)
+        if len(set(names)) < len(names):  # the same func hash in two apps
+            names = [
+                f"{a}.{f}"
+                for a, f in zip(short_names([data.apps[i] for i in chosen]), names, strict=True)
+            ]
+        out = []
+        for name, i in zip(names, chosen, strict=True):
+            arrivals = {
+                "process": "azure2021",
+                "path": str(self.path),
+                "function": data.functions[i],
+                "app": data.apps[i],
+                "trace_window_s": self.trace_window_s,
+                **self._replay(),
+            }
+            out.append(
+                {**self.function, "name": name, "app": data.apps[i][:8], "arrivals": arrivals}
+            )
+        return out
+
+    def _csv(self, seed: int) -> list[dict[str, Any]]:
+        log = usercsv.read(self.path)
+        totals = np.array([len(t) for t in log.arrival_s])
+        chosen = self._choose(log.functions, totals, seed)
+        out = []
+        for i in chosen:
+            name = log.functions[i] or self.path.stem
+            arrivals = {
+                "process": "csv",
+                "path": str(self.path),
+                "trace_window_s": self.trace_window_s,
+                "function": log.functions[i] or None,
+                **self._replay(),
+            }
+            out.append({**self.function, "name": name, "arrivals": arrivals})
+        return out
