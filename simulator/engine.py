@@ -48,11 +48,11 @@ SPARSE_TYPES = {
     "cold": {"row": "q"},
     "provisioned": {"row": "q"},
     "warmer": {"row": "q"},
-    "retried": {"row": "q", "status": "b", "attempts": "h", "queue_delay_ms": "d"},
+    "retried": {"row": "q", "status": "b", "attempts": "i", "queue_delay_ms": "d"},
 }
 THROTTLE_TYPES = {
     "function": "i", "kind": "b", "request_id": "i", "arrival_s": "d", "time_s": "d",
-    "attempt": "h", "reason": "b", "outcome": "b",
+    "attempt": "i", "reason": "b", "outcome": "b",
 }  # fmt: skip
 
 
@@ -182,10 +182,12 @@ class Engine:
                 dispatch(k, t, d_ms, t, 1, USER, next_rid())
 
     def _provisioning(self, k: int, f):
-        """Apply the provisioned-concurrency schedule (all of it: async retries may run on
-        past duration_s)."""
+        """Apply the provisioned-concurrency schedule. Steps at or after duration_s are not
+        applied: the configuration is what it was at the end of the span."""
         self._events += 2
         for step in f.provisioned_schedule():
+            if step.at_s >= self.scenario.duration_s:
+                break
             delay = step.at_s - self.env.now
             yield self.env.timeout(delay if delay > 0.0 else 0.0)
             self._events += 1
@@ -219,12 +221,8 @@ class Engine:
         once per request and locals are the cheapest state Python has."""
         busy, pc_heap, reserved_of = self._busy, self._pc_heap, self._reserved
         take = [pool.take for pool in self._pools]
-        od_busy, pc_target, used, cap = (
-            self._od_busy,
-            self._pc_target,
-            self._used,
-            self._unreserved_cap,
-        )
+        od_busy, pc_target, pc_excess = self._od_busy, self._pc_target, self._pc_excess
+        used, cap = self._used, self._unreserved_cap
         init_of = self._inst_init_ms
         release, pc_take, take_token = self._release, self._pc_take, self._take_token
         new_instance, throttle, heappush = self._new_instance, self._throttle, heapq.heappush
@@ -246,7 +244,7 @@ class Engine:
                 if reserved is None:
                     if used[0] >= cap:
                         return throttle(k, t, d_ms, arrival, attempt, kind, rid, ACCOUNT)
-                elif od_busy[k] + pc_target[k] >= reserved:
+                elif od_busy[k] + pc_target[k] + pc_excess[k] >= reserved:
                     return throttle(k, t, d_ms, arrival, attempt, kind, rid, RESERVED)
                 iid = take[k](t)
                 if iid < 0:  # a new instance: the request waits for its init, paid once
@@ -291,7 +289,8 @@ class Engine:
     def _throttle(self, k, t, d_ms, arrival, attempt, kind, rid, reason) -> None:
         f = self.scenario.functions[k]
         if f.invocation == "async":
-            delay = min(self._retry.first_delay_s * 2.0 ** (attempt - 1), self._retry.max_delay_s)
+            doublings = min(attempt - 1, 60)  # the cap is reached long before; no overflow
+            delay = min(self._retry.first_delay_s * 2.0**doublings, self._retry.max_delay_s)
             retry_at = t + delay
             if retry_at - arrival <= f.max_event_age_s:
                 self._log_throttle(k, kind, rid, arrival, t, attempt, reason, RETRY)
@@ -328,10 +327,10 @@ class Engine:
             return True
         tokens = min(cap, self._tokens[k] + (t - self._token_t[k]) * self._bucket_rate)
         self._token_t[k] = t
-        if tokens < 1.0:
+        if tokens < 1.0 - 1e-9:  # slack for float noise in the refill (0.29 s x 100/s)
             self._tokens[k] = tokens
             return False
-        self._tokens[k] = tokens - 1.0
+        self._tokens[k] = max(0.0, tokens - 1.0)
         return True
 
     # -- instance lifecycle -----------------------------------------------------------------
@@ -398,35 +397,45 @@ class Engine:
     # -- provisioned concurrency ------------------------------------------------------------
 
     def _set_provisioned(self, k: int, count: int, t: float) -> None:
+        """Configured provisioned instances hold concurrency; surplus ones keep holding it
+        until they retire (busy ones finish their request first)."""
         if self._busy and self._busy[0][0] <= t:
             self._release(t)
         delta = count - self._pc_target[k]
         self._pc_target[k] = count
-        if self._reserved[k] is None:
-            self._used[0] += delta
         if delta > 0:
-            cancelled = min(delta, self._pc_excess[k])
-            self._pc_excess[k] -= cancelled
-            for _ in range(delta - cancelled):  # new ones initialise now, ready after init
+            kept = min(delta, self._pc_excess[k])  # surplus not yet gone: keep it instead
+            self._pc_excess[k] -= kept
+            self._hold(k, delta - kept)
+            for _ in range(delta - kept):  # new ones initialise now, ready after init
                 iid = self._new_instance(k, t, True)
-                heapq.heappush(
-                    self._busy, (self._inst_created[iid] + self._inst_init_ms[iid] / 1000.0, iid)
-                )
+                ready = self._inst_created[iid] + self._inst_init_ms[iid] / 1000.0
+                heapq.heappush(self._busy, (ready, iid))
         elif delta < 0:
             surplus = -delta
-            while surplus and self._pc_heap[k]:
-                iid = self._pc_take(k, t)
+            while surplus:
+                iid = self._pc_take(k, t, replace=False)
                 if iid < 0:
                     break
                 self._inst_expiry[iid], self._inst_reason[iid] = t, DEPROVISIONED
                 surplus -= 1
+            self._hold(k, -(-delta - surplus))
             self._pc_excess[k] += surplus  # busy or initialising ones go when they free up
+
+    def _hold(self, k: int, units: int) -> None:
+        """Provisioned instances take (or give back) units of the unreserved pool."""
+        if self._reserved[k] is None:
+            self._used[0] += units
+
+    def _retire_surplus(self, k: int) -> None:
+        self._pc_excess[k] -= 1
+        self._hold(k, -1)
 
     def _pc_idle(self, k: int, iid: int, end: float) -> None:
         """A provisioned instance is free at `end`: retire it if surplus; replace it if past
         its lifetime (the replacement initialised ahead, ready now); else keep it idle."""
         if self._pc_excess[k]:
-            self._pc_excess[k] -= 1
+            self._retire_surplus(k)
             self._inst_expiry[iid], self._inst_reason[iid] = end, DEPROVISIONED
             return
         if end >= self._inst_retire[iid]:
@@ -435,16 +444,19 @@ class Engine:
         self._inst_expiry[iid], self._inst_reason[iid] = self._inst_retire[iid], LIFETIME
         heapq.heappush(self._pc_heap[k], (-iid, iid))
 
-    def _pc_take(self, k: int, t: float) -> int:
-        """The newest idle provisioned instance; those retired while idle are replaced by a
-        successor ready at their retirement time."""
+    def _pc_take(self, k: int, t: float, replace: bool = True) -> int:
+        """The newest idle provisioned instance. Those retired while idle are replaced by a
+        successor ready at their retirement time (unless surplus, or `replace` is off: then
+        they are simply gone)."""
         heap, expiry = self._pc_heap[k], self._inst_expiry
         while heap:
             iid = heapq.heappop(heap)[1]
             if t < expiry[iid]:
                 return iid
-            if self._pc_excess[k]:  # retired, and no longer wanted: not replaced
-                self._pc_excess[k] -= 1
+            if self._pc_excess[k]:  # retired, and no longer wanted
+                self._retire_surplus(k)
+                continue
+            if not replace:
                 continue
             at = expiry[iid]
             new = self._new_instance(k, at, True, ready=at)
@@ -481,7 +493,7 @@ class Engine:
         retried = sparse["retried"]
         inv["status"] = np.full(n, SERVED, dtype=np.int8)
         inv["status"][retried["row"]] = retried["status"]
-        inv["attempts"] = np.ones(n, dtype=np.int16)
+        inv["attempts"] = np.ones(n, dtype=np.int32)
         inv["attempts"][retried["row"]] = retried["attempts"]
         inv["queue_delay_ms"] = np.zeros(n)
         inv["queue_delay_ms"][retried["row"]] = retried["queue_delay_ms"]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .logs import function_codes
+from .runtimes import CUSTOM_RUNTIMES
 from .scenario import Scenario
 
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
@@ -58,7 +59,6 @@ def summarize(
     run_s = _overlap(begin, invocations["end_s"].to_numpy(), w0, w1)
     del begin
     busy_s = _by_function(run_s, codes, n_fn)
-    pc_busy_s = _by_function(run_s[pc_served], codes[pc_served], n_fn)
     del run_s
     pc_inst = instances["provisioned"].to_numpy()
     ready = instances["ready_s"].to_numpy()
@@ -71,24 +71,35 @@ def summarize(
     peaks = _peak_alive(created, ended, inst_codes, n_fn, w0, w1)
     new = (created >= w0) & (created < w1)
 
-    # Spill-over: served on demand while provisioned concurrency was configured.
+    # Provisioned concurrency: spill-over (served on demand while some was configured) and
+    # utilisation (∫ min(busy provisioned, configured) dt / ∫ configured dt, so surplus
+    # instances finishing after a scale-down do not count).
     pc_s = np.zeros(n_fn)
+    pc_busy_s = np.zeros(n_fn)
     n_spill = np.zeros(n_fn, dtype=np.int64)
+    dispatched = (
+        invocations["arrival_s"].to_numpy() + invocations["queue_delay_ms"].to_numpy() / 1000
+    )
     for k, f in enumerate(scenario.functions):
-        steps = f.provisioned_schedule()
-        if steps:
-            pc_s[k] = _schedule_integral(steps, w0, w1)
-            rows = np.flatnonzero((codes == k) & ok & ~pc_served)
-            at = np.array([st.at_s for st in steps])
-            counts = np.array([0] + [st.count for st in steps])
-            configured = counts[
-                np.searchsorted(at, invocations["arrival_s"].to_numpy()[rows], side="right")
-            ]
-            n_spill[k] = np.count_nonzero(configured)
+        steps = [st for st in f.provisioned_schedule() if st.at_s < w1]
+        if not steps:
+            continue
+        at = np.array([st.at_s for st in steps])
+        counts = np.array([0] + [st.count for st in steps])
+        pc_s[k] = _schedule_integral(steps, w0, w1)
+        rows = np.flatnonzero((codes == k) & ok & ~pc_served)
+        n_spill[k] = np.count_nonzero(counts[np.searchsorted(at, dispatched[rows], side="right")])
+        rows = np.flatnonzero((codes == k) & pc_served & served)
+        pc_busy_s[k] = _capped_integral(
+            invocations["start_s"].to_numpy()[rows], invocations["end_s"].to_numpy()[rows],
+            at, counts[1:], w0, w1,
+        )  # fmt: skip
+    del dispatched
 
     count = lambda mask: np.bincount(codes[mask], minlength=n_fn)  # noqa: E731
     n_inv, n_ok, n_cold = count(mine), count(ok), count(ok & cold)
     n_warm_pings = count(counted & ~user & served)
+    n_warm_failed = count(counted & ~user & ~served)
     thr_counted = (throttles["arrival_s"].to_numpy() >= w0) & (
         throttles["kind"].cat.codes.to_numpy() == 0
     )
@@ -138,6 +149,7 @@ def summarize(
             else None,
             "spillover_invocations": int(total(n_spill)),
             "warmer_invocations": int(total(n_warm_pings)),
+            "warmer_throttled": int(total(n_warm_failed)),
             "cost_usd": {key: float(total(v)) for key, v in cost.items()},
         }
 
@@ -174,10 +186,15 @@ def costs(
     def billed_ms(mask: np.ndarray) -> np.ndarray:  # per function
         return np.bincount(codes[mask], weights=_round_up(dur[mask], g), minlength=n_fn)
 
+    # INIT is billed on demand since Aug 2025; custom runtimes (provided.*) always paid it.
+    bills_init = np.array(
+        [pricing.bill_init or f.runtime in CUSTOM_RUNTIMES for f in scenario.functions]
+    )
+
     def init_ms(mask: np.ndarray) -> np.ndarray:  # the extra billed for init, per function
         rows = np.flatnonzero(mask & cold)
         extra = _round_up(dur[rows] + init[rows], g) - _round_up(dur[rows], g)
-        return np.bincount(codes[rows], weights=extra, minlength=n_fn) if pricing.bill_init else 0.0
+        return np.bincount(codes[rows], weights=extra, minlength=n_fn) * bills_init
 
     def group(kind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         mask = served & kind
@@ -216,17 +233,45 @@ def _schedule_integral(steps, w0: float, w1: float, rounding_s: float = 0.0) -> 
     return total
 
 
-def _billed_provisioned(scenario: Scenario) -> np.ndarray:
-    """Billed provisioned instance-seconds per function in the stats window."""
-    rounding = scenario.platform.pricing.provisioned_rounding_s
-    return np.array(
-        [
-            _schedule_integral(
-                f.provisioned_schedule(), scenario.warmup_s, scenario.duration_s, rounding
-            )
-            for f in scenario.functions
-        ]
+def _capped_integral(begin, end, at, counts, w0, w1) -> float:
+    """∫ over [w0, w1) of min(#{i: begin_i <= t < end_i}, configured(t)) dt, where the
+    configured count is counts[j] from at[j] (0 before at[0])."""
+    times = np.concatenate([begin, end, at, [w0, w1]])
+    times = np.unique(np.clip(times, w0, w1))
+    if len(times) < 2:
+        return 0.0
+    mid = (times[:-1] + times[1:]) / 2
+    busy = np.searchsorted(np.sort(begin), mid, side="right") - np.searchsorted(
+        np.sort(end), mid, side="right"
     )
+    idx = np.searchsorted(at, mid, side="right")
+    configured = np.where(idx > 0, np.concatenate([[0], counts])[idx], 0)
+    return float(np.sum(np.minimum(busy, configured) * np.diff(times)))
+
+
+def _billed_provisioned(scenario: Scenario) -> np.ndarray:
+    """Billed provisioned instance-seconds per function in the stats window. Each unit is
+    billed from when it is enabled to when it is disabled (or the end of the span), rounded
+    up to `provisioned_rounding_s`; the part of that billed span from warmup_s on counts."""
+    rounding = scenario.platform.pricing.provisioned_rounding_s
+    w0, end = scenario.warmup_s, scenario.duration_s
+    out = np.zeros(len(scenario.functions))
+    for k, f in enumerate(scenario.functions):
+        steps = [st for st in f.provisioned_schedule() if st.at_s < end]
+        top = max((st.count for st in steps), default=0)
+        for level in range(1, top + 1):  # unit `level` is on while count >= level
+            on = None
+            for st, nxt in zip(steps, [*steps[1:], None], strict=True):
+                if st.count >= level and on is None:
+                    on = st.at_s
+                off = nxt.at_s if nxt is not None else end
+                if on is not None and (nxt is None or nxt.count < level):
+                    span = off - on
+                    if rounding:
+                        span = math.ceil(span / rounding - 1e-9) * rounding
+                    out[k] += max(0.0, on + span - max(on, w0))
+                    on = None
+    return out
 
 
 def _overlap(start: np.ndarray, end: np.ndarray, w0: float, w1: float) -> np.ndarray:
@@ -237,7 +282,7 @@ def _overlap(start: np.ndarray, end: np.ndarray, w0: float, w1: float) -> np.nda
 
 
 def _by_function(values: np.ndarray, codes: np.ndarray, n_fn: int) -> np.ndarray:
-    return np.bincount(codes, weights=values, minlength=n_fn)
+    return np.bincount(codes, weights=values, minlength=n_fn).astype(float)
 
 
 def _latency_stats(latency, codes, mask, n_fn) -> list[dict[str, float | None]]:

@@ -25,6 +25,8 @@ MEASURED_MS: dict[str, tuple[float, float]] = {
     "go": (51, 55),  # alias of provided.al2023 with a Go binary
     "rust": (16, 22),  # Rust on provided.al2023
 }
+#: OS-only runtimes, which were billed for INIT even before Aug 2025 (lambda-facts.md §7).
+CUSTOM_RUNTIMES = frozenset({"provided.al2023", "go", "rust"})
 Z90 = 1.2815515655446004  # standard normal 90th percentile
 
 DEFAULT_RUNTIME = "python3.12"

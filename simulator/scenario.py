@@ -143,10 +143,12 @@ class ProvisionedStep(_Model):
 class Warmer(_Model):
     """Scheduled ping invocations (the CloudWatch/EventBridge-schedule warming hack)."""
 
-    interval_s: float = Field(300.0, gt=0, description="Time between pings, s (5 min is usual).")
+    interval_s: float = Field(
+        300.0, gt=0, allow_inf_nan=False, description="Time between pings, s (5 min is usual)."
+    )
     concurrency: int = Field(1, ge=1, description="Concurrent pings each time (instances kept).")
-    duration_ms: float = Field(5.0, ge=0, description="Handler time of a ping, ms.")
-    offset_s: float = Field(0.0, ge=0, description="Time of the first ping, s.")
+    duration_ms: float = Field(5.0, ge=0, allow_inf_nan=False, description="Ping handler time, ms.")
+    offset_s: float = Field(0.0, ge=0, allow_inf_nan=False, description="First ping, s.")
 
 
 class Function(_Model):
@@ -317,6 +319,17 @@ class Scenario(_Model):
             raise ValueError(
                 f"reserved_concurrency totals {reserved}, leaving {limit - reserved} of the "
                 f"concurrency_limit {limit} unreserved; AWS keeps at least {UNRESERVED_MIN}"
+            )
+        provisioned = sum(
+            max((st.count for st in f.provisioned_schedule()), default=0)
+            for f in functions
+            if f.reserved_concurrency is None
+        )
+        if limit is not None and provisioned and provisioned > limit - reserved - UNRESERVED_MIN:
+            raise ValueError(
+                f"provisioned_concurrency of functions without reserved concurrency peaks at "
+                f"{provisioned}; AWS allows at most the unreserved pool ({limit - reserved}) "
+                f"less {UNRESERVED_MIN}"
             )
         if duration_s is not None:
             expected = sum(f.expected_requests(duration_s) for f in functions)

@@ -231,8 +231,13 @@ def platform_scenarios(draw):
             }
         functions.append(f)
     reserved = sum(f.get("reserved_concurrency", 0) for f in functions)
-    # AWS keeps 100 unreserved: the limit binds for busy scenarios but stays valid.
-    limit = 100 + reserved + draw(st.integers(0, 40)) if limited else None
+    pc = sum(
+        _peak(f.get("provisioned_concurrency", 0))
+        for f in functions
+        if "reserved_concurrency" not in f
+    )
+    # AWS keeps 100 unreserved (beyond provisioned units): the limit binds but stays valid.
+    limit = 100 + reserved + pc + draw(st.integers(0, 40)) if limited else None
     return {
         "name": "platform",
         "seed": draw(st.integers(0, 2**32)),
@@ -320,10 +325,16 @@ def test_platform_invariants(data):
         for names, cap in groups:
             rows = od["function"].isin(names).to_numpy()
             begins, ends = od_begin[rows], od["end_s"].to_numpy()[rows]
+            pc_rows = by[by["provisioned"].to_numpy() & by["function"].isin(names).to_numpy()]
+            pc_begin, pc_end = pc_rows["dispatch"].to_numpy(), pc_rows["end_s"].to_numpy()
             for t in begins:
                 in_flight = np.count_nonzero((begins <= t) & (ends > t))
-                pcs = sum(_configured(f, t) for f in sc.functions if f.name in names)
-                assert in_flight + pcs <= cap
+                # Provisioned units: the configured count, or more while surplus ones still run.
+                configured = sum(
+                    _configured(f, t, sc.duration_s) for f in sc.functions if f.name in names
+                )
+                pc_busy = np.count_nonzero((pc_begin <= t) & (pc_end > t))
+                assert in_flight + max(configured, pc_busy) <= cap
 
     # The scaling rate: replaying the bucket over on-demand creations never goes negative.
     scaling = sc.platform.scaling
@@ -349,9 +360,13 @@ def test_platform_invariants(data):
         sum(v for k, v in s["cost_usd"].items() if k != "total"))  # fmt: skip
 
 
-def _configured(f, t):
+def _peak(pc) -> int:
+    return pc if isinstance(pc, int) else max((s["count"] for s in pc), default=0)
+
+
+def _configured(f, t, duration_s):
     count = 0
     for step in f.provisioned_schedule():
-        if step.at_s <= t:
+        if step.at_s <= t and step.at_s < duration_s:
             count = step.count
     return count

@@ -320,3 +320,84 @@ def test_arm64_prices_and_init_billing_switch(trace):
     assert run(data).summary["cost_usd"]["compute"] == pytest.approx(2 * 0.010 * 0.0000133334)
     data["platform"]["pricing"] = {"bill_init": False}
     assert run(data).summary["cost_usd"]["init"] == 0.0
+
+
+# -- edge cases found in review ------------------------------------------------------------
+
+
+def test_lowering_provisioned_count_keeps_busy_surplus_within_limits(trace):
+    # Two provisioned instances start 100 s requests at 1, then the count drops to 0 at 10:
+    # they keep their two units of the pool (102) until they finish. A hog holds 99 more, so
+    # of three requests at 20 only one fits.
+    f = trace("f", [1.0, 1.0, 20.0, 20.0, 20.0], duration=const(100_000), init=const(100))
+    f["provisioned_concurrency"] = [{"at_s": 0, "count": 2}, {"at_s": 10, "count": 0}]
+    hog = trace("hog", [0.0] * 99, duration=const(1_000_000))
+    res = run(scenario(f, hog, concurrency_limit=102, duration_s=200))
+    rows = res.invocations[res.invocations["function"] == "f"]
+    assert rows["status"].tolist() == ["served", "served", "served", "throttled", "throttled"]
+    assert res.summary["per_function"]["f"]["provisioned_utilisation"] == pytest.approx(18 / 20)
+
+
+def test_surplus_provisioned_units_are_held_until_retired(trace):
+    f = trace("f", [1.0, 1.0, 20.0, 20.0, 20.0], duration=const(100_000), init=const(100))
+    f["provisioned_concurrency"] = [{"at_s": 0, "count": 2}, {"at_s": 10, "count": 0}]
+    f["reserved_concurrency"] = 3
+    res = run(scenario(f, concurrency_limit=200, duration_s=200))
+    # Reserved 3: two surplus provisioned instances still run, so one more request fits.
+    assert res.invocations["status"].tolist() == [
+        "served",
+        "served",
+        "served",
+        "throttled",
+        "throttled",
+    ]
+    assert res.summary["provisioned_utilisation"] == pytest.approx(
+        2 * 9 / 20
+    )  # busy 1..10 of 0..10
+
+
+def test_no_requests_with_provisioned_instances(trace):
+    f = function(arrivals={"process": "periodic", "interval_s": 10, "offset_s": 500})
+    f["provisioned_concurrency"] = 2
+    s = run(scenario(f, duration_s=100)).summary
+    assert s["invocations"] == 0 and s["mean_instances"] == pytest.approx(2.0, rel=0.01)
+
+
+def test_short_backoff_cap_does_not_overflow(trace):
+    f = trace("f", [0.0, 0.0], duration=const(100_000_000))
+    f["invocation"] = "async"
+    data = scenario(f, concurrency_limit=1, duration_s=100)
+    data["platform"]["async_retry"] = {"max_delay_s": 10}
+    res = run(data)
+    assert res.invocations.iloc[1]["status"] == "dropped"
+    assert res.invocations.iloc[1]["attempts"] > 2000
+
+
+def test_provisioned_billing_rounds_each_unit_enable_to_disable(trace):
+    f = trace("f", [5.0], duration=const(10))
+    f["provisioned_concurrency"] = [{"at_s": 60 * i, "count": 1 + i % 2} for i in range(10)]
+    c = run(scenario(f, duration_s=600)).summary["cost_usd"]
+    # Unit 1: on all 600 s. Unit 2: five 60 s stretches, each billed as 300 s.
+    assert c["provisioned"] == pytest.approx((600 + 5 * 300) * 1.0 * PC_GB_S, rel=1e-12)
+
+
+def test_provisioned_steps_after_the_span_are_ignored(trace):
+    f = trace("f", [5.0], duration=const(10))
+    f["provisioned_concurrency"] = [{"at_s": 0, "count": 3}, {"at_s": 1e7, "count": 0}]
+    res = run(scenario(f, duration_s=100, max_lifetime_s=10))
+    assert len(res.instances) < 50
+
+
+def test_provisioned_concurrency_must_fit_the_account_pool():
+    from simulator import ScenarioError, parse_scenario
+
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1})
+    f["provisioned_concurrency"] = 50
+    with pytest.raises(ScenarioError, match="peaks at 50"):
+        parse_scenario(scenario(f, concurrency_limit=120))
+
+
+def test_token_bucket_refill_is_exact_at_decimal_times(trace):
+    f = trace("f", [0.0] * 1000 + [0.29] * 29, duration=const(100_000))
+    res = run(scenario(f, scaling={"instances": 1000, "per_s": 10}, duration_s=10))
+    assert res.summary["served"] == 1029
