@@ -219,17 +219,14 @@ def _round_up(ms: np.ndarray, granularity_ms: float) -> np.ndarray:
     return np.ceil(ms / granularity_ms - 1e-9) * granularity_ms
 
 
-def _schedule_integral(steps, w0: float, w1: float, rounding_s: float = 0.0) -> float:
-    """∫ configured count dt over [w0, w1); each constant stretch is rounded up to rounding_s."""
+def _schedule_integral(steps, w0: float, w1: float) -> float:
+    """∫ configured count dt over [w0, w1)."""
     total = 0.0
     for i, st in enumerate(steps):
         begin = max(st.at_s, w0)
         end = min(steps[i + 1].at_s if i + 1 < len(steps) else w1, w1)
-        if st.count and end > begin:
-            length = end - begin
-            if rounding_s:
-                length = math.ceil(length / rounding_s - 1e-9) * rounding_s
-            total += st.count * length
+        if end > begin:
+            total += st.count * (end - begin)
     return total
 
 
