@@ -69,6 +69,7 @@ def numbers(
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raw = frame.iat[row, col]
+        raw = raw.item() if isinstance(raw, np.generic) else raw
         what = "a whole number" if integer else "a number"
         if minimum is not None:
             what += f" >= {minimum:g}"

@@ -1,0 +1,187 @@
+"""Trace readers and replays on the real Azure excerpts in ../shared/traces (read-only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SHARED, const, run, scenario
+
+from simulator import ScenarioError, parse_scenario
+from simulator.traces import azure2019, azure2021
+
+TRACES = SHARED / "traces"
+pytestmark = pytest.mark.skipif(not TRACES.is_dir(), reason=f"no shared traces at {TRACES}")
+
+JBININ = TRACES / "azure2019_jbinin_head" / "test_workload.csv"
+AZURE_500 = TRACES / "azure2019_dirigent_azure_500"
+AZURE_2021 = TRACES / "azure2021_invitro_prefix" / "Azure2021_200.csv"
+EVERY_5_MIN = "520dbd6bd906840012aa0c4b778743efc7c0ac7b7caf96b3d7f85d46209b7872"
+
+
+def workload(path, **kw):
+    return {"name": "replay", "seed": 5, "duration_s": kw.pop("duration_s", 86400),
+            "platform": {"keep_alive": {"policy": "fixed", "idle_s": kw.pop("idle_s", 600)},
+                         "max_lifetime_s": None, "concurrency_limit": None, "scaling": None},
+            "workload": {"path": str(path), **kw}}  # fmt: skip
+
+
+@pytest.mark.parametrize("spread", ["uniform", "poisson", "equidistant"])
+def test_every_five_minutes_with_ten_minute_keep_alive_is_one_cold_start(spread):
+    f = {"name": "every5", "duration": const(100),
+         "arrivals": {"process": "azure2019", "invocations": str(JBININ), "function": EVERY_5_MIN[:12], "spread": spread}}  # fmt: skip
+    s = run(scenario(f, duration_s=86400, idle_s=600)).summary
+    assert (s["invocations"], s["cold_starts"]) == (288, 1)
+
+
+def test_azure_500_loads_every_function_and_invocation():
+    sc = parse_scenario(workload(AZURE_500, format="azure2019", duration_s=480 * 60))
+    assert len(sc.functions) == 500
+    assert all(len(f.name) >= 8 for f in sc.functions)
+    inv = azure2019.read_invocations(AZURE_500 / "invocations.csv")
+    assert inv.counts.shape == (500, 480) and int(inv.counts.sum()) == 3_037_902
+    assert inv.minutes[0] == 480 and inv.minutes[-1] == 959
+
+
+@pytest.mark.slow
+def test_azure_500_replay_reproduces_the_per_minute_counts():
+    res = run(workload(AZURE_500, format="azure2019", duration_s=480 * 60))
+    inv = res.invocations
+    assert len(inv) == 3_037_902 and res.summary["invocations"] == 3_037_902
+    trace = azure2019.read_invocations(AZURE_500 / "invocations.csv")
+    names = {f.arrivals.function: f.name for f in res.scenario.functions}
+    minute = (inv["arrival_s"] // 60).astype(int).to_numpy()
+    codes = inv["function"].cat.codes.to_numpy()
+    replayed = np.zeros((500, 480), dtype=np.int64)
+    np.add.at(replayed, (codes, minute), 1)
+    order = [list(inv["function"].cat.categories).index(names[h]) for h in trace.functions]
+    np.testing.assert_array_equal(replayed[order], trace.counts)
+
+
+def test_azure_500_durations_and_memory_come_from_the_trace():
+    sc = parse_scenario(workload(AZURE_500, format="azure2019", duration_s=60, select={"top": 3}))
+    durations = azure2019.read_durations(AZURE_500 / "durations.csv")
+    memory, per_function = azure2019.read_memory(AZURE_500 / "memory.csv")
+    assert per_function
+    for f in sc.functions:
+        h = f.arrivals.function
+        assert f.duration.percentiles[50] == durations.loc[h, "percentile_Average_50"]
+        assert f.memory_mb == max(128, int(np.ceil(memory[h])))
+    trace = azure2019.read_invocations(AZURE_500 / "invocations.csv")
+    top = np.sort(trace.counts.sum(axis=1))[-3:]
+    chosen = [trace.counts[trace.row(f.arrivals.function)].sum() for f in sc.functions]
+    assert sorted(chosen) == sorted(top.tolist())
+
+
+def test_per_app_memory_is_divided_among_the_apps_functions(tmp_path):
+    # The original per-application memory file: HashOwner,HashApp,SampleCount,AverageAllocatedMb...
+    src = TRACES / "azure2019_invitro_10"
+    for name in ("invocations.csv", "durations.csv"):
+        (tmp_path / name).write_bytes((src / name).read_bytes())
+    mem = pd.read_csv(src / "memory.csv").drop(columns=["HashFunction"])
+    mem.loc[0, "AverageAllocatedMb"] = 1000.0
+    mem.to_csv(tmp_path / "memory.csv", index=False)
+    # A second function of the first app: the app's 1000 MB is split between the two.
+    full = pd.read_csv(tmp_path / "invocations.csv")
+    first = full.loc[0, "HashFunction"]
+    twin = full.iloc[[0]].assign(HashFunction="f" * 64)
+    pd.concat([full, twin]).to_csv(tmp_path / "invocations.csv", index=False)
+    sc = parse_scenario(
+        workload(tmp_path, format="azure2019", duration_s=60, function={"duration": const(5)})
+    )
+    mine = [f for f in sc.functions if f.arrivals.function in (first, "f" * 64)]
+    assert [f.memory_mb for f in mine] == [500, 500]
+
+
+def test_azure2021_replays_exact_arrivals_and_durations():
+    raw = pd.read_csv(AZURE_2021)
+    assert len(raw) == 199
+    res = run(workload(AZURE_2021, format="azure2021", duration_s=1300))
+    inv = res.invocations
+    assert len(inv) == 199 and len(res.scenario.functions) == 31
+    got = inv[["arrival_s", "duration_ms"]].sort_values(["arrival_s", "duration_ms"]).to_numpy()
+    want = np.c_[raw["end_timestamp"] - raw["duration"], raw["duration"] * 1000]
+    want = want[np.lexsort((want[:, 1], want[:, 0]))]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    # Each request runs exactly its own duration (warm ones: latency = duration).
+    warm = inv[~inv["cold"]]
+    np.testing.assert_allclose(warm["latency_ms"], warm["duration_ms"], atol=1e-6)
+
+
+def test_azure2021_functions_are_keyed_by_app_and_func():
+    data = azure2021.read(AZURE_2021)
+    assert len(data.functions) == 31 and len(set(data.apps)) == 13
+    assert sum(len(t) for t in data.arrival_s) == 199
+    assert all((np.diff(t) >= 0).all() for t in data.arrival_s)
+
+
+def test_time_scale_rate_multiplier_and_window():
+    base = run(workload(AZURE_2021, format="azure2021", duration_s=1300)).invocations
+    fast = run(workload(AZURE_2021, format="azure2021", duration_s=1300, time_scale=10)).invocations
+    assert fast["arrival_s"].max() == pytest.approx(base["arrival_s"].max() / 10)
+    cut = run(
+        workload(AZURE_2021, format="azure2021", duration_s=1300, trace_window_s=[600, 900])
+    ).invocations
+    raw = pd.read_csv(AZURE_2021)
+    start = raw["end_timestamp"] - raw["duration"]
+    assert len(cut) == int(((start >= 600) & (start < 900)).sum())
+    assert cut["arrival_s"].min() >= 0 and cut["arrival_s"].max() < 300
+    double = run(
+        workload(AZURE_2021, format="azure2021", duration_s=1300, rate_multiplier=2)
+    ).invocations
+    assert len(double) == 2 * 199
+    half = run(
+        workload(AZURE_2021, format="azure2021", duration_s=1300, rate_multiplier=0.5)
+    ).invocations
+    assert abs(len(half) - 99.5) < 4 * np.sqrt(199 * 0.25)
+
+
+def test_sample_selection_is_seeded():
+    one = parse_scenario(
+        workload(AZURE_500, format="azure2019", duration_s=60, select={"sample": 20})
+    )
+    two = parse_scenario(
+        workload(AZURE_500, format="azure2019", duration_s=60, select={"sample": 20})
+    )
+    other = parse_scenario(
+        {**workload(AZURE_500, format="azure2019", duration_s=60, select={"sample": 20}), "seed": 6}
+    )
+    names = [f.name for f in one.functions]
+    assert names == [f.name for f in two.functions] and len(names) == 20
+    assert names != [f.name for f in other.functions]
+
+
+def test_user_csv_log_with_functions_and_durations(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "timestamp_s,function,duration_ms\n0.5,api,12\n1.5,api,30\n2.0,cron,400\n700,api,15\n"
+    )
+    res = run(workload(log, format="csv", duration_s=1000, idle_s=60))
+    inv = res.invocations
+    assert sorted(f.name for f in res.scenario.functions) == ["api", "cron"]
+    assert inv["duration_ms"].tolist() == [12, 30, 400, 15]
+    assert inv["cold"].tolist() == [True, False, True, True]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("timestamp_s,function\n1.0,a\nsoon,a\n", "line 3: 'soon' is not a number"),
+    ("timestamp_s,duration_ms\n1.0,5\n2.0,-4\n", "line 3: -4 is not a number >= 0"),
+    ("time,function\n1.0,a\n", "missing column(s) timestamp_s"),
+])  # fmt: skip
+def test_malformed_logs_name_file_line_and_column(tmp_path, text, message):
+    log = tmp_path / "log.csv"
+    log.write_text(text)
+    with pytest.raises(ScenarioError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+        parse_scenario(workload(log, format="csv", duration_s=10, function={"duration": const(1)}))
+    assert str(log) in str(err.value)
+
+
+def test_malformed_azure2019_counts_are_reported(tmp_path):
+    lines = JBININ.read_text().splitlines()
+    cells = lines[2].split(",")
+    cells[10] = "x"
+    lines[2] = ",".join(cells)
+    (tmp_path / "invocations.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ScenarioError, match=r"line 3: 'x' is not a whole number >= 0") as err:
+        parse_scenario(workload(tmp_path, format="azure2019", function={"duration": const(1)}))
+    assert err.value.field == "7"  # the minute column's label
