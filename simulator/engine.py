@@ -82,7 +82,8 @@ class Engine:
         platform = sc.platform
         n = len(sc.functions)
         # Instance columns (instances are few next to invocations: Python lists are fine).
-        self._inst_fn: list[int] = []
+        self._inst_fn: list[int] = []  # the function that created it
+        self._inst_user: list[int] = []  # the function of its current (or last) request
         self._inst_created: list[float] = []
         self._inst_init_ms: list[float] = []
         self._inst_pc: list[bool] = []
@@ -91,10 +92,19 @@ class Engine:
         self._inst_reason: list[int] = []  # why it ends at expiry
         self._busy: list[tuple[float, int]] = []  # (end_s, instance_id) of busy instances
         # Per function.
-        self._pools = [
-            make_pool(platform.idle_selection, self._inst_expiry, self._stream(f, "selection"))
-            for f in sc.functions
-        ]
+        # One idle pool per function, or per application (functions of an app share warm
+        # instances, as on Azure Functions) with instance_scope app.
+        shared: dict[str, object] = {}
+        self._pools = []
+        for f in sc.functions:
+            key = f.app if platform.instance_scope == "app" and f.app is not None else None
+            if key not in shared or key is None:
+                pool = make_pool(
+                    platform.idle_selection, self._inst_expiry, self._stream(f, "selection")
+                )
+                if key is not None:
+                    shared[key] = pool
+            self._pools.append(shared[key] if key is not None else pool)
         self._keep_alive = [
             platform.keep_alive.build(self._stream(f, "keep_alive")) for f in sc.functions
         ]
@@ -223,7 +233,7 @@ class Engine:
         take = [pool.take for pool in self._pools]
         od_busy, pc_target, pc_excess = self._od_busy, self._pc_target, self._pc_excess
         used, cap = self._used, self._unreserved_cap
-        init_of = self._inst_init_ms
+        init_of, user_of = self._inst_init_ms, self._inst_user
         release, pc_take, take_token = self._release, self._pc_take, self._take_token
         new_instance, throttle, heappush = self._new_instance, self._throttle, heapq.heappush
         inv, sparse, row = self._inv, self._sparse, self._row
@@ -255,6 +265,7 @@ class Engine:
                     start = t + init_of[iid] / 1000.0
                 else:
                     start = t
+                    user_of[iid] = k  # with instance_scope app, maybe another function's
                 if reserved is None:
                     used[0] += 1
                 else:
@@ -344,6 +355,7 @@ class Engine:
         if ready is not None:
             created = ready - init_ms / 1000.0
         self._inst_fn.append(k)
+        self._inst_user.append(k)
         self._inst_created.append(created)
         self._inst_init_ms.append(init_ms)
         self._inst_pc.append(provisioned)
@@ -364,7 +376,8 @@ class Engine:
             self._inst_expiry,
             self._inst_reason,
         )
-        fn_of, is_pc, od_busy, used = self._inst_fn, self._inst_pc, self._od_busy, self._used
+        fn_of, user_of, is_pc = self._inst_fn, self._inst_user, self._inst_pc
+        od_busy, used = self._od_busy, self._used
         unreserved = [r is None for r in self._reserved]
         expiry_of = [policy.expiry_s for policy in self._keep_alive]
         put = [pool.put for pool in self._pools]
@@ -377,10 +390,11 @@ class Engine:
                 if is_pc[iid]:
                     pc_idle(k, iid, end)
                     continue
-                if unreserved[k]:
+                u = user_of[iid]  # the concurrency it held was its request's function's
+                if unreserved[u]:
                     used[0] -= 1
                 else:
-                    od_busy[k] -= 1
+                    od_busy[u] -= 1
                 retire = retire_at[iid]
                 if end >= retire:
                     expiry[iid], reason[iid] = end, LIFETIME

@@ -131,6 +131,13 @@ class Platform(_Model):
             "refilled continuously (AWS since Nov 2023, lambda-facts.md S1)."
         ),
     )
+    instance_scope: Literal["function", "app"] = Field(
+        "function",
+        description=(
+            "Who shares warm instances: each function its own (AWS Lambda), or all functions "
+            "of an `app` (Azure Functions, which keeps and warms instances per application)."
+        ),
+    )
     async_retry: AsyncRetry = Field(default_factory=AsyncRetry)
     pricing: Pricing = Field(default_factory=Pricing)
 

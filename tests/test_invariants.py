@@ -213,6 +213,7 @@ def platform_scenarios(draw):
             "arrivals": {"process": "poisson", "rate_per_s": draw(st.floats(1, 40))},
             "invocation": draw(st.sampled_from(["sync", "async"])),
             "max_event_age_s": draw(st.floats(60, 200)),
+            "app": draw(st.sampled_from(["x", "y", None])),
         }
         if limited and draw(st.booleans()):
             f["reserved_concurrency"] = draw(st.integers(5, 15))
@@ -251,6 +252,7 @@ def platform_scenarios(draw):
             "idle_selection": draw(st.sampled_from(["newest", "mru", "lru", "random"])),
             "max_lifetime_s": draw(st.one_of(st.none(), st.floats(5, 100))),
             "concurrency_limit": limit,
+            "instance_scope": draw(st.sampled_from(["function", "app"])),
             "scaling": draw(
                 st.one_of(
                     st.none(),

@@ -401,3 +401,26 @@ def test_token_bucket_refill_is_exact_at_decimal_times(trace):
     f = trace("f", [0.0] * 1000 + [0.29] * 29, duration=const(100_000))
     res = run(scenario(f, scaling={"instances": 1000, "per_s": 10}, duration_s=10))
     assert res.summary["served"] == 1029
+
+
+@pytest.mark.parametrize(("scope", "cold"), [("function", 12), ("app", 1)])
+def test_instance_scope_app_shares_warm_instances_within_an_app(scope, cold):
+    # Two functions of one app take turns every 5 min: each alone idles 599.9 s between its
+    # requests, past the 590 s keep-alive, but the app's shared instance only 299.9 s.
+    a = function("a", arrivals={"process": "periodic", "interval_s": 600}, duration=const(100))
+    b = function(
+        "b",
+        arrivals={"process": "periodic", "interval_s": 600, "offset_s": 300},
+        duration=const(100),
+    )
+    other = function(
+        "c",
+        arrivals={"process": "periodic", "interval_s": 600, "offset_s": 150},
+        duration=const(100),
+    )
+    a["app"] = b["app"] = "shop"
+    data = scenario(a, b, other, idle_s=590, duration_s=3600, concurrency_limit=1000)
+    data["platform"]["instance_scope"] = scope
+    s = run(data).summary
+    assert s["per_function"]["a"]["cold_starts"] + s["per_function"]["b"]["cold_starts"] == cold
+    assert s["per_function"]["c"]["cold_starts"] == 6  # not in the app: shares nothing
