@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -13,11 +14,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
+from . import __version__, plots
 from .errors import ScenarioError
 from .result import OutputDirError, check_output_dir
-from .scenario import Scenario, load_scenario
+from .scenario import Scenario, load_scenario, parse_scenario
 from .simulation import simulate
+from .traces import inspect as inspect_trace
 
 app = typer.Typer(
     add_completion=False,
@@ -106,6 +108,121 @@ def schema() -> None:
     print(json.dumps(Scenario.model_json_schema(), indent=2))
 
 
+trace_app = typer.Typer(no_args_is_help=True, help="Look into traces and replay them.")
+app.add_typer(trace_app, name="trace")
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format", help="azure2019 | azure2021 | csv [default: detected]", show_default=False
+    ),
+]
+
+
+def _format(path: Path, fmt: str | None) -> str:
+    if fmt is None:
+        return inspect_trace.detect_format(path)
+    if fmt not in inspect_trace.FORMATS:
+        raise ScenarioError(f"--format {fmt!r}: expected one of {', '.join(inspect_trace.FORMATS)}")
+    return fmt
+
+
+@trace_app.command("inspect")
+def trace_inspect(
+    path: Annotated[
+        Path, typer.Argument(help="Trace file, or an Azure 2019 folder.", show_default=False)
+    ],
+    fmt: FormatOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for inspect.json and the plot [default: results/trace-<name>]."),
+    ] = None,
+) -> None:
+    """Functions, apps, invocations, rates, inter-arrival CVs and triggers of a trace, and a
+    plot of invocations per minute."""
+    try:
+        kind = _format(path, fmt)
+        stats, per_minute = inspect_trace.summary(path, kind)
+        out_dir = check_output_dir(out or Path("results") / f"trace-{inspect_trace._name(path)}")
+    except (ScenarioError, OutputDirError) as err:
+        raise _fail(err) from None
+    table = Table(title=f"{path} ({kind})", show_header=False)
+    cv = stats["iat_cv"]
+    rows = [
+        ("functions", f"{stats['functions']:,}"), ("apps", f"{stats['apps']:,}"),
+        ("invocations", f"{stats['invocations']:,}"), ("span", f"{stats['span_s'] / 3600:.2f} h"),
+        ("mean rate", f"{stats['mean_rate_per_s']:.3f} /s"),
+        ("invoked at most once per hour", _pct(stats["share_at_most_once_per_hour"])),
+        ("inter-arrival CV p25/p50/p75", "/".join(_num(cv[k]) for k in ("p25", "p50", "p75"))),
+        ("functions with CV > 1", _pct(cv["share_above_1"])),
+    ]  # fmt: skip
+    for trigger, t in (stats.get("triggers") or {}).items():
+        rows.append(
+            (
+                f"trigger {trigger}",
+                f"{t['functions']} fn, {_pct(t['share_of_invocations'])} of calls",
+            )
+        )
+    for key, value in rows:
+        table.add_row(key, value)
+    out_console.print(table)
+    fig = plots.per_minute(per_minute, title=f"{inspect_trace._name(path)}: invocations per minute")
+    _write_atomically(
+        out_dir,
+        {"inspect.json": json.dumps(stats, indent=2) + "\n"},
+        {"invocations_per_minute.png": fig},
+    )
+    out_console.print(f"written to {out_dir}", highlight=False, markup=False)
+
+
+@trace_app.command("to-scenario")
+def trace_to_scenario(
+    path: Annotated[
+        Path, typer.Argument(help="Trace file, or an Azure 2019 folder.", show_default=False)
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Scenario YAML to write.", show_default=False)],
+    fmt: FormatOpt = None,
+    select: Annotated[str, typer.Option(help="top:N | sample:N | all")] = "all",
+    name: Annotated[
+        str | None, typer.Option(help="Scenario name [default: from the path].")
+    ] = None,
+) -> None:
+    """Write a runnable scenario that replays the trace (AWS Lambda defaults otherwise)."""
+    try:
+        kind = _format(path, fmt)
+        data, notes = inspect_trace.scenario_for(
+            path, kind, inspect_trace.parse_select(select), name
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the notes below say it better
+            parse_scenario(data, file=str(out))  # it must run as written
+    except ScenarioError as err:
+        raise _fail(err) from None
+    for note in notes:
+        err_console.print(f"[yellow]warning:[/] {escape(note)}")
+    text = "# Replays " + str(path) + " (" + kind + "); written by coldsim trace to-scenario.\n"
+    text += yaml.safe_dump(data, sort_keys=False)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    out_console.print(f"wrote {out}", highlight=False, markup=False)
+
+
+def _write_atomically(out_dir: Path, texts: dict[str, str], figures: dict) -> None:
+    import shutil
+    import tempfile
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    for name, text in texts.items():
+        (tmp / name).write_text(text)
+    for name, fig in figures.items():
+        fig.savefig(tmp / name, dpi=110)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.chmod(0o755)
+    tmp.rename(out_dir)
+
+
 @app.command()
 def version() -> None:
     """Print coldsim's version."""
@@ -139,5 +256,10 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:,.1f}"
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+
+
 def main() -> None:
+    warnings.showwarning = _show_warning  # a user-facing note, not a Python source line
     app()

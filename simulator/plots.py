@@ -104,3 +104,19 @@ def _time_unit(duration_s: float) -> tuple[float, str]:
 def _shade_warmup(ax, warmup: float) -> None:
     if warmup > 0:
         ax.axvspan(0, warmup, color="0.85", alpha=0.6, lw=0, label="warm-up (not counted)")
+
+
+def per_minute(counts: np.ndarray, title: str = "") -> Figure:
+    """Invocations in each minute of a trace."""
+    counts = np.asarray(counts)
+    duration_s = 60.0 * max(1, len(counts))
+    scale, unit = _time_unit(duration_s)
+    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    ax = fig.subplots()
+    ax.stairs(counts, np.arange(len(counts) + 1) * 60.0 / scale, fill=True, color=WARM)
+    ax.set_xlim(0, duration_s / scale)
+    ax.set_xlabel(f"trace time ({unit})")
+    ax.set_ylabel("invocations per minute")
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or "Invocations per minute")
+    return fig

@@ -119,11 +119,12 @@ class Workload(_Model):
             counts = counts[:, lo : hi + 1]
         keys = inv.functions.tolist()
         chosen = self._choose(keys, counts.sum(axis=1), seed)
-        missing = [k for k in ("durations", "memory") if files[k] is None]
+        template = {"durations": "duration", "memory": "memory_mb"}
+        missing = [k for k in template if files[k] is None and template[k] not in self.function]
         if missing:
             warnings.warn(
-                f"{self.path}: no {' or '.join(missing)} file; those come from the function "
-                "template or the scenario defaults",
+                f"{self.path}: no {' or '.join(missing)} file and no workload.function "
+                f"{' or '.join(template[k] for k in missing)}: the scenario defaults apply",
                 stacklevel=2,
             )
         durations = azure2019.read_durations(files["durations"]) if files["durations"] else None

@@ -185,3 +185,32 @@ def test_malformed_azure2019_counts_are_reported(tmp_path):
     with pytest.raises(ScenarioError, match=r"line 3: 'x' is not a whole number >= 0") as err:
         parse_scenario(workload(tmp_path, format="azure2019", function={"duration": const(1)}))
     assert err.value.field == "7"  # the minute column's label
+
+
+@pytest.mark.filterwarnings("ignore:.*no memory file")  # the lone counts file: expected
+def test_cli_trace_inspect_and_to_scenario(tmp_path):
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["trace", "inspect", str(AZURE_500), "--out", str(tmp_path / "insp")])
+    assert res.exit_code == 0, res.output
+    stats = __import__("json").loads((tmp_path / "insp" / "inspect.json").read_text())
+    assert (stats["functions"], stats["invocations"], stats["apps"]) == (500, 3_037_902, 476)
+    assert stats["triggers"]["timer"]["functions"] == 247
+    assert (tmp_path / "insp" / "invocations_per_minute.png").stat().st_size > 1000
+    out = tmp_path / "jb.yaml"
+    res = runner.invoke(
+        app, ["trace", "to-scenario", str(JBININ), "--out", str(out), "--select", "top:2"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "no durations or memory file" in res.output
+    res = runner.invoke(app, ["run", str(out), "--out", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(
+        app, ["trace", "to-scenario", str(JBININ), "--out", str(out), "--select", "best:2"]
+    )
+    assert res.exit_code == 2 and "top:N, sample:N or all" in res.output
+    res = runner.invoke(app, ["trace", "inspect", str(tmp_path / "nope.csv")])
+    assert res.exit_code == 2 and "file not found" in res.output

@@ -1,0 +1,170 @@
+"""What a trace holds: functions, apps, invocations, rates, burstiness, triggers; and the
+scenario that replays it. Used by `coldsim trace inspect` and `coldsim trace to-scenario`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ScenarioError
+from . import azure2019, azure2021, usercsv
+
+FORMATS = ("azure2019", "azure2021", "csv")
+
+#: Handler time given to replayed functions the trace says nothing about: lognormal median
+#: 100 ms, sigma 0.8 (lambda-facts.md §10, an assumption, confidence L).
+DEFAULT_DURATION = {"dist": "lognormal", "median_ms": 100.0, "sigma": 0.8}
+
+
+def detect_format(path: Path) -> str:
+    """azure2019 for a folder or a file with HashFunction and minute columns; azure2021 for
+    app,func,end_timestamp,duration; csv for a timestamp_s column."""
+    if path.is_dir():
+        return "azure2019"
+    if not path.is_file():
+        raise ScenarioError("file not found", file=str(path))
+    try:
+        header = set(pd.read_csv(path, nrows=0).columns)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ScenarioError(f"cannot read as CSV: {err}", file=str(path)) from None
+    if {"HashFunction", "Trigger"} <= header:
+        return "azure2019"
+    if set(azure2021.COLUMNS) <= header:
+        return "azure2021"
+    if "timestamp_s" in header:
+        return "csv"
+    raise ScenarioError(
+        "unknown trace format (need Azure 2019 or 2021 columns, or timestamp_s): give --format",
+        file=str(path),
+    )
+
+
+def load(path: Path, fmt: str) -> dict[str, Any]:
+    """Per function: name (hash), app, trigger, arrival times (s) and the trace's span (s)."""
+    if fmt == "azure2019":
+        files = azure2019.find_files(path) if path.is_dir() else {"invocations": path}
+        inv = azure2019.read_invocations(files["invocations"])
+        times = [azure2019.spread(c, "equidistant", np.random.default_rng(0)) for c in inv.counts]
+        return {
+            "functions": inv.functions.tolist(),
+            "apps": inv.apps.tolist(),
+            "triggers": inv.triggers.tolist(),
+            "arrivals": times,
+            "span_s": 60.0 * inv.counts.shape[1],
+            "per_minute": inv.counts.sum(axis=0),
+        }
+    if fmt == "azure2021":
+        data = azure2021.read(path)
+        arrivals, apps, names = data.arrival_s, data.apps.tolist(), data.functions.tolist()
+    else:
+        log = usercsv.read(path)
+        arrivals, names = log.arrival_s, log.functions
+        apps = [""] * len(names)
+    every = np.concatenate(arrivals) if arrivals else np.empty(0)
+    span = float(math.ceil(every.max() / 60) * 60) if len(every) else 60.0
+    per_minute = np.bincount((every // 60).astype(np.int64), minlength=int(span // 60))
+    return {"functions": names, "apps": apps, "triggers": None, "arrivals": arrivals,
+            "span_s": span, "per_minute": per_minute}  # fmt: skip
+
+
+def summary(path: Path, fmt: str) -> dict[str, Any]:
+    data = load(path, fmt)
+    counts = np.array([len(t) for t in data["arrivals"]])
+    hours = data["span_s"] / 3600
+    cvs = []
+    for t in data["arrivals"]:
+        if len(t) >= 3:
+            gaps = np.diff(t)
+            if gaps.mean() > 0:
+                cvs.append(gaps.std() / gaps.mean())
+    cvs = np.array(cvs)
+    out: dict[str, Any] = {
+        "format": fmt,
+        "path": str(path),
+        "functions": len(counts),
+        "apps": len(set(zip(data["apps"], strict=True))),
+        "invocations": int(counts.sum()),
+        "span_s": data["span_s"],
+        "mean_rate_per_s": float(counts.sum() / data["span_s"]),
+        "share_at_most_once_per_hour": float(np.mean(counts <= hours)) if len(counts) else None,
+        "iat_cv": {
+            "functions": len(cvs),
+            **{
+                f"p{q}": float(np.percentile(cvs, q)) if len(cvs) else None
+                for q in (10, 25, 50, 75, 90)
+            },
+            "share_above_1": float(np.mean(cvs > 1)) if len(cvs) else None,
+        },
+        "iat_note": "azure2019 arrivals placed equidistantly within each minute for the IAT CV"
+        if fmt == "azure2019"
+        else "exact",
+    }
+    if data["triggers"] is not None:
+        trig = pd.DataFrame({"trigger": data["triggers"], "invocations": counts})
+        mix = trig.groupby("trigger")["invocations"].agg(["size", "sum"])
+        out["triggers"] = {
+            t: {
+                "functions": int(r["size"]),
+                "share_of_invocations": float(r["sum"] / max(1, counts.sum())),
+            }
+            for t, r in mix.iterrows()
+        }
+    return out, data["per_minute"]
+
+
+def scenario_for(
+    path: Path, fmt: str, select: Any, name: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """A runnable scenario that replays the whole trace, and warnings for the user."""
+    warnings: list[str] = []
+    data = load(path, fmt)
+    template: dict[str, Any] = {}
+    if fmt == "azure2019":
+        files = (
+            azure2019.find_files(path)
+            if path.is_dir()
+            else {"invocations": path, "durations": None, "memory": None}
+        )
+        missing = [k for k in ("durations", "memory") if files.get(k) is None]
+        if missing:
+            warnings.append(
+                f"no {' or '.join(missing)} file: handler times default to lognormal median 100 ms "
+                "(sigma 0.8), memory to 128 MB; edit `workload.function` to change them"
+            )
+            template["duration"] = DEFAULT_DURATION
+    elif fmt == "csv" and all(d is None for d in usercsv.read(path).duration_ms):
+        warnings.append(
+            "the log has no duration_ms: handler times default to lognormal median 100 ms"
+        )
+        template["duration"] = DEFAULT_DURATION
+    workload: dict[str, Any] = {"format": fmt, "path": str(path.resolve()), "select": select}
+    if template:
+        workload["function"] = template
+    scenario = {
+        "name": name or _name(path),
+        "seed": 0,
+        "duration_s": data["span_s"],
+        "warmup_s": 0.0,
+        "workload": workload,
+    }
+    return scenario, warnings
+
+
+def parse_select(text: str) -> Any:
+    """top:N | sample:N | all -> the workload's `select`."""
+    if text == "all":
+        return "all"
+    kind, _, n = text.partition(":")
+    if kind in ("top", "sample") and n.isdigit() and int(n) > 0:
+        return {kind: int(n)}
+    raise ScenarioError(f"--select {text!r}: expected top:N, sample:N or all")
+
+
+def _name(path: Path) -> str:
+    stem = path.stem if path.is_file() else path.name
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in stem).strip("-._")
+    return cleaned or "trace"
