@@ -7,12 +7,15 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
+from .compare import compare  # noqa: E402
 from .errors import ScenarioError  # noqa: E402
+from .plan import Plan, Target, plan  # noqa: E402
 from .result import Result  # noqa: E402
 from .scenario import Scenario, load_scenario, parse_scenario  # noqa: E402
 from .simulation import simulate  # noqa: E402
+from .sweep import SweepResult, sweep  # noqa: E402
 
 __all__ = [
-    "Result", "Scenario", "ScenarioError", "__version__",
-    "load_scenario", "parse_scenario", "simulate",
+    "Plan", "Result", "Scenario", "ScenarioError", "SweepResult", "Target", "__version__",
+    "compare", "load_scenario", "parse_scenario", "plan", "simulate", "sweep",
 ]  # fmt: skip

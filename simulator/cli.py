@@ -11,7 +11,13 @@ import typer
 import yaml
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from . import __version__, plots
@@ -67,9 +73,12 @@ def run(
             result = simulate(sc)
         else:
             with Progress(
-                TextColumn(f"simulating [bold]{sc.name}[/]"), BarColumn(), TimeElapsedColumn(),
-                console=err_console, transient=True,
-            ) as bar:  # fmt: skip
+                TextColumn(f"simulating [bold]{sc.name}[/]"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as bar:
                 task = bar.add_task("run", total=1.0)
                 result = simulate(sc, progress=lambda f: bar.update(task, completed=f))
     except (ScenarioError, OutputDirError) as err:
@@ -106,6 +115,141 @@ def validate(
 def schema() -> None:
     """Print the scenario format as JSON Schema (for editor completion of YAML)."""
     print(json.dumps(Scenario.model_json_schema(), indent=2))
+
+
+@app.command("sweep")
+def sweep_cmd(
+    scenario: ScenarioArg,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option("--grid", help="dotted.path=v1,v2,... (repeatable).", metavar="PATH=V,.."),
+    ] = None,
+    replications: Annotated[
+        int | None, typer.Option(help="Runs per point [default: the scenario's sweep block, or 5].")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Local processes [default: cores].")] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", help="Dask scheduler address (pip install coldsim[dask])."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder [default: results/<name>-sweep].")
+    ] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Run a grid of knob values x replications on common random numbers; write sweep.parquet
+    and sweep.csv (mean and 95% CI per metric and point) and runs.parquet. Resumable."""
+    from .sweep import parse_grid, sweep
+
+    try:
+        sc = load_scenario(scenario, set_ or ())
+        knobs = parse_grid(grid) if grid else None
+        out_dir = (out or Path("results") / f"{sc.name}-sweep").resolve()
+        if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "runs").is_dir():
+            raise OutputDirError(f"{out_dir} is not empty and holds no sweep: choose another --out")
+        with Progress(
+            TextColumn("sweep"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} runs"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("sweep", total=None)
+            result = sweep(
+                sc,
+                knobs,
+                replications,
+                workers=workers,
+                out=out_dir,
+                dask=dask,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except (ScenarioError, OutputDirError) as err:
+        raise _fail(err) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted: finished runs are kept; run the same command to resume")
+        raise typer.Exit(code=130) from None
+    cols = [*result.knobs, "cold_start_rate_mean", "latency_ms.p99_mean", "cost_usd.total_mean"]
+    table = Table(
+        title=f"{sc.name}: {len(result.table)} points x {result.runs['replication'].nunique()} runs"
+    )
+    for col in cols:
+        table.add_column(col.removesuffix("_mean"), justify="right")
+    for _, row in result.table[cols].iterrows():
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    out_console.print(table)
+    out_console.print(f"written to {out_dir}", highlight=False, markup=False)
+
+
+@app.command("compare")
+def compare_cmd(
+    items: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Result folders, scenario files, or one sweep folder.", show_default=False
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/compare"),
+) -> None:
+    """Side-by-side table and figures (PNG and SVG): latency CDFs, cold-start rate with CIs,
+    cost vs p99 with its Pareto frontier, instances and cold starts over time; for a sweep,
+    metric-vs-knob curves with CI bands and heatmaps."""
+    from .compare import KEY_METRICS, compare
+
+    try:
+        for item in items:
+            if not item.exists():
+                raise ScenarioError("not found", file=str(item))
+        table = compare(list(items), out)
+    except ScenarioError as err:
+        raise _fail(err) from None
+    shown = [c for c in table.columns if not c.endswith(("_ci_low", "_ci_high"))]
+    shown = [c for c in shown if not c.endswith("_mean") or c.removesuffix("_mean") in KEY_METRICS]
+    out_console.print(table[shown].to_string(index=False), highlight=False, markup=False)
+    out_console.print(f"written to {out.resolve()}", highlight=False, markup=False)
+
+
+@app.command("plan")
+def plan_cmd(
+    scenario: ScenarioArg,
+    knob: Annotated[
+        str,
+        typer.Option(
+            help="Dotted path of an integer knob, e.g. functions.0.provisioned_concurrency."
+        ),
+    ],
+    target: Annotated[list[str], typer.Option(help='e.g. "latency_ms.p99<=300" (repeatable).')],
+    range_: Annotated[str, typer.Option("--range", help="LOW:HIGH to search.")] = "0:100",
+    replications: Annotated[int, typer.Option(help="Runs per evaluated value.")] = 5,
+    workers: Annotated[int | None, typer.Option(help="Local processes [default: cores].")] = None,
+    set_: SetOpt = None,
+) -> None:
+    """The least knob value whose 95% confidence bound meets every target (bisection)."""
+    from .plan import Target, describe, parse_range, plan
+
+    try:
+        sc = load_scenario(scenario, set_ or ())
+        targets = [Target.parse(t) for t in target]
+        low, high = parse_range(range_)
+        result = plan(
+            sc,
+            knob,
+            targets,
+            low,
+            high,
+            replications,
+            workers=workers,
+            progress=lambda msg: err_console.print(escape(msg), highlight=False),
+        )
+    except ScenarioError as err:
+        raise _fail(err) from None
+    info = describe(result, targets)
+    print(json.dumps(info, indent=2))
+    if result.value is None:
+        raise typer.Exit(code=1)
 
 
 trace_app = typer.Typer(no_args_is_help=True, help="Look into traces and replay them.")
@@ -148,13 +292,15 @@ def trace_inspect(
     table = Table(title=f"{path} ({kind})", show_header=False)
     cv = stats["iat_cv"]
     rows = [
-        ("functions", f"{stats['functions']:,}"), ("apps", f"{stats['apps']:,}"),
-        ("invocations", f"{stats['invocations']:,}"), ("span", f"{stats['span_s'] / 3600:.2f} h"),
+        ("functions", f"{stats['functions']:,}"),
+        ("apps", f"{stats['apps']:,}"),
+        ("invocations", f"{stats['invocations']:,}"),
+        ("span", f"{stats['span_s'] / 3600:.2f} h"),
         ("mean rate", f"{stats['mean_rate_per_s']:.3f} /s"),
         ("invoked at most once per hour", _pct(stats["share_at_most_once_per_hour"])),
         ("inter-arrival CV p25/p50/p75", "/".join(_num(cv[k]) for k in ("p25", "p50", "p75"))),
         ("functions with CV > 1", _pct(cv["share_above_1"])),
-    ]  # fmt: skip
+    ]
     for trigger, t in (stats.get("triggers") or {}).items():
         rows.append(
             (
@@ -231,8 +377,19 @@ def version() -> None:
 
 def _print_summary(s: dict) -> None:
     table = Table(title=f"{s['scenario']} (seed {s['seed']}, {s['wall_s']:.2f} s wall)")
-    columns = ("function", "requests", "cold", "cold rate", "throttled", "p50 ms", "p99 ms",
-               "p99 cold ms", "mean instances", "idle GB-s", "cost USD")  # fmt: skip
+    columns = (
+        "function",
+        "requests",
+        "cold",
+        "cold rate",
+        "throttled",
+        "p50 ms",
+        "p99 ms",
+        "p99 cold ms",
+        "mean instances",
+        "idle GB-s",
+        "cost USD",
+    )
     for col in columns:
         table.add_column(col, justify="left" if col == "function" else "right", no_wrap=True)
     rows = list(s["per_function"].items())
@@ -240,11 +397,18 @@ def _print_summary(s: dict) -> None:
         rows.append(("all", s))
     for name, m in rows:
         table.add_row(
-            name, f"{m['invocations']:,}", f"{m['cold_starts']:,}", _pct(m["cold_start_rate"]),
-            f"{m['throttled']:,}", _num(m["latency_ms"]["p50"]), _num(m["latency_ms"]["p99"]),
-            _num(m["latency_ms_cold"]["p99"]), f"{m['mean_instances']:.2f}",
-            f"{m['idle_gb_s']:,.0f}", f"{m['cost_usd']['total']:,.4f}",
-        )  # fmt: skip
+            name,
+            f"{m['invocations']:,}",
+            f"{m['cold_starts']:,}",
+            _pct(m["cold_start_rate"]),
+            f"{m['throttled']:,}",
+            _num(m["latency_ms"]["p50"]),
+            _num(m["latency_ms"]["p99"]),
+            _num(m["latency_ms_cold"]["p99"]),
+            f"{m['mean_instances']:.2f}",
+            f"{m['idle_gb_s']:,.0f}",
+            f"{m['cost_usd']['total']:,.4f}",
+        )
     out_console.print(table)
 
 

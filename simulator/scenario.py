@@ -36,6 +36,18 @@ from .runtimes import DEFAULT_RUNTIME, MEASURED_MS, init_preset
 from .selection import Selection
 from .workload import Workload
 
+
+class SweepSpec(BaseModel):
+    """The `sweep:` block: knobs (dotted paths) and their values, for `coldsim sweep`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grid: dict[str, list[Any]] = Field(
+        description="Dotted path -> values, e.g. {platform.keep_alive.idle_s: [60, 300, 600]}."
+    )
+    replications: int = Field(5, ge=1, le=1000, description="Runs per point (seeds shared).")
+
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -293,6 +305,9 @@ class Scenario(_Model):
         ),
     )
     functions: list[Function] = Field(min_length=1, description="The functions to simulate.")
+    sweep: SweepSpec | None = Field(
+        None, description="Knobs and values for `coldsim sweep` (ignored by `coldsim run`)."
+    )
 
     @field_validator("workload")
     @classmethod

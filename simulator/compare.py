@@ -1,0 +1,292 @@
+"""Side-by-side comparison of runs (result folders or scenarios) or of a sweep's points."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import style
+from .report import occupancy
+from .result import Result
+from .scenario import load_scenario
+
+KEY_METRICS = ["cold_start_rate", "latency_ms.p99", "idle_gb_s", "cost_usd.total"]
+LABELS = {
+    "cold_start_rate": "cold-start rate",
+    "latency_ms.p99": "p99 latency (ms)",
+    "idle_gb_s": "idle memory (GB-s)",
+    "cost_usd.total": "cost (USD)",
+}
+
+
+@dataclass
+class Run:
+    name: str
+    summary: dict[str, Any]
+    invocations: pd.DataFrame
+    instances: pd.DataFrame
+    duration_s: float
+
+
+def load_runs(items: list[str | Path | Result]) -> list[Run]:
+    """Result objects, result folders (written by `coldsim run`) or scenario files (run now)."""
+    from .simulation import simulate
+
+    runs = []
+    for item in items:
+        if isinstance(item, Result):
+            res = item
+        elif Path(item).is_dir():
+            folder = Path(item)
+            summary = json.loads((folder / "summary.json").read_text())
+            runs.append(
+                Run(
+                    summary["scenario"],
+                    summary,
+                    pd.read_parquet(folder / "invocations.parquet"),
+                    pd.read_parquet(folder / "instances.parquet"),
+                    summary["duration_s"],
+                )
+            )
+            continue
+        else:
+            res = simulate(load_scenario(item))
+        runs.append(
+            Run(
+                res.scenario.name,
+                res.summary,
+                res.invocations,
+                res.instances,
+                res.scenario.duration_s,
+            )
+        )
+    names = [r.name for r in runs]
+    for i, r in enumerate(runs):  # tell same-named runs apart
+        if names.count(r.name) > 1:
+            r.name = f"{r.name}#{i + 1}"
+    return runs
+
+
+def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion."""
+    if n == 0:
+        return math.nan, math.nan
+    z = stats.norm.ppf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def runs_table(runs: list[Run]) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        s = r.summary
+        lo, hi = wilson(s["cold_starts"], s.get("served", s["invocations"]))
+        rows.append(
+            {
+                "run": r.name,
+                "invocations": s["invocations"],
+                "cold_starts": s["cold_starts"],
+                "cold_start_rate": s["cold_start_rate"],
+                "cold_start_rate_ci_low": lo,
+                "cold_start_rate_ci_high": hi,
+                "latency_ms.p50": s["latency_ms"]["p50"],
+                "latency_ms.p99": s["latency_ms"]["p99"],
+                "mean_instances": s["mean_instances"],
+                "idle_gb_s": s["idle_gb_s"],
+                "cost_usd.total": s.get("cost_usd", {}).get("total"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mask of points no other point beats on both x and y (lower is better)."""
+    keep = np.ones(len(x), dtype=bool)
+    for i in range(len(x)):
+        keep[i] = not np.any((x <= x[i]) & (y <= y[i]) & ((x < x[i]) | (y < y[i])))
+    return keep
+
+
+def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
+    table = runs_table(runs)
+    files = {"compare.csv": table}
+    figs = {}
+    # Latency CDFs.
+    fig, ax = style.figure()
+    for i, r in enumerate(runs):
+        inv = r.invocations
+        ok = inv["counted"] & (inv["status"] == "served" if "status" in inv else True)
+        if "kind" in inv:
+            ok &= inv["kind"] == "user"
+        lat = np.sort(inv.loc[ok, "latency_ms"].to_numpy())
+        lat = lat[lat > 0]
+        if len(lat):
+            q = np.linspace(0, 1, min(2000, len(lat)))
+            ax.step(np.quantile(lat, q), q, where="post", color=style.color(i), label=r.name)
+    ax.set_xscale("log")
+    ax.set(
+        xlabel="latency (ms, log scale)",
+        ylabel="fraction of requests ≤ latency",
+        title="Latency CDF",
+    )
+    ax.legend()
+    figs["latency_cdf"] = fig
+    # Cold-start rate with 95% CIs.
+    fig, ax = style.figure()
+    x = np.arange(len(runs))
+    rate = table["cold_start_rate"].astype(float).to_numpy()
+    err = np.vstack(
+        [rate - table["cold_start_rate_ci_low"], table["cold_start_rate_ci_high"] - rate]
+    )
+    ax.bar(x, rate, color=[style.color(i) for i in x])
+    ax.errorbar(x, rate, yerr=err, fmt="none", ecolor="black", capsize=4)
+    ax.set_xticks(x, table["run"], rotation=20, ha="right")
+    ax.set(ylabel="cold-start rate (95% Wilson CI)", title="Cold-start rate")
+    figs["cold_start_rate"] = fig
+    # Cost vs p99 with the Pareto frontier.
+    figs["cost_vs_p99"] = _pareto_figure(
+        table["cost_usd.total"].astype(float).to_numpy(),
+        table["latency_ms.p99"].astype(float).to_numpy(),
+        list(table["run"]),
+    )
+    # Instances over time, cold starts per minute.
+    fig, ax = style.figure()
+    fig2, ax2 = style.figure(height=3.6)
+    for i, r in enumerate(runs):
+        edges = np.linspace(0, r.duration_s, 301)
+        _, alive = occupancy(r.invocations, r.instances, edges)
+        ax.stairs(alive, edges / 60, color=style.color(i), label=r.name)
+        cold_t = r.invocations.loc[r.invocations["cold"], "arrival_s"].to_numpy()
+        minutes = max(1, int(math.ceil(r.duration_s / 60)))
+        ax2.stairs(
+            np.bincount((cold_t // 60).astype(int), minlength=minutes)[:minutes],
+            np.arange(minutes + 1),
+            color=style.color(i),
+            label=r.name,
+        )
+    ax.set(xlabel="simulated time (minutes)", ylabel="instances alive", title="Instances over time")
+    ax.legend()
+    ax2.set(
+        xlabel="simulated time (minutes)",
+        ylabel="cold starts per minute",
+        title="Cold starts per minute",
+    )
+    ax2.legend()
+    figs["instances_over_time"], figs["cold_starts_per_minute"] = fig, fig2
+    _write(out, files, figs)
+    return table
+
+
+def compare_sweep(folder: Path, out: Path) -> pd.DataFrame:
+    table = pd.read_parquet(folder / "sweep.parquet")
+    knobs = [
+        c
+        for c in table.columns
+        if not c.endswith(("_mean", "_ci_low", "_ci_high")) and c != "replications"
+    ]
+    figs = {}
+    first = knobs[0]
+    others = knobs[1:]
+    for metric in KEY_METRICS:
+        if f"{metric}_mean" not in table:
+            continue
+        fig, ax = style.figure()
+        groups = table.groupby(others, sort=True) if others else [((), table)]
+        for i, (key, rows) in enumerate(groups):
+            rows = rows.sort_values(first)
+            x = rows[first].to_numpy(dtype=float)
+            label = (
+                ", ".join(f"{k}={v}" for k, v in zip(others, np.atleast_1d(key), strict=False))
+                or None
+            )
+            ax.plot(x, rows[f"{metric}_mean"], marker="o", color=style.color(i), label=label)
+            ax.fill_between(
+                x,
+                rows[f"{metric}_ci_low"],
+                rows[f"{metric}_ci_high"],
+                color=style.color(i),
+                alpha=0.2,
+            )
+        ax.set(xlabel=first, ylabel=LABELS[metric], title=f"{LABELS[metric]} vs {first} (95% CI)")
+        if others:
+            ax.legend()
+        figs[f"{metric.replace('.', '_')}_vs_knob"] = fig
+    if len(knobs) == 2:
+        for metric in ("cold_start_rate", "cost_usd.total"):
+            grid = table.pivot(index=knobs[1], columns=knobs[0], values=f"{metric}_mean")
+            fig, ax = style.figure(6, 4.5)
+            im = ax.imshow(
+                grid.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis"
+            )
+            ax.set_xticks(range(grid.shape[1]), grid.columns)
+            ax.set_yticks(range(grid.shape[0]), grid.index)
+            ax.set(xlabel=knobs[0], ylabel=knobs[1], title=f"{LABELS[metric]} (mean)")
+            ax.grid(False)
+            fig.colorbar(im, ax=ax)
+            figs[f"heatmap_{metric.replace('.', '_')}"] = fig
+    if {"cost_usd.total_mean", "latency_ms.p99_mean"} <= set(table):
+        labels = [", ".join(f"{k}={row[k]}" for k in knobs) for _, row in table.iterrows()]
+        figs["cost_vs_p99"] = _pareto_figure(
+            table["cost_usd.total_mean"].to_numpy(float),
+            table["latency_ms.p99_mean"].to_numpy(float),
+            labels,
+        )
+    _write(out, {"compare.csv": table}, figs)
+    return table
+
+
+def _pareto_figure(cost: np.ndarray, p99: np.ndarray, labels: list[str]):
+    fig, ax = style.figure()
+    ok = np.isfinite(cost) & np.isfinite(p99)
+    front = np.zeros(len(cost), dtype=bool)
+    front[ok] = pareto(cost[ok], p99[ok])
+    ax.scatter(cost[ok & ~front], p99[ok & ~front], color="0.6", label="dominated")
+    ax.scatter(cost[front], p99[front], color=style.color(1), label="Pareto frontier", zorder=3)
+    order = np.argsort(cost[front])
+    ax.plot(cost[front][order], p99[front][order], color=style.color(1), lw=1)
+    for x, y, label in zip(cost[ok], p99[ok], np.array(labels)[ok], strict=True):
+        ax.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel="cost (USD)", ylabel="p99 latency (ms)", title="Cost vs p99 latency")
+    ax.legend()
+    return fig
+
+
+def _write(out: Path, tables: dict[str, pd.DataFrame], figs: dict) -> None:
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, table in tables.items():
+            table.to_csv(tmp / name, index=False)
+        for stem, fig in figs.items():
+            style.save(fig, tmp / stem)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.chmod(0o755)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def compare(items: list[str | Path | Result], out: str | Path) -> pd.DataFrame:
+    """Compare runs, or the points of one sweep (a folder holding sweep.parquet)."""
+    out = Path(out)
+    if (
+        len(items) == 1
+        and not isinstance(items[0], Result)
+        and (Path(items[0]) / "sweep.parquet").is_file()
+    ):
+        return compare_sweep(Path(items[0]), out)
+    return compare_runs(load_runs(items), out)

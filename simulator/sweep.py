@@ -1,0 +1,267 @@
+"""Sweeps: every point of a knob grid, run on common random numbers, with 95% confidence
+intervals over replications; resumable, on local processes or a Dask cluster.
+
+Replication r of every point runs with the same seed (the r-th child of the scenario seed's
+SeedSequence), so points differ only by their knobs. Each finished run is stored under
+`<out>/runs/<key>.json` (key: hash of the resolved scenario and the seed) as soon as it ends;
+a rerun skips it. Tables are written at the end, each by one rename.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import itertools
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats
+
+from .errors import ScenarioError
+from .scenario import Scenario, parse_scenario, set_path
+
+#: Summary entries that describe the run rather than the system (they differ by machine).
+NOT_METRICS = {
+    "seed",
+    "wall_s",
+    "engine_wall_s",
+    "coldsim_version",
+    "simulated_events",
+    "horizon_s",
+    "duration_s",
+    "warmup_s",
+}
+#: Per-function metrics enter the tables for scenarios with at most this many functions.
+MAX_PER_FUNCTION = 10
+
+
+def parse_grid(items: Iterable[str]) -> dict[str, list[Any]]:
+    """["a.b=1,2,3", ...] -> {"a.b": [1, 2, 3]} (each value read as YAML)."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip() or not raw.strip():
+            raise ScenarioError(f"--grid {item!r}: expected dotted.path=v1,v2,...")
+        grid[key.strip()] = [yaml.safe_load(v) for v in raw.split(",")]
+    return grid
+
+
+def replication_seeds(seed: int, replications: int) -> list[int]:
+    return [int(ss.generate_state(1)[0]) for ss in np.random.SeedSequence(seed).spawn(replications)]
+
+
+@dataclass
+class SweepResult:
+    table: pd.DataFrame  # one row per point: knobs, then <metric>_mean/_ci_low/_ci_high
+    runs: pd.DataFrame  # one row per (point, replication)
+    knobs: list[str]
+    out: Path | None = None
+
+
+def points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def point_scenario(base: Scenario, point: Mapping[str, Any]) -> Scenario:
+    data = base.to_dict()
+    data["sweep"] = None
+    try:
+        for path, value in point.items():
+            set_path(data, path, value)
+        return parse_scenario(data)
+    except ScenarioError as err:
+        where = ", ".join(f"{k}={v}" for k, v in point.items())
+        raise ScenarioError(f"grid point {where}: {err}") from None
+
+
+def run_key(scenario: Scenario, seed: int) -> str:
+    text = json.dumps({"scenario": scenario.to_dict(), "seed": seed}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def run_one(scenario_data: dict[str, Any], seed: int) -> dict[str, float]:
+    """One replication (a top-level function: it travels to worker processes and Dask)."""
+    from .simulation import simulate
+
+    result = simulate(parse_scenario(scenario_data), seed=seed)
+    return metrics(result.summary)
+
+
+def metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The summary's numeric entries, flattened to dotted names (per-function ones for small
+    scenarios); None becomes NaN."""
+    out: dict[str, float] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, bool):
+            return
+        elif isinstance(value, int | float) or value is None:
+            out[prefix] = math.nan if value is None else float(value)
+
+    per_function = summary.get("per_function", {})
+    for key, value in summary.items():
+        if key in NOT_METRICS or key == "per_function":
+            continue
+        walk(key, value)
+    if len(per_function) <= MAX_PER_FUNCTION:
+        walk("per_function", per_function)
+    return out
+
+
+def sweep(
+    scenario: Scenario,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    replications: int | None = None,
+    *,
+    workers: int | None = None,
+    out: str | Path | None = None,
+    dask: str | Any | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SweepResult:
+    """Run every grid point `replications` times. grid and replications default to the
+    scenario's `sweep:` block. workers: local processes (default: the machine's cores; 1 runs
+    in this process); dask: a scheduler address or a distributed.Client."""
+    spec = scenario.sweep
+    grid = dict(grid if grid is not None else (spec.grid if spec else {}))
+    if not grid:
+        raise ScenarioError("nothing to sweep: give --grid path=v1,v2 or a `sweep:` block")
+    reps = replications or (spec.replications if spec else 5)
+    pts = points(grid)
+    scenarios = [point_scenario(scenario, p) for p in pts]
+    seeds = replication_seeds(scenario.seed, reps)
+    store = Path(out) / "runs" if out is not None else None
+    if store is not None:
+        store.mkdir(parents=True, exist_ok=True)
+    jobs, done = [], {}
+    for i, sc in enumerate(scenarios):
+        for r, seed in enumerate(seeds):
+            key = run_key(sc, seed)
+            cached = _load(store, key)
+            if cached is not None:
+                done[(i, r)] = cached
+            else:
+                jobs.append((i, r, key, sc.to_dict(), seed))
+    total = len(pts) * reps
+    if progress:
+        progress(len(done), total)
+    for (i, r, key), values in _execute(jobs, workers, dask):
+        done[(i, r)] = values
+        _save(store, key, {"point": pts[i], "replication": r, "seed": seeds[r], "metrics": values})
+        if progress:
+            progress(len(done), total)
+    runs = _runs_table(pts, seeds, done, list(grid))
+    table = summarize_runs(runs, list(grid))
+    result = SweepResult(table, runs, list(grid), Path(out) if out is not None else None)
+    if out is not None:
+        write_tables(result, Path(out))
+    return result
+
+
+def _execute(jobs, workers: int | None, dask):
+    """Yield ((point, replication, key), metrics) as runs finish."""
+    if not jobs:
+        return
+    if dask is not None:
+        from distributed import Client, as_completed
+
+        client = dask if isinstance(dask, Client) else Client(dask)
+        futures = {
+            client.submit(run_one, data, seed, pure=False): (i, r, key)
+            for i, r, key, data, seed in jobs
+        }
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+        return
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:
+        for i, r, key, data, seed in jobs:
+            yield (i, r, key), run_one(data, seed)
+        return
+    with cf.ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(run_one, data, seed): (i, r, key) for i, r, key, data, seed in jobs}
+        try:
+            for future in cf.as_completed(futures):
+                yield futures[future], future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _runs_table(pts, seeds, done, knobs) -> pd.DataFrame:
+    rows = []
+    for i, p in enumerate(pts):
+        for r, seed in enumerate(seeds):
+            rows.append({"point": i, **p, "replication": r, "seed": seed, **done[(i, r)]})
+    return pd.DataFrame(rows)
+
+
+def summarize_runs(runs: pd.DataFrame, knobs: list[str], level: float = 0.95) -> pd.DataFrame:
+    """Per point: the knobs, then for each metric its mean and a Student-t confidence interval
+    over the replications (NaN where fewer than two replications have a value)."""
+    metric_cols = [c for c in runs.columns if c not in ("point", "replication", "seed", *knobs)]
+    out = []
+    for i, rows in runs.groupby("point", sort=True):
+        row: dict[str, Any] = {k: rows[k].iloc[0] for k in knobs}
+        row["replications"] = len(rows)
+        for m in metric_cols:
+            x = rows[m].to_numpy(dtype=float)
+            x = x[np.isfinite(x)]
+            mean = float(x.mean()) if len(x) else math.nan
+            if len(x) >= 2:
+                half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+            else:
+                half = math.nan
+            row[f"{m}_mean"], row[f"{m}_ci_low"], row[f"{m}_ci_high"] = (
+                mean,
+                mean - half,
+                mean + half,
+            )
+        out.append(row)
+        del i
+    return pd.DataFrame(out)
+
+
+def write_tables(result: SweepResult, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic(out / "sweep.parquet", lambda p: result.table.to_parquet(p, index=False))
+    _atomic(out / "sweep.csv", lambda p: result.table.to_csv(p, index=False))
+    _atomic(out / "runs.parquet", lambda p: result.runs.to_parquet(p, index=False))
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _load(store: Path | None, key: str) -> dict[str, float] | None:
+    if store is None or not (store / f"{key}.json").is_file():
+        return None
+    data = json.loads((store / f"{key}.json").read_text())
+    return {k: (math.nan if v is None else v) for k, v in data["metrics"].items()}
+
+
+def _save(store: Path | None, key: str, record: dict[str, Any]) -> None:
+    if store is None:
+        return
+    record = {
+        **record,
+        "metrics": {k: (None if math.isnan(v) else v) for k, v in record["metrics"].items()},
+    }
+    _atomic(store / f"{key}.json", lambda p: p.write_text(json.dumps(record, allow_nan=False)))
