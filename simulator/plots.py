@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from . import style
 from .report import occupancy
 
-COLD, WARM, IDLE = "#d62728", "#1f77b4", "#aec7e8"
+COLD, WARM, IDLE = style.PALETTE[1], style.PALETTE[0], "#aec7e8"
 CDF_POINTS = 2000  # quantiles drawn per curve: enough for the eye, cheap for millions of rows
 
 
 def latency_cdf(invocations: pd.DataFrame, title: str = "") -> Figure:
     """Empirical CDF of latency for cold and warm starts (counted invocations), log x axis."""
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = style.figure(7, 4.2)
     counted = invocations[invocations["counted"]]
     for label, mask, color in (("warm", ~counted["cold"], WARM), ("cold", counted["cold"], COLD)):
         lat = counted.loc[mask, "latency_ms"].to_numpy()
@@ -56,8 +56,7 @@ def instances_over_time(
     alive = np.maximum(alive, busy)
     scale, unit = _time_unit(duration_s)
     x = edges / scale
-    fig = Figure(figsize=(8, 4.2), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = style.figure(8, 4.2)
     ax.stairs(busy, x, fill=True, color=WARM, label="busy (init + execution)")
     ax.stairs(alive, x, baseline=busy, fill=True, color=IDLE, label="idle (warm)")
     _shade_warmup(ax, warmup_s / scale)
@@ -79,8 +78,7 @@ def cold_starts_per_minute(
     t = invocations.loc[invocations["cold"], "arrival_s"].to_numpy()
     counts = np.bincount((t // bin_s).astype(np.int64), minlength=bins)[:bins]
     scale, unit = _time_unit(duration_s)
-    fig = Figure(figsize=(8, 3.6), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = style.figure(8, 3.6)
     ax.stairs(counts, np.arange(bins + 1) * bin_s / scale, fill=True, color=COLD, alpha=0.8)
     _shade_warmup(ax, warmup_s / scale)
     ax.set_xlim(0, duration_s / scale)
@@ -111,8 +109,7 @@ def per_minute(counts: np.ndarray, title: str = "") -> Figure:
     counts = np.asarray(counts)
     duration_s = 60.0 * max(1, len(counts))
     scale, unit = _time_unit(duration_s)
-    fig = Figure(figsize=(8, 3.6), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = style.figure(8, 3.6)
     ax.stairs(counts, np.arange(len(counts) + 1) * 60.0 / scale, fill=True, color=WARM)
     ax.set_xlim(0, duration_s / scale)
     ax.set_xlabel(f"trace time ({unit})")

@@ -174,3 +174,39 @@ def test_compare_runs_and_a_sweep(tmp_path):
     compare([tmp_path / "sw"], tmp_path / "cmp2")
     assert (tmp_path / "cmp2" / "heatmap_cold_start_rate.png").is_file()
     assert (tmp_path / "cmp2" / "cold_start_rate_vs_knob.svg").is_file()
+
+
+def test_sweep_block_in_the_scenario_and_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    text = (
+        (ROOT / "scenarios" / "default.yaml")
+        .read_text()
+        .replace("duration_s: 3600", "duration_s: 900")
+    )
+    text += "sweep:\n  grid: {platform.keep_alive.idle_s: [20, 600]}\n  replications: 2\n"
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    runner = CliRunner()
+    res = runner.invoke(app, ["sweep", str(path), "--workers", "1", "--out", str(tmp_path / "sw")])
+    assert res.exit_code == 0, res.output
+    table = pd.read_parquet(tmp_path / "sw" / "sweep.parquet")
+    assert (
+        table["platform.keep_alive.idle_s"].tolist() == [20, 600]
+        and (table["replications"] == 2).all()
+    )
+    res = runner.invoke(
+        app,
+        ["sweep", str(path), "--grid", "functions.0.memory_mb=64", "--out", str(tmp_path / "bad")],
+    )
+    assert res.exit_code == 2 and "functions.0.memory_mb=64" in res.output and "128" in res.output
+    res = runner.invoke(app, ["plan", str(path), "--knob", "functions.0.provisioned_concurrency",
+                              "--target", "p99 about 3", "--range", "0:3"])  # fmt: skip
+    assert res.exit_code == 2 and "expected metric<=value" in res.output
+    res = runner.invoke(app, ["plan", str(path), "--knob", "functions.0.provisioned_concurrency",
+                              "--target", "cold_start_rate<=0.5", "--range", "0:3", "--replications", "2",
+                              "--workers", "1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert '"value": 0' in res.output and "cost_usd.total" in res.output
