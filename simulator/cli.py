@@ -65,7 +65,7 @@ def run(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
 ) -> None:
-    """Run a scenario; write summary.json, the logs (Parquet), scenario.yaml and plots."""
+    """Run a scenario: summary.json, logs (Parquet), resolved scenario.yaml, plots."""
     try:
         sc = load_scenario(scenario, set_ or (), seed=seed, duration_s=duration_s)
         out_dir = check_output_dir(out if out is not None else Path("results") / sc.name)
@@ -113,7 +113,7 @@ def validate(
 
 @app.command()
 def schema() -> None:
-    """Print the scenario format as JSON Schema (for editor completion of YAML)."""
+    """Print the scenario format as JSON Schema (for editors' YAML completion)."""
     print(json.dumps(Scenario.model_json_schema(), indent=2))
 
 
@@ -137,8 +137,10 @@ def sweep_cmd(
     ] = None,
     set_: SetOpt = None,
 ) -> None:
-    """Run a grid of knob values x replications on common random numbers; write sweep.parquet
-    and sweep.csv (mean and 95% CI per metric and point) and runs.parquet. Resumable."""
+    """Run a grid of knob values x replications on common random numbers.
+
+    Writes sweep.parquet and sweep.csv (mean and 95% CI per metric and point) and
+    runs.parquet; finished runs are kept, so an interrupted sweep resumes."""
     from .sweep import parse_grid, sweep
 
     try:
@@ -194,9 +196,11 @@ def compare_cmd(
     ],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/compare"),
 ) -> None:
-    """Side-by-side table and figures (PNG and SVG): latency CDFs, cold-start rate with CIs,
-    cost vs p99 with its Pareto frontier, instances and cold starts over time; for a sweep,
-    metric-vs-knob curves with CI bands and heatmaps."""
+    """Compare runs, or the points of a sweep: a table and figures (PNG and SVG).
+
+    Runs: latency CDFs, cold-start rate with CIs, cost vs p99 with its Pareto frontier,
+    instances and cold starts over time. A sweep: metric-vs-knob curves with CI bands,
+    heatmaps for two knobs, and the Pareto plot."""
     from .compare import KEY_METRICS, compare
 
     try:
@@ -281,8 +285,7 @@ def trace_inspect(
         typer.Option(help="Folder for inspect.json and the plot [default: results/trace-<name>]."),
     ] = None,
 ) -> None:
-    """Functions, apps, invocations, rates, inter-arrival CVs and triggers of a trace, and a
-    plot of invocations per minute."""
+    """Summarise a trace: functions, apps, rates, inter-arrival CVs, triggers, a plot."""
     try:
         kind = _format(path, fmt)
         stats, per_minute = inspect_trace.summary(path, kind)
