@@ -91,20 +91,21 @@ class Engine:
         self._inst_expiry: list[float] = []  # end of its current idle period, or its end
         self._inst_reason: list[int] = []  # why it ends at expiry
         self._busy: list[tuple[float, int]] = []  # (end_s, instance_id) of busy instances
-        # Per function.
-        # One idle pool per function, or per application (functions of an app share warm
-        # instances, as on Azure Functions) with instance_scope app.
-        shared: dict[str, object] = {}
+        # Per function. Idle pools are per function, or per application with instance_scope
+        # app (an app's functions share warm instances, as on Azure Functions).
         self._pools = []
+        by_app: dict[str, object] = {}
         for f in sc.functions:
-            key = f.app if platform.instance_scope == "app" and f.app is not None else None
-            if key not in shared or key is None:
-                pool = make_pool(
-                    platform.idle_selection, self._inst_expiry, self._stream(f, "selection")
-                )
-                if key is not None:
-                    shared[key] = pool
-            self._pools.append(shared[key] if key is not None else pool)
+            app = f.app if platform.instance_scope == "app" else None
+            if app is not None and app in by_app:
+                self._pools.append(by_app[app])
+                continue
+            pool = make_pool(
+                platform.idle_selection, self._inst_expiry, self._stream(f, "selection")
+            )
+            if app is not None:
+                by_app[app] = pool
+            self._pools.append(pool)
         self._keep_alive = [
             platform.keep_alive.build(self._stream(f, "keep_alive")) for f in sc.functions
         ]
