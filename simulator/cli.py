@@ -125,7 +125,8 @@ def sweep_cmd(
         typer.Option("--grid", help="dotted.path=v1,v2,... (repeatable).", metavar="PATH=V,.."),
     ] = None,
     replications: Annotated[
-        int | None, typer.Option(help="Runs per point [default: the scenario's sweep block, or 5].")
+        int | None,
+        typer.Option(min=1, help="Runs per point [default: the scenario's sweep block, or 5]."),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Local processes [default: cores].")] = None,
     dask: Annotated[
@@ -208,7 +209,7 @@ def compare_cmd(
             if not item.exists():
                 raise ScenarioError("not found", file=str(item))
         table = compare(list(items), out)
-    except ScenarioError as err:
+    except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
     shown = [c for c in table.columns if not c.endswith(("_ci_low", "_ci_high"))]
     shown = [c for c in shown if not c.endswith("_mean") or c.removesuffix("_mean") in KEY_METRICS]
@@ -227,7 +228,7 @@ def plan_cmd(
     ],
     target: Annotated[list[str], typer.Option(help='e.g. "latency_ms.p99<=300" (repeatable).')],
     range_: Annotated[str, typer.Option("--range", help="LOW:HIGH to search.")] = "0:100",
-    replications: Annotated[int, typer.Option(help="Runs per evaluated value.")] = 5,
+    replications: Annotated[int, typer.Option(min=1, help="Runs per evaluated value.")] = 5,
     workers: Annotated[int | None, typer.Option(help="Local processes [default: cores].")] = None,
     set_: SetOpt = None,
 ) -> None:
@@ -289,7 +290,9 @@ def trace_inspect(
     try:
         kind = _format(path, fmt)
         stats, per_minute = inspect_trace.summary(path, kind)
-        out_dir = check_output_dir(out or Path("results") / f"trace-{inspect_trace._name(path)}")
+        out_dir = check_output_dir(
+            out or Path("results") / f"trace-{inspect_trace._name(path)}", marker="inspect.json"
+        )
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
     table = Table(title=f"{path} ({kind})", show_header=False)
@@ -350,6 +353,9 @@ def trace_to_scenario(
         err_console.print(f"[yellow]warning:[/] {escape(note)}")
     text = "# Replays " + str(path) + " (" + kind + "); written by coldsim trace to-scenario.\n"
     text += yaml.safe_dump(data, sort_keys=False)
+    if out.is_dir():
+        raise _fail(ScenarioError("--out is a folder: give a file name, e.g. scenario.yaml"))
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text)
     tmp.replace(out)

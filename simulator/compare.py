@@ -15,8 +15,9 @@ import pandas as pd
 from scipy import stats
 
 from . import style
+from .errors import ScenarioError
 from .report import occupancy
-from .result import Result
+from .result import Result, check_output_dir
 from .scenario import load_scenario
 
 KEY_METRICS = ["cold_start_rate", "latency_ms.p99", "idle_gb_s", "cost_usd.total"]
@@ -203,9 +204,16 @@ def compare_sweep(folder: Path, out: Path) -> pd.DataFrame:
             continue
         fig, ax = style.figure()
         groups = table.groupby(others, sort=True) if others else [((), table)]
+        categories = None
+        if not pd.api.types.is_numeric_dtype(table[first]):  # strings, mappings: positions
+            categories = list(dict.fromkeys(map(str, table[first])))
         for i, (key, rows) in enumerate(groups):
-            rows = rows.sort_values(first)
-            x = rows[first].to_numpy(dtype=float)
+            if categories is None:
+                rows = rows.sort_values(first)
+                x = rows[first].to_numpy(dtype=float)
+            else:
+                x = np.array([categories.index(str(v)) for v in rows[first]], dtype=float)
+                rows, x = rows.iloc[np.argsort(x)], np.sort(x)
             label = (
                 ", ".join(f"{k}={v}" for k, v in zip(others, np.atleast_1d(key), strict=False))
                 or None
@@ -218,13 +226,22 @@ def compare_sweep(folder: Path, out: Path) -> pd.DataFrame:
                 color=style.color(i),
                 alpha=0.2,
             )
+        if categories is not None:
+            ax.set_xticks(range(len(categories)), categories, rotation=15)
         ax.set(xlabel=first, ylabel=LABELS[metric], title=f"{LABELS[metric]} vs {first} (95% CI)")
         if others:
             ax.legend()
         figs[f"{metric.replace('.', '_')}_vs_knob"] = fig
     if len(knobs) == 2:
         for metric in ("cold_start_rate", "cost_usd.total"):
-            grid = table.pivot(index=knobs[1], columns=knobs[0], values=f"{metric}_mean")
+            keyed = table.assign(
+                **{
+                    k: table[k].astype(str)
+                    for k in knobs
+                    if not pd.api.types.is_numeric_dtype(table[k])
+                }
+            )
+            grid = keyed.pivot(index=knobs[1], columns=knobs[0], values=f"{metric}_mean")
             fig, ax = style.figure(6, 4.5)
             im = ax.imshow(
                 grid.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis"
@@ -263,7 +280,7 @@ def _pareto_figure(cost: np.ndarray, p99: np.ndarray, labels: list[str]):
 
 
 def _write(out: Path, tables: dict[str, pd.DataFrame], figs: dict) -> None:
-    out = out.resolve()
+    out = out.resolve()  # checked by compare(): empty, or an earlier comparison
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -281,12 +298,23 @@ def _write(out: Path, tables: dict[str, pd.DataFrame], figs: dict) -> None:
 
 
 def compare(items: list[str | Path | Result], out: str | Path) -> pd.DataFrame:
-    """Compare runs, or the points of one sweep (a folder holding sweep.parquet)."""
-    out = Path(out)
-    if (
-        len(items) == 1
-        and not isinstance(items[0], Result)
-        and (Path(items[0]) / "sweep.parquet").is_file()
-    ):
-        return compare_sweep(Path(items[0]), out)
+    """Compare runs (Result objects, result folders, scenario files), or the points of one
+    sweep (a folder holding sweep.parquet). `out` must be new, empty or an earlier comparison,
+    and must not hold an input."""
+    out = check_output_dir(out, marker="compare.csv")
+    paths = [Path(i).resolve() for i in items if not isinstance(i, Result)]
+    for path in paths:
+        if path == out or out in path.parents:
+            raise ScenarioError(f"--out {out} would overwrite the input {path}")
+        if path.is_dir() and not (
+            (path / "summary.json").is_file() or (path / "sweep.parquet").is_file()
+        ):
+            raise ScenarioError(
+                "not a run (no summary.json) nor a sweep (no sweep.parquet)", file=str(path)
+            )
+    sweeps = [p for p in paths if p.is_dir() and (p / "sweep.parquet").is_file()]
+    if sweeps:
+        if len(items) != 1:
+            raise ScenarioError("compare takes one sweep folder, or any number of runs")
+        return compare_sweep(sweeps[0], out)
     return compare_runs(load_runs(items), out)

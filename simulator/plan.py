@@ -24,10 +24,13 @@ class Target:
 
     @classmethod
     def parse(cls, text: str) -> Target:
-        m = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*", text)
-        if not m:
-            raise ScenarioError(f"--target {text!r}: expected metric<=value (or >=, <, >)")
-        return cls(m.group(1), m.group(2), float(m.group(3)))
+        m = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>)\s*(\S+)\s*", text)
+        try:
+            return cls(m.group(1), m.group(2), float(m.group(3)))
+        except (AttributeError, ValueError):
+            raise ScenarioError(
+                f"--target {text!r}: expected metric<=number (or >=, <, >)"
+            ) from None
 
     def bound(self, row: dict[str, float]) -> float:
         """The pessimistic end of the metric's confidence interval."""
@@ -86,12 +89,12 @@ def plan(
 
     out = Plan(knob, None, None)
     ok_low, ok_high = evaluate(low), evaluate(high)
-    if ok_low and not ok_high:
-        out.notes.append(f"not monotone: {knob}={low} meets the targets but {high} does not")
-    if not ok_high:
-        out.notes.append(f"no value in [{low}, {high}] meets every target")
-    elif ok_low:
+    if ok_low:
         out.value = low
+        if not ok_high:
+            out.notes.append(f"not monotone: {knob}={low} meets the targets but {high} does not")
+    elif not ok_high:
+        out.notes.append(f"no value in [{low}, {high}] meets every target")
     else:
         lo, hi = low, high  # lo fails, hi passes
         while hi - lo > 1:

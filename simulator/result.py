@@ -79,15 +79,16 @@ class OutputDirError(OSError):
     """The output folder cannot be (re)placed."""
 
 
-def check_output_dir(out_dir: str | Path) -> Path:
-    """The absolute output folder, if writing there replaces nothing but an earlier run."""
+def check_output_dir(out_dir: str | Path, marker: str = "summary.json") -> Path:
+    """The absolute output folder, if writing there replaces nothing but earlier output of
+    the same kind (a folder holding `marker`)."""
     out = Path(out_dir).resolve()
     if out.exists():
         if not out.is_dir():
             raise OutputDirError(f"{out} exists and is not a folder")
-        if any(out.iterdir()) and not (out / "summary.json").is_file():
+        if any(out.iterdir()) and not (out / marker).is_file():
             raise OutputDirError(
-                f"{out} is not empty and holds no earlier coldsim run (no summary.json): "
+                f"{out} is not empty and holds no earlier coldsim output (no {marker}): "
                 "refusing to replace it; choose another --out"
             )
     if out.parent == out:

@@ -34,7 +34,7 @@ from .keepalive import KeepAlivePolicy, default_policy
 from .pricing import Pricing
 from .runtimes import DEFAULT_RUNTIME, MEASURED_MS, init_preset
 from .selection import Selection
-from .workload import Workload
+from .workload import Workload, fields_for_azure2019_arrivals
 
 
 class SweepSpec(BaseModel):
@@ -243,9 +243,17 @@ class Function(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _runtime_init(cls, data):
-        if isinstance(data, dict) and data.get("runtime") in MEASURED_MS and "init" not in data:
+    def _defaults_from_data(cls, data, info: ValidationInfo):
+        """The runtime's measured init; an Azure 2019 replay's duration and memory."""
+        if not isinstance(data, dict):
+            return data
+        if data.get("runtime") in MEASURED_MS and "init" not in data:
             data = {**data, "init": init_preset(data["runtime"])}
+        arrivals = data.get("arrivals")
+        if isinstance(arrivals, dict) and arrivals.get("process") == "azure2019":
+            base = (info.context or {}).get("base_dir")
+            found = fields_for_azure2019_arrivals(arrivals, base)
+            data = {**{k: v for k, v in found.items() if k not in data}, **data}
         return data
 
     @model_validator(mode="after")

@@ -25,8 +25,10 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from . import __version__
 from .errors import ScenarioError
 from .scenario import Scenario, parse_scenario, set_path
+from .traces.common import file_key
 
 #: Summary entries that describe the run rather than the system (they differ by machine).
 NOT_METRICS = {
@@ -50,6 +52,8 @@ def parse_grid(items: Iterable[str]) -> dict[str, list[Any]]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip() or not raw.strip():
             raise ScenarioError(f"--grid {item!r}: expected dotted.path=v1,v2,...")
+        if key.strip() in grid:
+            raise ScenarioError(f"--grid {key.strip()} is given twice")
         grid[key.strip()] = [yaml.safe_load(v) for v in raw.split(",")]
     return grid
 
@@ -84,8 +88,27 @@ def point_scenario(base: Scenario, point: Mapping[str, Any]) -> Scenario:
 
 
 def run_key(scenario: Scenario, seed: int) -> str:
-    text = json.dumps({"scenario": scenario.to_dict(), "seed": seed}, sort_keys=True)
+    """What a stored run is valid for: the resolved scenario, the seed, the coldsim version,
+    and the size and modification time of every file the scenario reads (a changed trace
+    must not be answered from the store)."""
+    data = scenario.to_dict()
+    files = sorted({file_key(p) for p in _paths(data) if Path(p).is_file()})
+    text = json.dumps(
+        {"scenario": data, "seed": seed, "files": files, "version": __version__}, sort_keys=True
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _paths(data: Any) -> Iterable[str]:
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if key in ("path", "invocations") and isinstance(value, str):
+                yield value
+            else:
+                yield from _paths(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _paths(value)
 
 
 def run_one(scenario_data: dict[str, Any], seed: int) -> dict[str, float]:
@@ -137,6 +160,9 @@ def sweep(
     grid = dict(grid if grid is not None else (spec.grid if spec else {}))
     if not grid:
         raise ScenarioError("nothing to sweep: give --grid path=v1,v2 or a `sweep:` block")
+    empty = [k for k, v in grid.items() if not v]
+    if empty:
+        raise ScenarioError(f"the grid gives no values for {', '.join(empty)}")
     reps = replications or (spec.replications if spec else 5)
     pts = points(grid)
     scenarios = [point_scenario(scenario, p) for p in pts]
@@ -176,13 +202,21 @@ def _execute(jobs, workers: int | None, dask):
     if dask is not None:
         from distributed import Client, as_completed
 
-        client = dask if isinstance(dask, Client) else Client(dask)
-        futures = {
-            client.submit(run_one, data, seed, pure=False): (i, r, key)
-            for i, r, key, data, seed in jobs
-        }
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+        own = not isinstance(dask, Client)
+        try:
+            client = Client(dask, timeout="20s") if own else dask
+        except (OSError, TimeoutError, ValueError) as err:
+            raise ScenarioError(f"--dask {dask}: cannot reach the scheduler ({err})") from None
+        try:
+            futures = {
+                client.submit(run_one, data, seed, pure=False): (i, r, key)
+                for i, r, key, data, seed in jobs
+            }
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            if own:
+                client.close()
         return
     workers = workers or os.cpu_count() or 1
     if workers == 1:

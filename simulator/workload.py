@@ -12,6 +12,7 @@ Functions are named by the shortest unique prefix (at least 8 characters) of the
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -103,7 +104,9 @@ class Workload(_Model):
             return sorted(rng.choice(len(keys), size=sel.sample, replace=False).tolist())
         chosen = []
         for name in sel.functions:
-            hits = [i for i, k in enumerate(keys) if k.startswith(name)]
+            hits = [i for i, k in enumerate(keys) if k == name] or [
+                i for i, k in enumerate(keys) if k.startswith(name)
+            ]
             if len(hits) != 1:
                 raise ValueError(f"select.functions: {name!r} matches {len(hits)} functions")
             chosen.append(hits[0])
@@ -115,7 +118,14 @@ class Workload(_Model):
         inv = azure2019.read_invocations(files["invocations"])
         counts = inv.counts
         if self.minutes is not None:
-            lo, hi = (int(np.flatnonzero(inv.minutes == m)[0]) for m in self.minutes)
+            first, last = self.minutes
+            labels = inv.minutes.tolist()
+            if first > last or first not in labels or last not in labels:
+                raise ValueError(
+                    f"minutes {list(self.minutes)} must be labels of the file's minute columns "
+                    f"({labels[0]}..{labels[-1]}), first <= last"
+                )
+            lo, hi = labels.index(first), labels.index(last)
             counts = counts[:, lo : hi + 1]
         keys = inv.functions.tolist()
         chosen = self._choose(keys, counts.sum(axis=1), seed)
@@ -147,23 +157,11 @@ class Workload(_Model):
                 "minutes": self.minutes,
                 **self._replay(),
             }
-            if durations is not None and keys[i] in durations.index:
-                row = durations.loc[keys[i]]
-                f["duration"] = {
-                    "dist": "empirical",
-                    "percentiles_ms": {
-                        p: float(row[c]) for p, c in azure2019.DURATION_PERCENTILES.items()
-                    },
-                }
-            elif "duration" not in f:
+            f.update(azure2019_fields(inv, i, durations, memory, per_function, app_size))
+            if "duration" not in f:
                 raise ValueError(
                     f"function {keys[i]} has no durations row; give workload.function.duration"
                 )
-            if memory is not None:
-                key = keys[i] if per_function else inv.apps[i]
-                if key in memory.index:
-                    mb = memory[key] if per_function else memory[key] / app_size[inv.apps[i]]
-                    f["memory_mb"] = azure2019.memory_mb(mb)
             out.append(f)
         return out
 
@@ -198,14 +196,78 @@ class Workload(_Model):
         totals = np.array([len(t) for t in log.arrival_s])
         chosen = self._choose(log.functions, totals, seed)
         out = []
-        for i in chosen:
-            name = log.functions[i] or self.path.stem
+        names = _unique([_safe_name(log.functions[i] or self.path.stem) for i in chosen])
+        for name, i in zip(names, chosen, strict=True):
             arrivals = {
                 "process": "csv",
                 "path": str(self.path),
                 "trace_window_s": self.trace_window_s,
-                "function": log.functions[i] or None,
+                "function": log.functions[i],  # the raw label ("" for rows without one)
                 **self._replay(),
             }
             out.append({**self.function, "name": name, "arrivals": arrivals})
         return out
+
+
+def _safe_name(label: str) -> str:
+    """A function name from a log's label: characters outside [A-Za-z0-9._-] become '-'."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", label).strip("-._") or "function"
+    return name if name[0].isalnum() else f"f{name}"
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return out
+
+
+def azure2019_fields(inv, i, durations, memory, per_function, app_size) -> dict[str, Any]:
+    """duration (empirical through the percentiles) and memory_mb of trace function i, where
+    the durations and memory files have them."""
+    key = inv.functions[i]
+    out: dict[str, Any] = {}
+    if durations is not None and key in durations.index:
+        row = durations.loc[key]
+        out["duration"] = {
+            "dist": "empirical",
+            "percentiles_ms": {p: float(row[c]) for p, c in azure2019.DURATION_PERCENTILES.items()},
+        }
+    if memory is not None:
+        owner = key if per_function else inv.apps[i]
+        if owner in memory.index:
+            mb = memory[owner] if per_function else memory[owner] / app_size[inv.apps[i]]
+            out["memory_mb"] = azure2019.memory_mb(mb)
+    return out
+
+
+def fields_for_azure2019_arrivals(
+    arrivals: dict[str, Any], base_dir: Path | None
+) -> dict[str, Any]:
+    """For a function whose arrivals replay one Azure 2019 function: its duration and memory
+    from the trace's durations and memory files (named in `arrivals`, or found beside the
+    invocations when `invocations` is the trace folder)."""
+
+    def resolve(p: Any) -> Path | None:
+        if p is None:
+            return None
+        p = Path(p)
+        return p if p.is_absolute() or base_dir is None else Path(base_dir) / p
+
+    source = resolve(arrivals.get("invocations"))
+    if source is None or not source.exists():
+        return {}
+    files = azure2019.find_files(source) if source.is_dir() else {"invocations": source}
+    durations_file = resolve(arrivals.get("durations")) or files.get("durations")
+    memory_file = resolve(arrivals.get("memory")) or files.get("memory")
+    inv = azure2019.read_invocations(files["invocations"])
+    try:
+        i = inv.row(str(arrivals.get("function", "")))
+    except KeyError:
+        return {}  # the arrival process reports it
+    durations = azure2019.read_durations(durations_file) if durations_file else None
+    memory, per_function = azure2019.read_memory(memory_file) if memory_file else (None, True)
+    app_size = dict(zip(*np.unique(inv.apps, return_counts=True), strict=True))
+    return azure2019_fields(inv, i, durations, memory, per_function, app_size)

@@ -204,9 +204,80 @@ def test_sweep_block_in_the_scenario_and_the_cli(tmp_path):
     assert res.exit_code == 2 and "functions.0.memory_mb=64" in res.output and "128" in res.output
     res = runner.invoke(app, ["plan", str(path), "--knob", "functions.0.provisioned_concurrency",
                               "--target", "p99 about 3", "--range", "0:3"])  # fmt: skip
-    assert res.exit_code == 2 and "expected metric<=value" in res.output
+    assert res.exit_code == 2 and "expected metric<=number" in res.output
     res = runner.invoke(app, ["plan", str(path), "--knob", "functions.0.provisioned_concurrency",
                               "--target", "cold_start_rate<=0.5", "--range", "0:3", "--replications", "2",
                               "--workers", "1"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert '"value": 0' in res.output and "cost_usd.total" in res.output
+
+
+def test_plan_takes_the_low_end_when_it_passes_and_notes_non_monotone_knobs(monkeypatch):
+    import importlib
+
+    plan_module = importlib.import_module("simulator.plan")
+
+    def fake_sweep(scenario, grid, replications, workers=None):
+        (value,) = next(iter(grid.values()))
+        rate = 0.0 if value in (0, 1) else 0.5  # passes at the low end only
+        row = {
+            "cold_start_rate_mean": rate,
+            "cold_start_rate_ci_low": rate,
+            "cold_start_rate_ci_high": rate,
+        }
+        return type("R", (), {"table": pd.DataFrame([row])})()
+
+    monkeypatch.setattr(plan_module, "sweep", fake_sweep)
+    p = plan_module.plan(known_cold(), "k", [Target.parse("cold_start_rate<=0.1")], 0, 10)
+    assert p.value == 0 and "not monotone" in p.notes[0]
+
+
+def test_compare_never_replaces_a_folder_it_does_not_own(tmp_path):
+    from simulator import ScenarioError, simulate
+    from simulator.result import OutputDirError
+
+    run = tmp_path / "run"
+    simulate(known_cold(duration_s=5000)).save(run)
+    with pytest.raises((ScenarioError, OutputDirError)):
+        compare([run], run)
+    assert (run / "summary.json").is_file()
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep")
+    with pytest.raises(OutputDirError):
+        compare([run], precious)
+    assert (precious / "notes.txt").read_text() == "keep"
+    with pytest.raises(ScenarioError, match="not a run"):
+        compare([precious], tmp_path / "cmp")
+    compare([run], tmp_path / "cmp")
+    compare([run], tmp_path / "cmp")  # an earlier comparison is replaced
+
+
+def test_compare_a_sweep_over_a_string_knob(tmp_path):
+    sweep(
+        known_cold(duration_s=3000),
+        {"platform.idle_selection": ["newest", "lru"]},
+        2,
+        workers=1,
+        out=tmp_path / "sw",
+    )
+    table = compare([tmp_path / "sw"], tmp_path / "cmp")
+    assert table["platform.idle_selection"].tolist() == ["newest", "lru"]
+    assert (tmp_path / "cmp" / "cold_start_rate_vs_knob.png").is_file()
+
+
+def test_changed_trace_files_are_not_answered_from_the_store(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("timestamp_s\n1\n2\n3\n")
+    data = scenario(
+        function(arrivals={"process": "csv", "path": str(log)}, duration=const(5)), duration_s=100
+    )
+    base = parse_scenario(data)
+    first = sweep(
+        base, {"platform.keep_alive.idle_s": [10]}, 1, workers=1, out=tmp_path / "sw"
+    ).table
+    log.write_text("timestamp_s\n" + "".join(f"{t}\n" for t in range(1, 50)))
+    second = sweep(
+        base, {"platform.keep_alive.idle_s": [10]}, 1, workers=1, out=tmp_path / "sw"
+    ).table
+    assert (first["invocations_mean"].iloc[0], second["invocations_mean"].iloc[0]) == (3, 49)

@@ -164,9 +164,11 @@ def test_user_csv_log_with_functions_and_durations(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("timestamp_s,function\n1.0,a\nsoon,a\n", "line 3: 'soon' is not a number"),
-    ("timestamp_s,duration_ms\n1.0,5\n2.0,-4\n", "line 3: -4 is not a number >= 0"),
+    ("timestamp_s,function\n1.0,a\nsoon,a\n", "line 3, column timestamp_s: 'soon' is not a number >= 0"),
+    ("timestamp_s,duration_ms\n1.0,5\n2.0,-4\n", "line 3, column duration_ms: -4 is not a number >= 0"),
+    ("timestamp_s,duration_ms\n1.0,5\n\n\n2.0,x\n", "line 5, column duration_ms: 'x'"),
     ("time,function\n1.0,a\n", "missing column(s) timestamp_s"),
+    ("", "the file is empty"),
 ])  # fmt: skip
 def test_malformed_logs_name_file_line_and_column(tmp_path, text, message):
     log = tmp_path / "log.csv"
@@ -182,9 +184,26 @@ def test_malformed_azure2019_counts_are_reported(tmp_path):
     cells[10] = "x"
     lines[2] = ",".join(cells)
     (tmp_path / "invocations.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(ScenarioError, match=r"line 3: 'x' is not a whole number >= 0") as err:
+    with pytest.raises(
+        ScenarioError, match=r"line 3, column 7: 'x' is not a whole number from 0 to 2147483647"
+    ):
         parse_scenario(workload(tmp_path, format="azure2019", function={"duration": const(1)}))
-    assert err.value.field == "7"  # the minute column's label
+    cells[10] = "99999999999999999999"  # would wrap around in a fixed-width integer
+    lines[2] = ",".join(cells)
+    (tmp_path / "invocations.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        ScenarioError, match=r"line 3, column 7: 99999999999999999999 is not a whole number"
+    ):
+        parse_scenario(workload(tmp_path, format="azure2019", function={"duration": const(1)}))
+
+
+def test_a_missing_hash_in_the_2021_trace_is_reported(tmp_path):
+    lines = AZURE_2021.read_text().splitlines()
+    lines[50] = "," + lines[50].split(",", 1)[1]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ScenarioError, match="line 51, column app: missing"):
+        parse_scenario(workload(path, format="azure2021", duration_s=100))
 
 
 @pytest.mark.filterwarnings("ignore:.*no memory file")  # the lone counts file: expected
@@ -214,3 +233,19 @@ def test_cli_trace_inspect_and_to_scenario(tmp_path):
     assert res.exit_code == 2 and "top:N, sample:N or all" in res.output
     res = runner.invoke(app, ["trace", "inspect", str(tmp_path / "nope.csv")])
     assert res.exit_code == 2 and "file not found" in res.output
+
+
+def test_one_function_replay_takes_duration_and_memory_from_the_trace_folder():
+    trace = azure2019.read_invocations(AZURE_500 / "invocations.csv")
+    h = trace.functions[0]
+    f = {
+        "name": "one",
+        "arrivals": {"process": "azure2019", "invocations": str(AZURE_500), "function": h},
+    }
+    sc = parse_scenario(scenario(f, duration_s=600))
+    durations = azure2019.read_durations(AZURE_500 / "durations.csv")
+    assert sc.functions[0].duration.percentiles[99] == durations.loc[h, "percentile_Average_99"]
+    memory, _ = azure2019.read_memory(AZURE_500 / "memory.csv")
+    assert sc.functions[0].memory_mb == azure2019.memory_mb(memory[h])
+    f["memory_mb"] = 2048  # what the user gives wins
+    assert parse_scenario(scenario(f, duration_s=600)).functions[0].memory_mb == 2048

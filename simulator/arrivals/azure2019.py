@@ -31,6 +31,21 @@ class Azure2019(ReplayBase):
     minutes: tuple[int, int] | None = Field(
         None, description="[first, last] minute labels to replay (as labelled in the file)."
     )
+    durations: Path | None = Field(
+        None,
+        description=(
+            "Durations file: sets the function's duration (an empirical distribution through "
+            "its percentiles) unless given. Found beside the counts when `invocations` is a folder."
+        ),
+    )
+    memory: Path | None = Field(
+        None, description="Memory file: sets the function's memory_mb unless given."
+    )
+
+    @field_validator("durations", "memory")
+    @classmethod
+    def _resolve_extra(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        return None if path is None else resolve_path(path, info)
 
     @field_validator("invocations")
     @classmethod

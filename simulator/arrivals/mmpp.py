@@ -55,7 +55,8 @@ class MMPP(ArrivalProcessBase):
     def _matrix(self) -> np.ndarray:
         n = len(self.rates_per_s)
         if self.transitions is not None:
-            return np.asarray(self.transitions, dtype=float)
+            p = np.asarray(self.transitions, dtype=float)
+            return p / p.sum(axis=1, keepdims=True)  # rows summing to 0.99999 must not overrun
         return (np.ones((n, n)) - np.eye(n)) / (n - 1)
 
     def stationary(self) -> np.ndarray:
@@ -71,6 +72,7 @@ class MMPP(ArrivalProcessBase):
 
     def _generate(self, rng, t0, t1):
         p = np.cumsum(self._matrix(), axis=1)
+        p[:, -1] = 1.0
         rates = np.asarray(self.rates_per_s)
         means = np.asarray(self.mean_durations_s)
         state = int(rng.choice(len(rates), p=self.stationary()))

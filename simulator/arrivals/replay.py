@@ -55,7 +55,9 @@ class ReplayBase(ArrivalProcessBase):
             yield times[times >= t0]
 
     def _expected(self, t0, t1):
-        return 0.0  # bounded by the file
+        """Requests the replay makes (for the request cap): the trace's, times the multiplier."""
+        times, _ = self.trace(np.random.default_rng(0))
+        return float(np.count_nonzero((times >= t0) & (times < t1)))
 
     def multiply(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """How many times each of n trace requests is replayed: floor(m) or floor(m) + 1 with

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScenarioError
-from .common import chunks, file_key, numbers, require_columns
+from .common import chunks, file_key, hashes, header, numbers, require_columns
 
 KEYS = ["HashOwner", "HashApp", "HashFunction"]
 DURATION_PERCENTILES = {0: "percentile_Average_0", 1: "percentile_Average_1",
@@ -81,9 +81,9 @@ def read_invocations(path: str | Path) -> Invocations:
 @functools.lru_cache(maxsize=4)
 def _read_invocations(key: tuple[str, int, int]) -> Invocations:
     path = Path(key[0])
-    header = list(pd.read_csv(path, nrows=0).columns)
-    require_columns(path, header, [*KEYS, "Trigger"])
-    minute_cols = [c for c in header if c not in (*KEYS, "Trigger")]
+    columns = header(path)
+    require_columns(path, columns, [*KEYS, "Trigger"])
+    minute_cols = [c for c in columns if c not in (*KEYS, "Trigger")]
     bad = [c for c in minute_cols if not c.strip().isdigit()]
     if bad or not minute_cols:
         raise ScenarioError(
@@ -92,14 +92,9 @@ def _read_invocations(key: tuple[str, int, int]) -> Invocations:
     # Fill one preallocated matrix (no list of blocks to concatenate: half the peak memory).
     counts = np.zeros((_data_lines(path), len(minute_cols)), dtype=np.int32)
     keys, n = [], 0
-    for first, chunk in chunks(path, len(header), dtype={c: str for c in (*KEYS, "Trigger")}):
-        if chunk[KEYS].isna().any().any():
-            row = int(np.argwhere(chunk[KEYS].isna().to_numpy())[0][0])
-            raise ScenarioError(f"line {first + row}: a hash is missing", file=str(path))
-        keys.append(chunk[[*KEYS, "Trigger"]].to_numpy(dtype=str))
-        block = numbers(path, chunk[minute_cols], first, integer=True)
-        if block.max(initial=0) > np.iinfo(np.int32).max:
-            raise ScenarioError(f"lines {first}..: a count beyond 2^31", file=str(path))
+    for lines, chunk in chunks(path, len(columns), dtype={c: str for c in (*KEYS, "Trigger")}):
+        keys.append(hashes(path, chunk[[*KEYS, "Trigger"]], lines))
+        block = numbers(path, chunk[minute_cols], lines, integer=True)
         counts[n : n + len(block)] = block
         n += len(block)
         del block
@@ -114,11 +109,12 @@ def _read_invocations(key: tuple[str, int, int]) -> Invocations:
 
 def _data_lines(path: Path) -> int:
     """Lines after the header (an upper bound on rows: blank lines are not rows)."""
-    lines = 0
+    newlines = returns = 0
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
-            lines += block.count(b"\n")
-    return lines
+            newlines += block.count(b"\n")
+            returns += block.count(b"\r")
+    return max(newlines, returns) + 1  # old Mac endings; a last line without one
 
 
 def read_durations(path: str | Path) -> pd.DataFrame:
@@ -126,13 +122,13 @@ def read_durations(path: str | Path) -> pd.DataFrame:
     an Average of 0 are kept (the dataset's notebook drops them as possibly misrecorded, but a
     replay needs every function's times; integer ms make fast handlers 0)."""
     path = Path(path)
-    header = list(pd.read_csv(path, nrows=0).columns)
-    require_columns(path, header, ["HashFunction", "Average", *DURATION_PERCENTILES.values()])
+    require_columns(path, header(path), ["HashFunction", "Average", *DURATION_PERCENTILES.values()])
     parts = []
     cols = ["Average", *DURATION_PERCENTILES.values()]
-    for first, chunk in chunks(path, dtype={c: str for c in KEYS}):
-        values = numbers(path, chunk[cols], first)
-        parts.append(pd.DataFrame(values, columns=cols, index=chunk["HashFunction"].to_numpy()))
+    for lines, chunk in chunks(path, dtype={c: str for c in KEYS}):
+        values = numbers(path, chunk[cols], lines)
+        index = hashes(path, chunk[["HashFunction"]], lines)[:, 0]
+        parts.append(pd.DataFrame(values, columns=cols, index=index))
     table = pd.concat(parts) if parts else pd.DataFrame(columns=cols)
     return table[~table.index.duplicated(keep="first")]
 
@@ -141,14 +137,14 @@ def read_memory(path: str | Path) -> tuple[pd.Series, bool]:
     """AverageAllocatedMb by HashFunction (per-function files, as the In-Vitro samples) or by
     HashApp (the original per-application files); the flag says which."""
     path = Path(path)
-    header = list(pd.read_csv(path, nrows=0).columns)
-    require_columns(path, header, ["HashApp", "AverageAllocatedMb"])
-    per_function = "HashFunction" in header
+    columns = header(path)
+    require_columns(path, columns, ["HashApp", "AverageAllocatedMb"])
+    per_function = "HashFunction" in columns
     key = "HashFunction" if per_function else "HashApp"
     parts = []
-    for first, chunk in chunks(path, usecols=[key, "AverageAllocatedMb"], dtype={key: str}):
-        mb = numbers(path, chunk[["AverageAllocatedMb"]], first)[:, 0]
-        parts.append(pd.Series(mb, index=chunk[key].to_numpy()))
+    for lines, chunk in chunks(path, usecols=[key, "AverageAllocatedMb"], dtype={key: str}):
+        mb = numbers(path, chunk[["AverageAllocatedMb"]], lines)[:, 0]
+        parts.append(pd.Series(mb, index=hashes(path, chunk[[key]], lines)[:, 0]))
     series = pd.concat(parts) if parts else pd.Series(dtype=float)
     return series[~series.index.duplicated(keep="first")], per_function
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from .common import chunks, file_key, numbers, require_columns
+from .common import chunks, file_key, hashes, header, numbers, require_columns
 
 COLUMNS = ["app", "func", "end_timestamp", "duration"]
 
@@ -43,17 +42,20 @@ def read(path: str | Path) -> Invocations:
 @functools.lru_cache(maxsize=4)
 def _read(key: tuple[str, int, int]) -> Invocations:
     path = Path(key[0])
-    require_columns(path, list(pd.read_csv(path, nrows=0).columns), COLUMNS)
+    require_columns(path, header(path), COLUMNS)
     apps, funcs, arrivals, durations = [], [], [], []
-    for first, chunk in chunks(path, usecols=COLUMNS, dtype={"app": str, "func": str}):
-        values = numbers(path, chunk[["end_timestamp", "duration"]], first)
-        apps.append(chunk["app"].to_numpy(dtype=str))
-        funcs.append(chunk["func"].to_numpy(dtype=str))
+    for lines, chunk in chunks(path, usecols=COLUMNS, dtype={"app": str, "func": str}):
+        values = numbers(path, chunk[["end_timestamp", "duration"]], lines)
+        keys = hashes(path, chunk[["app", "func"]], lines)
+        apps.append(keys[:, 0])
+        funcs.append(keys[:, 1])
         arrivals.append(values[:, 0] - values[:, 1])
         durations.append(values[:, 1] * 1000.0)
     if not apps:
         return Invocations(np.empty(0, str), np.empty(0, str), [], [])
     app, func = np.concatenate(apps), np.concatenate(funcs)
+    if len(app) == 0:
+        return Invocations(np.empty(0, str), np.empty(0, str), [], [])
     arrival, duration = np.concatenate(arrivals), np.concatenate(durations)
     pairs, code = np.unique(np.char.add(np.char.add(app, "/"), func), return_inverse=True)
     order = np.lexsort((arrival, code))  # by function, then arrival (stable for ties)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..errors import ScenarioError
 from . import azure2019, azure2021, usercsv
+from .common import header
 
 FORMATS = ("azure2019", "azure2021", "csv")
 
@@ -27,15 +28,12 @@ def detect_format(path: Path) -> str:
         return "azure2019"
     if not path.is_file():
         raise ScenarioError("file not found", file=str(path))
-    try:
-        header = set(pd.read_csv(path, nrows=0).columns)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ScenarioError(f"cannot read as CSV: {err}", file=str(path)) from None
-    if {"HashFunction", "Trigger"} <= header:
+    columns = set(header(path))
+    if {"HashFunction", "Trigger"} <= columns:
         return "azure2019"
-    if set(azure2021.COLUMNS) <= header:
+    if set(azure2021.COLUMNS) <= columns:
         return "azure2021"
-    if "timestamp_s" in header:
+    if "timestamp_s" in columns:
         return "csv"
     raise ScenarioError(
         "unknown trace format (need Azure 2019 or 2021 columns, or timestamp_s): give --format",
@@ -65,7 +63,13 @@ def load(path: Path, fmt: str) -> dict[str, Any]:
         arrivals, names = log.arrival_s, log.functions
         apps = [""] * len(names)
     every = np.concatenate(arrivals) if arrivals else np.empty(0)
-    span = float(math.ceil(every.max() / 60) * 60) if len(every) else 60.0
+    if len(every) and every.min() < 0:
+        raise ScenarioError(
+            f"an arrival at {every.min():g} s: before the trace's start (end < duration?)",
+            file=str(path),
+        )
+    # Whole minutes, covering the last arrival even when it falls on a minute boundary.
+    span = float((math.floor(every.max() / 60) + 1) * 60) if len(every) else 60.0
     per_minute = np.bincount((every // 60).astype(np.int64), minlength=int(span // 60))
     return {"functions": names, "apps": apps, "triggers": None, "arrivals": arrivals,
             "span_s": span, "per_minute": per_minute}  # fmt: skip

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from .common import chunks, file_key, numbers, require_columns
+from .common import chunks, file_key, header, numbers, require_columns
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,8 @@ class Log:
             if len(self.functions) != 1:
                 raise KeyError("the log holds several functions: name one")
             return 0
+        if function not in self.functions:
+            raise KeyError(f"no rows for function {function!r}")
         return self.functions.index(function)
 
 
@@ -35,16 +36,16 @@ def read(path: str | Path, timestamp: str = "timestamp_s", function: str = "func
 @functools.lru_cache(maxsize=4)
 def _read(key, timestamp: str, function: str, duration: str) -> Log:
     path = Path(key[0])
-    header = list(pd.read_csv(path, nrows=0).columns)
-    require_columns(path, header, [timestamp])
-    cols = [c for c in (timestamp, function, duration) if c in header]
+    columns = header(path)
+    require_columns(path, columns, [timestamp])
+    cols = [c for c in (timestamp, function, duration) if c in columns]
     names, times, durs = [], [], []
-    for first, chunk in chunks(
+    for lines, chunk in chunks(
         path, usecols=cols, dtype={function: str} if function in cols else None
     ):
-        times.append(numbers(path, chunk[[timestamp]], first, minimum=None)[:, 0])
+        times.append(numbers(path, chunk[[timestamp]], lines, minimum=0.0)[:, 0])
         if duration in cols:
-            durs.append(numbers(path, chunk[[duration]], first)[:, 0])
+            durs.append(numbers(path, chunk[[duration]], lines)[:, 0])
         if function in cols:
             names.append(chunk[function].fillna("").to_numpy(dtype=str))
     t = np.concatenate(times) if times else np.empty(0)
