@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import style
 from .errors import ScenarioError
@@ -79,6 +78,8 @@ def load_runs(items: list[str | Path | Result]) -> list[Run]:
 
 def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion."""
+    from scipy import stats  # imported on use: plain runs need not load scipy
+
     if n == 0:
         return math.nan, math.nan
     z = stats.norm.ppf(0.5 + level / 2)

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
 
 from . import __version__
 from .errors import ScenarioError
@@ -245,6 +244,8 @@ def _runs_table(pts, seeds, done, knobs) -> pd.DataFrame:
 def summarize_runs(runs: pd.DataFrame, knobs: list[str], level: float = 0.95) -> pd.DataFrame:
     """Per point: the knobs, then for each metric its mean and a Student-t confidence interval
     over the replications (NaN where fewer than two replications have a value)."""
+    from scipy import stats  # imported on use: plain runs need not load scipy
+
     metric_cols = [c for c in runs.columns if c not in ("point", "replication", "seed", *knobs)]
     out = []
     for i, rows in runs.groupby("point", sort=True):
