@@ -180,12 +180,15 @@ class Engine:
             self._rid.__next__,
         )
         duration_rng = self._stream(f, "duration")
+        factor = f.duration_factor()  # handler CPU follows memory, if asked
         batches = f.arrivals.batches_with_durations(
             self._stream(f, "arrivals"), self.scenario.duration_s
         )
         for times, durations in batches:
             if durations is None:
                 durations = f.duration.sample(duration_rng, len(times))
+            if factor != 1.0:
+                durations = durations * factor
             self._events += len(times)
             for t, d_ms in zip(times.tolist(), durations.tolist(), strict=True):
                 delay = t - env.now

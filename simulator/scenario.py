@@ -59,6 +59,9 @@ class _Model(BaseModel):
 #: Requests one run may generate (request ids are 32-bit; ~45 min of engine time at 1e9).
 MAX_REQUESTS = 1e9
 
+#: Memory per vCPU on Lambda (lambda-facts.md L7).
+VCPU_MB = 1769
+
 #: AWS keeps at least this much account concurrency unreserved (lambda-facts.md S4).
 UNRESERVED_MIN = 100
 
@@ -240,6 +243,29 @@ class Function(_Model):
         ),
     )
     warmer: Warmer | None = Field(None, description="Scheduled warming pings; null = none.")
+    duration_reference_mb: int | None = Field(
+        None,
+        ge=128,
+        le=10240,
+        description=(
+            "Memory at which `duration` was measured; then the handler time follows memory_mb: "
+            "Lambda gives a handler CPU in proportion to memory, 1,769 MB = 1 vCPU "
+            "(lambda-facts.md L7). The cpu_bound share of the time scales with 1/vCPU, capped "
+            "at 1 vCPU (a single-threaded handler); init is not scaled (it runs on a full vCPU). "
+            "null: duration is taken as is."
+        ),
+    )
+    cpu_bound: float = Field(
+        1.0, ge=0, le=1, description="Share of the handler time that is CPU work (the rest waits)."
+    )
+
+    def duration_factor(self) -> float:
+        """Handler time at memory_mb over handler time at duration_reference_mb."""
+        if self.duration_reference_mb is None:
+            return 1.0
+        vcpu = lambda mb: min(mb / VCPU_MB, 1.0)  # noqa: E731
+        ratio = vcpu(self.duration_reference_mb) / vcpu(self.memory_mb)
+        return (1.0 - self.cpu_bound) + self.cpu_bound * ratio
 
     @model_validator(mode="before")
     @classmethod

@@ -424,3 +424,23 @@ def test_instance_scope_app_shares_warm_instances_within_an_app(scope, cold):
     s = run(data).summary
     assert s["per_function"]["a"]["cold_starts"] + s["per_function"]["b"]["cold_starts"] == cold
     assert s["per_function"]["c"]["cold_starts"] == 6  # not in the app: shares nothing
+
+
+@pytest.mark.parametrize(
+    ("memory_mb", "cpu_bound", "factor"),
+    [
+        (1769, 1.0, 1.0),
+        (884, 1.0, 1769 / 884),
+        (442, 0.5, 0.5 + 0.5 * 1769 / 442),
+        (3538, 1.0, 1.0),
+    ],
+)
+def test_handler_time_follows_the_cpu_share_of_memory(trace, memory_mb, cpu_bound, factor):
+    # Measured at 1,769 MB (1 vCPU): half the memory, half the CPU, twice the CPU-bound time;
+    # more than 1 vCPU does not help a single-threaded handler.
+    f = trace("f", [0.0, 10.0], init=const(200), duration=const(100), memory_mb=memory_mb)
+    f["duration_reference_mb"] = 1769
+    f["cpu_bound"] = cpu_bound
+    inv = run(scenario(f, duration_s=20)).invocations
+    np.testing.assert_allclose(inv["duration_ms"], 100 * factor)
+    assert inv["init_ms"].tolist() == [200, 0]  # init runs on a full vCPU: not scaled
