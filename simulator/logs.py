@@ -7,12 +7,6 @@ import pandas as pd
 
 from .engine import END_REASONS, KINDS, OUTCOMES, STATUSES, THROTTLE_REASONS, EventLog
 
-INVOCATION_COLUMNS = (
-    "request_id", "function", "kind", "status", "arrival_s", "start_s", "end_s",
-    "instance_id", "cold", "provisioned", "init_ms", "duration_ms", "latency_ms",
-    "queue_delay_ms", "attempts", "counted",
-)  # fmt: skip
-
 
 def _categorical(codes: np.ndarray, categories) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=list(categories))
