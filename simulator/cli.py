@@ -22,7 +22,7 @@ from rich.table import Table
 
 from . import __version__, plots
 from .errors import ScenarioError
-from .result import OutputDirError, check_output_dir
+from .result import OutputDirError, check_output_dir, write_folder
 from .scenario import Scenario, load_scenario, parse_scenario
 from .simulation import simulate
 from .traces import inspect as inspect_trace
@@ -318,11 +318,12 @@ def trace_inspect(
         table.add_row(key, value)
     out_console.print(table)
     fig = plots.per_minute(per_minute, title=f"{inspect_trace._name(path)}: invocations per minute")
-    _write_atomically(
-        out_dir,
-        {"inspect.json": json.dumps(stats, indent=2) + "\n"},
-        {"invocations_per_minute.png": fig},
-    )
+
+    def fill(tmp: Path) -> None:
+        (tmp / "inspect.json").write_text(json.dumps(stats, indent=2) + "\n")
+        fig.savefig(tmp / "invocations_per_minute.png", dpi=110)
+
+    write_folder(out_dir, fill)
     out_console.print(f"written to {out_dir}", highlight=False, markup=False)
 
 
@@ -360,22 +361,6 @@ def trace_to_scenario(
     tmp.write_text(text)
     tmp.replace(out)
     out_console.print(f"wrote {out}", highlight=False, markup=False)
-
-
-def _write_atomically(out_dir: Path, texts: dict[str, str], figures: dict) -> None:
-    import shutil
-    import tempfile
-
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    for name, text in texts.items():
-        (tmp / name).write_text(text)
-    for name, fig in figures.items():
-        fig.savefig(tmp / name, dpi=110)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.chmod(0o755)
-    tmp.rename(out_dir)
 
 
 @app.command()

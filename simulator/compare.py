@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import pandas as pd
 from . import style
 from .errors import ScenarioError
 from .report import occupancy
-from .result import Result, check_output_dir
+from .result import Result, check_output_dir, write_folder
 from .scenario import load_scenario
 
 KEY_METRICS = ["cold_start_rate", "latency_ms.p99", "idle_gb_s", "cost_usd.total"]
@@ -281,21 +279,15 @@ def _pareto_figure(cost: np.ndarray, p99: np.ndarray, labels: list[str]):
 
 
 def _write(out: Path, tables: dict[str, pd.DataFrame], figs: dict) -> None:
-    out = out.resolve()  # checked by compare(): empty, or an earlier comparison
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    """Write the tables (CSV) and figures (PNG and SVG); compare() checked `out` may go."""
+
+    def fill(tmp: Path) -> None:
         for name, table in tables.items():
             table.to_csv(tmp / name, index=False)
         for stem, fig in figs.items():
             style.save(fig, tmp / stem)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.chmod(0o755)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_folder(out.resolve(), fill)
 
 
 def compare(items: list[str | Path | Result], out: str | Path) -> pd.DataFrame:

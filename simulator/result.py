@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,8 @@ class Result:
         reader never sees a half-written result. An existing out_dir is replaced only if it is
         empty or holds an earlier run."""
         out = check_output_dir(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
+
+        def fill(tmp: Path) -> None:
             summary = json.dumps(_finite(self.summary), indent=2, allow_nan=False)
             (tmp / "summary.json").write_text(summary + "\n")
             (tmp / "scenario.yaml").write_text(
@@ -68,10 +68,8 @@ class Result:
             self.throttles.to_parquet(tmp / "throttles.parquet", index=False)
             for name, method in PLOTS.items():
                 getattr(self, method)().savefig(tmp / name, dpi=110)
-            _replace_dir(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        write_folder(out, fill)
         return out
 
 
@@ -107,12 +105,21 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    os.chmod(new, 0o755)  # mkdtemp makes it private
-    if not target.exists():
-        new.rename(target)
-        return
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+def write_folder(out: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a temporary sibling of `out`, then put it in out's place by renames, so a reader
+    never sees a half-written folder (callers check first that `out` may be replaced)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        fill(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -276,7 +276,8 @@ class Function(_Model):
         if data.get("runtime") in MEASURED_MS and "init" not in data:
             data = {**data, "init": init_preset(data["runtime"])}
         arrivals = data.get("arrivals")
-        if isinstance(arrivals, dict) and arrivals.get("process") == "azure2019":
+        wanted = "duration" not in data or "memory_mb" not in data
+        if wanted and isinstance(arrivals, dict) and arrivals.get("process") == "azure2019":
             base = (info.context or {}).get("base_dir")
             found = fields_for_azure2019_arrivals(arrivals, base)
             data = {**{k: v for k, v in found.items() if k not in data}, **data}

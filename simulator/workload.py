@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .arrivals.trace import resolve_path
+from .arrivals.trace import InputPath
 from .rng import stream
 from .traces import azure2019, azure2021, usercsv
 from .traces.common import short_names
@@ -47,7 +47,7 @@ class Workload(_Model):
     fields (memory_mb, init, runtime, invocation, ...) unless the trace supplies them."""
 
     format: Literal["azure2019", "azure2021", "csv"]
-    path: Path = Field(
+    path: InputPath = Field(
         description="azure2019: the trace folder (or its invocations file); else the file."
     )
     select: Literal["all"] | Top | Sample | Named = Field("all", description="Which functions.")
@@ -65,11 +65,6 @@ class Workload(_Model):
     function: dict[str, Any] = Field(
         default_factory=dict, description="Fields given to every generated function."
     )
-
-    @field_validator("path")
-    @classmethod
-    def _resolve(cls, path: Path, info: ValidationInfo) -> Path:
-        return resolve_path(path, info)
 
     @model_validator(mode="after")
     def _options_fit_format(self):

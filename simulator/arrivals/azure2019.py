@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..traces import azure2019
 from .replay import ReplayBase
-from .trace import resolve_path
+from .trace import InputPath
 
 
 class Azure2019(ReplayBase):
@@ -19,7 +19,7 @@ class Azure2019(ReplayBase):
     replayed from t = 0 at the first one in `minutes` (default: all of the file's)."""
 
     process: Literal["azure2019"]
-    invocations: Path = Field(description="Per-minute counts file, or the trace folder.")
+    invocations: InputPath = Field(description="Per-minute counts file, or the trace folder.")
     function: str = Field(min_length=8, description="HashFunction (or a unique prefix of it).")
     spread: Literal["uniform", "poisson", "equidistant"] = Field(
         "uniform",
@@ -31,26 +31,20 @@ class Azure2019(ReplayBase):
     minutes: tuple[int, int] | None = Field(
         None, description="[first, last] minute labels to replay (as labelled in the file)."
     )
-    durations: Path | None = Field(
+    durations: InputPath | None = Field(
         None,
         description=(
             "Durations file: sets the function's duration (an empirical distribution through "
             "its percentiles) unless given. Found beside the counts when `invocations` is a folder."
         ),
     )
-    memory: Path | None = Field(
+    memory: InputPath | None = Field(
         None, description="Memory file: sets the function's memory_mb unless given."
     )
 
-    @field_validator("durations", "memory")
-    @classmethod
-    def _resolve_extra(cls, path: Path | None, info: ValidationInfo) -> Path | None:
-        return None if path is None else resolve_path(path, info)
-
     @field_validator("invocations")
     @classmethod
-    def _resolve(cls, path: Path, info: ValidationInfo) -> Path:
-        path = resolve_path(path, info)
+    def _counts_file(cls, path: Path) -> Path:
         return azure2019.find_files(path)["invocations"] if path.is_dir() else path
 
     @model_validator(mode="after")

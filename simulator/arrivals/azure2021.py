@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ..traces import azure2021
 from .replay import ReplayBase
-from .trace import resolve_path
+from .trace import InputPath
 
 
 class Azure2021(ReplayBase):
@@ -18,7 +17,7 @@ class Azure2021(ReplayBase):
     duration: the handler time distribution is the trace itself."""
 
     process: Literal["azure2021"]
-    path: Path = Field(description="The trace file (app,func,end_timestamp,duration).")
+    path: InputPath = Field(description="The trace file (app,func,end_timestamp,duration).")
     function: str = Field(min_length=1, description="func hash, or a unique prefix of it.")
     app: str | None = Field(None, description="app hash (prefix), if func alone is ambiguous.")
     trace_window_s: tuple[float, float] | None = Field(
@@ -26,11 +25,6 @@ class Azure2021(ReplayBase):
     )
 
     provides_durations: ClassVar[bool] = True
-
-    @field_validator("path")
-    @classmethod
-    def _resolve(cls, path: Path, info: ValidationInfo) -> Path:
-        return resolve_path(path, info)
 
     @model_validator(mode="after")
     def _function_in_trace(self):

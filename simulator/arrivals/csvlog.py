@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ..traces import usercsv
 from .replay import ReplayBase
-from .trace import resolve_path
+from .trace import InputPath
 
 
 class CsvLog(ReplayBase):
@@ -18,7 +17,7 @@ class CsvLog(ReplayBase):
     function's rows; with a `duration_ms` column, each request runs for its own time."""
 
     process: Literal["csv"]
-    path: Path = Field(description="The log: timestamp_s[, function][, duration_ms] columns.")
+    path: InputPath = Field(description="The log: timestamp_s[, function][, duration_ms] columns.")
     function: str | None = Field(
         None, description="Which function's rows (if the log has several)."
     )
@@ -28,11 +27,6 @@ class CsvLog(ReplayBase):
     trace_window_s: tuple[float, float] | None = Field(
         None, description="[start, end) of log time to replay, s; replay starts at its start."
     )
-
-    @field_validator("path")
-    @classmethod
-    def _resolve(cls, path: Path, info: ValidationInfo) -> Path:
-        return resolve_path(path, info)
 
     def _log(self) -> usercsv.Log:
         return usercsv.read(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from ..errors import ScenarioError
 from ..rng import batch_sizes
@@ -25,18 +25,21 @@ def resolve_path(path: Path, info: ValidationInfo) -> Path:
     return path.resolve()
 
 
+#: A file or folder the scenario reads: relative to the scenario file, stored absolute.
+InputPath = Annotated[Path, AfterValidator(resolve_path)]
+
+
 class Trace(ArrivalProcessBase):
     """Replay arrival times (s) from one column of a CSV file; times outside the window are
     dropped."""
 
     process: Literal["trace"]
-    path: Path = Field(description="CSV file with one arrival time per row.")
+    path: InputPath = Field(description="CSV file with one arrival time per row.")
     column: str = Field("timestamp_s", description="Column holding the arrival times, in s.")
 
     @field_validator("path")
     @classmethod
-    def _resolve(cls, path: Path, info: ValidationInfo) -> Path:
-        path = resolve_path(path, info)
+    def _a_file(cls, path: Path) -> Path:
         if not path.is_file():
             raise ValueError(f"not a file: {path}")
         return path
