@@ -65,7 +65,7 @@ if AZURE_500.is_dir():  # the whole 500-function sample, 8 h, 3.04 M invocations
 
 
 def run_case(name: str) -> dict:
-    from simulator import simulate
+    from coldsim import simulate
 
     t0 = time.perf_counter()
     res = simulate(CASES[name])  # from plain data: validation (and trace reading) included

@@ -7,15 +7,20 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
+from .arrivals import ArrivalProcessBase as ArrivalProcess  # noqa: E402
 from .compare import compare  # noqa: E402
 from .errors import ScenarioError  # noqa: E402
+from .keepalive import Invocation, KeepAlivePolicy, PolicyError, Prewarm  # noqa: E402
 from .plan import Plan, Target, plan  # noqa: E402
 from .result import Result  # noqa: E402
-from .scenario import Scenario, load_scenario, parse_scenario  # noqa: E402
+from .scenario import load_scenario, parse_scenario  # noqa: E402
+from .schema import Scenario  # noqa: E402
+from .selection import IdleSelection  # noqa: E402
 from .simulation import simulate  # noqa: E402
 from .sweep import SweepResult, sweep  # noqa: E402
 
 __all__ = [
-    "Plan", "Result", "Scenario", "ScenarioError", "SweepResult", "Target", "__version__",
+    "ArrivalProcess", "IdleSelection", "Invocation", "KeepAlivePolicy", "Plan", "PolicyError",
+    "Prewarm", "Result", "Scenario", "ScenarioError", "SweepResult", "Target", "__version__",
     "compare", "load_scenario", "parse_scenario", "plan", "simulate", "sweep",
 ]  # fmt: skip

@@ -22,8 +22,10 @@ from rich.table import Table
 
 from . import __version__, plots
 from .errors import ScenarioError
+from .keepalive import PolicyError
 from .result import OutputDirError, check_output_dir, write_folder
-from .scenario import Scenario, load_scenario, parse_scenario
+from .scenario import load_scenario, parse_scenario
+from .schema import Scenario
 from .simulation import simulate
 from .traces import inspect as inspect_trace
 
@@ -47,6 +49,18 @@ SetOpt = Annotated[
 ]
 
 
+AllowImportOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-import",
+        help=(
+            "Let the scenario name plug-in policies (module:Class) from modules not imported "
+            "yet: coldsim imports them, which runs their code. Only for scenarios you trust."
+        ),
+    ),
+]
+
+
 def _fail(err: Exception, code: int = 2) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=code)
@@ -64,10 +78,13 @@ def run(
         float | None, typer.Option("--duration-s", help="Simulated span, s.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
+    allow_import: AllowImportOpt = False,
 ) -> None:
     """Run a scenario: summary.json, logs (Parquet), resolved scenario.yaml, plots."""
     try:
-        sc = load_scenario(scenario, set_ or (), seed=seed, duration_s=duration_s)
+        sc = load_scenario(
+            scenario, set_ or (), seed=seed, duration_s=duration_s, allow_import=allow_import
+        )
         out_dir = check_output_dir(out if out is not None else Path("results") / sc.name)
         if quiet:
             result = simulate(sc)
@@ -81,7 +98,7 @@ def run(
             ) as bar:
                 task = bar.add_task("run", total=1.0)
                 result = simulate(sc, progress=lambda f: bar.update(task, completed=f))
-    except (ScenarioError, OutputDirError) as err:
+    except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
     try:
         result.save(out_dir)
@@ -97,10 +114,11 @@ def validate(
     scenario: ScenarioArg,
     set_: SetOpt = None,
     show: Annotated[bool, typer.Option("--show", help="Print it with defaults filled in.")] = False,
+    allow_import: AllowImportOpt = False,
 ) -> None:
     """Check a scenario (exit 0 if valid, 2 with the problems if not)."""
     try:
-        sc = load_scenario(scenario, set_ or ())
+        sc = load_scenario(scenario, set_ or (), allow_import=allow_import)
     except ScenarioError as err:
         raise _fail(err) from None
     if show:
@@ -137,6 +155,7 @@ def sweep_cmd(
         Path | None, typer.Option(help="Output folder [default: results/<name>-sweep].")
     ] = None,
     set_: SetOpt = None,
+    allow_import: AllowImportOpt = False,
 ) -> None:
     """Run a grid of knob values x replications on common random numbers.
 
@@ -145,7 +164,7 @@ def sweep_cmd(
     from .sweep import parse_grid, sweep
 
     try:
-        sc = load_scenario(scenario, set_ or ())
+        sc = load_scenario(scenario, set_ or (), allow_import=allow_import)
         knobs = parse_grid(grid) if grid else None
         out_dir = (out or Path("results") / f"{sc.name}-sweep").resolve()
         if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "runs").is_dir():
@@ -231,12 +250,13 @@ def plan_cmd(
     replications: Annotated[int, typer.Option(min=1, help="Runs per evaluated value.")] = 5,
     workers: Annotated[int | None, typer.Option(help="Local processes [default: cores].")] = None,
     set_: SetOpt = None,
+    allow_import: AllowImportOpt = False,
 ) -> None:
     """The least knob value whose 95% confidence bound meets every target (bisection)."""
     from .plan import Target, describe, parse_range, plan
 
     try:
-        sc = load_scenario(scenario, set_ or ())
+        sc = load_scenario(scenario, set_ or (), allow_import=allow_import)
         targets = [Target.parse(t) for t in target]
         low, high = parse_range(range_)
         result = plan(
@@ -249,7 +269,7 @@ def plan_cmd(
             workers=workers,
             progress=lambda msg: err_console.print(escape(msg), highlight=False),
         )
-    except ScenarioError as err:
+    except (ScenarioError, PolicyError) as err:
         raise _fail(err) from None
     info = describe(result, targets)
     print(json.dumps(info, indent=2))

@@ -1,50 +1,89 @@
-"""Keep-alive policies: when an idle instance is evicted. Chosen by `policy:` in YAML.
+"""Keep-alive policies: how long an idle instance stays warm, and whether to pre-warm one.
 
-A policy sees an instance going idle at end_s and returns its eviction time; the engine never
-runs a timer for it. The instance may be reused only by a request arriving strictly before
-that time, and is otherwise logged as evicted at exactly that time.
+One copy of the policy serves each function. The engine calls, in simulated-time order:
+- `start(function, rng)` once, before the run (rng: the function's own keep-alive stream);
+- `observe(invocation)` as each request of the function is placed on an instance (only if the
+  class overrides it: built-ins that ignore traffic cost nothing per request);
+- `keep_alive_s(end_s, instance_id)` when an instance goes idle at end_s: the window in
+  seconds. 0 evicts it at once, inf keeps it until it is recycled. The instance may serve only
+  requests that arrive strictly before end_s + window;
+- `prewarm(end_s, instance_id)` right after, if the class overrides it: None, or a `Prewarm`
+  asking for a new instance of the function, initialised to be ready at `ready_at_s` (its init
+  starts then minus its init time, never before end_s) and kept `keep_alive_s` after that. A
+  request that finds no idle instance takes a pre-warmed one still initialising and waits
+  for the rest of its init (a cold start whose init latency is that remainder). Its init is
+  billed, and the wait after it is idle time.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Protocol
+import math
+from typing import Annotated, ClassVar, Literal, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from .distributions import DistributionS, UniformS
+from .plugins import PluginField, Policy
 from .rng import Buffered
 
 
-class KeepAlive(Protocol):
-    def expiry_s(self, end_s: float) -> float:
-        """Eviction time of an instance whose last execution ended at end_s."""
-        ...
+class Invocation(NamedTuple):
+    """A request as placed on an instance. Its end is known when it starts (its handler time
+    is drawn then), so a policy sees it early; decisions that must not peek ahead use only
+    arrival_s and start_s."""
+
+    request_id: int
+    function: str
+    arrival_s: float  # when it arrived (a retried async request: its first arrival)
+    start_s: float  # when its handler starts (after an init, on a cold start)
+    end_s: float
+    cold: bool
+    instance_id: int
 
 
-class _Policy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Prewarm(NamedTuple):
+    """A request for a pre-warmed instance: ready at ready_at_s (absolute, s), then kept idle
+    for keep_alive_s unless a request takes it."""
 
-    def build(self, rng: np.random.Generator) -> KeepAlive:
-        """The policy for one function, drawing from that function's keep-alive stream."""
+    ready_at_s: float
+    keep_alive_s: float
+
+
+class KeepAlivePolicy(Policy):
+    """Base of keep-alive policies (see the module docstring for the call order)."""
+
+    tag: ClassVar[str] = "policy"
+    family: ClassVar[str] = "keep-alive policy"
+    policy: str = Field(description="A built-in's name, or a plug-in class as module:Class.")
+
+    def start(self, function: str, rng: np.random.Generator) -> None:
+        """Set up per-function state (in `_underscore` attributes)."""
+
+    def observe(self, invocation: Invocation) -> None:
+        """A request of this function was placed on an instance."""
+
+    def keep_alive_s(self, end_s: float, instance_id: int) -> float:
+        """The idle window (s, >= 0) of an instance whose execution ended at end_s."""
         raise NotImplementedError
 
+    def prewarm(self, end_s: float, instance_id: int) -> Prewarm | None:
+        """Optionally ask for a pre-warmed instance when an instance goes idle."""
+        return None
 
-class Fixed(_Policy):
+
+class Fixed(KeepAlivePolicy):
     """Evict an instance idle_s after its last execution ended (a fixed TTL, as Azure's
     20 min, or AWS's ~10 min of 2019-2020)."""
 
     policy: Literal["fixed"]
     idle_s: float = Field(ge=0, allow_inf_nan=False, description="Idle time before eviction, s.")
 
-    def build(self, rng):
-        return self
-
-    def expiry_s(self, end_s: float) -> float:
-        return end_s + self.idle_s
+    def keep_alive_s(self, end_s, instance_id):
+        return self.idle_s
 
 
-class RandomIdle(_Policy):
+class RandomIdle(KeepAlivePolicy):
     """Evict an instance after an idle time drawn afresh each time it goes idle."""
 
     policy: Literal["random"]
@@ -52,27 +91,54 @@ class RandomIdle(_Policy):
         default_factory=lambda: UniformS(dist="uniform", low_s=300.0, high_s=420.0),
         description=(
             "Idle time before eviction, a distribution in s. Default uniform 300-420 s: AWS "
-            "publishes no value and reaps idle environments irregularly; the latest measurement "
-            "put it at 5-7 min (Shilkov, Jan 2021; lambda-facts.md K3, §10)."
+            "publishes no value and reaps idle environments irregularly; measured at 5-7 min "
+            "in 2021 [sources: shilkov-2021]."
         ),
     )
 
-    def build(self, rng):
-        return _Drawn(Buffered(lambda n: self.idle_s.sample(rng, n)))
+    def start(self, function, rng):
+        self._draw = Buffered(lambda n: self.idle_s.sample(rng, n)).next
+
+    def keep_alive_s(self, end_s, instance_id):
+        return self._draw()
 
 
-class _Drawn:
-    __slots__ = ("_idle",)
+BUILTINS: dict[str, type[KeepAlivePolicy]] = {"fixed": Fixed, "random": RandomIdle}
 
-    def __init__(self, idle: Buffered):
-        self._idle = idle
-
-    def expiry_s(self, end_s: float) -> float:
-        return end_s + self._idle.next()
-
-
-KeepAlivePolicy = Annotated[Fixed | RandomIdle, Field(discriminator="policy")]
+#: The scenario field's type: a built-in or a plug-in, chosen by `policy:`.
+KeepAliveField = Annotated[KeepAlivePolicy, PluginField(KeepAlivePolicy, BUILTINS)]
 
 
 def default_policy() -> RandomIdle:
     return RandomIdle(policy="random")
+
+
+def overrides(policy: KeepAlivePolicy, method: str) -> bool:
+    """Whether the policy's class defines `method` itself (so the engine must call it)."""
+    return getattr(type(policy), method) is not getattr(KeepAlivePolicy, method)
+
+
+def checked(policy: KeepAlivePolicy, function: str):
+    """keep_alive_s of a user's policy, with its contract checked on every call."""
+    window = policy.keep_alive_s
+    name = policy.policy
+
+    def keep_alive_s(end_s: float, instance_id: int) -> float:
+        w = window(end_s, instance_id)
+        try:
+            w = float(w)
+        except (TypeError, ValueError):
+            w = math.nan
+        if not w >= 0.0:
+            raise PolicyError(
+                f"keep-alive policy {name} returned {w!r} from keep_alive_s for function "
+                f"{function!r} at {end_s:.6g} s: it must be seconds >= 0 (0 evicts at once, "
+                "inf keeps the instance until it is recycled)"
+            )
+        return w
+
+    return keep_alive_s
+
+
+class PolicyError(RuntimeError):
+    """A plug-in policy broke its interface's contract during a run."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .engine import END_REASONS, KINDS, OUTCOMES, STATUSES, THROTTLE_REASONS, EventLog
+from .eventlog import EndReason, EventLog, Kind, Outcome, Status, ThrottleReason, categories
 
 
-def _categorical(codes: np.ndarray, categories) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, categories=list(categories))
+def _categorical(codes: np.ndarray, labels) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=list(labels))
 
 
 def invocations_frame(log: EventLog, warmup_s: float) -> pd.DataFrame:
@@ -21,8 +21,8 @@ def invocations_frame(log: EventLog, warmup_s: float) -> pd.DataFrame:
     data = {
         "request_id": inv["request_id"],
         "function": _categorical(inv["function"], log.functions),
-        "kind": _categorical(inv["kind"], KINDS),
-        "status": _categorical(inv["status"], STATUSES),
+        "kind": _categorical(inv["kind"], categories(Kind)),
+        "status": _categorical(inv["status"], categories(Status)),
         "arrival_s": inv["arrival_s"],
         "start_s": inv["start_s"],
         "end_s": inv["end_s"],
@@ -42,10 +42,10 @@ def invocations_frame(log: EventLog, warmup_s: float) -> pd.DataFrame:
 def instances_frame(log: EventLog) -> pd.DataFrame:
     """One row per instance. end_reason: idle (keep-alive eviction) | lifetime (recycled) |
     deprovisioned (provisioned count lowered) | alive (at the horizon; ended_s is NaN).
-    Provisioned instances are created ahead of need: init runs before ready_s."""
+    Provisioned and pre-warmed instances are created ahead of need: init runs before ready_s."""
     inst = dict(log.instances)
     inst["function"] = _categorical(inst["function"], log.functions)
-    inst["end_reason"] = _categorical(inst["end_reason"], END_REASONS)
+    inst["end_reason"] = _categorical(inst["end_reason"], categories(EndReason))
     return pd.DataFrame(inst, copy=False)
 
 
@@ -55,9 +55,9 @@ def throttles_frame(log: EventLog) -> pd.DataFrame:
     retry (async, retried later) | throttled (sync) | dropped (async, too old to retry)."""
     thr = dict(log.throttles)
     thr["function"] = _categorical(thr["function"], log.functions)
-    thr["kind"] = _categorical(thr["kind"], KINDS)
-    thr["reason"] = _categorical(thr["reason"], THROTTLE_REASONS)
-    thr["outcome"] = _categorical(thr["outcome"], OUTCOMES)
+    thr["kind"] = _categorical(thr["kind"], categories(Kind))
+    thr["reason"] = _categorical(thr["reason"], categories(ThrottleReason))
+    thr["outcome"] = _categorical(thr["outcome"], categories(Outcome))
     return pd.DataFrame(thr, copy=False)
 
 

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .eventlog import Kind, Outcome, Status
 from .logs import function_codes
 from .runtimes import CUSTOM_RUNTIMES
-from .scenario import Scenario
+from .schema import Scenario
 
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
 MB_PER_GB = 1024.0  # AWS bills GB-s with memory_mb / 1024
@@ -41,8 +42,8 @@ def summarize(
 
     codes = function_codes(invocations)
     counted = invocations["counted"].to_numpy()
-    user = invocations["kind"].cat.codes.to_numpy() == 0
-    served = invocations["status"].cat.codes.to_numpy() == 0
+    user = invocations["kind"].cat.codes.to_numpy() == Kind.USER
+    served = invocations["status"].cat.codes.to_numpy() == Status.SERVED
     cold = invocations["cold"].to_numpy()
     pc_served = invocations["provisioned"].to_numpy()
     latency = invocations["latency_ms"].to_numpy()
@@ -101,12 +102,11 @@ def summarize(
     n_warm_pings = count(counted & ~user & served)
     n_warm_failed = count(counted & ~user & ~served)
     thr_counted = (throttles["arrival_s"].to_numpy() >= w0) & (
-        throttles["kind"].cat.codes.to_numpy() == 0
+        throttles["kind"].cat.codes.to_numpy() == Kind.USER
     )
     thr_codes = function_codes(throttles)
-    n_retry = np.bincount(
-        thr_codes[thr_counted & (throttles["outcome"].cat.codes.to_numpy() == 0)], minlength=n_fn
-    )
+    retried = throttles["outcome"].cat.codes.to_numpy() == Outcome.RETRY
+    n_retry = np.bincount(thr_codes[thr_counted & retried], minlength=n_fn)
     is_async = np.array([f.invocation == "async" for f in scenario.functions])
     queue = invocations["queue_delay_ms"].to_numpy()
     lat_all = _latency_stats(latency, codes, ok, n_fn)
@@ -175,8 +175,8 @@ def costs(
     pc_ms = np.array([p.provisioned_exec_gb_s_usd for p in prices]) * gb / 1000.0
     pc_gb_s = np.array([p.provisioned_gb_s_usd for p in prices]) * gb
     codes = function_codes(invocations)
-    served = (invocations["status"].cat.codes.to_numpy() == 0) & counted
-    user = invocations["kind"].cat.codes.to_numpy() == 0
+    served = (invocations["status"].cat.codes.to_numpy() == Status.SERVED) & counted
+    user = invocations["kind"].cat.codes.to_numpy() == Kind.USER
     on_pc = invocations["provisioned"].to_numpy()
     cold = invocations["cold"].to_numpy()
     g = pricing.billing_granularity_ms

@@ -17,7 +17,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from . import plots
-from .scenario import Scenario
+from .schema import Scenario
 
 PLOTS = {
     "latency_cdf.png": "plot_latency_cdf",

@@ -12,20 +12,24 @@ from .engine import Engine
 from .logs import instances_frame, invocations_frame, throttles_frame
 from .report import summarize
 from .result import Result
-from .scenario import Scenario, load_scenario, parse_scenario
+from .scenario import load_scenario, parse_scenario
+from .schema import Scenario
 
 
 def simulate(
     scenario: Scenario | Mapping[str, Any] | str | Path,
     seed: int | None = None,
     progress: Callable[[float], None] | None = None,
+    *,
+    allow_import: bool = False,
 ) -> Result:
     """Run a scenario (a Scenario, plain data, or a YAML path). `seed` overrides the scenario's;
-    `progress(fraction)` is called as simulated time advances."""
+    `progress(fraction)` is called as simulated time advances; `allow_import` lets a path or
+    plain data name plug-in classes in modules not imported yet."""
     if isinstance(scenario, str | Path):
-        scenario = load_scenario(scenario)
+        scenario = load_scenario(scenario, allow_import=allow_import)
     elif not isinstance(scenario, Scenario):
-        scenario = parse_scenario(scenario)
+        scenario = parse_scenario(scenario, allow_import=allow_import)
     if seed is not None:
         scenario = scenario.updated({"seed": seed})
     t0 = time.perf_counter()

@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,8 @@ import yaml
 
 from . import __version__
 from .errors import ScenarioError
-from .scenario import Scenario, parse_scenario, set_path
+from .scenario import parse_scenario, set_path
+from .schema import Scenario
 from .traces.common import file_key
 
 #: Summary entries that describe the run rather than the system (they differ by machine).
@@ -80,7 +82,7 @@ def point_scenario(base: Scenario, point: Mapping[str, Any]) -> Scenario:
     try:
         for path, value in point.items():
             set_path(data, path, value)
-        return parse_scenario(data)
+        return parse_scenario(data, allow_import=True)  # its plug-ins are imported already
     except ScenarioError as err:
         where = ", ".join(f"{k}={v}" for k, v in point.items())
         raise ScenarioError(f"grid point {where}: {err}") from None
@@ -88,14 +90,31 @@ def point_scenario(base: Scenario, point: Mapping[str, Any]) -> Scenario:
 
 def run_key(scenario: Scenario, seed: int) -> str:
     """What a stored run is valid for: the resolved scenario, the seed, the coldsim version,
-    and the size and modification time of every file the scenario reads (a changed trace
-    must not be answered from the store)."""
+    and the size and modification time of every file the scenario reads and of every plug-in
+    module it uses (a changed trace or policy must not be answered from the store)."""
     data = scenario.to_dict()
     files = sorted({file_key(p) for p in _paths(data) if Path(p).is_file()})
+    files += sorted({file_key(p) for p in plugin_files(data)})
     text = json.dumps(
         {"scenario": data, "seed": seed, "files": files, "version": __version__}, sort_keys=True
     )
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def plugin_files(data: Any) -> Iterable[str]:
+    """Source files of the plug-in modules a scenario names (`module:Class` values)."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if key in ("policy", "process") and isinstance(value, str) and ":" in value:
+                module = sys.modules.get(value.partition(":")[0])
+                source = getattr(module, "__file__", None)
+                if source and Path(source).is_file():
+                    yield source
+            else:
+                yield from plugin_files(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from plugin_files(value)
 
 
 def _paths(data: Any) -> Iterable[str]:
@@ -114,7 +133,8 @@ def run_one(scenario_data: dict[str, Any], seed: int) -> dict[str, float]:
     """One replication (a top-level function: it travels to worker processes and Dask)."""
     from .simulation import simulate
 
-    result = simulate(parse_scenario(scenario_data), seed=seed)
+    # The parent validated this scenario, with the user's consent to its plug-in imports.
+    result = simulate(parse_scenario(scenario_data, allow_import=True), seed=seed)
     return metrics(result.summary)
 
 

@@ -16,7 +16,7 @@ settings.register_profile("default", max_examples=80)
 settings.register_profile("thorough", max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-from simulator import parse_scenario, simulate  # noqa: E402
+from coldsim import parse_scenario, simulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

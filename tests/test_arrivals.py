@@ -7,9 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from coldsim.arrivals import ArrivalProcessField as ArrivalProcess
 from pydantic import TypeAdapter, ValidationError
-
-from simulator.arrivals import ArrivalProcess
 
 Z = 4.0
 ADAPTER = TypeAdapter(ArrivalProcess)
@@ -58,7 +57,7 @@ def test_diurnal_rate_follows_the_cosine(amplitude):
     hours = np.bincount(((t % 86400) // 3600).astype(int), minlength=24)
     edges = np.arange(25) * 3600.0
     expected = (
-        np.array([proc._expected(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]) * days
+        np.array([proc.expected_count(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]) * days
     )
     # Each hour's count is Poisson; 24 tests at once: z = 4.5 keeps the family error < 1e-4.
     assert (np.abs(hours - expected) < 4.5 * np.sqrt(expected)).all()

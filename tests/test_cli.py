@@ -11,10 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from coldsim.cli import app
 from conftest import ROOT
 from typer.testing import CliRunner
-
-from simulator.cli import app
 
 runner = CliRunner()
 
@@ -187,7 +186,7 @@ def test_bundled_scenarios_are_valid():
 
 def test_console_script_exit_code_without_traceback(tmp_path):
     path = write(tmp_path, GOOD.replace("rate_per_s: 2", "rate_per_s: 0"))
-    proc = subprocess.run([sys.executable, "-m", "simulator", "run", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "coldsim", "run", str(path)],
                           capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2
     assert "rate_per_s" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout

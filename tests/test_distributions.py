@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from coldsim.distributions import DistributionMs, DistributionS
 from pydantic import TypeAdapter, ValidationError
-
-from simulator.distributions import DistributionMs, DistributionS
 
 N = 200_000
 Z = 4.0

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from coldsim import parse_scenario
+from coldsim.rng import stream
 from conftest import run
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from reference import replay
-
-from simulator import parse_scenario
-from simulator.rng import stream
 
 ms = st.floats(min_value=0, max_value=20_000, allow_nan=False)
 distributions = st.one_of(
@@ -151,7 +150,7 @@ def test_invariants_and_agreement_with_reference(data):
     assert (t < created[1:][same] + life).all()
 
     # Decisions agree with the naive model (random selection has its own statistical test).
-    if sc.platform.idle_selection != "random":
+    if sc.platform.idle_selection.policy != "random":
         for f in sc.functions:
             rows = inv[inv["function"] == f.name]
             ids = rows["instance_id"].to_numpy()
@@ -160,7 +159,7 @@ def test_invariants_and_agreement_with_reference(data):
             expected = replay(
                 rows["arrival_s"].to_numpy(), rows["duration_ms"].to_numpy(), inits,
                 idle_s=idle_s, max_lifetime_s=sc.platform.max_lifetime_s,
-                selection=sc.platform.idle_selection,
+                selection=sc.platform.idle_selection.policy,
             )  # fmt: skip
             assert list(zip(rows["cold"], local, strict=True)) == expected
 

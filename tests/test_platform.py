@@ -95,7 +95,7 @@ def test_reserved_concurrency_isolates_a_function_from_another_burst(trace):
 
 
 def test_unreserved_floor_is_enforced():
-    from simulator import ScenarioError, parse_scenario
+    from coldsim import ScenarioError, parse_scenario
 
     f = function(arrivals={"process": "poisson", "rate_per_s": 1})
     f["reserved_concurrency"] = 950
@@ -264,7 +264,7 @@ def test_lifetime_and_idle_times_can_be_distributions():
 
 
 def test_runtime_preset_sets_init_unless_given():
-    from simulator import parse_scenario
+    from coldsim import parse_scenario
 
     f = function(arrivals={"process": "poisson", "rate_per_s": 1})
     del f["init"]
@@ -390,7 +390,7 @@ def test_provisioned_steps_after_the_span_are_ignored(trace):
 
 
 def test_provisioned_concurrency_must_fit_the_account_pool():
-    from simulator import ScenarioError, parse_scenario
+    from coldsim import ScenarioError, parse_scenario
 
     f = function(arrivals={"process": "poisson", "rate_per_s": 1})
     f["provisioned_concurrency"] = 50

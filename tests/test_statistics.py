@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from coldsim.distributions import LogNormalMs
 from conftest import const, function, run, scenario
-
-from simulator.distributions import LogNormalMs
 
 Z = 4.0  # a correct engine fails one of these checks with probability ~6e-5
 

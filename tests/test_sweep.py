@@ -10,12 +10,11 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from coldsim import Target, parse_scenario, plan, sweep
+from coldsim.compare import compare, pareto, wilson
+from coldsim.sweep import parse_grid, replication_seeds
 from conftest import ROOT, const, function, scenario
 from scipy import stats
-
-from simulator import Target, parse_scenario, plan, sweep
-from simulator.compare import compare, pareto, wilson
-from simulator.sweep import parse_grid, replication_seeds
 
 
 def known_cold(seed=0, duration_s=200_000.0):
@@ -84,7 +83,7 @@ def test_a_killed_sweep_resumes_without_recomputing(tmp_path):
         )
     )
     out = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "simulator", "sweep", str(path), "--grid",
+    cmd = [sys.executable, "-m", "coldsim", "sweep", str(path), "--grid",
            "platform.keep_alive.idle_s=10,20,40,80,160,320", "--replications", "4", "--workers", "1", "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = out / "runs"
@@ -136,7 +135,7 @@ def test_plan_finds_the_provisioned_concurrency_of_a_constant_load():
 def test_targets_and_grids_parse():
     assert Target.parse("latency_ms.p99 <= 300") == Target("latency_ms.p99", "<=", 300.0)
     assert parse_grid(["a.b=1,2.5,null", "c=x"]) == {"a.b": [1, 2.5, None], "c": ["x"]}
-    from simulator import ScenarioError
+    from coldsim import ScenarioError
 
     with pytest.raises(ScenarioError):
         Target.parse("p99 about 300")
@@ -153,7 +152,7 @@ def test_pareto_and_wilson():
 
 
 def test_compare_runs_and_a_sweep(tmp_path):
-    from simulator import simulate
+    from coldsim import simulate
 
     a = simulate(known_cold(duration_s=5000))
     b = simulate(known_cold(duration_s=5000).updated({"platform.keep_alive.idle_s": 600}))
@@ -177,9 +176,8 @@ def test_compare_runs_and_a_sweep(tmp_path):
 
 
 def test_sweep_block_in_the_scenario_and_the_cli(tmp_path):
+    from coldsim.cli import app
     from typer.testing import CliRunner
-
-    from simulator.cli import app
 
     text = (
         (ROOT / "scenarios" / "default.yaml")
@@ -215,7 +213,7 @@ def test_sweep_block_in_the_scenario_and_the_cli(tmp_path):
 def test_plan_takes_the_low_end_when_it_passes_and_notes_non_monotone_knobs(monkeypatch):
     import importlib
 
-    plan_module = importlib.import_module("simulator.plan")
+    plan_module = importlib.import_module("coldsim.plan")
 
     def fake_sweep(scenario, grid, replications, workers=None):
         (value,) = next(iter(grid.values()))
@@ -233,8 +231,8 @@ def test_plan_takes_the_low_end_when_it_passes_and_notes_non_monotone_knobs(monk
 
 
 def test_compare_never_replaces_a_folder_it_does_not_own(tmp_path):
-    from simulator import ScenarioError, simulate
-    from simulator.result import OutputDirError
+    from coldsim import ScenarioError, simulate
+    from coldsim.result import OutputDirError
 
     run = tmp_path / "run"
     simulate(known_cold(duration_s=5000)).save(run)

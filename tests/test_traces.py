@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from coldsim import ScenarioError, parse_scenario
+from coldsim.traces import azure2019, azure2021
 from conftest import SHARED, const, run, scenario
-
-from simulator import ScenarioError, parse_scenario
-from simulator.traces import azure2019, azure2021
 
 TRACES = SHARED / "traces"
 pytestmark = pytest.mark.skipif(not TRACES.is_dir(), reason=f"no shared traces at {TRACES}")
@@ -208,9 +207,8 @@ def test_a_missing_hash_in_the_2021_trace_is_reported(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:.*no memory file")  # the lone counts file: expected
 def test_cli_trace_inspect_and_to_scenario(tmp_path):
+    from coldsim.cli import app
     from typer.testing import CliRunner
-
-    from simulator.cli import app
 
     runner = CliRunner()
     res = runner.invoke(app, ["trace", "inspect", str(AZURE_500), "--out", str(tmp_path / "insp")])

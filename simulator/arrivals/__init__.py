@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
-
+from ..plugins import PluginField
 from .azure2019 import Azure2019
 from .azure2021 import Azure2021
 from .base import ArrivalProcessBase
@@ -18,22 +17,19 @@ from .periodic import Periodic
 from .poisson import Poisson
 from .trace import Trace
 
-ArrivalProcess = Annotated[
-    Poisson
-    | Periodic
-    | MMPP
-    | Diurnal
-    | Piecewise
-    | Trace
-    | Composite
-    | Azure2019
-    | Azure2021
-    | CsvLog,
-    Field(discriminator="process"),
+BUILTINS: dict[str, type[ArrivalProcessBase]] = {
+    cls.model_fields["process"].annotation.__args__[0]: cls
+    for cls in (Poisson, Periodic, MMPP, Diurnal, Piecewise, Trace, Composite, Azure2019,
+                Azure2021, CsvLog)
+}  # fmt: skip
+
+#: The scenario field's type: a built-in or a plug-in, chosen by `process:`.
+ArrivalProcessField = Annotated[
+    ArrivalProcessBase, PluginField(ArrivalProcessBase, BUILTINS)
 ]
-Composite.model_rebuild(_types_namespace={"ArrivalProcess": ArrivalProcess})
+Composite.model_rebuild(_types_namespace={"ArrivalProcessField": ArrivalProcessField})
 
 __all__ = [
-    "MMPP", "ArrivalProcess", "ArrivalProcessBase", "Azure2019", "Azure2021", "Composite",
-    "CsvLog", "Diurnal", "Periodic", "Piecewise", "Poisson", "Trace",
+    "BUILTINS", "MMPP", "ArrivalProcessBase", "ArrivalProcessField", "Azure2019", "Azure2021",
+    "Composite", "CsvLog", "Diurnal", "Periodic", "Piecewise", "Poisson", "Trace",
 ]  # fmt: skip

@@ -83,5 +83,5 @@ class Azure2019(ReplayBase):
             counts = counts * whole + extra
         return azure2019.spread(counts, self.spread, rng) / self.time_scale, None
 
-    def _expected(self, t0, t1):
+    def expected_count(self, t0, t1):
         return float(self.counts().sum()) * self.rate_multiplier

@@ -1,4 +1,12 @@
-"""What every arrival process shares: a time window and batch generation of arrival times."""
+"""What every arrival process shares: a time window and batch generation of arrival times.
+
+A user's process is a subclass of `ArrivalProcess` (exported by coldsim) with its parameters
+as fields and two methods: `generate(rng, t0, t1)` yields sorted arrival times (s) in
+[t0, t1) as numpy batches, drawing only from `rng` (the function's own arrivals stream);
+`expected_count(t0, t1)` says how many to expect, so that a runaway scenario is refused before
+it runs (0 when unknown). A replay that carries per-request handler times sets
+`provides_durations = True` and overrides `batches_with_durations`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +14,17 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from ..plugins import Policy
 
 
-class ArrivalProcessBase(BaseModel):
+class ArrivalProcessBase(Policy):
     """Arrival times (s) in [start_s, end_s) ∩ [0, duration_s), sorted, as numpy batches."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+    tag: ClassVar[str] = "process"
+    family: ClassVar[str] = "arrival process"
+    process: str = Field(description="A built-in's name, or a plug-in class as module:Class.")
     start_s: float = Field(0.0, ge=0, allow_inf_nan=False, description="No arrivals before, s.")
     end_s: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="No arrivals from then on, s (null: the end)."
@@ -33,7 +44,7 @@ class ArrivalProcessBase(BaseModel):
         """Sorted arrival times in the window, in batches (never empty ones)."""
         t0, t1 = self.window(duration_s)
         if t1 > t0:
-            for times in self._generate(rng, t0, t1):
+            for times in self.generate(rng, t0, t1):
                 if len(times):
                     yield times
 
@@ -49,13 +60,15 @@ class ArrivalProcessBase(BaseModel):
     def count(self, duration_s: float) -> float:
         """Expected number of arrivals (guards against runaway inputs)."""
         t0, t1 = self.window(duration_s)
-        return self._expected(t0, t1) if t1 > t0 else 0.0
+        return self.expected_count(t0, t1) if t1 > t0 else 0.0
 
-    def _generate(self, rng: np.random.Generator, t0: float, t1: float) -> Iterator[np.ndarray]:
+    def generate(self, rng: np.random.Generator, t0: float, t1: float) -> Iterator[np.ndarray]:
+        """Sorted arrival times in [t0, t1), in batches."""
         raise NotImplementedError
 
-    def _expected(self, t0: float, t1: float) -> float:
-        raise NotImplementedError
+    def expected_count(self, t0: float, t1: float) -> float:
+        """Expected arrivals in [t0, t1); 0 when unknown."""
+        return 0.0
 
 
 def poisson_times(

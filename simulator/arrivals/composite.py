@@ -10,7 +10,7 @@ from pydantic import Field
 from .base import ArrivalProcessBase
 
 if TYPE_CHECKING:
-    from . import ArrivalProcess
+    from . import ArrivalProcessField
 
 
 class Composite(ArrivalProcessBase):
@@ -18,9 +18,11 @@ class Composite(ArrivalProcessBase):
     diurnal base load plus on/off bursts plus a cron job."""
 
     process: Literal["composite"]
-    processes: list[ArrivalProcess] = Field(min_length=1, description="The processes to add up.")
+    processes: list[ArrivalProcessField] = Field(
+        min_length=1, description="The processes to add up."
+    )
 
-    def _generate(self, rng, t0, t1):
+    def generate(self, rng, t0, t1):
         """A k-way merge of the parts' sorted batches: emit everything up to the smallest of
         the parts' latest generated times, then refill the parts that ran dry."""
         duration = t1
@@ -41,5 +43,5 @@ class Composite(ArrivalProcessBase):
             buffers = [None if b is None else b[b > cut] for b in buffers]
             yield merged[merged >= t0]
 
-    def _expected(self, t0, t1):
+    def expected_count(self, t0, t1):
         return sum(p.count(t1) for p in self.processes)

@@ -70,7 +70,7 @@ class MMPP(ArrivalProcessBase):
     def mean_rate(self) -> float:
         return float(self.stationary() @ np.asarray(self.rates_per_s))
 
-    def _generate(self, rng, t0, t1):
+    def generate(self, rng, t0, t1):
         p = np.cumsum(self._matrix(), axis=1)
         p[:, -1] = 1.0
         rates = np.asarray(self.rates_per_s)
@@ -93,5 +93,5 @@ class MMPP(ArrivalProcessBase):
                 return
             t = end
 
-    def _expected(self, t0, t1):
+    def expected_count(self, t0, t1):
         return self.mean_rate() * (t1 - t0)

@@ -26,13 +26,13 @@ class Diurnal(ArrivalProcessBase):
         phase = 2 * np.pi * (np.asarray(t) - self.peak_at_s) / self.period_s
         return self.base_rate_per_s * (1 + self.amplitude * np.cos(phase))
 
-    def _generate(self, rng, t0, t1):
+    def generate(self, rng, t0, t1):
         peak = self.base_rate_per_s * (1 + self.amplitude)
         for candidates in poisson_times(rng, peak, t0, t1, batch_sizes()):
             keep = rng.random(len(candidates)) * peak < self.rate(candidates)
             yield candidates[keep]
 
-    def _expected(self, t0, t1):
+    def expected_count(self, t0, t1):
         w = 2 * np.pi / self.period_s
         swing = (math.sin(w * (t1 - self.peak_at_s)) - math.sin(w * (t0 - self.peak_at_s))) / w
         return self.base_rate_per_s * ((t1 - t0) + self.amplitude * swing)
@@ -52,7 +52,7 @@ class Piecewise(ArrivalProcessBase):
             raise ValueError("rates_per_s must be finite and >= 0")
         return self
 
-    def _generate(self, rng, t0, t1):
+    def generate(self, rng, t0, t1):
         rates = np.asarray(self.rates_per_s, dtype=float)
         first, last = math.floor(t0 / self.interval_s), math.ceil(t1 / self.interval_s)
         k = first
@@ -65,7 +65,7 @@ class Piecewise(ArrivalProcessBase):
             yield uniform_counts(rng, starts, ends - starts, rates[idx % len(rates)])
             k += size
 
-    def _expected(self, t0, t1):
+    def expected_count(self, t0, t1):
         return (
             float(np.mean(self.rates_per_s)) * (t1 - t0) + max(self.rates_per_s) * self.interval_s
         )

@@ -29,7 +29,7 @@ class Periodic(ArrivalProcessBase):
             )
         return self
 
-    def _generate(self, rng, t0, t1):
+    def generate(self, rng, t0, t1):
         # Ticks that may land in [t0, t1) once jittered; one extra each side for rounding.
         first = max(0, math.ceil((t0 - self.jitter_s - self.offset_s) / self.interval_s) - 1)
         last = math.floor((t1 + self.jitter_s - self.offset_s) / self.interval_s) + 1
@@ -44,5 +44,5 @@ class Periodic(ArrivalProcessBase):
             yield times[(times >= t0) & (times < t1)]
             k += size
 
-    def _expected(self, t0, t1):
+    def expected_count(self, t0, t1):
         return (t1 - t0) / self.interval_s + 1

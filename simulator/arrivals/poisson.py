@@ -18,8 +18,8 @@ class Poisson(ArrivalProcessBase):
         gt=0, allow_inf_nan=False, description="Mean arrival rate, requests per second."
     )
 
-    def _generate(self, rng, t0, t1):
+    def generate(self, rng, t0, t1):
         return poisson_times(rng, self.rate_per_s, t0, t1, batch_sizes())
 
-    def _expected(self, t0, t1):
+    def expected_count(self, t0, t1):
         return self.rate_per_s * (t1 - t0)

@@ -50,11 +50,11 @@ class ReplayBase(ArrivalProcessBase):
             yield times[k : k + size], None if durations is None else durations[k : k + size]
             k += size
 
-    def _generate(self, rng, t0, t1):
+    def generate(self, rng, t0, t1):
         for times, _ in self.batches_with_durations(rng, t1):
             yield times[times >= t0]
 
-    def _expected(self, t0, t1):
+    def expected_count(self, t0, t1):
         """Requests the replay makes (for the request cap): the trace's, times the multiplier."""
         times, _ = self.trace(np.random.default_rng(0))
         return float(np.count_nonzero((times >= t0) & (times < t1)))

@@ -75,7 +75,7 @@ class Trace(ArrivalProcessBase):
             )
         return np.sort(values, kind="stable")
 
-    def _generate(self, rng, t0, t1):
+    def generate(self, rng, t0, t1):
         times = self.read()
         times = times[(times >= t0) & (times < t1)]
         k = 0
@@ -85,5 +85,5 @@ class Trace(ArrivalProcessBase):
             yield times[k : k + size]
             k += size
 
-    def _expected(self, t0, t1):
+    def expected_count(self, t0, t1):
         return 0.0  # bounded by the file

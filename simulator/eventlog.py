@@ -1,0 +1,172 @@
+"""The event-log schema: what the engine records, as columns, and the codes of its categories.
+
+The engine appends to typed `array` columns (cheap per row) and hands them over as numpy
+arrays without copies. Categorical columns hold small integer codes: the enums below name
+them, and `categories()` gives the labels the DataFrames carry (the order is the code).
+Facts that concern few requests (cold starts, retries, ...) are stored sparsely as row
+numbers while the engine runs and expanded into full columns at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+
+class EndReason(IntEnum):
+    """Why an instance ended: idle (keep-alive eviction), lifetime (recycled), deprovisioned
+    (provisioned count lowered), alive (still there at the horizon)."""
+
+    IDLE = 0
+    LIFETIME = 1
+    DEPROVISIONED = 2
+    ALIVE = 3
+
+
+class Status(IntEnum):
+    """What became of a request: served, throttled (sync, never ran), dropped (async, too
+    old to retry)."""
+
+    SERVED = 0
+    THROTTLED = 1
+    DROPPED = 2
+
+
+class Kind(IntEnum):
+    """Who sent a request: the user's traffic or a warmer's ping."""
+
+    USER = 0
+    WARMER = 1
+
+
+class ThrottleReason(IntEnum):
+    """Which limit throttled an attempt."""
+
+    RESERVED = 0
+    ACCOUNT = 1
+    SCALING = 2
+
+
+class Outcome(IntEnum):
+    """What followed a throttled attempt."""
+
+    RETRY = 0
+    THROTTLED = 1
+    DROPPED = 2
+
+
+def categories(codes: type[IntEnum]) -> list[str]:
+    """The labels of a categorical column, in code order."""
+    return [member.name.lower() for member in sorted(codes)]
+
+
+#: Invocation columns written for every request (name -> array typecode)...
+DENSE_TYPES = {
+    "function": "i", "request_id": "i", "arrival_s": "d", "start_s": "d", "end_s": "d",
+    "instance_id": "i", "duration_ms": "d",
+}  # fmt: skip
+#: ...and the rare facts, as (row, ...) entries; the rest of such a column is its default.
+#: `prewarm_wait`: requests that met a pre-warmed instance still initialising (their init
+#: latency is the rest of its init, not the whole).
+SPARSE_TYPES = {
+    "cold": {"row": "q"},
+    "provisioned": {"row": "q"},
+    "warmer": {"row": "q"},
+    "retried": {"row": "q", "status": "b", "attempts": "i", "queue_delay_ms": "d"},
+    "prewarm_wait": {"row": "q", "init_ms": "d"},
+}
+#: One row per throttled attempt.
+THROTTLE_TYPES = {
+    "function": "i", "kind": "b", "request_id": "i", "arrival_s": "d", "time_s": "d",
+    "attempt": "i", "reason": "b", "outcome": "b",
+}  # fmt: skip
+
+
+@dataclass
+class EventLog:
+    """What the engine produces: columns of numpy arrays."""
+
+    functions: list[str]
+    invocations: dict[str, np.ndarray]  # one row per request (served, throttled or dropped)
+    instances: dict[str, np.ndarray]  # one row per instance
+    throttles: dict[str, np.ndarray]  # one row per throttled attempt
+    horizon_s: float  # when the last request finished (>= duration_s)
+    events: int  # SimPy events processed
+
+
+class Columns:
+    """The engine's growing columns. Writers are bound by column name."""
+
+    def __init__(self) -> None:
+        self.invocations = {c: array(t) for c, t in DENSE_TYPES.items()}
+        self.sparse = {
+            name: {c: array(t) for c, t in cols.items()} for name, cols in SPARSE_TYPES.items()
+        }
+        self.throttles = {c: array(t) for c, t in THROTTLE_TYPES.items()}
+
+    def row(self) -> int:
+        """Index of the invocation row about to be written."""
+        return len(self.invocations["arrival_s"])
+
+    def note_retried(self, status: int, attempts: int, waited_s: float) -> None:
+        retried = self.sparse["retried"]
+        retried["row"].append(self.row())
+        retried["status"].append(status)
+        retried["attempts"].append(attempts)
+        retried["queue_delay_ms"].append(waited_s * 1000.0)
+
+    def unserved(self, k: int, rid: int, arrival: float, d_ms: float) -> None:
+        """The invocation row of a request that never ran."""
+        inv = self.invocations
+        inv["function"].append(k)
+        inv["request_id"].append(rid)
+        inv["arrival_s"].append(arrival)
+        inv["start_s"].append(math.nan)
+        inv["end_s"].append(math.nan)
+        inv["instance_id"].append(-1)
+        inv["duration_ms"].append(d_ms)
+
+    def throttle(self, **values: float) -> None:
+        for name, value in values.items():
+            self.throttles[name].append(value)
+
+    def invocation_columns(self, instance_init_ms: list[float]) -> dict[str, np.ndarray]:
+        """Full invocation columns, ordered by request id (retried rows were written late)."""
+        inv = {c: _numpy(col) for c, col in self.invocations.items()}
+        n = len(inv["arrival_s"])
+        sparse = {
+            name: {c: _numpy(col) for c, col in cols.items()}
+            for name, cols in self.sparse.items()
+        }
+        for name in ("cold", "provisioned"):
+            inv[name] = np.zeros(n, dtype=bool)
+            inv[name][sparse[name]["row"]] = True
+        inv["kind"] = np.full(n, Kind.USER, dtype=np.int8)
+        inv["kind"][sparse["warmer"]["row"]] = Kind.WARMER
+        retried = sparse["retried"]
+        inv["status"] = np.full(n, Status.SERVED, dtype=np.int8)
+        inv["status"][retried["row"]] = retried["status"]
+        inv["attempts"] = np.ones(n, dtype=np.int32)
+        inv["attempts"][retried["row"]] = retried["attempts"]
+        inv["queue_delay_ms"] = np.zeros(n)
+        inv["queue_delay_ms"][retried["row"]] = retried["queue_delay_ms"]
+        inv["init_ms"] = np.zeros(n)
+        cold_rows = sparse["cold"]["row"]
+        inv["init_ms"][cold_rows] = np.asarray(instance_init_ms)[inv["instance_id"][cold_rows]]
+        waits = sparse["prewarm_wait"]
+        inv["init_ms"][waits["row"]] = waits["init_ms"]
+        if n and (np.diff(inv["request_id"]) < 0).any():
+            order = np.argsort(inv["request_id"], kind="stable")
+            inv = {c: v[order] for c, v in inv.items()}
+        return inv
+
+    def throttle_columns(self) -> dict[str, np.ndarray]:
+        return {c: _numpy(col) for c, col in self.throttles.items()}
+
+
+def _numpy(column: array) -> np.ndarray:
+    return np.frombuffer(column, dtype=column.typecode)

@@ -1,0 +1,119 @@
+"""Instances (execution environments): their table and their lifecycle facts.
+
+An instance is created (cold init starts), becomes ready after its init, serves requests one
+at a time, and goes idle between them; it ends when its keep-alive window runs out (idle), when
+it is recycled past its lifetime (lifetime), when a provisioned count is lowered
+(deprovisioned), or it is still alive at the horizon. The engine decides those times; this
+table records them, one Python list per column (instances are few next to requests).
+
+Glossary of the per-instance columns (index = instance id):
+  fn        the function that created it          user      the function of its last request
+  created   when its init started (s)             init_ms   its init time
+  special   provisioned or pre-warmed: the engine's release path treats it apart
+  retire    when it is recycled (ready + lifetime for provisioned, created + lifetime else)
+  expiry    end of its current idle period, or its end      reason    why it ends at expiry
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .eventlog import EndReason
+
+#: Lifecycle states of pre-warmed instances (kept in `Instances.prewarm_state`).
+WARMING, CLAIMED = 1, 2
+
+
+class Instances:
+    def __init__(
+        self,
+        init_ms: Sequence[Callable[[], float]],
+        lifetime_s: Sequence[Callable[[], float]],
+    ):
+        self._init_of = init_ms  # per function: draw an init time (ms)
+        self._lifetime_of = lifetime_s  # per function: draw a lifetime (s)
+        self.fn: list[int] = []
+        self.user: list[int] = []
+        self.created: list[float] = []
+        self.init_ms: list[float] = []
+        self.provisioned: list[bool] = []
+        self.special: list[bool] = []
+        self.retire: list[float] = []
+        self.expiry: list[float] = []
+        self.reason: list[int] = []
+        #: Pre-warmed instances: instance id -> WARMING (initialising or idle after it) or
+        #: CLAIMED (a request took it while initialising).
+        self.prewarm_state: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.created)
+
+    def new(self, k: int, created: float, provisioned: bool, ready: float | None = None) -> int:
+        """Log a new instance of function k; a provisioned one may be created ahead of
+        `ready` (its init ends then)."""
+        iid = len(self.created)
+        init_ms = self._init_of[k]()
+        if ready is not None:
+            created = ready - init_ms / 1000.0
+        self.fn.append(k)
+        self.user.append(k)
+        self.created.append(created)
+        self.init_ms.append(init_ms)
+        self.provisioned.append(provisioned)
+        self.special.append(provisioned)
+        life = self._lifetime_of[k]()
+        born = created + init_ms / 1000.0 if provisioned else created
+        self.retire.append(born + life)
+        self.expiry.append(math.inf)
+        self.reason.append(EndReason.ALIVE)
+        return iid
+
+    def new_prewarmed(self, k: int, not_before: float, ready_at: float) -> int:
+        """A pre-warmed instance: its init starts so that it is ready at `ready_at`, but not
+        before `not_before` (the moment it was asked for)."""
+        iid = len(self.created)
+        init_ms = self._init_of[k]()
+        created = max(not_before, ready_at - init_ms / 1000.0)
+        self.fn.append(k)
+        self.user.append(k)
+        self.created.append(created)
+        self.init_ms.append(init_ms)
+        self.provisioned.append(False)
+        self.special.append(True)
+        self.retire.append(created + self._lifetime_of[k]())
+        self.expiry.append(math.inf)
+        self.reason.append(EndReason.ALIVE)
+        self.prewarm_state[iid] = WARMING
+        return iid
+
+    def ready_s(self, iid: int) -> float:
+        return self.created[iid] + self.init_ms[iid] / 1000.0
+
+    def end(self, iid: int, at: float, reason: EndReason) -> None:
+        self.expiry[iid], self.reason[iid] = at, reason
+
+    def columns(self, horizon: float, invocation_instance: np.ndarray) -> dict[str, np.ndarray]:
+        """One row per instance; those whose end lies past the horizon are alive."""
+        created = np.array(self.created, dtype=float)
+        init_ms = np.array(self.init_ms, dtype=float)
+        expiry = np.array(self.expiry, dtype=float)
+        alive = expiry > horizon
+        reason = np.where(alive, EndReason.ALIVE, np.array(self.reason, dtype=np.int8))
+        served = invocation_instance[invocation_instance >= 0]
+        prewarmed = np.zeros(len(created), dtype=bool)
+        prewarmed[list(self.prewarm_state)] = True
+        return {
+            "instance_id": np.arange(len(created), dtype=np.int64),
+            "function": np.array(self.fn, dtype=np.int32),
+            "provisioned": np.array(self.provisioned, dtype=bool),
+            "created_s": created,
+            "ready_s": created + init_ms / 1000.0,
+            "init_ms": init_ms,
+            "ended_s": np.where(alive, np.nan, expiry),
+            "end_reason": reason.astype(np.int8),
+            "invocations": np.bincount(served, minlength=len(created)).astype(np.int64),
+            "prewarmed": prewarmed,
+        }

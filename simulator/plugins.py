@@ -1,0 +1,182 @@
+"""Policies as plug-ins: each family (keep-alive, idle selection, arrival process) is a base
+class; a scenario names a built-in (`policy: fixed`) or a user's subclass by import path
+(`policy: mypolicies:TwiceLastGap`), with the class's own fields as its parameters.
+
+A scenario file is data from anyone, so naming a class never imports code by itself: a module
+that is not imported yet is imported only when the user opted in (`--allow-import` on the
+command line, `allow_import=True` in Python); a module the user's program already imported is
+trusted. The class must subclass the family's base. A Python caller may also give the class
+itself (`{"policy": TwiceLastGap, ...}`): it is recorded by its import path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import GetCoreSchemaHandler, ValidationError, ValidationInfo
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
+
+from .model import Model
+
+
+class Policy(Model):
+    """Base of every plug-in family. Parameters are pydantic fields (validated, frozen);
+    runtime state lives in attributes named with a leading underscore, set in `start`."""
+
+    #: The YAML key that names the class ("policy" or "process"); set by each family.
+    tag: ClassVar[str] = "policy"
+    #: How errors name the family ("keep-alive policy", ...).
+    family: ClassVar[str] = "policy"
+
+    @classmethod
+    def import_path(cls) -> str:
+        return f"{cls.__module__}:{cls.__qualname__}"
+
+
+class PluginError(ValueError):
+    """A plug-in class cannot be resolved (unknown name, module not importable, wrong base)."""
+
+
+def resolve(
+    base: type[Policy], builtins: dict[str, type], name: Any, context: dict | None = None
+) -> type:
+    """The class named `name`: a built-in's name, or `module:Class` (see the module docstring)."""
+    if isinstance(name, type):
+        cls = name
+    elif not isinstance(name, str):
+        raise PluginError(f"must be a name, got {name!r}")
+    elif name in builtins:
+        return builtins[name]
+    elif ":" not in name:
+        raise PluginError(
+            f"unknown {base.tag} {name!r} (allowed: {', '.join(map(repr, builtins))}, "
+            "or a plug-in class as 'module:Class')"
+        )
+    else:
+        cls = _import_class(name, context or {})
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise PluginError(
+            f"{name if isinstance(name, str) else cls!r} is not a {base.family} "
+            f"(a subclass of coldsim.{base.__name__})"
+        )
+    return cls
+
+
+def _import_class(path: str, context: dict) -> type:
+    module_name, _, qualname = path.partition(":")
+    if not module_name or not qualname:
+        raise PluginError(f"{path!r}: expected 'module:Class'")
+    module = sys.modules.get(module_name)
+    if module is None:
+        if not context.get("allow_import"):
+            raise PluginError(
+                f"{path!r} names module {module_name!r}, which is not imported; coldsim imports "
+                "code named in a scenario only when you allow it: `--allow-import` on the "
+                "command line, or allow_import=True in Python (or import the module yourself)"
+            )
+        # The scenario's folder and the working directory hold a user's policy modules; they
+        # stay on the path so that worker processes (which inherit it) find them too.
+        for folder in (context.get("base_dir"), Path.cwd()):
+            if folder is not None and str(Path(folder).resolve()) not in sys.path:
+                sys.path.append(str(Path(folder).resolve()))
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            raise PluginError(f"{path!r}: cannot import module {module_name!r} ({err})") from None
+        except Exception as err:  # the user's module failed while importing
+            raise PluginError(
+                f"{path!r}: importing {module_name!r} failed: {type(err).__name__}: {err}"
+            ) from None
+    obj: Any = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise PluginError(f"{path!r}: module {module_name!r} has no {qualname!r}")
+    return obj
+
+
+class PluginField:
+    """The pydantic type of a plug-in field: `Annotated[Base, PluginField(Base, builtins)]`.
+    Validation resolves the class and validates the mapping with it (errors keep their field
+    paths); serialisation writes the instance's own fields; the JSON schema lists the
+    built-ins. With `shorthand`, a bare name stands for `{tag: name}`."""
+
+    def __init__(self, base: type[Policy], builtins: dict[str, type], shorthand: bool = False):
+        self.base, self.builtins, self.shorthand = base, builtins, shorthand
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler):
+        from typing import Annotated, Union
+
+        from pydantic import Field
+
+        members = tuple(self.builtins.values())
+        union = Annotated[Union[members], Field(discriminator=self.base.tag)]  # noqa: UP007
+        schema = handler.generate_schema(union)
+        if self.shorthand:
+            names = core_schema.literal_schema(list(self.builtins))
+            schema = core_schema.union_schema([names, schema])
+        return core_schema.with_info_wrap_validator_function(
+            self._validate,
+            schema,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                self._dump, info_arg=True
+            ),
+        )
+
+    def _validate(self, value: Any, handler, info: ValidationInfo) -> Any:
+        base, tag = self.base, self.base.tag
+        if isinstance(value, base):
+            return value
+        if isinstance(value, type) or self.shorthand and isinstance(value, str):
+            value = {tag: value}
+        if not isinstance(value, dict):
+            raise PydanticCustomError(
+                "plugin_type",
+                "must be a mapping with `{tag}:` naming the {family}",
+                {"tag": tag, "family": base.family},
+            )
+        if tag not in value:
+            raise _line_error(
+                tag,
+                None,
+                f"required field is missing (one of: {', '.join(map(repr, self.builtins))}, "
+                "or a plug-in class as 'module:Class')",
+            )
+        name = value[tag]
+        try:
+            cls = resolve(base, self.builtins, name, info.context)
+        except PluginError as err:
+            raise _line_error(tag, name, str(err)) from None
+        if isinstance(name, type):
+            value = {**value, tag: cls.import_path()}
+        return cls.model_validate(value, context=info.context)
+
+    def _dump(self, value: Any, info) -> Any:
+        if not isinstance(value, Model):
+            return value
+        data = value.model_dump(mode=info.mode, by_alias=True)
+        if self.shorthand and list(data) == [self.base.tag]:
+            return data[self.base.tag]  # a bare name, as the user would write it
+        return data
+
+
+def _line_error(field: str, value: Any, message: str) -> ValidationError:
+    details = InitErrorDetails(
+        type="value_error", loc=(field,), input=value, ctx={"error": PluginError(message)}
+    )
+    return ValidationError.from_exception_data("plugin", [details])
+
+
+def concrete(base: Any, node: Any) -> Any:
+    """For error wording: the class a plug-in field's data names, if it resolves without
+    importing anything; else `base`."""
+    field = next((m for m in getattr(base, "__metadata__", ()) if isinstance(m, PluginField)), None)
+    if field is None or not isinstance(node, dict):
+        return base
+    try:
+        return resolve(field.base, field.builtins, node.get(field.base.tag), {})
+    except PluginError:
+        return field.base

@@ -1,0 +1,400 @@
+"""The scenario schema: the single source of truth for fields, defaults and their docs
+(`coldsim schema` prints it). Units are in the field names; times inside the engine are
+seconds. Defaults model AWS Lambda; `[sources: key]` in a description names the entry of
+docs/sources.md that supports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    Discriminator,
+    Field,
+    NonNegativeInt,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .arrivals import ArrivalProcessField
+from .distributions import DistributionMs, DistributionS, LogNormalMs, UniformS
+from .keepalive import KeepAliveField, default_policy
+from .model import Model
+from .pricing import Pricing
+from .runtimes import DEFAULT_RUNTIME, MEASURED_MS, init_preset
+from .selection import IdleSelectionField, Newest
+from .workload import Workload, fields_for_azure2019_arrivals
+
+
+class SweepSpec(Model):
+    """The `sweep:` block: knobs (dotted paths) and their values, for `coldsim sweep`."""
+
+    grid: dict[str, list[Any]] = Field(
+        description="Dotted path -> values, e.g. {platform.keep_alive.idle_s: [60, 300, 600]}."
+    )
+    replications: int = Field(5, ge=1, le=1000, description="Runs per point (seeds shared).")
+
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+#: Requests one run may generate (request ids are 32-bit; ~45 min of engine time at 1e9).
+MAX_REQUESTS = 1e9
+
+#: Memory per vCPU on Lambda (lambda-facts.md L7).
+VCPU_MB = 1769
+
+#: AWS keeps at least this much account concurrency unreserved (lambda-facts.md S4).
+UNRESERVED_MIN = 100
+
+#: Labels of the branches of "a number or a mapping" fields; error paths leave them out.
+BRANCH_TAGS = frozenset({"number", "mapping", "list"})
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, dict | BaseModel):
+        return "mapping"
+    return "list" if isinstance(value, list) else "number"
+
+
+def number_or(number: Any, other: Any, tag: str = "mapping") -> Any:
+    """A field taking a plain number or another form (a distribution, a schedule), told apart
+    by the input's shape, so that errors speak of the form the user wrote."""
+    return Annotated[
+        Annotated[number, Tag("number")] | Annotated[other, Tag(tag)],
+        Discriminator(_shape),
+    ]
+
+
+class Scaling(Model):
+    """How fast a function may add on-demand instances: a token bucket holding `instances`
+    tokens, refilled continuously at instances / per_s per second; a new instance takes one."""
+
+    instances: int = Field(
+        1000, ge=1, description="Bucket size: instances a function may add in a burst (1,000)."
+    )
+    per_s: float = Field(
+        10.0, gt=0, allow_inf_nan=False, description="Seconds to refill the whole bucket (10 s)."
+    )
+
+
+class AsyncRetry(Model):
+    """Backoff of throttled asynchronous requests (AWS requeues them: lambda-facts.md S7)."""
+
+    first_delay_s: float = Field(1.0, gt=0, description="Delay before the first retry, s (1 s).")
+    max_delay_s: float = Field(300.0, gt=0, description="The delay doubles up to this, s (5 min).")
+
+
+class Platform(Model):
+    """How the platform manages instances (execution environments), limits and prices."""
+
+    keep_alive: KeepAliveField = Field(
+        default_factory=default_policy,
+        description=(
+            "When an idle instance is evicted: `{policy: fixed, idle_s: 600}` or `{policy: "
+            "random, idle_s: <distribution in s>}`. Default random, uniform 300-420 s."
+        ),
+    )
+    idle_selection: IdleSelectionField = Field(
+        default_factory=lambda: Newest(policy="newest"),
+        description=(
+            "Which idle instance serves a request: newest (created most recently), mru (most "
+            "recently finished), lru (least recently finished) or random. Default newest: the "
+            "rule of SimFaaS (Mahmoudi & Khazaei, 2021), derived from AWS Lambda measurements; "
+            "it lets older instances drain and expire."
+        ),
+    )
+    max_lifetime_s: number_or(PositiveSeconds, DistributionS) | None = Field(
+        default_factory=lambda: UniformS(dist="uniform", low_s=6300.0, high_s=8100.0),
+        description=(
+            "Retire an instance this long after its creation, once it is idle (a busy one "
+            "finishes its request first): seconds, a distribution in s drawn per instance, or "
+            "null = never. Default uniform 1.75-2.25 h: AWS terminates environments 'every few "
+            "hours' even when busy, measured at about 2 h (lambda-facts.md L5, K4, §10)."
+        ),
+    )
+    concurrency_limit: int | None = Field(
+        1000,
+        ge=1,
+        description=(
+            "Account concurrency: requests in flight (init + execution) across all functions; "
+            "null = unlimited. Default 1,000, AWS's default per Region (lambda-facts.md S3)."
+        ),
+    )
+    scaling: Scaling | None = Field(
+        default_factory=Scaling,
+        description=(
+            "Per-function scaling rate; null = unlimited. Default 1,000 new instances per 10 s, "
+            "refilled continuously (AWS since Nov 2023, lambda-facts.md S1)."
+        ),
+    )
+    instance_scope: Literal["function", "app"] = Field(
+        "function",
+        description=(
+            "Who shares warm instances: each function its own (AWS Lambda), or all functions "
+            "of an `app` (Azure Functions, which keeps and warms instances per application)."
+        ),
+    )
+    async_retry: AsyncRetry = Field(default_factory=AsyncRetry)
+    pricing: Pricing = Field(default_factory=Pricing)
+
+
+class ProvisionedStep(Model):
+    at_s: float = Field(ge=0, allow_inf_nan=False, description="From this time, s.")
+    count: int = Field(ge=0, description="Provisioned instances configured.")
+
+
+class Warmer(Model):
+    """Scheduled ping invocations (the CloudWatch/EventBridge-schedule warming hack)."""
+
+    interval_s: float = Field(
+        300.0, gt=0, allow_inf_nan=False, description="Time between pings, s (5 min is usual)."
+    )
+    concurrency: int = Field(1, ge=1, description="Concurrent pings each time (instances kept).")
+    duration_ms: float = Field(5.0, ge=0, allow_inf_nan=False, description="Ping handler time, ms.")
+    offset_s: float = Field(0.0, ge=0, allow_inf_nan=False, description="First ping, s.")
+
+
+class Function(Model):
+    """One serverless function: its size, its cold-start and handler times, its traffic."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Unique name (letters, digits, . _ -).")
+    app: str | None = Field(
+        None,
+        description=(
+            "The application the function belongs to; with platform.instance_scope app, the "
+            "functions of an app share warm instances (Azure Functions' model)."
+        ),
+    )
+    memory_mb: int = Field(
+        128,
+        ge=128,
+        le=10240,
+        description=(
+            "Configured memory, in MB (128-10,240, AWS's range and its default 128 MB; "
+            "lambda-facts.md L7). Sets the GB-s of busy and idle time and the price."
+        ),
+    )
+    architecture: Literal["x86_64", "arm64"] = Field(
+        "x86_64", description="Instruction set; selects the prices."
+    )
+    runtime: Literal[tuple(MEASURED_MS)] | None = Field(  # type: ignore[valid-type]
+        None,
+        description=(
+            "Managed runtime; selects the default `init` from measured data "
+            "(maxday/lambda-perf, see simulator/runtimes.py). Without it, python3.12's."
+        ),
+    )
+    init: DistributionMs = Field(
+        default_factory=lambda: LogNormalMs.model_validate(init_preset(DEFAULT_RUNTIME)),
+        description=(
+            "Cold-start init time (runtime start plus global state built outside the handler), "
+            "paid once per instance, in ms. Default: the runtime's measured hello-world init "
+            "(python3.12: lognormal median 86 ms); add your own global-state cost."
+        ),
+    )
+    duration: DistributionMs | None = Field(
+        None,
+        description=(
+            "Handler execution time per request, in ms. Required unless the arrivals replay "
+            "a trace that gives each request its own time (azure2021, csv with duration_ms)."
+        ),
+    )
+    arrivals: ArrivalProcessField = Field(description="The function's request arrival process.")
+    invocation: Literal["sync", "async"] = Field(
+        "sync",
+        description=(
+            "sync: a request over a limit is throttled (HTTP 429) and never runs. async: it is "
+            "queued and retried with backoff until max_event_age_s (lambda-facts.md S6, S7)."
+        ),
+    )
+    max_event_age_s: float = Field(
+        21600.0, ge=60, le=21600, description="Async requests older than this are dropped (6 h)."
+    )
+    reserved_concurrency: int | None = Field(
+        None,
+        ge=0,
+        description="Caps the function's concurrency and carves it out of the account's (S4).",
+    )
+    provisioned_concurrency: number_or(NonNegativeInt, list[ProvisionedStep], "list") = Field(
+        0,
+        description=(
+            "Pre-initialised instances: a count, or a schedule [{at_s, count}, ...]. They are "
+            "never idle-evicted, are replaced before recycling, and serve requests first; "
+            "requests beyond them spill over to on-demand instances (lambda-facts.md P1)."
+        ),
+    )
+    warmer: Warmer | None = Field(None, description="Scheduled warming pings; null = none.")
+    duration_reference_mb: int | None = Field(
+        None,
+        ge=128,
+        le=10240,
+        description=(
+            "Memory at which `duration` was measured; then the handler time follows memory_mb: "
+            "Lambda gives a handler CPU in proportion to memory, 1,769 MB = 1 vCPU "
+            "(lambda-facts.md L7). The cpu_bound share of the time scales with 1/vCPU, capped "
+            "at 1 vCPU (a single-threaded handler); init is not scaled (it runs on a full vCPU). "
+            "null: duration is taken as is."
+        ),
+    )
+    cpu_bound: float = Field(
+        1.0, ge=0, le=1, description="Share of the handler time that is CPU work (the rest waits)."
+    )
+
+    def duration_factor(self) -> float:
+        """Handler time at memory_mb over handler time at duration_reference_mb."""
+        if self.duration_reference_mb is None:
+            return 1.0
+        vcpu = lambda mb: min(mb / VCPU_MB, 1.0)  # noqa: E731
+        ratio = vcpu(self.duration_reference_mb) / vcpu(self.memory_mb)
+        return (1.0 - self.cpu_bound) + self.cpu_bound * ratio
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_data(cls, data, info: ValidationInfo):
+        """The runtime's measured init; an Azure 2019 replay's duration and memory."""
+        if not isinstance(data, dict):
+            return data
+        if data.get("runtime") in MEASURED_MS and "init" not in data:
+            data = {**data, "init": init_preset(data["runtime"])}
+        arrivals = data.get("arrivals")
+        wanted = "duration" not in data or "memory_mb" not in data
+        if wanted and isinstance(arrivals, dict) and arrivals.get("process") == "azure2019":
+            base = (info.context or {}).get("base_dir")
+            found = fields_for_azure2019_arrivals(arrivals, base)
+            data = {**{k: v for k, v in found.items() if k not in data}, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _has_durations(self):
+        if self.duration is None and not self.arrivals.provides_durations:
+            raise ValueError(
+                "duration is required (these arrivals carry no per-request handler times)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _provisioning(self):
+        steps = self.provisioned_schedule()
+        if any(b.at_s <= a.at_s for a, b in zip(steps, steps[1:], strict=False)):
+            raise ValueError("provisioned_concurrency steps must have increasing at_s")
+        top = max((st.count for st in steps), default=0)
+        if self.reserved_concurrency is not None and top > self.reserved_concurrency:
+            raise ValueError(
+                f"provisioned_concurrency ({top}) exceeds reserved_concurrency "
+                f"({self.reserved_concurrency})"
+            )
+        return self
+
+    def expected_requests(self, duration_s: float) -> float:
+        pings = 0.0
+        if self.warmer is not None:
+            w = self.warmer
+            pings = max(0.0, (duration_s - w.offset_s) / w.interval_s + 1) * w.concurrency
+        return self.arrivals.count(duration_s) + pings
+
+    def provisioned_schedule(self) -> list[ProvisionedStep]:
+        pc = self.provisioned_concurrency
+        if isinstance(pc, int):
+            return [ProvisionedStep(at_s=0.0, count=pc)] if pc else []
+        return list(pc)
+
+
+class Scenario(Model):
+    """A simulation: the platform, the functions and the time span."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Names the output folder results/<name>/.")
+    seed: int = Field(0, ge=0, description="Drives every random stream of the run.")
+    duration_s: float = Field(
+        gt=0, allow_inf_nan=False, description="Arrivals are generated in [0, duration_s), in s."
+    )
+    warmup_s: float = Field(
+        0.0, ge=0, description="Arrivals before this time (s) are simulated but not counted."
+    )
+    platform: Platform = Field(
+        default_factory=Platform, description="Keep-alive, selection, recycling, limits, prices."
+    )
+    workload: Workload | None = Field(
+        None,
+        description=(
+            "Functions generated from a trace (azure2019, azure2021, csv), added to `functions`. "
+            "The resolved scenario lists them explicitly."
+        ),
+    )
+    functions: list[Function] = Field(min_length=1, description="The functions to simulate.")
+    sweep: SweepSpec | None = Field(
+        None, description="Knobs and values for `coldsim sweep` (ignored by `coldsim run`)."
+    )
+
+    @field_validator("workload")
+    @classmethod
+    def _expanded(cls, workload):
+        if workload is not None:
+            raise ValueError("a workload is expanded by load_scenario/parse_scenario, not here")
+        return workload
+
+    @field_validator("warmup_s")
+    @classmethod
+    def _warmup_inside(cls, warmup_s: float, info: ValidationInfo) -> float:
+        duration_s = info.data.get("duration_s")
+        if duration_s is not None and warmup_s >= duration_s:
+            raise ValueError(f"must be less than duration_s ({duration_s}), got {warmup_s}")
+        return warmup_s
+
+    @field_validator("functions")
+    @classmethod
+    def _functions_fit(cls, functions: list[Function], info: ValidationInfo) -> list[Function]:
+        seen: dict[str, int] = {}
+        for i, f in enumerate(functions):
+            if f.name in seen:
+                raise ValueError(
+                    f"[{i}].name {f.name!r} repeats [{seen[f.name]}].name: names must be unique"
+                )
+            seen[f.name] = i
+        platform, duration_s = info.data.get("platform"), info.data.get("duration_s")
+        limit = platform.concurrency_limit if platform else None
+        reserved = sum(f.reserved_concurrency or 0 for f in functions)
+        if limit is not None and reserved and limit - reserved < UNRESERVED_MIN:
+            raise ValueError(
+                f"reserved_concurrency totals {reserved}, leaving {limit - reserved} of the "
+                f"concurrency_limit {limit} unreserved; AWS keeps at least {UNRESERVED_MIN}"
+            )
+        provisioned = sum(
+            max((st.count for st in f.provisioned_schedule()), default=0)
+            for f in functions
+            if f.reserved_concurrency is None
+        )
+        if limit is not None and provisioned and provisioned > limit - reserved - UNRESERVED_MIN:
+            raise ValueError(
+                f"provisioned_concurrency of functions without reserved concurrency peaks at "
+                f"{provisioned}; AWS allows at most the unreserved pool ({limit - reserved}) "
+                f"less {UNRESERVED_MIN}"
+            )
+        if duration_s is not None:
+            expected = sum(f.expected_requests(duration_s) for f in functions)
+            if expected > MAX_REQUESTS:
+                raise ValueError(
+                    f"about {expected:.3g} requests expected in duration_s; at most "
+                    f"{MAX_REQUESTS:.0e} per run (split the span or lower the rates)"
+                )
+        return functions
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON types), with every default filled in."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def updated(self, overrides: Mapping[str, Any]) -> Scenario:
+        """A validated copy with dotted-path fields replaced.
+
+        Example: `scenario.updated({"platform.keep_alive.idle_s": 60})`."""
+        from .scenario import parse_scenario, set_path  # the front door builds on the schema
+
+        data = self.to_dict()
+        for path, value in overrides.items():
+            set_path(data, path, value)
+        return parse_scenario(data, allow_import=True)  # its classes are imported already
