@@ -25,7 +25,7 @@ import numpy as np
 import simpy
 
 from .eventlog import Columns, EndReason, EventLog, Kind, Outcome, Status, ThrottleReason
-from .instances import CLAIMED, WARMING, Instances
+from .instances import Instances
 from .keepalive import Invocation, PolicyError, checked, overrides
 from .keepalive import KeepAlivePolicy as _KeepAlive
 from .limits import Limits
@@ -98,6 +98,7 @@ class Engine:
             self.keep_alive.append(policy)
         self.retry = platform.async_retry
         self._prewarm_keep: dict[int, float] = {}  # pre-warmed instance -> its window once ready
+        self._stale: dict[int, float] = {}  # taken pre-warmed instance -> its outdated ready time
         self.columns = Columns()
         self.next_request_id = itertools.count().__next__
         self.events = 0
@@ -185,7 +186,7 @@ class Engine:
     def _dispatcher(self) -> Callable[..., None]:
         """dispatch(k, t, d_ms, arrival, attempt, kind, rid) serves a request at time t (its
         arrival, or a retry): on an idle provisioned instance, else on an idle on-demand one,
-        else on a pre-warmed one still initialising, else on a new one; or throttles it.
+        else on a pre-warmed one not ready yet, else on a new one; or throttles it.
 
         A closure, because it runs once per request and locals are the cheapest state Python
         has; everything it binds is fixed once the engine is built."""
@@ -237,7 +238,7 @@ class Engine:
                     cold = False
                     user_of[iid] = k  # with instance_scope app, maybe another function's
                 elif warming[k] and (iid := claim(k, t)) >= 0:
-                    start = inst.ready_s(iid)  # waits for the rest of its init
+                    start = inst.ready_s(iid)  # waits for (the rest of) its init
                     cold = True
                 else:  # a new instance: the request waits for its init, paid once
                     if not take_token(k, t):
@@ -270,22 +271,28 @@ class Engine:
         return dispatch
 
     def _claim_prewarmed(self, k: int, t: float) -> int:
-        """The pre-warmed instance of k's pool that is ready soonest, still initialising at t
-        (those ready by t went idle in the pool already), or -1. The request is a cold start
-        whose init latency is the rest of the init."""
+        """The pre-warmed instance of k's pool that will be ready soonest, not ready at t
+        (those ready by t went idle in the pool already), or -1. The request is a cold start:
+        it waits for the rest of the init, or for a whole init started now if the instance's
+        init had not begun."""
         heap, inst = self.warming[k], self.instances
-        state = inst.prewarm_state
         while heap:
             ready, iid = heapq.heappop(heap)
-            if state[iid] == WARMING and ready > t:
-                state[iid] = CLAIMED
-                inst.user[iid] = k
-                cols = self.columns
+            if iid not in inst.warming or ready <= t:
+                continue
+            inst.warming.discard(iid)
+            inst.user[iid] = k
+            del self._prewarm_keep[iid]
+            self._stale[iid] = ready  # its queued init end no longer holds
+            cols = self.columns
+            cols.sparse["cold"]["row"].append(cols.row())
+            if inst.created[iid] > t:
+                inst.start_init_now(iid, t)
+            else:
                 wait = cols.sparse["prewarm_wait"]
                 wait["row"].append(cols.row())
                 wait["init_ms"].append((ready - t) * 1000.0)
-                cols.sparse["cold"]["row"].append(cols.row())
-                return iid
+            return iid
         return -1
 
     def _throttle(self, k, t, d_ms, arrival, attempt, kind, rid, reason) -> None:
@@ -366,21 +373,28 @@ class Engine:
         return release
 
     def _special_release(self, k: int, iid: int, end: float) -> bool:
-        """A provisioned instance freed, or a pre-warmed one whose init ended; True when
-        handled here, False when it goes idle like any on-demand instance."""
+        """A provisioned instance freed, or a pre-warmed one's init ended; True when handled
+        here, False when it goes idle like any on-demand instance."""
         inst = self.instances
         if inst.provisioned[iid]:
             self.provisioned.went_idle(k, iid, end)
             return True
-        state = inst.prewarm_state[iid]
-        if state == CLAIMED:  # the stale entry of its init: a request took it meanwhile
-            inst.prewarm_state[iid] = WARMING
+        stale = self._stale.get(iid)
+        if stale is not None:  # a request took it while it was warming
+            if end != stale:
+                return False  # that request's end (its init started early): idle as usual
+            del self._stale[iid]
             inst.special[iid] = False  # from now on an ordinary instance
             return True
-        # Ready and unclaimed: idle for its pre-warm keep-alive window, within its lifetime.
+        # Ready and untaken: idle for its pre-warm keep-alive window, within its lifetime.
+        inst.warming.discard(iid)
         inst.special[iid] = False
-        evict_at = min(end + self._prewarm_keep[iid], inst.retire[iid])
-        inst.end(iid, evict_at, IDLE if evict_at < inst.retire[iid] else LIFETIME)
+        retire = inst.retire[iid]
+        evict_at = end + self._prewarm_keep.pop(iid)
+        if evict_at > retire:
+            inst.end(iid, retire, EndReason.LIFETIME)
+        else:
+            inst.end(iid, evict_at, EndReason.IDLE)
         self.pools[k].put(iid, end)
         return True
 

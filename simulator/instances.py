@@ -9,7 +9,9 @@ table records them, one Python list per column (instances are few next to reques
 Glossary of the per-instance columns (index = instance id):
   fn        the function that created it          user      the function of its last request
   created   when its init started (s)             init_ms   its init time
-  special   provisioned or pre-warmed: the engine's release path treats it apart
+  special   provisioned, or pre-warmed and not yet through its init: the engine's release
+            path treats it apart
+  prewarmed created by a keep-alive policy's pre-warm request
   retire    when it is recycled (ready + lifetime for provisioned, created + lifetime else)
   expiry    end of its current idle period, or its end      reason    why it ends at expiry
 """
@@ -22,9 +24,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .eventlog import EndReason
-
-#: Lifecycle states of pre-warmed instances (kept in `Instances.prewarm_state`).
-WARMING, CLAIMED = 1, 2
 
 
 class Instances:
@@ -44,9 +43,9 @@ class Instances:
         self.retire: list[float] = []
         self.expiry: list[float] = []
         self.reason: list[int] = []
-        #: Pre-warmed instances: instance id -> WARMING (initialising or idle after it) or
-        #: CLAIMED (a request took it while initialising).
-        self.prewarm_state: dict[int, int] = {}
+        self.prewarmed: list[bool] = []
+        #: Pre-warmed instances not yet ready that no request has taken.
+        self.warming: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.created)
@@ -64,6 +63,7 @@ class Instances:
         self.init_ms.append(init_ms)
         self.provisioned.append(provisioned)
         self.special.append(provisioned)
+        self.prewarmed.append(False)
         life = self._lifetime_of[k]()
         born = created + init_ms / 1000.0 if provisioned else created
         self.retire.append(born + life)
@@ -83,11 +83,17 @@ class Instances:
         self.init_ms.append(init_ms)
         self.provisioned.append(False)
         self.special.append(True)
+        self.prewarmed.append(True)
         self.retire.append(created + self._lifetime_of[k]())
         self.expiry.append(math.inf)
         self.reason.append(EndReason.ALIVE)
-        self.prewarm_state[iid] = WARMING
+        self.warming.add(iid)
         return iid
+
+    def start_init_now(self, iid: int, t: float) -> None:
+        """A pre-warmed instance whose init had not started is taken at t: it starts now."""
+        self.retire[iid] += t - self.created[iid]
+        self.created[iid] = t
 
     def ready_s(self, iid: int) -> float:
         return self.created[iid] + self.init_ms[iid] / 1000.0
@@ -103,8 +109,6 @@ class Instances:
         alive = expiry > horizon
         reason = np.where(alive, EndReason.ALIVE, np.array(self.reason, dtype=np.int8))
         served = invocation_instance[invocation_instance >= 0]
-        prewarmed = np.zeros(len(created), dtype=bool)
-        prewarmed[list(self.prewarm_state)] = True
         return {
             "instance_id": np.arange(len(created), dtype=np.int64),
             "function": np.array(self.fn, dtype=np.int32),
@@ -115,5 +119,5 @@ class Instances:
             "ended_s": np.where(alive, np.nan, expiry),
             "end_reason": reason.astype(np.int8),
             "invocations": np.bincount(served, minlength=len(created)).astype(np.int64),
-            "prewarmed": prewarmed,
+            "prewarmed": np.array(self.prewarmed, dtype=bool),
         }

@@ -74,7 +74,7 @@ class KeepAlivePolicy(Policy):
 
 class Fixed(KeepAlivePolicy):
     """Evict an instance idle_s after its last execution ended (a fixed TTL, as Azure's
-    20 min, or AWS's ~10 min of 2019-2020)."""
+    20 min [sources: azure-keep-alive], or AWS's ~10 min of 2019-2020 [sources: shilkov-2021])."""
 
     policy: Literal["fixed"]
     idle_s: float = Field(ge=0, allow_inf_nan=False, description="Idle time before eviction, s.")

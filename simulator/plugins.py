@@ -77,11 +77,12 @@ def _import_class(path: str, context: dict) -> type:
                 "code named in a scenario only when you allow it: `--allow-import` on the "
                 "command line, or allow_import=True in Python (or import the module yourself)"
             )
-        # The scenario's folder and the working directory hold a user's policy modules; they
-        # stay on the path so that worker processes (which inherit it) find them too.
-        for folder in (context.get("base_dir"), Path.cwd()):
-            if folder is not None and str(Path(folder).resolve()) not in sys.path:
-                sys.path.append(str(Path(folder).resolve()))
+        # A user's policy module sits beside the scenario or in the working directory. They
+        # join the search path for this import only (worker processes get the module's folder
+        # from the sweep that sends them work).
+        folders = [str(Path(f).resolve()) for f in (context.get("base_dir"), Path.cwd()) if f]
+        added = [f for f in dict.fromkeys(folders) if f not in sys.path]
+        sys.path.extend(added)
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
@@ -90,6 +91,9 @@ def _import_class(path: str, context: dict) -> type:
             raise PluginError(
                 f"{path!r}: importing {module_name!r} failed: {type(err).__name__}: {err}"
             ) from None
+        finally:
+            for folder in added:
+                sys.path.remove(folder)
     obj: Any = module
     for part in qualname.split("."):
         obj = getattr(obj, part, None)

@@ -1,18 +1,29 @@
 """Prices (AWS Lambda, us-east-1 list prices, first tier) and the billing rules.
 
-Sources: aws.amazon.com/lambda/pricing and the AWS pricing calculator, via lambda-facts.md §7
-(confidence H, except arm64 provisioned concurrency: ~20% below x86, L). INIT is billed for
-on-demand functions since 1 Aug 2025 (AWS Compute Blog, "AWS Lambda standardizes billing for
-INIT phase"). Free tier off: capacity planning compares marginal costs.
+Sources (docs/sources.md): aws-pricing for the prices (arm64 provisioned concurrency is
+derived, ~20% below x86: AWS's page lists it per Region, not checked here); aws-init-billing
+for INIT billed on demand since 1 Aug 2025. Free tier off: capacity planning compares
+marginal costs.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import math
+from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+from pydantic import Field
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from .eventlog import Kind, Status
+from .logs import function_codes
+from .model import Model as _Model
+from .runtimes import CUSTOM_RUNTIMES
+
+if TYPE_CHECKING:
+    from .schema import Scenario
+
+MB_PER_GB = 1024.0  # AWS bills GB-s with memory_mb / 1024
 
 
 class ArchitecturePrices(_Model):
@@ -56,3 +67,100 @@ class Pricing(_Model):
         ge=0,
         description="Each provisioned-concurrency period is billed rounded up to this (5 min).",
     )
+
+
+def costs(
+    invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario, counted: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Cost per function (USD) of what happened in the stats window, by AWS's billing rules:
+    a fee per served request; duration rounded up to the billing granularity, at the
+    provisioned execution price on provisioned instances; on a cold start the billed duration
+    is round_up(init + handler), and the extra over round_up(handler) is the `init` cost;
+    configured provisioned concurrency per GB-s, each constant stretch rounded up to 5 min.
+    Warmer pings pay all of these too, reported under `warmers` only. A pre-warmed instance's
+    whole init is billed once (under `init`), when it starts in the window, whether or not a
+    request takes it."""
+    pricing = scenario.platform.pricing
+    n_fn = len(scenario.functions)
+    gb = np.array([f.memory_mb for f in scenario.functions], dtype=float) / MB_PER_GB
+    prices = [getattr(pricing, f.architecture) for f in scenario.functions]
+    od_ms = np.array([p.gb_s_usd for p in prices]) * gb / 1000.0  # per billed ms
+    pc_ms = np.array([p.provisioned_exec_gb_s_usd for p in prices]) * gb / 1000.0
+    pc_gb_s = np.array([p.provisioned_gb_s_usd for p in prices]) * gb
+    codes = function_codes(invocations)
+    served = (invocations["status"].cat.codes.to_numpy() == Status.SERVED) & counted
+    user = invocations["kind"].cat.codes.to_numpy() == Kind.USER
+    on_pc = invocations["provisioned"].to_numpy()
+    prewarmed = instances["prewarmed"].to_numpy()
+    iid = invocations["instance_id"].to_numpy()
+    # Rows on pre-warmed instances waited for part of an init billed with the instance.
+    cold = invocations["cold"].to_numpy() & ~prewarmed[np.maximum(iid, 0)]
+    g = pricing.billing_granularity_ms
+    dur = invocations["duration_ms"].to_numpy()
+    init = invocations["init_ms"].to_numpy()
+
+    def billed_ms(mask: np.ndarray) -> np.ndarray:  # per function
+        return np.bincount(codes[mask], weights=_round_up(dur[mask], g), minlength=n_fn)
+
+    # INIT is billed on demand since Aug 2025; custom runtimes (provided.*) always paid it.
+    bills_init = np.array(
+        [pricing.bill_init or f.runtime in CUSTOM_RUNTIMES for f in scenario.functions]
+    )
+
+    def init_ms(mask: np.ndarray) -> np.ndarray:  # the extra billed for init, per function
+        rows = np.flatnonzero(mask & cold)
+        extra = _round_up(dur[rows] + init[rows], g) - _round_up(dur[rows], g)
+        return np.bincount(codes[rows], weights=extra, minlength=n_fn) * bills_init
+
+    def group(kind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mask = served & kind
+        fees = np.bincount(codes[mask], minlength=n_fn) * pricing.request_usd
+        compute = billed_ms(mask & ~on_pc) * od_ms + billed_ms(mask & on_pc) * pc_ms
+        return fees, compute, init_ms(mask & ~on_pc) * od_ms
+
+    fees, compute, init_usd = group(user)
+    created = instances["created_s"].to_numpy()
+    ahead = prewarmed & (created >= scenario.warmup_s) & (created < scenario.duration_s)
+    prewarm_ms = _round_up(instances["init_ms"].to_numpy()[ahead], g)
+    inst_codes = function_codes(instances)[ahead]
+    prewarm_usd = np.bincount(inst_codes, weights=prewarm_ms, minlength=n_fn) * od_ms
+    init_usd = init_usd + prewarm_usd * bills_init
+    out = {
+        "requests": fees,
+        "compute": compute,
+        "init": init_usd + np.zeros(n_fn),
+        "provisioned": _billed_provisioned(scenario) * pc_gb_s,
+        "warmers": sum(group(~user)) + np.zeros(n_fn),
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
+def _round_up(ms: np.ndarray, granularity_ms: float) -> np.ndarray:
+    # The tiny slack keeps float noise (e.g. 100.00000000001) from billing a whole extra unit.
+    return np.ceil(ms / granularity_ms - 1e-9) * granularity_ms
+
+
+def _billed_provisioned(scenario: Scenario) -> np.ndarray:
+    """Billed provisioned instance-seconds per function in the stats window. Each unit is
+    billed from when it is enabled to when it is disabled (or the end of the span), rounded
+    up to `provisioned_rounding_s`; the part of that billed span from warmup_s on counts."""
+    rounding = scenario.platform.pricing.provisioned_rounding_s
+    w0, end = scenario.warmup_s, scenario.duration_s
+    out = np.zeros(len(scenario.functions))
+    for k, f in enumerate(scenario.functions):
+        steps = [st for st in f.provisioned_schedule() if st.at_s < end]
+        top = max((st.count for st in steps), default=0)
+        for level in range(1, top + 1):  # unit `level` is on while count >= level
+            on = None
+            for st, nxt in zip(steps, [*steps[1:], None], strict=True):
+                if st.count >= level and on is None:
+                    on = st.at_s
+                off = nxt.at_s if nxt is not None else end
+                if on is not None and (nxt is None or nxt.count < level):
+                    span = off - on
+                    if rounding:
+                        span = math.ceil(span / rounding - 1e-9) * rounding
+                    out[k] += max(0.0, on + span - max(on, w0))
+                    on = None
+    return out

@@ -7,7 +7,6 @@ interpolation between order statistics (numpy's default).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -15,11 +14,10 @@ import pandas as pd
 
 from .eventlog import Kind, Outcome, Status
 from .logs import function_codes
-from .runtimes import CUSTOM_RUNTIMES
+from .pricing import MB_PER_GB, costs
 from .schema import Scenario
 
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
-MB_PER_GB = 1024.0  # AWS bills GB-s with memory_mb / 1024
 
 
 def summarize(
@@ -56,14 +54,16 @@ def summarize(
     created = instances["created_s"].to_numpy()
     iid = invocations["instance_id"].to_numpy()
     begin = invocations["start_s"].to_numpy().copy()
-    begin[cold] = created[iid[cold]]
+    ahead = instances["provisioned"].to_numpy() | instances["prewarmed"].to_numpy()
+    on_demand_cold = cold & ~ahead[np.maximum(iid, 0)]  # init on the request's path
+    begin[on_demand_cold] = created[iid[on_demand_cold]]
     run_s = _overlap(begin, invocations["end_s"].to_numpy(), w0, w1)
     del begin
     busy_s = _by_function(run_s, codes, n_fn)
     del run_s
-    pc_inst = instances["provisioned"].to_numpy()
     ready = instances["ready_s"].to_numpy()
-    busy_s += _by_function(_overlap(created, ready, w0, w1) * pc_inst, inst_codes, n_fn)
+    # Inits off the request path (provisioned, pre-warmed) are busy time too.
+    busy_s += _by_function(_overlap(created, ready, w0, w1) * ahead, inst_codes, n_fn)
     ended = instances["ended_s"].to_numpy()
     alive_s = _by_function(
         _overlap(created, np.where(np.isnan(ended), np.inf, ended), w0, w1), inst_codes, n_fn
@@ -113,7 +113,7 @@ def summarize(
     lat_cold = _latency_stats(latency, codes, ok & cold, n_fn)
     lat_warm = _latency_stats(latency, codes, ok & ~cold, n_fn)
     q_stats = _latency_stats(queue, codes, ok & is_async[codes], n_fn) if is_async.any() else None
-    cost = costs(invocations, scenario, counted)
+    cost = costs(invocations, instances, scenario, counted)
 
     def block(k: int | None) -> dict[str, Any]:
         pick = slice(None) if k is None else k
@@ -158,67 +158,6 @@ def summarize(
     return out
 
 
-def costs(
-    invocations: pd.DataFrame, scenario: Scenario, counted: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Cost per function (USD) of what happened in the stats window, by AWS's billing rules:
-    a fee per served request; duration rounded up to the billing granularity, at the
-    provisioned execution price on provisioned instances; on a cold start the billed duration
-    is round_up(init + handler), and the extra over round_up(handler) is the `init` cost;
-    configured provisioned concurrency per GB-s, each constant stretch rounded up to 5 min.
-    Warmer pings pay all of these too, reported under `warmers` only."""
-    pricing = scenario.platform.pricing
-    n_fn = len(scenario.functions)
-    gb = np.array([f.memory_mb for f in scenario.functions], dtype=float) / MB_PER_GB
-    prices = [getattr(pricing, f.architecture) for f in scenario.functions]
-    od_ms = np.array([p.gb_s_usd for p in prices]) * gb / 1000.0  # per billed ms
-    pc_ms = np.array([p.provisioned_exec_gb_s_usd for p in prices]) * gb / 1000.0
-    pc_gb_s = np.array([p.provisioned_gb_s_usd for p in prices]) * gb
-    codes = function_codes(invocations)
-    served = (invocations["status"].cat.codes.to_numpy() == Status.SERVED) & counted
-    user = invocations["kind"].cat.codes.to_numpy() == Kind.USER
-    on_pc = invocations["provisioned"].to_numpy()
-    cold = invocations["cold"].to_numpy()
-    g = pricing.billing_granularity_ms
-    dur = invocations["duration_ms"].to_numpy()
-    init = invocations["init_ms"].to_numpy()
-
-    def billed_ms(mask: np.ndarray) -> np.ndarray:  # per function
-        return np.bincount(codes[mask], weights=_round_up(dur[mask], g), minlength=n_fn)
-
-    # INIT is billed on demand since Aug 2025; custom runtimes (provided.*) always paid it.
-    bills_init = np.array(
-        [pricing.bill_init or f.runtime in CUSTOM_RUNTIMES for f in scenario.functions]
-    )
-
-    def init_ms(mask: np.ndarray) -> np.ndarray:  # the extra billed for init, per function
-        rows = np.flatnonzero(mask & cold)
-        extra = _round_up(dur[rows] + init[rows], g) - _round_up(dur[rows], g)
-        return np.bincount(codes[rows], weights=extra, minlength=n_fn) * bills_init
-
-    def group(kind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mask = served & kind
-        fees = np.bincount(codes[mask], minlength=n_fn) * pricing.request_usd
-        compute = billed_ms(mask & ~on_pc) * od_ms + billed_ms(mask & on_pc) * pc_ms
-        return fees, compute, init_ms(mask & ~on_pc) * od_ms
-
-    fees, compute, init_usd = group(user)
-    out = {
-        "requests": fees,
-        "compute": compute,
-        "init": init_usd + np.zeros(n_fn),
-        "provisioned": _billed_provisioned(scenario) * pc_gb_s,
-        "warmers": sum(group(~user)) + np.zeros(n_fn),
-    }
-    out["total"] = sum(out.values())
-    return out
-
-
-def _round_up(ms: np.ndarray, granularity_ms: float) -> np.ndarray:
-    # The tiny slack keeps float noise (e.g. 100.00000000001) from billing a whole extra unit.
-    return np.ceil(ms / granularity_ms - 1e-9) * granularity_ms
-
-
 def _schedule_integral(steps, w0: float, w1: float) -> float:
     """∫ configured count dt over [w0, w1)."""
     total = 0.0
@@ -244,31 +183,6 @@ def _capped_integral(begin, end, at, counts, w0, w1) -> float:
     idx = np.searchsorted(at, mid, side="right")
     configured = np.where(idx > 0, np.concatenate([[0], counts])[idx], 0)
     return float(np.sum(np.minimum(busy, configured) * np.diff(times)))
-
-
-def _billed_provisioned(scenario: Scenario) -> np.ndarray:
-    """Billed provisioned instance-seconds per function in the stats window. Each unit is
-    billed from when it is enabled to when it is disabled (or the end of the span), rounded
-    up to `provisioned_rounding_s`; the part of that billed span from warmup_s on counts."""
-    rounding = scenario.platform.pricing.provisioned_rounding_s
-    w0, end = scenario.warmup_s, scenario.duration_s
-    out = np.zeros(len(scenario.functions))
-    for k, f in enumerate(scenario.functions):
-        steps = [st for st in f.provisioned_schedule() if st.at_s < end]
-        top = max((st.count for st in steps), default=0)
-        for level in range(1, top + 1):  # unit `level` is on while count >= level
-            on = None
-            for st, nxt in zip(steps, [*steps[1:], None], strict=True):
-                if st.count >= level and on is None:
-                    on = st.at_s
-                off = nxt.at_s if nxt is not None else end
-                if on is not None and (nxt is None or nxt.count < level):
-                    span = off - on
-                    if rounding:
-                        span = math.ceil(span / rounding - 1e-9) * rounding
-                    out[k] += max(0.0, on + span - max(on, w0))
-                    on = None
-    return out
 
 
 def _overlap(start: np.ndarray, end: np.ndarray, w0: float, w1: float) -> np.ndarray:

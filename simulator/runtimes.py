@@ -1,10 +1,10 @@
 """Runtime presets: the default cold-start init time of a managed runtime.
 
-Source: maxday/lambda-perf, hello-world ZIP functions at 512 MB on x86_64, Init Duration from
-the REPORT line, 2026-05-28 .. 2026-08-22, ~760 samples per runtime (lambda-facts.md §5,
-confidence H). Each preset is a log-normal through the measured p50 with sigma fitted to the
-p50-p90 spread: sigma = ln(p90 / p50) / 1.2816. Memory barely changes hello-world init (init
-runs on a full vCPU, L7). Your own global state adds to these: set `init` to override.
+Source [sources: lambda-perf]: hello-world ZIP functions at 512 MB on x86_64, Init Duration
+from the REPORT line, 2026-05-28 .. 2026-08-22, ~760 samples per runtime. Each preset is a
+log-normal through the measured p50 with sigma fitted to the p50-p90 spread:
+sigma = ln(p90 / p50) / 1.2816. Memory barely changes hello-world init (init runs on a full
+vCPU [sources: aws-init-cpu]). Your own global state adds to these: set `init` to override.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ MEASURED_MS: dict[str, tuple[float, float]] = {
     "go": (51, 55),  # alias of provided.al2023 with a Go binary
     "rust": (16, 22),  # Rust on provided.al2023
 }
-#: OS-only runtimes, which were billed for INIT even before Aug 2025 (lambda-facts.md §7).
+#: OS-only runtimes, which were billed for INIT even before Aug 2025 [sources: aws-init-billing].
 CUSTOM_RUNTIMES = frozenset({"provided.al2023", "go", "rust"})
 Z90 = 1.2815515655446004  # standard normal 90th percentile
 

@@ -46,10 +46,10 @@ PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 #: Requests one run may generate (request ids are 32-bit; ~45 min of engine time at 1e9).
 MAX_REQUESTS = 1e9
 
-#: Memory per vCPU on Lambda (lambda-facts.md L7).
+#: Memory per vCPU on Lambda [sources: aws-memory-cpu].
 VCPU_MB = 1769
 
-#: AWS keeps at least this much account concurrency unreserved (lambda-facts.md S4).
+#: AWS keeps at least this much account concurrency unreserved [sources: aws-concurrency].
 UNRESERVED_MIN = 100
 
 #: Labels of the branches of "a number or a mapping" fields; error paths leave them out.
@@ -84,7 +84,7 @@ class Scaling(Model):
 
 
 class AsyncRetry(Model):
-    """Backoff of throttled asynchronous requests (AWS requeues them: lambda-facts.md S7)."""
+    """Backoff of throttled asynchronous requests (AWS requeues them) [sources: aws-async]."""
 
     first_delay_s: float = Field(1.0, gt=0, description="Delay before the first retry, s (1 s).")
     max_delay_s: float = Field(300.0, gt=0, description="The delay doubles up to this, s (5 min).")
@@ -105,7 +105,7 @@ class Platform(Model):
         description=(
             "Which idle instance serves a request: newest (created most recently), mru (most "
             "recently finished), lru (least recently finished) or random. Default newest: the "
-            "rule of SimFaaS (Mahmoudi & Khazaei, 2021), derived from AWS Lambda measurements; "
+            "rule of SimFaaS, derived from AWS Lambda measurements [sources: simfaas]; "
             "it lets older instances drain and expire."
         ),
     )
@@ -115,7 +115,7 @@ class Platform(Model):
             "Retire an instance this long after its creation, once it is idle (a busy one "
             "finishes its request first): seconds, a distribution in s drawn per instance, or "
             "null = never. Default uniform 1.75-2.25 h: AWS terminates environments 'every few "
-            "hours' even when busy, measured at about 2 h (lambda-facts.md L5, K4, §10)."
+            "hours' even when busy, measured at about 2 h [sources: aws-lifecycle, recycling-2h]."
         ),
     )
     concurrency_limit: int | None = Field(
@@ -123,14 +123,14 @@ class Platform(Model):
         ge=1,
         description=(
             "Account concurrency: requests in flight (init + execution) across all functions; "
-            "null = unlimited. Default 1,000, AWS's default per Region (lambda-facts.md S3)."
+            "null = unlimited. Default 1,000, AWS's default per Region [sources: aws-concurrency]."
         ),
     )
     scaling: Scaling | None = Field(
         default_factory=Scaling,
         description=(
             "Per-function scaling rate; null = unlimited. Default 1,000 new instances per 10 s, "
-            "refilled continuously (AWS since Nov 2023, lambda-facts.md S1)."
+            "refilled continuously (AWS since Nov 2023) [sources: aws-scaling]."
         ),
     )
     instance_scope: Literal["function", "app"] = Field(
@@ -177,7 +177,7 @@ class Function(Model):
         le=10240,
         description=(
             "Configured memory, in MB (128-10,240, AWS's range and its default 128 MB; "
-            "lambda-facts.md L7). Sets the GB-s of busy and idle time and the price."
+            "[sources: aws-memory-cpu]). Sets the GB-s of busy and idle time and the price."
         ),
     )
     architecture: Literal["x86_64", "arm64"] = Field(
@@ -187,7 +187,7 @@ class Function(Model):
         None,
         description=(
             "Managed runtime; selects the default `init` from measured data "
-            "(maxday/lambda-perf, see simulator/runtimes.py). Without it, python3.12's."
+            "[sources: lambda-perf]. Without it, python3.12's."
         ),
     )
     init: DistributionMs = Field(
@@ -210,7 +210,8 @@ class Function(Model):
         "sync",
         description=(
             "sync: a request over a limit is throttled (HTTP 429) and never runs. async: it is "
-            "queued and retried with backoff until max_event_age_s (lambda-facts.md S6, S7)."
+            "queued and retried with backoff until max_event_age_s "
+            "[sources: aws-throttling, aws-async]."
         ),
     )
     max_event_age_s: float = Field(
@@ -219,14 +220,17 @@ class Function(Model):
     reserved_concurrency: int | None = Field(
         None,
         ge=0,
-        description="Caps the function's concurrency and carves it out of the account's (S4).",
+        description=(
+            "Caps the function's concurrency and carves it out of the account's "
+            "[sources: aws-concurrency]."
+        ),
     )
     provisioned_concurrency: number_or(NonNegativeInt, list[ProvisionedStep], "list") = Field(
         0,
         description=(
             "Pre-initialised instances: a count, or a schedule [{at_s, count}, ...]. They are "
             "never idle-evicted, are replaced before recycling, and serve requests first; "
-            "requests beyond them spill over to on-demand instances (lambda-facts.md P1)."
+            "requests beyond them spill over to on-demand instances [sources: aws-provisioned]."
         ),
     )
     warmer: Warmer | None = Field(None, description="Scheduled warming pings; null = none.")
@@ -237,7 +241,8 @@ class Function(Model):
         description=(
             "Memory at which `duration` was measured; then the handler time follows memory_mb: "
             "Lambda gives a handler CPU in proportion to memory, 1,769 MB = 1 vCPU "
-            "(lambda-facts.md L7). The cpu_bound share of the time scales with 1/vCPU, capped "
+            "[sources: aws-memory-cpu, aws-init-cpu]. The cpu_bound share of the time scales "
+            "with 1/vCPU, capped "
             "at 1 vCPU (a single-threaded handler); init is not scaled (it runs on a full vCPU). "
             "null: duration is taken as is."
         ),

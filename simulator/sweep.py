@@ -129,10 +129,17 @@ def _paths(data: Any) -> Iterable[str]:
             yield from _paths(value)
 
 
-def run_one(scenario_data: dict[str, Any], seed: int) -> dict[str, float]:
-    """One replication (a top-level function: it travels to worker processes and Dask)."""
+def run_one(
+    scenario_data: dict[str, Any], seed: int, plugin_folders: Sequence[str] = ()
+) -> dict[str, float]:
+    """One replication (a top-level function: it travels to worker processes and Dask).
+    plugin_folders: where the scenario's plug-in modules were found, for this process to
+    import them from."""
     from .simulation import simulate
 
+    for folder in plugin_folders:
+        if folder not in sys.path:
+            sys.path.append(folder)
     # The parent validated this scenario, with the user's consent to its plug-in imports.
     result = simulate(parse_scenario(scenario_data, allow_import=True), seed=seed)
     return metrics(result.summary)
@@ -197,7 +204,9 @@ def sweep(
             if cached is not None:
                 done[(i, r)] = cached
             else:
-                jobs.append((i, r, key, sc.to_dict(), seed))
+                data = sc.to_dict()
+                folders = sorted({str(Path(f).parent) for f in plugin_files(data)})
+                jobs.append((i, r, key, (data, seed, folders)))
     total = len(pts) * reps
     if progress:
         progress(len(done), total)
@@ -228,8 +237,7 @@ def _execute(jobs, workers: int | None, dask):
             raise ScenarioError(f"--dask {dask}: cannot reach the scheduler ({err})") from None
         try:
             futures = {
-                client.submit(run_one, data, seed, pure=False): (i, r, key)
-                for i, r, key, data, seed in jobs
+                client.submit(run_one, *args, pure=False): (i, r, key) for i, r, key, args in jobs
             }
             for future in as_completed(futures):
                 yield futures[future], future.result()
@@ -239,11 +247,11 @@ def _execute(jobs, workers: int | None, dask):
         return
     workers = workers or os.cpu_count() or 1
     if workers == 1:
-        for i, r, key, data, seed in jobs:
-            yield (i, r, key), run_one(data, seed)
+        for i, r, key, args in jobs:
+            yield (i, r, key), run_one(*args)
         return
     with cf.ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_one, data, seed): (i, r, key) for i, r, key, data, seed in jobs}
+        futures = {pool.submit(run_one, *args): (i, r, key) for i, r, key, args in jobs}
         try:
             for future in cf.as_completed(futures):
                 yield futures[future], future.result()

@@ -1,6 +1,6 @@
 """Azure Functions Trace 2019: per-minute invocation counts, duration percentiles, memory.
 
-Formats: shared/traces/FORMATS.md §1 (the dataset's own documentation). Files are found in a
+Formats: the dataset's own notes [sources: azure-2019]. Files are found in a
 folder under their original names (invocations_per_function_md.anon.dNN.csv,
 function_durations_percentiles.anon.dNN.csv, app_memory_percentiles.anon.dNN.csv) or as
 invocations.csv, durations.csv, memory.csv (the In-Vitro/Dirigent samples).

@@ -1,4 +1,4 @@
-"""Azure Functions Invocation Trace 2021: one row per invocation (shared/traces/FORMATS.md §2).
+"""Azure Functions Invocation Trace 2021: one row per invocation [sources: azure-2021].
 
 Columns app, func, end_timestamp, duration, both times in seconds. A request arrived at
 end_timestamp - duration and ran for duration; the file is ordered by arrival, not by end.

@@ -17,7 +17,7 @@ from .common import header
 FORMATS = ("azure2019", "azure2021", "csv")
 
 #: Handler time given to replayed functions the trace says nothing about: lognormal median
-#: 100 ms, sigma 0.8 (lambda-facts.md §10, an assumption, confidence L).
+#: 100 ms, sigma 0.8 (an assumption [sources: shilkov-cold-penalty]).
 DEFAULT_DURATION = {"dist": "lognormal", "median_ms": 100.0, "sigma": 0.8}
 
 
