@@ -23,7 +23,7 @@ from rich.table import Table
 from . import __version__, plots
 from .errors import ScenarioError
 from .keepalive import PolicyError
-from .result import OutputDirError, check_output_dir, write_folder
+from .output import OutputDirError, check_output_dir, write_folder
 from .scenario import load_scenario, parse_scenario
 from .schema import Scenario
 from .simulation import simulate
@@ -85,7 +85,7 @@ def run(
         sc = load_scenario(
             scenario, set_ or (), seed=seed, duration_s=duration_s, allow_import=allow_import
         )
-        out_dir = check_output_dir(out if out is not None else Path("results") / sc.name)
+        out_dir = check_output_dir(out if out is not None else Path("results") / sc.name, "run")
         if quiet:
             result = simulate(sc)
         else:
@@ -166,9 +166,7 @@ def sweep_cmd(
     try:
         sc = load_scenario(scenario, set_ or (), allow_import=allow_import)
         knobs = parse_grid(grid) if grid else None
-        out_dir = (out or Path("results") / f"{sc.name}-sweep").resolve()
-        if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "runs").is_dir():
-            raise OutputDirError(f"{out_dir} is not empty and holds no sweep: choose another --out")
+        out_dir = check_output_dir(out or Path("results") / f"{sc.name}-sweep", "sweep")
         with Progress(
             TextColumn("sweep"),
             BarColumn(),
@@ -311,7 +309,7 @@ def trace_inspect(
         kind = _format(path, fmt)
         stats, per_minute = inspect_trace.summary(path, kind)
         out_dir = check_output_dir(
-            out or Path("results") / f"trace-{inspect_trace._name(path)}", marker="inspect.json"
+            out or Path("results") / f"trace-{inspect_trace._name(path)}", "inspect"
         )
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None

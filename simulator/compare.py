@@ -13,8 +13,9 @@ import pandas as pd
 
 from . import style
 from .errors import ScenarioError
+from .output import check_output_dir, write_folder
 from .report import occupancy
-from .result import Result, check_output_dir, write_folder
+from .result import Result
 from .scenario import load_scenario
 
 KEY_METRICS = ["cold_start_rate", "latency_ms.p99", "idle_gb_s", "cost_usd.total"]
@@ -129,11 +130,7 @@ def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
         ok = inv["counted"] & (inv["status"] == "served" if "status" in inv else True)
         if "kind" in inv:
             ok &= inv["kind"] == "user"
-        lat = np.sort(inv.loc[ok, "latency_ms"].to_numpy())
-        lat = lat[lat > 0]
-        if len(lat):
-            q = np.linspace(0, 1, min(2000, len(lat)))
-            ax.step(np.quantile(lat, q), q, where="post", color=style.color(i), label=r.name)
+        style.cdf(ax, inv.loc[ok, "latency_ms"].to_numpy(), color=style.color(i), label=r.name)
     ax.set_xscale("log")
     ax.set(
         xlabel="latency (ms, log scale)",
@@ -294,7 +291,7 @@ def compare(items: list[str | Path | Result], out: str | Path) -> pd.DataFrame:
     """Compare runs (Result objects, result folders, scenario files), or the points of one
     sweep (a folder holding sweep.parquet). `out` must be new, empty or an earlier comparison,
     and must not hold an input."""
-    out = check_output_dir(out, marker="compare.csv")
+    out = check_output_dir(out, "compare")
     paths = [Path(i).resolve() for i in items if not isinstance(i, Result)]
     for path in paths:
         if path == out or out in path.parents:

@@ -11,15 +11,15 @@ import math
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from .model import Model
 
 #: Parameters that carry the unit suffix (`value` -> `value_ms` / `value_s`).
 UNIT_FIELDS = frozenset({"value", "mean", "median", "low", "high", "percentiles"})
 
 
-class _Distribution(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class _Distribution(Model):
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n samples (float64), in the family's unit."""
         raise NotImplementedError
@@ -145,7 +145,7 @@ def _family(unit: str) -> tuple[type[_Distribution], ...]:
     def alias(name: str) -> str:
         return f"{name}_{unit}" if name in UNIT_FIELDS else name
 
-    config = ConfigDict(extra="forbid", frozen=True, alias_generator=alias)
+    config = {**Model.model_config, "alias_generator": alias}
     suffix = unit.capitalize()
     return tuple(
         type(f"{cls.__name__}{suffix}", (cls,), {"model_config": config, "__module__": __name__})

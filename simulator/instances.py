@@ -53,41 +53,37 @@ class Instances:
     def new(self, k: int, created: float, provisioned: bool, ready: float | None = None) -> int:
         """Log a new instance of function k; a provisioned one may be created ahead of
         `ready` (its init ends then)."""
-        iid = len(self.created)
         init_ms = self._init_of[k]()
         if ready is not None:
             created = ready - init_ms / 1000.0
+        born = created + init_ms / 1000.0 if provisioned else created
+        return self._append(k, created, init_ms, provisioned, False, born)
+
+    def new_prewarmed(self, k: int, not_before: float, ready_at: float) -> int:
+        """A pre-warmed instance: its init starts so that it is ready at `ready_at`, but not
+        before `not_before` (the moment it was asked for)."""
+        init_ms = self._init_of[k]()
+        created = max(not_before, ready_at - init_ms / 1000.0)
+        iid = self._append(k, created, init_ms, False, True, created)
+        self.warming.add(iid)
+        return iid
+
+    def _append(
+        self, k: int, created: float, init_ms: float, provisioned: bool, prewarmed: bool,
+        born: float,
+    ) -> int:  # fmt: skip
+        """A row; its lifetime runs from `born` (ready, for provisioned instances)."""
+        iid = len(self.created)
         self.fn.append(k)
         self.user.append(k)
         self.created.append(created)
         self.init_ms.append(init_ms)
         self.provisioned.append(provisioned)
-        self.special.append(provisioned)
-        self.prewarmed.append(False)
-        life = self._lifetime_of[k]()
-        born = created + init_ms / 1000.0 if provisioned else created
-        self.retire.append(born + life)
+        self.special.append(provisioned or prewarmed)
+        self.prewarmed.append(prewarmed)
+        self.retire.append(born + self._lifetime_of[k]())
         self.expiry.append(math.inf)
         self.reason.append(EndReason.ALIVE)
-        return iid
-
-    def new_prewarmed(self, k: int, not_before: float, ready_at: float) -> int:
-        """A pre-warmed instance: its init starts so that it is ready at `ready_at`, but not
-        before `not_before` (the moment it was asked for)."""
-        iid = len(self.created)
-        init_ms = self._init_of[k]()
-        created = max(not_before, ready_at - init_ms / 1000.0)
-        self.fn.append(k)
-        self.user.append(k)
-        self.created.append(created)
-        self.init_ms.append(init_ms)
-        self.provisioned.append(False)
-        self.special.append(True)
-        self.prewarmed.append(True)
-        self.retire.append(created + self._lifetime_of[k]())
-        self.expiry.append(math.inf)
-        self.reason.append(EndReason.ALIVE)
-        self.warming.add(iid)
         return iid
 
     def start_init_now(self, iid: int, t: float) -> None:

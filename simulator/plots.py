@@ -13,7 +13,6 @@ from . import style
 from .report import occupancy
 
 COLD, WARM, IDLE = style.PALETTE[1], style.PALETTE[0], "#aec7e8"
-CDF_POINTS = 2000  # quantiles drawn per curve: enough for the eye, cheap for millions of rows
 
 
 def latency_cdf(invocations: pd.DataFrame, title: str = "") -> Figure:
@@ -22,13 +21,7 @@ def latency_cdf(invocations: pd.DataFrame, title: str = "") -> Figure:
     counted = invocations[invocations["counted"]]
     for label, mask, color in (("warm", ~counted["cold"], WARM), ("cold", counted["cold"], COLD)):
         lat = counted.loc[mask, "latency_ms"].to_numpy()
-        lat = lat[lat > 0]
-        if len(lat) == 0:
-            continue
-        q = np.linspace(0, 1, min(CDF_POINTS, len(lat)))
-        ax.step(
-            np.quantile(lat, q), q, where="post", color=color, label=f"{label} (n={len(lat):,})"
-        )
+        style.cdf(ax, lat, color=color, label=f"{label} (n={np.count_nonzero(lat > 0):,})")
     if not ax.lines:
         ax.text(0.5, 0.5, "no counted requests", ha="center", va="center", transform=ax.transAxes)
     ax.set_xscale("log")

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from .eventlog import Kind, Status
 from .logs import function_codes
-from .model import Model as _Model
+from .model import Model
 from .runtimes import CUSTOM_RUNTIMES
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 MB_PER_GB = 1024.0  # AWS bills GB-s with memory_mb / 1024
 
 
-class ArchitecturePrices(_Model):
+class ArchitecturePrices(Model):
     gb_s_usd: float = Field(ge=0, description="On-demand duration price per GB-s.")
     provisioned_gb_s_usd: float = Field(
         ge=0, description="Provisioned concurrency price per GB-s while configured."
@@ -36,7 +36,7 @@ class ArchitecturePrices(_Model):
     )
 
 
-class Pricing(_Model):
+class Pricing(Model):
     """Billing: requests, duration in 1 ms units (INIT included), provisioned concurrency."""
 
     request_usd: float = Field(2e-7, ge=0, description="Per request ($0.20 per million).")

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +13,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from . import plots
+from .output import check_output_dir, write_folder
 from .schema import Scenario
 
 PLOTS = {
@@ -55,7 +52,7 @@ class Result:
         Everything goes to a temporary sibling first, then replaces out_dir in one rename, so a
         reader never sees a half-written result. An existing out_dir is replaced only if it is
         empty or holds an earlier run."""
-        out = check_output_dir(out_dir)
+        out = check_output_dir(out_dir, "run")
 
         def fill(tmp: Path) -> None:
             summary = json.dumps(_finite(self.summary), indent=2, allow_nan=False)
@@ -73,27 +70,6 @@ class Result:
         return out
 
 
-class OutputDirError(OSError):
-    """The output folder cannot be (re)placed."""
-
-
-def check_output_dir(out_dir: str | Path, marker: str = "summary.json") -> Path:
-    """The absolute output folder, if writing there replaces nothing but earlier output of
-    the same kind (a folder holding `marker`)."""
-    out = Path(out_dir).resolve()
-    if out.exists():
-        if not out.is_dir():
-            raise OutputDirError(f"{out} exists and is not a folder")
-        if any(out.iterdir()) and not (out / marker).is_file():
-            raise OutputDirError(
-                f"{out} is not empty and holds no earlier coldsim output (no {marker}): "
-                "refusing to replace it; choose another --out"
-            )
-    if out.parent == out:
-        raise OutputDirError(f"{out} cannot be an output folder")
-    return out
-
-
 def _finite(value: Any) -> Any:
     """JSON has no NaN or infinity: such values become null."""
     if isinstance(value, dict):
@@ -103,23 +79,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def write_folder(out: Path, fill: Callable[[Path], None]) -> None:
-    """Fill a temporary sibling of `out`, then put it in out's place by renames, so a reader
-    never sees a half-written folder (callers check first that `out` may be replaced)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        fill(tmp)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

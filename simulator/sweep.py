@@ -27,6 +27,7 @@ import yaml
 
 from . import __version__
 from .errors import ScenarioError
+from .output import check_output_dir, write_file
 from .scenario import parse_scenario, set_path
 from .schema import Scenario
 from .traces.common import file_key
@@ -103,30 +104,28 @@ def run_key(scenario: Scenario, seed: int) -> str:
 
 def plugin_files(data: Any) -> Iterable[str]:
     """Source files of the plug-in modules a scenario names (`module:Class` values)."""
-    if isinstance(data, Mapping):
-        for key, value in data.items():
-            if key in ("policy", "process") and isinstance(value, str) and ":" in value:
-                module = sys.modules.get(value.partition(":")[0])
-                source = getattr(module, "__file__", None)
-                if source and Path(source).is_file():
-                    yield source
-            else:
-                yield from plugin_files(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from plugin_files(value)
+    for key, value in _leaves(data):
+        if key in ("policy", "process") and ":" in value:
+            source = getattr(sys.modules.get(value.partition(":")[0]), "__file__", None)
+            if source and Path(source).is_file():
+                yield source
 
 
 def _paths(data: Any) -> Iterable[str]:
+    """The file paths a scenario's data names."""
+    return (value for key, value in _leaves(data) if key in ("path", "invocations"))
+
+
+def _leaves(data: Any, key: Any = None) -> Iterable[tuple[Any, str]]:
+    """(key, value) for every string value in nested mappings and lists."""
     if isinstance(data, Mapping):
-        for key, value in data.items():
-            if key in ("path", "invocations") and isinstance(value, str):
-                yield value
-            else:
-                yield from _paths(value)
+        for k, value in data.items():
+            yield from _leaves(value, k)
     elif isinstance(data, list):
         for value in data:
-            yield from _paths(value)
+            yield from _leaves(value, key)
+    elif isinstance(data, str):
+        yield key, data
 
 
 def run_one(
@@ -193,7 +192,9 @@ def sweep(
     pts = points(grid)
     scenarios = [point_scenario(scenario, p) for p in pts]
     seeds = replication_seeds(scenario.seed, reps)
-    store = Path(out) / "runs" if out is not None else None
+    if out is not None:
+        out = check_output_dir(out, "sweep")
+    store = out / "runs" if out is not None else None
     if store is not None:
         store.mkdir(parents=True, exist_ok=True)
     jobs, done = [], {}
@@ -299,18 +300,9 @@ def summarize_runs(runs: pd.DataFrame, knobs: list[str], level: float = 0.95) ->
 
 def write_tables(result: SweepResult, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    _atomic(out / "sweep.parquet", lambda p: result.table.to_parquet(p, index=False))
-    _atomic(out / "sweep.csv", lambda p: result.table.to_csv(p, index=False))
-    _atomic(out / "runs.parquet", lambda p: result.runs.to_parquet(p, index=False))
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_file(out / "sweep.parquet", lambda p: result.table.to_parquet(p, index=False))
+    write_file(out / "sweep.csv", lambda p: result.table.to_csv(p, index=False))
+    write_file(out / "runs.parquet", lambda p: result.runs.to_parquet(p, index=False))
 
 
 def _load(store: Path | None, key: str) -> dict[str, float] | None:
@@ -327,4 +319,4 @@ def _save(store: Path | None, key: str, record: dict[str, Any]) -> None:
         **record,
         "metrics": {k: (None if math.isnan(v) else v) for k, v in record["metrics"].items()},
     }
-    _atomic(store / f"{key}.json", lambda p: p.write_text(json.dumps(record, allow_nan=False)))
+    write_file(store / f"{key}.json", lambda p: p.write_text(json.dumps(record, allow_nan=False)))

@@ -18,31 +18,28 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from .arrivals.trace import InputPath
+from .model import Model
 from .rng import stream
 from .traces import azure2019, azure2021, usercsv
 from .traces.common import short_names
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Top(_Model):
+class Top(Model):
     top: int = Field(ge=1, description="The N functions with the most invocations.")
 
 
-class Sample(_Model):
+class Sample(Model):
     sample: int = Field(ge=1, description="N functions drawn at random (by the scenario seed).")
 
 
-class Named(_Model):
+class Named(Model):
     functions: list[str] = Field(min_length=1, description="Function hashes (or unique prefixes).")
 
 
-class Workload(_Model):
+class Workload(Model):
     """Many functions from one trace. Every generated function takes the `function` template's
     fields (memory_mb, init, runtime, invocation, ...) unless the trace supplies them."""
 

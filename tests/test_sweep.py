@@ -232,7 +232,7 @@ def test_plan_takes_the_low_end_when_it_passes_and_notes_non_monotone_knobs(monk
 
 def test_compare_never_replaces_a_folder_it_does_not_own(tmp_path):
     from coldsim import ScenarioError, simulate
-    from coldsim.result import OutputDirError
+    from coldsim.output import OutputDirError
 
     run = tmp_path / "run"
     simulate(known_cold(duration_s=5000)).save(run)
