@@ -11,6 +11,11 @@ requests are the only per-request events: a retry timer each.
 The components, one module each: `instances` (the instance table), `limits` (concurrency and
 scaling rate), `provisioned` (provisioned concurrency), `eventlog` (what is recorded), and the
 policy families `keepalive` and `selection`.
+
+Glossary of the short names in the hot paths: k the function's index, t the time a request is
+placed (its arrival, or a retry), d_ms its handler time, rid its request id, iid an instance
+id, busy the heap of (end_s, iid) of instances running or initialising, pc provisioned
+concurrency, od on-demand, a_<column> the append of an invocation column.
 """
 
 from __future__ import annotations
@@ -102,8 +107,6 @@ class Engine:
         self.columns = Columns()
         self.next_request_id = itertools.count().__next__
         self.events = 0
-        self.release = self._releaser()
-        self.dispatch = self._dispatcher()
 
     def _stream(self, f, purpose: str) -> np.random.Generator:
         return stream(self.seed, f.name, purpose)
@@ -111,6 +114,9 @@ class Engine:
     # -- public -----------------------------------------------------------------------------
 
     def run(self) -> EventLog:
+        # The hot paths are closures over state that no longer changes shape from here on.
+        self.release = self._releaser()
+        self.dispatch = self._dispatcher()
         env = self.env
         for k, f in enumerate(self.scenario.functions):
             env.process(self._arrivals(k, f))
@@ -216,6 +222,7 @@ class Engine:
             policy.observe if overrides(policy, "observe") else None
             for policy in self.keep_alive
         ]
+        observing = any(observers)
 
         def dispatch(k, t, d_ms, arrival, attempt, kind, rid):
             if busy and busy[0][0] <= t:
@@ -257,9 +264,8 @@ class Engine:
                 a_warmer(row())
             if attempt != 1:
                 cols.note_retried(SERVED, attempt, t - arrival)
-            observe = observers[k]
-            if observe is not None:
-                observe(Invocation(rid, names[k], arrival, start, end, cold, iid))
+            if observing and observers[k] is not None:
+                observers[k](Invocation(rid, names[k], arrival, start, end, cold, iid))
             a_fn(k)
             a_rid(rid)
             a_arr(arrival)
@@ -343,6 +349,7 @@ class Engine:
         prewarm_of = [
             policy.prewarm if overrides(policy, "prewarm") else None for policy in self.keep_alive
         ]
+        prewarming = any(prewarm_of)
         put = [pool.put for pool in self.pools]
         special_release, prewarm, heappop = self._special_release, self._prewarm, heapq.heappop
 
@@ -367,7 +374,7 @@ class Engine:
                 else:
                     expiry[iid], reason[iid] = evict_at, IDLE
                 put[k](iid, end)
-                if prewarm_of[k] is not None:
+                if prewarming and prewarm_of[k] is not None:
                     prewarm(k, iid, end, prewarm_of[k](end, iid))
 
         return release

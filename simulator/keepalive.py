@@ -79,6 +79,10 @@ class Fixed(KeepAlivePolicy):
     policy: Literal["fixed"]
     idle_s: float = Field(ge=0, allow_inf_nan=False, description="Idle time before eviction, s.")
 
+    def start(self, function, rng):
+        idle_s = self.idle_s
+        self._bind(keep_alive_s=lambda end_s, instance_id: idle_s)
+
     def keep_alive_s(self, end_s, instance_id):
         return self.idle_s
 
@@ -97,10 +101,11 @@ class RandomIdle(KeepAlivePolicy):
     )
 
     def start(self, function, rng):
-        self._draw = Buffered(lambda n: self.idle_s.sample(rng, n)).next
+        draw = Buffered(lambda n: self.idle_s.sample(rng, n)).next
+        self._bind(keep_alive_s=lambda end_s, instance_id: draw())
 
     def keep_alive_s(self, end_s, instance_id):
-        return self._draw()
+        raise RuntimeError("start() first: it draws from the function's stream")
 
 
 BUILTINS: dict[str, type[KeepAlivePolicy]] = {"fixed": Fixed, "random": RandomIdle}

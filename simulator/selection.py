@@ -43,19 +43,28 @@ class IdleSelection(Policy):
 
 
 class _Heap(IdleSelection):
-    """Idle instances in a heap of (key, ..., instance_id); take() pops the smallest alive."""
+    """Idle instances in a heap of (key, ..., instance_id); take() pops the smallest alive.
+    Subclasses give the key by `_entry(instance_id, end_s)`."""
 
     def start(self, expiry, rng):
-        self._expiry = expiry
-        self._heap: list[tuple] = []
+        heap: list[tuple] = []
+        entry, heappush, heappop = self._entry, heapq.heappush, heapq.heappop
 
-    def take(self, now):
-        heap, expiry = self._heap, self._expiry
-        while heap:
-            iid = heapq.heappop(heap)[-1]
-            if now < expiry[iid]:
-                return iid
-        return -1
+        def put(instance_id, end_s):
+            heappush(heap, entry(instance_id, end_s))
+
+        def take(now):
+            while heap:
+                iid = heappop(heap)[-1]
+                if now < expiry[iid]:
+                    return iid
+            return -1
+
+        self._bind(put=put, take=take)
+
+    @staticmethod
+    def _entry(instance_id: int, end_s: float) -> tuple:
+        raise NotImplementedError
 
 
 class Newest(IdleSelection):
@@ -64,19 +73,20 @@ class Newest(IdleSelection):
     policy: Literal["newest"]
 
     def start(self, expiry, rng):
-        self._expiry = expiry
-        self._heap: list[int] = []  # -instance_id: the default rule, so kept lean
+        heap: list[int] = []  # -instance_id: the default rule, so kept lean
+        heappush, heappop = heapq.heappush, heapq.heappop
 
-    def put(self, instance_id, end_s):
-        heapq.heappush(self._heap, -instance_id)
+        def put(instance_id, end_s):
+            heappush(heap, -instance_id)
 
-    def take(self, now):
-        heap, expiry = self._heap, self._expiry
-        while heap:
-            iid = -heapq.heappop(heap)
-            if now < expiry[iid]:
-                return iid
-        return -1
+        def take(now):
+            while heap:
+                iid = -heappop(heap)
+                if now < expiry[iid]:
+                    return iid
+            return -1
+
+        self._bind(put=put, take=take)
 
 
 class MostRecentlyUsed(_Heap):
@@ -84,8 +94,9 @@ class MostRecentlyUsed(_Heap):
 
     policy: Literal["mru"]
 
-    def put(self, instance_id, end_s):
-        heapq.heappush(self._heap, (-end_s, -instance_id, instance_id))
+    @staticmethod
+    def _entry(instance_id, end_s):
+        return (-end_s, -instance_id, instance_id)
 
 
 class LeastRecentlyUsed(_Heap):
@@ -93,8 +104,9 @@ class LeastRecentlyUsed(_Heap):
 
     policy: Literal["lru"]
 
-    def put(self, instance_id, end_s):
-        heapq.heappush(self._heap, (end_s, instance_id))
+    @staticmethod
+    def _entry(instance_id, end_s):
+        return (end_s, instance_id)
 
 
 class Random(IdleSelection):
@@ -104,23 +116,23 @@ class Random(IdleSelection):
     policy: Literal["random"]
 
     def start(self, expiry, rng):
-        self._expiry = expiry
-        self._items: list[int] = []
-        self._uniform = Buffered(rng.random).next
+        items: list[int] = []
+        uniform = Buffered(rng.random).next
 
-    def put(self, instance_id, end_s):
-        self._items.append(instance_id)
+        def take(now):
+            while items:
+                k = int(uniform() * len(items))
+                iid = items[k]
+                items[k] = items[-1]  # swap-remove: O(1)
+                items.pop()
+                if now < expiry[iid]:
+                    return iid
+            return -1
 
-    def take(self, now):
-        items, expiry = self._items, self._expiry
-        while items:
-            k = int(self._uniform() * len(items))
-            iid = items[k]
-            items[k] = items[-1]  # swap-remove: O(1)
-            items.pop()
-            if now < expiry[iid]:
-                return iid
-        return -1
+        def put(instance_id, end_s):
+            items.append(instance_id)
+
+        self._bind(put=put, take=take)
 
 
 BUILTINS: dict[str, type[IdleSelection]] = {

@@ -105,20 +105,9 @@ class Workload(Model):
         return sorted(set(chosen))
 
     def _azure2019(self, seed: int) -> list[dict[str, Any]]:
-        files = azure2019.find_files(self.path) if self.path.is_dir() else {
-            "invocations": self.path, "durations": None, "memory": None}  # fmt: skip
+        files = azure2019.files_for(self.path)
         inv = azure2019.read_invocations(files["invocations"])
-        counts = inv.counts
-        if self.minutes is not None:
-            first, last = self.minutes
-            labels = inv.minutes.tolist()
-            if first > last or first not in labels or last not in labels:
-                raise ValueError(
-                    f"minutes {list(self.minutes)} must be labels of the file's minute columns "
-                    f"({labels[0]}..{labels[-1]}), first <= last"
-                )
-            lo, hi = labels.index(first), labels.index(last)
-            counts = counts[:, lo : hi + 1]
+        counts = inv.counts[:, inv.minute_columns(self.minutes)]
         keys = inv.functions.tolist()
         chosen = self._choose(keys, counts.sum(axis=1), seed)
         template = {"durations": "duration", "memory": "memory_mb"}
@@ -251,7 +240,7 @@ def fields_for_azure2019_arrivals(
     source = resolve(arrivals.get("invocations"))
     if source is None or not source.exists():
         return {}
-    files = azure2019.find_files(source) if source.is_dir() else {"invocations": source}
+    files = azure2019.files_for(source)
     durations_file = resolve(arrivals.get("durations")) or files.get("durations")
     memory_file = resolve(arrivals.get("memory")) or files.get("memory")
     inv = azure2019.read_invocations(files["invocations"])

@@ -45,7 +45,7 @@ class Azure2019(ReplayBase):
     @field_validator("invocations")
     @classmethod
     def _counts_file(cls, path: Path) -> Path:
-        return azure2019.find_files(path)["invocations"] if path.is_dir() else path
+        return azure2019.files_for(path)["invocations"]
 
     @model_validator(mode="after")
     def _function_in_trace(self):
@@ -56,23 +56,13 @@ class Azure2019(ReplayBase):
             raise ValueError(
                 f"{self.invocations} has no single function {self.function!r}"
             ) from None
-        if self.minutes is not None:
-            first, last = self.minutes
-            if first > last or first not in trace.minutes or last not in trace.minutes:
-                raise ValueError(
-                    f"minutes {list(self.minutes)} must be labels of the file's minute columns "
-                    f"({trace.minutes[0]}..{trace.minutes[-1]}), first <= last"
-                )
+        trace.minute_columns(self.minutes)  # labels of the file, in order
         return self
 
     def counts(self) -> np.ndarray:
         """The replayed per-minute counts (before the rate multiplier)."""
         trace = azure2019.read_invocations(self.invocations)
-        counts = trace.counts[trace.row(self.function)]
-        if self.minutes is not None:
-            lo, hi = (int(np.flatnonzero(trace.minutes == m)[0]) for m in self.minutes)
-            counts = counts[lo : hi + 1]
-        return counts
+        return trace.counts[trace.row(self.function), trace.minute_columns(self.minutes)]
 
     def trace(self, rng):
         counts = self.counts().astype(np.int64)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from ..traces import azure2021
@@ -37,13 +36,4 @@ class Azure2021(ReplayBase):
     def trace(self, rng):
         data = azure2021.read(self.path)
         i = data.row(self.function, self.app)
-        t, d = data.arrival_s[i], data.duration_ms[i]
-        origin = 0.0
-        if self.trace_window_s is not None:
-            origin, end = self.trace_window_s
-            keep = (t >= origin) & (t < end)
-            t, d = t[keep], d[keep]
-        if self.rate_multiplier != 1.0:
-            copies = self.multiply(rng, len(t))
-            t, d = np.repeat(t, copies), np.repeat(d, copies)
-        return (t - origin) / self.time_scale, d
+        return self.replayed(rng, data.arrival_s[i], data.duration_ms[i], self.trace_window_s)

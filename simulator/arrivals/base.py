@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ..plugins import Policy
+from ..rng import batch_sizes
 
 
 class ArrivalProcessBase(Policy):
@@ -69,6 +70,18 @@ class ArrivalProcessBase(Policy):
     def expected_count(self, t0: float, t1: float) -> float:
         """Expected arrivals in [t0, t1); 0 when unknown."""
         return 0.0
+
+
+def in_batches(
+    times: np.ndarray, durations: np.ndarray | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """(times, durations) slices of growing size (rng.batch_sizes), none empty."""
+    k = 0
+    for size in batch_sizes():
+        if k >= len(times):
+            return
+        yield times[k : k + size], None if durations is None else durations[k : k + size]
+        k += size
 
 
 def poisson_times(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from ..traces import usercsv
@@ -49,15 +48,4 @@ class CsvLog(ReplayBase):
     def trace(self, rng):
         log = self._log()
         i = log.row(self.function)
-        t, d = log.arrival_s[i], log.duration_ms[i]
-        origin = 0.0
-        if self.trace_window_s is not None:
-            origin, end = self.trace_window_s
-            keep = (t >= origin) & (t < end)
-            t = t[keep]
-            d = None if d is None else d[keep]
-        if self.rate_multiplier != 1.0:
-            copies = self.multiply(rng, len(t))
-            t = np.repeat(t, copies)
-            d = None if d is None else np.repeat(d, copies)
-        return (t - origin) / self.time_scale, d
+        return self.replayed(rng, log.arrival_s[i], log.duration_ms[i], self.trace_window_s)

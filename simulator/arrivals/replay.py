@@ -8,8 +8,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from ..rng import batch_sizes
-from .base import ArrivalProcessBase
+from .base import ArrivalProcessBase, in_batches
 
 
 class ReplayBase(ArrivalProcessBase):
@@ -35,6 +34,28 @@ class ReplayBase(ArrivalProcessBase):
         """Replay times (sorted, s) and per-request handler times (ms) or None."""
         raise NotImplementedError
 
+    def replayed(
+        self,
+        rng: np.random.Generator,
+        times: np.ndarray,
+        durations: np.ndarray | None,
+        window: tuple[float, float] | None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-request trace times (s) and handler times (ms or None) as replayed: cut to the
+        trace window [start, end) (which then starts at 0), each request kept or copied by
+        the rate multiplier, divided by the time scale."""
+        origin = 0.0
+        if window is not None:
+            origin, end = window
+            keep = (times >= origin) & (times < end)
+            times = times[keep]
+            durations = None if durations is None else durations[keep]
+        if self.rate_multiplier != 1.0:
+            copies = self.multiply(rng, len(times))
+            times = np.repeat(times, copies)
+            durations = None if durations is None else np.repeat(durations, copies)
+        return (times - origin) / self.time_scale, durations
+
     def batches_with_durations(
         self, rng, duration_s
     ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
@@ -43,12 +64,7 @@ class ReplayBase(ArrivalProcessBase):
         keep = (times >= t0) & (times < t1)
         times = times[keep]
         durations = None if durations is None else durations[keep]
-        k = 0
-        for size in batch_sizes():
-            if k >= len(times):
-                return
-            yield times[k : k + size], None if durations is None else durations[k : k + size]
-            k += size
+        yield from in_batches(times, durations)
 
     def generate(self, rng, t0, t1):
         for times, _ in self.batches_with_durations(rng, t1):

@@ -10,8 +10,7 @@ import pandas as pd
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from ..errors import ScenarioError
-from ..rng import batch_sizes
-from .base import ArrivalProcessBase
+from .base import ArrivalProcessBase, in_batches
 
 
 def resolve_path(path: Path, info: ValidationInfo) -> Path:
@@ -77,13 +76,8 @@ class Trace(ArrivalProcessBase):
 
     def generate(self, rng, t0, t1):
         times = self.read()
-        times = times[(times >= t0) & (times < t1)]
-        k = 0
-        for size in batch_sizes():
-            if k >= len(times):
-                return
-            yield times[k : k + size]
-            k += size
+        for batch, _ in in_batches(times[(times >= t0) & (times < t1)]):
+            yield batch
 
     def expected_count(self, t0, t1):
         return 0.0  # bounded by the file

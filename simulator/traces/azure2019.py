@@ -56,6 +56,27 @@ class Invocations:
             raise KeyError(function)
         return int(hits[0])
 
+    def minute_columns(self, minutes: tuple[int, int] | None) -> slice:
+        """The columns of minute labels [first, last] (all of them for None); ValueError if
+        they are not labels of the file in order."""
+        if minutes is None:
+            return slice(None)
+        first, last = minutes
+        labels = self.minutes.tolist()
+        if first > last or first not in labels or last not in labels:
+            raise ValueError(
+                f"minutes {list(minutes)} must be labels of the file's minute columns "
+                f"({labels[0]}..{labels[-1]}), first <= last"
+            )
+        return slice(labels.index(first), labels.index(last) + 1)
+
+
+def files_for(path: Path) -> dict[str, Path | None]:
+    """The trace's files: those of a folder, or a counts file alone."""
+    if path.is_dir():
+        return find_files(path)
+    return {"invocations": path, "durations": None, "memory": None}
+
 
 def find_files(folder: Path) -> dict[str, Path | None]:
     """The invocations, durations and memory files of a trace folder (None if absent)."""

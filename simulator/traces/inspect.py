@@ -44,7 +44,7 @@ def detect_format(path: Path) -> str:
 def load(path: Path, fmt: str) -> dict[str, Any]:
     """Per function: name (hash), app, trigger, arrival times (s) and the trace's span (s)."""
     if fmt == "azure2019":
-        files = azure2019.find_files(path) if path.is_dir() else {"invocations": path}
+        files = azure2019.files_for(path)
         inv = azure2019.read_invocations(files["invocations"])
         times = [azure2019.spread(c, "equidistant", np.random.default_rng(0)) for c in inv.counts]
         return {
@@ -128,11 +128,7 @@ def scenario_for(
     data = load(path, fmt)
     template: dict[str, Any] = {}
     if fmt == "azure2019":
-        files = (
-            azure2019.find_files(path)
-            if path.is_dir()
-            else {"invocations": path, "durations": None, "memory": None}
-        )
+        files = azure2019.files_for(path)
         missing = [k for k in ("durations", "memory") if files.get(k) is None]
         if missing:
             warnings.append(
