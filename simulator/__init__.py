@@ -10,8 +10,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from .arrivals import ArrivalProcessBase as ArrivalProcess  # noqa: E402
 from .compare import compare  # noqa: E402
 from .errors import ScenarioError  # noqa: E402
-from .keepalive import Invocation, KeepAlivePolicy, PolicyError, Prewarm  # noqa: E402
+from .keepalive import Invocation, KeepAlivePolicy, Prewarm  # noqa: E402
 from .plan import Plan, Target, plan  # noqa: E402
+from .plugins import PolicyError  # noqa: E402
 from .result import Result  # noqa: E402
 from .scenario import load_scenario, parse_scenario  # noqa: E402
 from .schema import Scenario  # noqa: E402

@@ -22,8 +22,8 @@ from rich.table import Table
 
 from . import __version__, plots
 from .errors import ScenarioError
-from .keepalive import PolicyError
 from .output import OutputDirError, check_output_dir, write_folder
+from .plugins import PolicyError
 from .scenario import load_scenario, parse_scenario
 from .schema import Scenario
 from .simulation import simulate
@@ -187,7 +187,7 @@ def sweep_cmd(
                 dask=dask,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
-    except (ScenarioError, OutputDirError) as err:
+    except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
     except KeyboardInterrupt:
         err_console.print("interrupted: finished runs are kept; run the same command to resume")
@@ -213,6 +213,7 @@ def compare_cmd(
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/compare"),
+    allow_import: AllowImportOpt = False,
 ) -> None:
     """Compare runs, or the points of a sweep: a table and figures (PNG and SVG).
 
@@ -225,8 +226,8 @@ def compare_cmd(
         for item in items:
             if not item.exists():
                 raise ScenarioError("not found", file=str(item))
-        table = compare(list(items), out)
-    except (ScenarioError, OutputDirError) as err:
+        table = compare(list(items), out, allow_import=allow_import)
+    except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
     shown = [c for c in table.columns if not c.endswith(("_ci_low", "_ci_high"))]
     shown = [c for c in shown if not c.endswith("_mean") or c.removesuffix("_mean") in KEY_METRICS]

@@ -36,8 +36,9 @@ class Run:
     duration_s: float
 
 
-def load_runs(items: list[str | Path | Result]) -> list[Run]:
-    """Result objects, result folders (written by `coldsim run`) or scenario files (run now)."""
+def load_runs(items: list[str | Path | Result], allow_import: bool = False) -> list[Run]:
+    """Result objects, result folders (written by `coldsim run`) or scenario files (run now;
+    `allow_import` as for load_scenario)."""
     from .simulation import simulate
 
     runs = []
@@ -58,7 +59,7 @@ def load_runs(items: list[str | Path | Result]) -> list[Run]:
             )
             continue
         else:
-            res = simulate(load_scenario(item))
+            res = simulate(load_scenario(item, allow_import=allow_import))
         runs.append(
             Run(
                 res.scenario.name,
@@ -287,10 +288,12 @@ def _write(out: Path, tables: dict[str, pd.DataFrame], figs: dict) -> None:
     write_folder(out.resolve(), fill)
 
 
-def compare(items: list[str | Path | Result], out: str | Path) -> pd.DataFrame:
+def compare(
+    items: list[str | Path | Result], out: str | Path, *, allow_import: bool = False
+) -> pd.DataFrame:
     """Compare runs (Result objects, result folders, scenario files), or the points of one
     sweep (a folder holding sweep.parquet). `out` must be new, empty or an earlier comparison,
-    and must not hold an input."""
+    and must not hold an input. `allow_import` as for load_scenario."""
     out = check_output_dir(out, "compare")
     paths = [Path(i).resolve() for i in items if not isinstance(i, Result)]
     for path in paths:
@@ -307,4 +310,4 @@ def compare(items: list[str | Path | Result], out: str | Path) -> pd.DataFrame:
         if len(items) != 1:
             raise ScenarioError("compare takes one sweep folder, or any number of runs")
         return compare_sweep(sweeps[0], out)
-    return compare_runs(load_runs(items), out)
+    return compare_runs(load_runs(items, allow_import), out)

@@ -29,20 +29,34 @@ from functools import partial
 import numpy as np
 import simpy
 
-from .eventlog import Columns, EndReason, EventLog, Kind, Outcome, Status, ThrottleReason
+from .arrivals.base import checked as checked_batches
+from .eventlog import (
+    Columns,
+    EndReason,
+    EventLog,
+    Kind,
+    Outcome,
+    Status,
+    ThrottleReason,
+    categories,
+)
 from .instances import Instances
-from .keepalive import Invocation, PolicyError, checked, overrides
+from .keepalive import Invocation, checked, overrides
 from .keepalive import KeepAlivePolicy as _KeepAlive
 from .limits import Limits
+from .plugins import PolicyError, guarded
 from .provisioned import Provisioned
 from .rng import Buffered, stream
 from .schema import Scenario
+from .selection import IdleSelection as _Selection
+from .selection import checked as checked_pool
 
 # Codes as plain ints: the hot path compares them per request.
 USER, WARMER = int(Kind.USER), int(Kind.WARMER)
 SERVED, THROTTLED, DROPPED = int(Status.SERVED), int(Status.THROTTLED), int(Status.DROPPED)
 RESERVED, ACCOUNT, SCALING = map(int, ThrottleReason)
 IDLE, LIFETIME = int(EndReason.IDLE), int(EndReason.LIFETIME)
+KIND_NAMES = categories(Kind)
 
 
 class Engine:
@@ -82,20 +96,24 @@ class Engine:
         # Idle pools are per function, or per application with instance_scope app (an app's
         # functions share warm instances, as on Azure Functions). Pre-warmed instances still
         # initialising wait beside their pool, soonest ready first.
-        self.pools, self.warming = [], []
+        self.pool_put, self.pool_take, self.warming = [], [], []
         by_app: dict[str, tuple] = {}
         for f in sc.functions:
             app = f.app if platform.instance_scope == "app" else None
             if app is None or app not in by_app:
                 pool = platform.idle_selection.model_copy()
                 pool.start(self.instances.expiry, self._stream(f, "selection"))
-                entry = (pool, [])
+                if type(pool).__module__ == _Selection.__module__:
+                    entry = (pool.put, pool.take, [])
+                else:  # a user's pool: its answers are checked
+                    entry = (*checked_pool(pool, self.instances.expiry), [])
                 if app is not None:
                     by_app[app] = entry
             else:
                 entry = by_app[app]
-            self.pools.append(entry[0])
-            self.warming.append(entry[1])
+            self.pool_put.append(entry[0])
+            self.pool_take.append(entry[1])
+            self.warming.append(entry[2])
         self.keep_alive: list[_KeepAlive] = []
         for f in sc.functions:
             policy = platform.keep_alive.model_copy()
@@ -143,6 +161,9 @@ class Engine:
         batches = f.arrivals.batches_with_durations(
             self._stream(f, "arrivals"), self.scenario.duration_s
         )
+        if not f.arrivals.builtin():
+            window = f.arrivals.window(self.scenario.duration_s)
+            batches = checked_batches(f.arrivals, batches, *window)
         for times, durations in batches:
             if durations is None:
                 durations = f.duration.sample(duration_rng, len(times))
@@ -203,7 +224,7 @@ class Engine:
         )  # fmt: skip
         pc_target, pc_excess = pc.target, pc.excess
         init_of, user_of = inst.init_ms, inst.user
-        take = [pool.take for pool in self.pools]
+        take = self.pool_take
         warming = self.warming
         release, take_token, new_instance = self.release, limits.take_token, inst.new
         throttle, claim, heappush = self._throttle, self._claim_prewarmed, heapq.heappush
@@ -219,7 +240,7 @@ class Engine:
         )
         names = [f.name for f in self.scenario.functions]
         observers = [
-            policy.observe if overrides(policy, "observe") else None
+            guarded(policy, "observe", policy.observe) if overrides(policy, "observe") else None
             for policy in self.keep_alive
         ]
         observing = any(observers)
@@ -265,7 +286,9 @@ class Engine:
             if attempt != 1:
                 cols.note_retried(SERVED, attempt, t - arrival)
             if observing and observers[k] is not None:
-                observers[k](Invocation(rid, names[k], arrival, start, end, cold, iid))
+                observers[k](
+                    Invocation(rid, names[k], arrival, start, end, cold, iid, KIND_NAMES[kind])
+                )
             a_fn(k)
             a_rid(rid)
             a_arr(arrival)
@@ -347,10 +370,11 @@ class Engine:
             builtin = type(policy).__module__ == _KeepAlive.__module__
             window_of.append(policy.keep_alive_s if builtin else checked(policy, f.name))
         prewarm_of = [
-            policy.prewarm if overrides(policy, "prewarm") else None for policy in self.keep_alive
+            guarded(policy, "prewarm", policy.prewarm) if overrides(policy, "prewarm") else None
+            for policy in self.keep_alive
         ]
         prewarming = any(prewarm_of)
-        put = [pool.put for pool in self.pools]
+        put = self.pool_put
         special_release, prewarm, heappop = self._special_release, self._prewarm, heapq.heappop
 
         def release(now):
@@ -398,22 +422,29 @@ class Engine:
         inst.special[iid] = False
         retire = inst.retire[iid]
         evict_at = end + self._prewarm_keep.pop(iid)
+        if end >= retire:  # its lifetime ran out during its init: gone as it is ready
+            inst.end(iid, end, EndReason.LIFETIME)
+            return True
         if evict_at > retire:
             inst.end(iid, retire, EndReason.LIFETIME)
         else:
             inst.end(iid, evict_at, EndReason.IDLE)
-        self.pools[k].put(iid, end)
+        self.pool_put[k](iid, end)
         return True
 
     def _prewarm(self, k: int, iid: int, end: float, ask) -> None:
         """The keep-alive policy asked for a pre-warmed instance when `iid` went idle."""
         if ask is None:
             return
-        ready_at, keep_s = float(ask[0]), float(ask[1])
-        if not (ready_at == ready_at and keep_s >= 0.0):
+        try:
+            ready_at, keep_s = (float(x) for x in ask)
+        except (TypeError, ValueError):
+            ready_at = keep_s = math.nan
+        if not (math.isfinite(ready_at) and keep_s >= 0.0):
             raise PolicyError(
                 f"keep-alive policy {self.keep_alive[k].policy} returned {ask!r} from prewarm: "
-                "need a ready_at_s (s) and a keep_alive_s >= 0"
+                "need None or Prewarm(ready_at_s, keep_alive_s) with a finite ready_at_s and "
+                "keep_alive_s >= 0"
             )
         inst = self.instances
         new = inst.new_prewarmed(k, end, max(ready_at, end))

@@ -17,14 +17,13 @@ One copy of the policy serves each function. The engine calls, in simulated-time
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, ClassVar, Literal, NamedTuple
 
 import numpy as np
 from pydantic import Field
 
 from .distributions import DistributionS, UniformS
-from .plugins import PluginField, Policy
+from .plugins import PluginField, Policy, PolicyError, guarded
 from .rng import Buffered
 
 
@@ -40,6 +39,7 @@ class Invocation(NamedTuple):
     end_s: float
     cold: bool
     instance_id: int
+    kind: str  # "user", or "warmer" for a warmer's ping
 
 
 class Prewarm(NamedTuple):
@@ -55,6 +55,8 @@ class KeepAlivePolicy(Policy):
 
     tag: ClassVar[str] = "policy"
     family: ClassVar[str] = "keep-alive policy"
+    public_name: ClassVar[str] = "KeepAlivePolicy"
+    required: ClassVar[tuple[str, ...]] = ("keep_alive_s",)
     policy: str = Field(description="A built-in's name, or a plug-in class as module:Class.")
 
     def start(self, function: str, rng: np.random.Generator) -> None:
@@ -130,20 +132,13 @@ def checked(policy: KeepAlivePolicy, function: str):
 
     def keep_alive_s(end_s: float, instance_id: int) -> float:
         w = window(end_s, instance_id)
-        try:
-            w = float(w)
-        except (TypeError, ValueError):
-            w = math.nan
-        if not w >= 0.0:
+        ok = isinstance(w, int | float | np.integer | np.floating) and not isinstance(w, bool)
+        if not (ok and w >= 0.0):
             raise PolicyError(
                 f"keep-alive policy {name} returned {w!r} from keep_alive_s for function "
-                f"{function!r} at {end_s:.6g} s: it must be seconds >= 0 (0 evicts at once, "
-                "inf keeps the instance until it is recycled)"
+                f"{function!r} at {end_s:.6g} s: it must be a number of seconds >= 0 (0 evicts "
+                "at once, inf keeps the instance until it is recycled)"
             )
-        return w
+        return float(w)
 
-    return keep_alive_s
-
-
-class PolicyError(RuntimeError):
-    """A plug-in policy broke its interface's contract during a run."""
+    return guarded(policy, "keep_alive_s", keep_alive_s)

@@ -1,5 +1,6 @@
 """The one pydantic base class of the scenario schema: unknown fields are errors (a typo never
-passes silently) and validated values are frozen (a scenario cannot change under a run)."""
+passes silently), validated values are frozen (a scenario cannot change under a run), and
+infinities survive a round trip through plain data ("inf", not null)."""
 
 from __future__ import annotations
 
@@ -7,4 +8,4 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="strings")

@@ -12,6 +12,7 @@ itself (`{"policy": TwiceLastGap, ...}`): it is recorded by its import path.
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,8 +29,11 @@ class Policy(Model):
 
     #: The YAML key that names the class ("policy" or "process"); set by each family.
     tag: ClassVar[str] = "policy"
-    #: How errors name the family ("keep-alive policy", ...).
+    #: How errors name the family ("keep-alive policy", ...), and its public base class.
     family: ClassVar[str] = "policy"
+    public_name: ClassVar[str] = "Policy"
+    #: Methods a plug-in class must define (the base's raise NotImplementedError).
+    required: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def import_path(cls) -> str:
@@ -43,8 +47,37 @@ class Policy(Model):
             object.__setattr__(self, name, function)
 
 
+class PolicyError(RuntimeError):
+    """A plug-in policy failed or broke its interface's contract during a run."""
+
+
+def guarded(policy: Policy, method: str, function):
+    """function (a user's policy method, or a wrapper of it), with any exception it raises
+    turned into a PolicyError naming the policy, the method and the failing line."""
+    import traceback
+
+    def call(*args):
+        try:
+            return function(*args)
+        except PolicyError:
+            raise
+        except Exception as err:
+            frame = traceback.extract_tb(err.__traceback__)[-1]
+            raise PolicyError(
+                f"{policy.family} {getattr(policy, policy.tag)}: {method} raised "
+                f"{type(err).__name__}: {err} ({frame.filename}:{frame.lineno})"
+            ) from err
+
+    return call
+
+
 class PluginError(ValueError):
     """A plug-in class cannot be resolved (unknown name, module not importable, wrong base)."""
+
+
+#: Classes a Python caller gave directly, by their recorded import path: found again without
+#: importing, even where the path cannot be imported (a class defined in a function).
+_GIVEN: dict[str, type] = {}
 
 
 def resolve(
@@ -62,14 +95,27 @@ def resolve(
             f"unknown {base.tag} {name!r} (allowed: {', '.join(map(repr, builtins))}, "
             "or a plug-in class as 'module:Class')"
         )
+    elif name in _GIVEN:
+        cls = _GIVEN[name]
     else:
         cls = _import_class(name, context or {})
-    if not (isinstance(cls, type) and issubclass(cls, base)):
+    shown = name if isinstance(name, str) else cls.import_path() if _is_policy(cls) else cls
+    label = repr(shown)
+    if not (isinstance(cls, type) and issubclass(cls, base)) or cls is base:
+        article = "an" if base.family[0] in "aeiou" else "a"
         raise PluginError(
-            f"{name if isinstance(name, str) else cls!r} is not a {base.family} "
-            f"(a subclass of coldsim.{base.__name__})"
+            f"{label} is not {article} {base.family} (a subclass of coldsim.{base.public_name})"
         )
+    missing = [m for m in base.required if getattr(cls, m) is getattr(base, m)]
+    if missing:
+        raise PluginError(f"{label} does not define {', '.join(missing)} (see docs/policies.md)")
+    if isinstance(name, type):
+        _GIVEN[cls.import_path()] = cls
     return cls
+
+
+def _is_policy(cls: object) -> bool:
+    return isinstance(cls, type) and issubclass(cls, Policy)
 
 
 def _import_class(path: str, context: dict) -> type:
@@ -103,7 +149,8 @@ def _import_class(path: str, context: dict) -> type:
                 sys.path.remove(folder)
     obj: Any = module
     for part in qualname.split("."):
-        obj = getattr(obj, part, None)
+        # Static lookups: a module's lazy __getattr__ could import more code.
+        obj = inspect.getattr_static(obj, part, None)
         if obj is None:
             raise PluginError(f"{path!r}: module {module_name!r} has no {qualname!r}")
     return obj

@@ -78,8 +78,10 @@ def costs(
     is round_up(init + handler), and the extra over round_up(handler) is the `init` cost;
     configured provisioned concurrency per GB-s, each constant stretch rounded up to 5 min.
     Warmer pings pay all of these too, reported under `warmers` only. A pre-warmed instance's
-    whole init is billed once (under `init`), when it starts in the window, whether or not a
-    request takes it."""
+    whole init is billed once, under `init` of the function whose policy asked for it, when
+    it starts in the window, whether or not a request (or a warmer's ping) takes it."""
+    from .report import on_instances
+
     pricing = scenario.platform.pricing
     n_fn = len(scenario.functions)
     gb = np.array([f.memory_mb for f in scenario.functions], dtype=float) / MB_PER_GB
@@ -94,7 +96,7 @@ def costs(
     prewarmed = instances["prewarmed"].to_numpy()
     iid = invocations["instance_id"].to_numpy()
     # Rows on pre-warmed instances waited for part of an init billed with the instance.
-    cold = invocations["cold"].to_numpy() & ~prewarmed[np.maximum(iid, 0)]
+    cold = invocations["cold"].to_numpy() & ~on_instances(prewarmed, iid)
     g = pricing.billing_granularity_ms
     dur = invocations["duration_ms"].to_numpy()
     init = invocations["init_ms"].to_numpy()

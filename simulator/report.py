@@ -55,7 +55,7 @@ def summarize(
     iid = invocations["instance_id"].to_numpy()
     begin = invocations["start_s"].to_numpy().copy()
     ahead = instances["provisioned"].to_numpy() | instances["prewarmed"].to_numpy()
-    on_demand_cold = cold & ~ahead[np.maximum(iid, 0)]  # init on the request's path
+    on_demand_cold = cold & ~on_instances(ahead, iid)  # init on the request's path
     begin[on_demand_cold] = created[iid[on_demand_cold]]
     run_s = _overlap(begin, invocations["end_s"].to_numpy(), w0, w1)
     del begin
@@ -185,6 +185,14 @@ def _capped_integral(begin, end, at, counts, w0, w1) -> float:
     return float(np.sum(np.minimum(busy, configured) * np.diff(times)))
 
 
+def on_instances(flag: np.ndarray, instance_id: np.ndarray) -> np.ndarray:
+    """Per invocation row: the flag of its instance (False for requests that never ran)."""
+    out = np.zeros(len(instance_id), dtype=bool)
+    ran = instance_id >= 0
+    out[ran] = flag[instance_id[ran]]
+    return out
+
+
 def _overlap(start: np.ndarray, end: np.ndarray, w0: float, w1: float) -> np.ndarray:
     """Length of [start, end) ∩ [w0, w1) per row; 0 where either is NaN (never ran)."""
     return np.nan_to_num(
@@ -258,13 +266,16 @@ def occupancy(
     invocations: pd.DataFrame, instances: pd.DataFrame, edges: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Time-average busy and alive instance counts in each bin [edges[i], edges[i+1])."""
-    cold = invocations["cold"].to_numpy()
     created = instances["created_s"].to_numpy()
-    iid = np.maximum(invocations["instance_id"].to_numpy(), 0)
-    begin = np.where(cold, created[iid], invocations["start_s"].to_numpy())
-    pc = instances["provisioned"].to_numpy()
-    begin = np.concatenate([begin, created[pc]])
-    end = np.concatenate([invocations["end_s"].to_numpy(), instances["ready_s"].to_numpy()[pc]])
+    iid = invocations["instance_id"].to_numpy()
+    # As in summarize(): an on-demand cold start is busy from its instance's creation; inits
+    # off the request path (provisioned, pre-warmed) are busy on their own.
+    ahead = instances["provisioned"].to_numpy() | instances["prewarmed"].to_numpy()
+    begin = invocations["start_s"].to_numpy().copy()
+    on_demand_cold = invocations["cold"].to_numpy() & ~on_instances(ahead, iid)
+    begin[on_demand_cold] = created[iid[on_demand_cold]]
+    begin = np.concatenate([begin, created[ahead]])
+    end = np.concatenate([invocations["end_s"].to_numpy(), instances["ready_s"].to_numpy()[ahead]])
     ended = instances["ended_s"].to_numpy()
     widths = np.diff(edges)
     busy = np.diff(_integral(begin, end, edges)) / widths

@@ -83,10 +83,12 @@ def parse_scenario(
     if data.get("workload") is not None:
         data = _expand_workload(data, context, file)
     try:
-        return Scenario.model_validate(data, context=context)
+        scenario = Scenario.model_validate(data, context=context)
     except ValidationError as err:
         problems = [problem(e, data, file) for e in err.errors()]
         raise (problems[0] if len(problems) == 1 else ScenarioErrors(problems)) from None
+    scenario._origin = {"base_dir": base_dir, "file": file, "allow_import": allow_import}
+    return scenario
 
 
 def _expand_workload(

@@ -14,6 +14,7 @@ from pydantic import (
     Discriminator,
     Field,
     NonNegativeInt,
+    PrivateAttr,
     Tag,
     ValidationInfo,
     field_validator,
@@ -313,6 +314,10 @@ class Function(Model):
 class Scenario(Model):
     """A simulation: the platform, the functions and the time span."""
 
+    #: Where it was read from and whether its reader allowed plug-in imports: variants made
+    #: from it (`updated`, sweep points) are validated the same way.
+    _origin: dict[str, Any] = PrivateAttr(default_factory=dict)
+
     name: str = Field(pattern=NAME_PATTERN, description="Names the output folder results/<name>/.")
     seed: int = Field(0, ge=0, description="Drives every random stream of the run.")
     duration_s: float = Field(
@@ -402,4 +407,9 @@ class Scenario(Model):
         data = self.to_dict()
         for path, value in overrides.items():
             set_path(data, path, value)
-        return parse_scenario(data, allow_import=True)  # its classes are imported already
+        return parse_scenario(data, **{**self.origin(), "file": None})
+
+    def origin(self) -> dict[str, Any]:
+        """parse_scenario's keywords that validated this scenario: base_dir, file and
+        allow_import."""
+        return {"base_dir": None, "file": None, "allow_import": False, **self._origin}

@@ -18,7 +18,7 @@ from typing import Annotated, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from .plugins import PluginField, Policy
+from .plugins import PluginField, Policy, guarded
 from .rng import Buffered
 
 
@@ -27,6 +27,8 @@ class IdleSelection(Policy):
 
     tag: ClassVar[str] = "policy"
     family: ClassVar[str] = "idle-selection policy"
+    public_name: ClassVar[str] = "IdleSelection"
+    required: ClassVar[tuple[str, ...]] = ("put", "take")
     policy: str = Field(description="A built-in's name, or a plug-in class as module:Class.")
 
     def start(self, expiry: Sequence[float], rng: np.random.Generator) -> None:
@@ -42,7 +44,17 @@ class IdleSelection(Policy):
         raise NotImplementedError
 
 
-class _Heap(IdleSelection):
+class _Bound(IdleSelection):
+    """A built-in whose put and take are closures bound by `start`."""
+
+    def put(self, instance_id, end_s):
+        raise RuntimeError("start() first")
+
+    def take(self, now):
+        raise RuntimeError("start() first")
+
+
+class _Heap(_Bound):
     """Idle instances in a heap of (key, ..., instance_id); take() pops the smallest alive.
     Subclasses give the key by `_entry(instance_id, end_s)`."""
 
@@ -67,7 +79,7 @@ class _Heap(IdleSelection):
         raise NotImplementedError
 
 
-class Newest(IdleSelection):
+class Newest(_Bound):
     """The idle instance created most recently (highest id): older ones drain and expire."""
 
     policy: Literal["newest"]
@@ -109,7 +121,7 @@ class LeastRecentlyUsed(_Heap):
         return (end_s, instance_id)
 
 
-class Random(IdleSelection):
+class Random(_Bound):
     """An idle instance chosen uniformly at random among those alive (rejection of expired
     entries keeps the choice uniform over the survivors)."""
 
@@ -133,6 +145,36 @@ class Random(IdleSelection):
             items.append(instance_id)
 
         self._bind(put=put, take=take)
+
+
+def checked(pool: IdleSelection, expiry: Sequence[float]):
+    """put and take of a user's pool, with the contract checked: take returns -1 or an
+    instance that was put, not taken since, and not expired."""
+    from .plugins import PolicyError
+
+    idle: set[int] = set()
+    put_, take_ = guarded(pool, "put", pool.put), guarded(pool, "take", pool.take)
+
+    def put(instance_id, end_s):
+        idle.add(instance_id)
+        put_(instance_id, end_s)
+
+    def take(now):
+        iid = take_(now)
+        if iid == -1:
+            return -1
+        if not isinstance(iid, int | np.integer) or iid not in idle or not now < expiry[iid]:
+            why = "was not idle" if iid not in idle else f"expired at {expiry[iid]:.6g} s"
+            if not isinstance(iid, int | np.integer):
+                why = "is not an instance id"
+            raise PolicyError(
+                f"idle-selection policy {pool.policy}: take({now:.6g}) returned {iid!r}, "
+                f"which {why}; return -1 or an idle instance alive at `now`"
+            )
+        idle.discard(iid)
+        return int(iid)
+
+    return put, take
 
 
 BUILTINS: dict[str, type[IdleSelection]] = {

@@ -28,6 +28,7 @@ import yaml
 from . import __version__
 from .errors import ScenarioError
 from .output import check_output_dir, write_file
+from .plugins import PolicyError
 from .scenario import parse_scenario, set_path
 from .schema import Scenario
 from .traces.common import file_key
@@ -48,7 +49,8 @@ MAX_PER_FUNCTION = 10
 
 
 def parse_grid(items: Iterable[str]) -> dict[str, list[Any]]:
-    """["a.b=1,2,3", ...] -> {"a.b": [1, 2, 3]} (each value read as YAML)."""
+    """["a.b=1,2,3", ...] -> {"a.b": [1, 2, 3]}: the values are read as a YAML flow sequence,
+    so they may be mappings (`p={policy: fixed, idle_s: 60},{policy: random}`)."""
     grid: dict[str, list[Any]] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -56,7 +58,12 @@ def parse_grid(items: Iterable[str]) -> dict[str, list[Any]]:
             raise ScenarioError(f"--grid {item!r}: expected dotted.path=v1,v2,...")
         if key.strip() in grid:
             raise ScenarioError(f"--grid {key.strip()} is given twice")
-        grid[key.strip()] = [yaml.safe_load(v) for v in raw.split(",")]
+        try:
+            values = yaml.safe_load(f"[{raw}]")
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or str(err)
+            raise ScenarioError(f"--grid {item!r}: values are not valid YAML ({problem})") from None
+        grid[key.strip()] = values
     return grid
 
 
@@ -78,15 +85,18 @@ def points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 
 def point_scenario(base: Scenario, point: Mapping[str, Any]) -> Scenario:
+    """The base scenario with a grid point's values, validated as the base was (the same
+    file for errors, the same consent to plug-in imports)."""
     data = base.to_dict()
     data["sweep"] = None
+    origin = base.origin()
+    where = ", ".join(f"{k}={v}" for k, v in point.items())
     try:
         for path, value in point.items():
             set_path(data, path, value)
-        return parse_scenario(data, allow_import=True)  # its plug-ins are imported already
+        return parse_scenario(data, **{**origin, "file": None})
     except ScenarioError as err:
-        where = ", ".join(f"{k}={v}" for k, v in point.items())
-        raise ScenarioError(f"grid point {where}: {err}") from None
+        raise ScenarioError(f"grid point {where}: {err}", file=origin["file"]) from None
 
 
 def run_key(scenario: Scenario, seed: int) -> str:
@@ -129,18 +139,21 @@ def _leaves(data: Any, key: Any = None) -> Iterable[tuple[Any, str]]:
 
 
 def run_one(
-    scenario_data: dict[str, Any], seed: int, plugin_folders: Sequence[str] = ()
+    scenario_data: dict[str, Any], seed: int, plugin_folders: Sequence[str] = (), label: str = ""
 ) -> dict[str, float]:
     """One replication (a top-level function: it travels to worker processes and Dask).
     plugin_folders: where the scenario's plug-in modules were found, for this process to
-    import them from."""
+    import them from; label: the run, for errors."""
     from .simulation import simulate
 
     for folder in plugin_folders:
         if folder not in sys.path:
             sys.path.append(folder)
     # The parent validated this scenario, with the user's consent to its plug-in imports.
-    result = simulate(parse_scenario(scenario_data, allow_import=True), seed=seed)
+    try:
+        result = simulate(parse_scenario(scenario_data, allow_import=True), seed=seed)
+    except PolicyError as err:
+        raise PolicyError(f"{label}: {err}") from None
     return metrics(result.summary)
 
 
@@ -207,7 +220,9 @@ def sweep(
             else:
                 data = sc.to_dict()
                 folders = sorted({str(Path(f).parent) for f in plugin_files(data)})
-                jobs.append((i, r, key, (data, seed, folders)))
+                where = ", ".join(f"{k}={v}" for k, v in pts[i].items())
+                label = f"grid point {where}, replication {r} (seed {seed})"
+                jobs.append((i, r, key, (data, seed, folders, label)))
     total = len(pts) * reps
     if progress:
         progress(len(done), total)

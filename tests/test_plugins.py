@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import userpolicies
 import yaml
-from coldsim import KeepAlivePolicy, PolicyError, ScenarioError, parse_scenario, sweep
+from coldsim import KeepAlivePolicy, PolicyError, ScenarioError, parse_scenario, simulate, sweep
 from coldsim.cli import app
 from conftest import ROOT, const, function, run, scenario
 from typer.testing import CliRunner
@@ -267,3 +267,128 @@ def test_the_wheel_installs_coldsim_only_and_ignores_a_users_simulator_py(tmp_pa
     assert proc.returncode == 0, proc.stderr
     file, count = proc.stdout.split()
     assert file.startswith(str(target)) and int(count) > 0
+
+
+# --- contracts of plug-ins checked at run time ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"platform": {"idle_selection": "userpolicies:Sticky"}},
+         "idle-selection policy userpolicies:Sticky: take("),
+        ({"arrivals": {"process": "userpolicies:Unsorted"}}, "times must be sorted"),
+        ({"arrivals": {"process": "userpolicies:Beyond"}}, "times must lie in [0, 100) s"),
+        ({"platform": {"keep_alive": {"policy": "userpolicies:Crashes"}}},
+         "keep-alive policy userpolicies:Crashes: keep_alive_s raised ZeroDivisionError"),
+        ({"platform": {"keep_alive": {"policy": "userpolicies:BadPrewarm", "answer": 3.0}}},
+         "returned 3.0 from prewarm: need None or Prewarm"),
+        ({"platform": {"keep_alive": {"policy": "userpolicies:BadPrewarm", "answer": "inf"}}},
+         "with a finite ready_at_s"),
+    ],
+)  # fmt: skip
+def test_broken_plugins_stop_the_run_with_a_policy_error(change, message):
+    f = function(arrivals=change.get("arrivals", {"process": "poisson", "rate_per_s": 2}),
+                 duration=const(1500))  # fmt: skip
+    data = scenario(f, duration_s=100)
+    for key, value in change.get("platform", {}).items():
+        data["platform"][key] = value
+    with pytest.raises(PolicyError) as err:
+        run(data)
+    assert message in str(err.value)
+
+
+def test_incomplete_or_base_classes_are_refused_when_loading():
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1})
+    for selection, message in (("userpolicies:HalfDone", "does not define take"),
+                               ("coldsim:IdleSelection", "is not an idle-selection policy")):  # fmt: skip
+        with pytest.raises(ScenarioError, match=message):
+            parse_scenario(with_policy(scenario(f), selection=selection))
+
+
+def test_observe_tells_warmer_pings_apart():
+    userpolicies.Recorder.seen.clear()
+    f = function(arrivals={"process": "periodic", "interval_s": 50}, duration=const(10))
+    f["warmer"] = {"interval_s": 30, "concurrency": 1, "duration_ms": 5}
+    run(with_policy(scenario(f, duration_s=100), {"policy": "userpolicies:Recorder"}))
+    kinds = [(inv.arrival_s, inv.kind) for inv in userpolicies.Recorder.seen]
+    assert sorted(kinds) == [(0.0, "user"), (0.0, "warmer"), (30.0, "warmer"), (50.0, "user"),
+                             (60.0, "warmer"), (90.0, "warmer")]  # fmt: skip
+
+
+def test_a_run_that_creates_no_instance_is_reported():
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1})
+    f["reserved_concurrency"] = 0
+    s = run(scenario(f, duration_s=50)).summary
+    assert s["served"] == 0 and s["throttled"] == s["invocations"] > 0
+
+
+def test_infinite_parameters_and_local_classes_survive_variants():
+    class Local(KeepAlivePolicy):  # defined in a function: its import path cannot be imported
+        window_s: float
+
+        def keep_alive_s(self, end_s, instance_id):
+            return self.window_s
+
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1})
+    sc = parse_scenario(with_policy(scenario(f), {"policy": Local, "window_s": math.inf}))
+    assert sc.to_dict()["platform"]["keep_alive"]["window_s"] == math.inf
+    again = yaml.safe_load(yaml.safe_dump(sc.to_dict()))
+    assert parse_scenario(again).platform.keep_alive.window_s == math.inf
+    assert simulate(sc, seed=5).summary["instances_created"] == 1
+    assert sc.updated({"platform.keep_alive.window_s": 3}).platform.keep_alive.window_s == 3
+
+
+def test_a_sweep_block_cannot_import_code_without_the_opt_in(tmp_path):
+    (tmp_path / "evilmod.py").write_text(
+        "from pathlib import Path\nPath(__file__).with_name('PWNED').write_text('x')\n"
+    )
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1})
+    data = scenario(f, duration_s=10)
+    data["sweep"] = {"grid": {"platform.keep_alive": [{"policy": "fixed", "idle_s": 1},
+                                                      {"policy": "evilmod:X"}]},
+                     "replications": 1}  # fmt: skip
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    res = CliRunner().invoke(app, ["sweep", str(path), "--workers", "1", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.output
+    assert "s.yaml" in res.output and "--allow-import" in res.output
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_failing_policy_in_a_sweep_names_the_grid_point(tmp_path):
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1})
+    data = with_policy(scenario(f, duration_s=20), {"policy": "userpolicies:Window", "window_s": 1})
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    res = CliRunner().invoke(app, ["sweep", str(path), "--workers", "1", "--replications", "1",
+                                   "--grid", "platform.keep_alive.window_s=1,-1",
+                                   "--out", str(tmp_path / "o")])  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert "grid point platform.keep_alive.window_s=-1, replication 0" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_a_prewarm_whose_lifetime_ends_during_its_init_is_gone_when_ready(write_trace):
+    """Lifetime 3 s, inits of 0-5 s: some pre-warmed instances are due for recycling before
+    they are ready. They end at their ready time (never before), and serve nothing."""
+    f = trace_fn(write_trace, [0.0, 20.0, 40.0, 60.0, 80.0], duration_ms=0)
+    f["init"] = {"dist": "uniform", "low_ms": 0, "high_ms": 5000}
+    data = with_policy(scenario(f, duration_s=200, max_lifetime_s=3.0, seed=7),
+                       {"policy": "userpolicies:PrewarmAfter", "after_s": 0, "keep_s": 5})  # fmt: skip
+    inst = run(data).instances
+    late = inst[inst["prewarmed"] & (inst["ready_s"] - inst["created_s"] >= 3.0)]
+    assert len(late) > 0
+    assert (late["ended_s"] == late["ready_s"]).all() and (late["end_reason"] == "lifetime").all()
+    assert (late["invocations"] == 0).all()
+    assert (inst["ended_s"] >= inst["created_s"]).all()
+
+
+def test_a_grid_over_whole_policies():
+    from coldsim.sweep import parse_grid
+
+    grid = parse_grid(["platform.keep_alive={policy: fixed, idle_s: 0},"
+                       "{policy: 'userpolicies:Window', window_s: .inf}"])  # fmt: skip
+    f = function(arrivals={"process": "periodic", "interval_s": 10}, duration=const(1))
+    table = sweep(parse_scenario(scenario(f, duration_s=100)), grid, 2, workers=1).table
+    assert table["cold_starts_mean"].tolist() == [10.0, 1.0]

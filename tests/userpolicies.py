@@ -3,6 +3,8 @@ bases, outside the package. The plug-in tests name them as `userpolicies:<Class>
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from coldsim import ArrivalProcess, IdleSelection, KeepAlivePolicy, Prewarm
 from pydantic import Field
@@ -81,3 +83,69 @@ class Ticks(ArrivalProcess):
 
 class NotAPolicy:
     pass
+
+
+class Sticky(IdleSelection):
+    """Broken on purpose: hands out the first instance it ever saw, idle or not."""
+
+    def start(self, expiry, rng):
+        self._first = None
+
+    def put(self, instance_id, end_s):
+        if self._first is None:
+            self._first = instance_id
+
+    def take(self, now):
+        return -1 if self._first is None else self._first
+
+
+class Unsorted(ArrivalProcess):
+    """Broken on purpose: times out of order."""
+
+    def generate(self, rng, t0, t1):
+        yield np.array([t0 + 5.0, t0 + 1.0])
+
+
+class Beyond(ArrivalProcess):
+    """Broken on purpose: a time past the window."""
+
+    def generate(self, rng, t0, t1):
+        yield np.array([t0, t1 + 10.0])
+
+
+class Crashes(KeepAlivePolicy):
+    """Broken on purpose: its window divides by zero."""
+
+    def keep_alive_s(self, end_s, instance_id):
+        return 1 / 0
+
+
+class BadPrewarm(KeepAlivePolicy):
+    """Broken on purpose: prewarm returns what it is given."""
+
+    answer: float | str | None = None
+
+    def keep_alive_s(self, end_s, instance_id):
+        return 0.0
+
+    def prewarm(self, end_s, instance_id):
+        return self.answer if self.answer != "inf" else Prewarm(float("inf"), 1.0)
+
+
+class Recorder(KeepAlivePolicy):
+    """Records what it observes, in a list shared by all its copies (for tests)."""
+
+    seen: ClassVar[list] = []
+
+    def observe(self, invocation):
+        Recorder.seen.append(invocation)
+
+    def keep_alive_s(self, end_s, instance_id):
+        return 600.0
+
+
+class HalfDone(IdleSelection):
+    """Forgot take."""
+
+    def put(self, instance_id, end_s):
+        pass

@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..plugins import Policy
+from ..plugins import Policy, guarded
 from ..rng import batch_sizes
 
 
@@ -25,6 +25,8 @@ class ArrivalProcessBase(Policy):
 
     tag: ClassVar[str] = "process"
     family: ClassVar[str] = "arrival process"
+    public_name: ClassVar[str] = "ArrivalProcess"
+    required: ClassVar[tuple[str, ...]] = ("generate",)
     process: str = Field(description="A built-in's name, or a plug-in class as module:Class.")
     start_s: float = Field(0.0, ge=0, allow_inf_nan=False, description="No arrivals before, s.")
     end_s: float | None = Field(
@@ -45,9 +47,16 @@ class ArrivalProcessBase(Policy):
         """Sorted arrival times in the window, in batches (never empty ones)."""
         t0, t1 = self.window(duration_s)
         if t1 > t0:
-            for times in self.generate(rng, t0, t1):
+            batches = self.generate(rng, t0, t1)
+            if not self.builtin():
+                batches = (b for b, _ in checked(self, ((b, None) for b in batches), t0, t1))
+            for times in batches:
                 if len(times):
                     yield times
+
+    @classmethod
+    def builtin(cls) -> bool:
+        return cls.__module__.split(".")[0] == "coldsim"
 
     provides_durations: ClassVar[bool] = (
         False  # replays of per-invocation traces carry handler times
@@ -70,6 +79,43 @@ class ArrivalProcessBase(Policy):
     def expected_count(self, t0: float, t1: float) -> float:
         """Expected arrivals in [t0, t1); 0 when unknown."""
         return 0.0
+
+
+def checked(
+    process: ArrivalProcessBase,
+    batches: Iterator[tuple[np.ndarray, np.ndarray | None]],
+    t0: float,
+    t1: float,
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """A plug-in process's batches, with its contract checked: sorted times in [t0, t1),
+    each batch after the previous one; handler times (if any) one per request, >= 0."""
+    from ..plugins import PolicyError
+
+    last = -np.inf
+    it = guarded(process, "generate", iter)(batches)
+    pull = guarded(process, "generate", lambda: next(it, None))
+    while (batch := pull()) is not None:
+        times, durations = batch
+        try:
+            times = np.asarray(times, dtype=float)
+        except (TypeError, ValueError):
+            times = np.full((1, 1), np.nan)  # reported below
+        problem = None
+        if times.ndim != 1:
+            problem = "a batch must be a 1-D array of times"
+        elif len(times) and not (times[0] >= max(t0, last) and times[-1] < t1):
+            problem = f"times must lie in [{t0:g}, {t1:g}) s, after the previous batch's"
+        elif (np.diff(times) < 0).any():
+            problem = "times must be sorted"
+        elif durations is not None and (
+            len(durations) != len(times) or not (np.asarray(durations) >= 0).all()
+        ):
+            problem = "handler times must be one per request, each >= 0 ms"
+        if problem:
+            raise PolicyError(f"arrival process {process.process}: {problem}")
+        if len(times):
+            last = float(times[-1])
+        yield times, durations
 
 
 def in_batches(
