@@ -21,18 +21,38 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __version__, plots
+from .budget import check_memory
 from .errors import ScenarioError
-from .output import OutputDirError, check_output_dir, write_folder
+from .output import (
+    GENERATED,
+    OutputDirError,
+    check_output_dir,
+    check_output_file,
+    write_file,
+    write_folder,
+)
 from .plugins import PolicyError
 from .scenario import load_scenario, parse_scenario
 from .schema import Scenario
 from .simulation import simulate
 from .traces import inspect as inspect_trace
 
+
+def _usage_name(self) -> str:
+    """NAME for a required argument, [NAME] for an optional one, as POSIX usage lines do
+    (Typer 0.2x writes {NAME})."""
+    name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):
+    typer.core.TyperArgument._usage_display_name = _usage_name
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="Simulate serverless cold and warm starts from a YAML scenario.",
 )
 out_console = Console()
@@ -40,7 +60,9 @@ if not out_console.is_terminal:  # piped or captured: do not squeeze tables into
     out_console = Console(width=180)
 err_console = Console(stderr=True)
 
-ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
+ScenarioArg = Annotated[
+    Path, typer.Argument(help="Scenario YAML file.", show_default=False, metavar="SCENARIO")
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -61,6 +83,33 @@ AllowImportOpt = Annotated[
 ]
 
 
+MemoryOpt = Annotated[
+    bool,
+    typer.Option(
+        "--skip-memory-check",
+        help="Run even if the memory estimate exceeds what the machine has available.",
+    ),
+]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"coldsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Simulate serverless cold and warm starts from a YAML scenario."""
+
+
 def _fail(err: Exception, code: int = 2) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=code)
@@ -79,6 +128,7 @@ def run(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
     allow_import: AllowImportOpt = False,
+    skip_memory_check: MemoryOpt = False,
 ) -> None:
     """Run a scenario: summary.json, logs (Parquet), resolved scenario.yaml, plots."""
     try:
@@ -86,8 +136,10 @@ def run(
             scenario, set_ or (), seed=seed, duration_s=duration_s, allow_import=allow_import
         )
         out_dir = check_output_dir(out if out is not None else Path("results") / sc.name, "run")
+        if not skip_memory_check:
+            check_memory(sc, hint=" (or pass --skip-memory-check to insist)")
         if quiet:
-            result = simulate(sc)
+            result = simulate(sc, memory_check=False)
         else:
             with Progress(
                 TextColumn(f"simulating [bold]{sc.name}[/]"),
@@ -97,7 +149,9 @@ def run(
                 transient=True,
             ) as bar:
                 task = bar.add_task("run", total=1.0)
-                result = simulate(sc, progress=lambda f: bar.update(task, completed=f))
+                result = simulate(
+                    sc, progress=lambda f: bar.update(task, completed=f), memory_check=False
+                )
     except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
     try:
@@ -146,7 +200,9 @@ def sweep_cmd(
         int | None,
         typer.Option(min=1, help="Runs per point [default: the scenario's sweep block, or 5]."),
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Local processes [default: cores].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Local processes [default: cores].")
+    ] = None,
     dask: Annotated[
         str | None,
         typer.Option("--dask", help="Dask scheduler address (pip install coldsim[dask])."),
@@ -156,6 +212,7 @@ def sweep_cmd(
     ] = None,
     set_: SetOpt = None,
     allow_import: AllowImportOpt = False,
+    skip_memory_check: MemoryOpt = False,
 ) -> None:
     """Run a grid of knob values x replications on common random numbers.
 
@@ -186,6 +243,7 @@ def sweep_cmd(
                 out=out_dir,
                 dask=dask,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                memory_check=not skip_memory_check,
             )
     except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
@@ -209,7 +267,9 @@ def compare_cmd(
     items: Annotated[
         list[Path],
         typer.Argument(
-            help="Result folders, scenario files, or one sweep folder.", show_default=False
+            help="Result folders, scenario files, or one sweep folder.",
+            show_default=False,
+            metavar="ITEM",
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/compare"),
@@ -247,7 +307,9 @@ def plan_cmd(
     target: Annotated[list[str], typer.Option(help='e.g. "latency_ms.p99<=300" (repeatable).')],
     range_: Annotated[str, typer.Option("--range", help="LOW:HIGH to search.")] = "0:100",
     replications: Annotated[int, typer.Option(min=1, help="Runs per evaluated value.")] = 5,
-    workers: Annotated[int | None, typer.Option(help="Local processes [default: cores].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Local processes [default: cores].")
+    ] = None,
     set_: SetOpt = None,
     allow_import: AllowImportOpt = False,
 ) -> None:
@@ -297,7 +359,10 @@ def _format(path: Path, fmt: str | None) -> str:
 @trace_app.command("inspect")
 def trace_inspect(
     path: Annotated[
-        Path, typer.Argument(help="Trace file, or an Azure 2019 folder.", show_default=False)
+        Path,
+        typer.Argument(
+            help="Trace file, or an Azure 2019 folder.", show_default=False, metavar="TRACE"
+        ),
     ],
     fmt: FormatOpt = None,
     out: Annotated[
@@ -308,7 +373,7 @@ def trace_inspect(
     """Summarise a trace: functions, apps, rates, inter-arrival CVs, triggers, a plot."""
     try:
         kind = _format(path, fmt)
-        stats, per_minute = inspect_trace.summary(path, kind)
+        stats, (arrivals, span_s) = inspect_trace.summary(path, kind)
         out_dir = check_output_dir(
             out or Path("results") / f"trace-{inspect_trace._name(path)}", "inspect"
         )
@@ -336,20 +401,23 @@ def trace_inspect(
     for key, value in rows:
         table.add_row(key, value)
     out_console.print(table)
-    fig = plots.per_minute(per_minute, title=f"{inspect_trace._name(path)}: invocations per minute")
+    fig = plots.per_bin(arrivals, span_s, title=f"{inspect_trace._name(path)}: invocations")
 
     def fill(tmp: Path) -> None:
         (tmp / "inspect.json").write_text(json.dumps(stats, indent=2) + "\n")
-        fig.savefig(tmp / "invocations_per_minute.png", dpi=110)
+        fig.savefig(tmp / "invocations_over_time.png", dpi=110)
 
-    write_folder(out_dir, fill)
+    write_folder(out_dir, "inspect", fill)
     out_console.print(f"written to {out_dir}", highlight=False, markup=False)
 
 
 @trace_app.command("to-scenario")
 def trace_to_scenario(
     path: Annotated[
-        Path, typer.Argument(help="Trace file, or an Azure 2019 folder.", show_default=False)
+        Path,
+        typer.Argument(
+            help="Trace file, or an Azure 2019 folder.", show_default=False, metavar="TRACE"
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Scenario YAML to write.", show_default=False)],
     fmt: FormatOpt = None,
@@ -357,9 +425,13 @@ def trace_to_scenario(
     name: Annotated[
         str | None, typer.Option(help="Scenario name [default: from the path].")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite --out even if coldsim did not write it.")
+    ] = False,
 ) -> None:
     """Write a runnable scenario that replays the trace (AWS Lambda defaults otherwise)."""
     try:
+        out = check_output_file(out, force)
         kind = _format(path, fmt)
         data, notes = inspect_trace.scenario_for(
             path, kind, inspect_trace.parse_select(select), name
@@ -367,18 +439,14 @@ def trace_to_scenario(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the notes below say it better
             parse_scenario(data, file=str(out))  # it must run as written
-    except ScenarioError as err:
+    except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
     for note in notes:
         err_console.print(f"[yellow]warning:[/] {escape(note)}")
-    text = "# Replays " + str(path) + " (" + kind + "); written by coldsim trace to-scenario.\n"
+    text = f"# Replays {path} ({kind}); {GENERATED}.\n"
     text += yaml.safe_dump(data, sort_keys=False)
-    if out.is_dir():
-        raise _fail(ScenarioError("--out is a folder: give a file name, e.g. scenario.yaml"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    write_file(out, lambda tmp: tmp.write_text(text))
     out_console.print(f"wrote {out}", highlight=False, markup=False)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import style
+from . import plots, style
 from .errors import ScenarioError
 from .output import check_output_dir, write_folder
 from .report import occupancy
@@ -158,30 +158,29 @@ def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
         table["latency_ms.p99"].astype(float).to_numpy(),
         list(table["run"]),
     )
-    # Instances over time, cold starts per minute.
+    # Instances and cold starts over time, bins sized to the figure; one time axis for all.
+    span = max(r.duration_s for r in runs)
+    scale, unit = plots._time_unit(span)
+    width, per = plots.time_bins(span)
     fig, ax = style.figure()
     fig2, ax2 = style.figure(height=3.6)
     for i, r in enumerate(runs):
         edges = np.linspace(0, r.duration_s, 301)
         _, alive = occupancy(r.invocations, r.instances, edges)
-        ax.stairs(alive, edges / 60, color=style.color(i), label=r.name)
+        ax.stairs(alive, edges / scale, color=style.color(i), label=r.name)
         cold_t = r.invocations.loc[r.invocations["cold"], "arrival_s"].to_numpy()
-        minutes = max(1, int(math.ceil(r.duration_s / 60)))
-        ax2.stairs(
-            np.bincount((cold_t // 60).astype(int), minlength=minutes)[:minutes],
-            np.arange(minutes + 1),
-            color=style.color(i),
-            label=r.name,
-        )
-    ax.set(xlabel="simulated time (minutes)", ylabel="instances alive", title="Instances over time")
+        counts = plots.counts_over_time(cold_t, span)[0]
+        ax2.stairs(counts, np.arange(len(counts) + 1) * width / scale, color=style.color(i),
+                   label=r.name)  # fmt: skip
+    ax.set(xlabel=f"simulated time ({unit})", ylabel="instances alive", title="Instances over time")
     ax.legend()
     ax2.set(
-        xlabel="simulated time (minutes)",
-        ylabel="cold starts per minute",
-        title="Cold starts per minute",
+        xlabel=f"simulated time ({unit})",
+        ylabel=f"cold starts per {per}",
+        title=f"Cold starts per {per}",
     )
     ax2.legend()
-    figs["instances_over_time"], figs["cold_starts_per_minute"] = fig, fig2
+    figs["instances_over_time"], figs["cold_starts_over_time"] = fig, fig2
     _write(out, files, figs)
     return table
 
@@ -285,7 +284,7 @@ def _write(out: Path, tables: dict[str, pd.DataFrame], figs: dict) -> None:
         for stem, fig in figs.items():
             style.save(fig, tmp / stem)
 
-    write_folder(out.resolve(), fill)
+    write_folder(out.resolve(), "compare", fill)
 
 
 def compare(

@@ -17,10 +17,11 @@ One copy of the policy serves each function. The engine calls, in simulated-time
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, ClassVar, Literal, NamedTuple
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .distributions import DistributionS, UniformS
 from .plugins import PluginField, Policy, PolicyError, guarded
@@ -96,11 +97,20 @@ class RandomIdle(KeepAlivePolicy):
     idle_s: DistributionS = Field(
         default_factory=lambda: UniformS(dist="uniform", low_s=300.0, high_s=420.0),
         description=(
-            "Idle time before eviction, a distribution in s. Default uniform 300-420 s: AWS "
-            "publishes no value and reaps idle environments irregularly; measured at 5-7 min "
-            "in 2021 [sources: shilkov-2021]."
+            "Idle time before eviction, a distribution in s (a number: always that long). "
+            "Default uniform 300-420 s: AWS publishes no value and reaps idle environments "
+            "irregularly; measured at 5-7 min in 2021 [sources: shilkov-2021]."
         ),
     )
+
+    @field_validator("idle_s", mode="before")
+    @classmethod
+    def _a_number_is_constant(cls, value):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"must be a number of seconds >= 0, got {value!r}")
+            return {"dist": "constant", "value_s": value}
+        return value
 
     def start(self, function, rng):
         draw = Buffered(lambda n: self.idle_s.sample(rng, n)).next

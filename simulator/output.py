@@ -1,55 +1,115 @@
-"""Output folders: the one rule for where coldsim may write, and atomic writes.
+"""Output folders and files: where coldsim may write, and writing atomically.
 
-Every command that writes a folder (run, sweep, compare, trace inspect, and the Python API
-behind them) goes through `check_output_dir` with its kind: a folder is (re)written only if it
-is new, empty, or holds earlier output of the same kind (its marker file or folder). A whole
-folder is written beside its destination and renamed into place (`write_folder`); single files
-are written to a temporary name and renamed (`write_file`), so a reader never sees half a
+The rule, for every command that writes (run, sweep, compare, trace inspect, trace
+to-scenario) and the Python API behind them: coldsim never deletes or overwrites what it did
+not write. A folder is written only if it is new, empty, or holds earlier output of the same
+kind and nothing else: each output folder carries a manifest (`.coldsim.json`) listing what
+coldsim wrote there (for folders written before manifests, the kind's own file names stand in
+for it). Anything else in the folder stops the command, naming what it found. A whole folder
+is written beside its destination and renamed into place (`write_folder`); single files are
+written under a temporary name and renamed (`write_file`), so a reader never sees half a
 result.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-#: What marks a folder as earlier output of each kind.
+MANIFEST = ".coldsim.json"
+#: What marks a folder as earlier output of each kind...
 MARKERS = {"run": "summary.json", "sweep": "runs", "compare": "compare.csv",
            "inspect": "inspect.json"}  # fmt: skip
+#: ...and the names each kind writes (for folders written before manifests existed).
+OWN_NAMES = {
+    "run": ("summary.json", "scenario.yaml", "*.parquet", "*.png"),
+    "sweep": ("runs", "sweep.parquet", "sweep.csv", "runs.parquet"),
+    "compare": ("*.csv", "*.png", "*.svg"),
+    "inspect": ("inspect.json", "*.png"),
+}
+#: Shown of the foreign entries in an error.
+SHOWN = 5
 
 
 class OutputDirError(OSError):
-    """The output folder cannot be (re)placed."""
+    """The output folder (or file) cannot be written."""
 
 
-def check_output_dir(out_dir: str | Path, kind: str) -> Path:
-    """The absolute output folder, if writing there replaces nothing but earlier output of
-    the same kind (a folder holding its marker)."""
-    marker = MARKERS[kind]
+def check_output_dir(out_dir: str | Path, kind: str, key: str | None = None) -> Path:
+    """The absolute output folder, if writing `kind` output there touches nothing coldsim
+    did not write. `key` (sweeps: the scenario's identity) must match the earlier output's."""
     out = Path(out_dir).resolve()
-    if out.exists():
-        if not out.is_dir():
-            raise OutputDirError(f"{out} exists and is not a folder")
-        if any(out.iterdir()) and not (out / marker).exists():
-            raise OutputDirError(
-                f"{out} is not empty and holds no earlier coldsim {kind} output (no "
-                f"{marker}): refusing to replace it; choose another --out"
-            )
     if out.parent == out:
         raise OutputDirError(f"{out} cannot be an output folder")
+    if not out.exists():
+        return out
+    if not out.is_dir():
+        raise OutputDirError(f"{out} exists and is not a folder; choose another --out")
+    entries = {p.name for p in out.iterdir()}
+    if not entries:
+        return out
+    manifest = read_manifest(out)
+    if manifest is None and not (out / MARKERS[kind]).exists():
+        raise OutputDirError(
+            f"{out} is not empty and holds no earlier coldsim {kind} output (no "
+            f"{MARKERS[kind]}): refusing to replace it; choose another --out"
+        )
+    if manifest is not None and manifest.get("kind") != kind:
+        raise OutputDirError(
+            f"{out} holds coldsim {manifest.get('kind')} output, not {kind} output; "
+            "choose another --out"
+        )
+    own = set(manifest["files"]) if manifest is not None else _legacy_own(kind, entries)
+    foreign = sorted(entries - own - {MANIFEST})
+    if foreign:
+        more = f" and {len(foreign) - SHOWN} more" if len(foreign) > SHOWN else ""
+        raise OutputDirError(
+            f"{out} holds files coldsim did not write ({', '.join(foreign[:SHOWN])}{more}): "
+            "refusing to write there, as it would replace them; move them or choose another --out"
+        )
+    if key is not None and manifest is not None and manifest.get("key") not in (None, key):
+        raise OutputDirError(
+            f"{out} holds the {kind} of another scenario ({manifest.get('about', 'unnamed')}): "
+            "refusing to replace its tables; choose another --out"
+        )
     return out
 
 
-def write_folder(out: Path, fill: Callable[[Path], None]) -> None:
-    """Fill a temporary sibling of `out`, then put it in out's place by renames, so a reader
-    never sees a half-written folder (callers check first that `out` may be replaced)."""
+def _legacy_own(kind: str, entries: Iterable[str]) -> set[str]:
+    return {e for e in entries if any(fnmatch.fnmatch(e, p) for p in OWN_NAMES[kind])}
+
+
+def read_manifest(folder: Path) -> dict | None:
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("files"), list) else None
+
+
+def write_manifest(
+    folder: Path, kind: str, files: Iterable[str], key: str | None = None, about: str = ""
+) -> None:
+    from . import __version__
+
+    data = {"kind": kind, "files": sorted(set(files)), "key": key, "about": about,
+            "coldsim_version": __version__}  # fmt: skip
+    write_file(folder / MANIFEST, lambda p: p.write_text(json.dumps(data, indent=1) + "\n"))
+
+
+def write_folder(out: Path, kind: str, fill: Callable[[Path], None]) -> None:
+    """Fill a temporary sibling of `out`, record what it holds, then put it in out's place by
+    renames (callers check first with check_output_dir that `out` may be replaced)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         fill(tmp)
+        write_manifest(tmp, kind, (p.name for p in tmp.iterdir()))
         os.chmod(tmp, 0o755)  # mkdtemp makes it private
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -71,3 +131,27 @@ def write_file(path: Path, write: Callable[[Path], None]) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+#: The first line of a scenario `coldsim trace to-scenario` writes.
+GENERATED = "written by coldsim trace to-scenario"
+
+
+def check_output_file(path: Path, force: bool = False) -> Path:
+    """A scenario file to write: new, or one coldsim wrote (its first line says so), or any
+    file with `force`."""
+    path = path.resolve()
+    if path.is_dir():
+        raise OutputDirError(f"{path} is a folder: give a file name, e.g. scenario.yaml")
+    if path.exists() and not force:
+        try:
+            with path.open(encoding="utf-8", errors="replace") as f:
+                first = f.readline()
+        except OSError as err:
+            raise OutputDirError(f"cannot read {path}: {err.strerror}") from None
+        if GENERATED not in first:
+            raise OutputDirError(
+                f"{path} exists and was not written by coldsim: refusing to overwrite it; "
+                "choose another --out, or pass --force"
+            )
+    return path

@@ -62,19 +62,47 @@ def instances_over_time(
     return fig
 
 
-def cold_starts_per_minute(
+#: Bin widths for counts over time, and how they are named: the smallest that keeps a plot
+#: under MAX_BINS bars is used, so work and memory follow the figure, not the span.
+BIN_WIDTHS = (
+    (1.0, "second"), (10.0, "10 s"), (60.0, "minute"), (300.0, "5 min"), (900.0, "15 min"),
+    (3600.0, "hour"), (6 * 3600.0, "6 h"), (86400.0, "day"), (7 * 86400.0, "week"),
+    (30 * 86400.0, "30 days"), (365 * 86400.0, "365 days"),
+)  # fmt: skip
+MAX_BINS = 240
+
+
+def time_bins(span_s: float) -> tuple[float, str]:
+    """(width in s, name) of the bins for counts over a span: at most MAX_BINS of them."""
+    for width, name in BIN_WIDTHS:
+        if span_s / width <= MAX_BINS:
+            return width, name
+    width = float(np.ceil(span_s / MAX_BINS / BIN_WIDTHS[-1][0])) * BIN_WIDTHS[-1][0]
+    return width, f"{width / 86400:,.0f} days"
+
+
+def counts_over_time(times_s: np.ndarray, span_s: float) -> tuple[np.ndarray, float, str]:
+    """Counts of `times_s` in bins over [0, span_s): (counts, bin width s, bin name)."""
+    width, name = time_bins(span_s)
+    bins = max(1, int(np.ceil(span_s / width)))
+    t = np.asarray(times_s, dtype=float)
+    t = t[(t >= 0) & (t < bins * width)]
+    counts = np.bincount((t // width).astype(np.int64), minlength=bins)[:bins]
+    return counts, width, name
+
+
+def cold_starts_over_time(
     invocations: pd.DataFrame, duration_s: float, warmup_s: float = 0.0, title: str = ""
 ) -> Figure:
-    """Cold starts in each minute of simulated time (each hour, for runs over two days)."""
-    bin_s, per = (60.0, "minute") if duration_s <= 2 * 86400 else (3600.0, "hour")
-    bins = max(1, int(np.ceil(duration_s / bin_s)))
+    """Cold starts per bin of simulated time, bins sized to the figure (at most MAX_BINS)."""
     t = invocations.loc[invocations["cold"], "arrival_s"].to_numpy()
-    counts = np.bincount((t // bin_s).astype(np.int64), minlength=bins)[:bins]
+    counts, width, per = counts_over_time(t, duration_s)
     scale, unit = _time_unit(duration_s)
     fig, ax = style.figure(8, 3.6)
-    ax.stairs(counts, np.arange(bins + 1) * bin_s / scale, fill=True, color=COLD, alpha=0.8)
+    ax.stairs(counts, np.arange(len(counts) + 1) * width / scale, fill=True, color=COLD, alpha=0.8)
     _shade_warmup(ax, warmup_s / scale)
     ax.set_xlim(0, duration_s / scale)
+    ax.set_ylim(0, max(1, counts.max(initial=0)) * 1.08)  # the tallest bar stays in view
     ax.set_xlabel(f"simulated time ({unit})")
     ax.set_ylabel(f"cold starts per {per}")
     ax.grid(True, alpha=0.3)
@@ -97,16 +125,16 @@ def _shade_warmup(ax, warmup: float) -> None:
         ax.axvspan(0, warmup, color="0.85", alpha=0.6, lw=0, label="warm-up (not counted)")
 
 
-def per_minute(counts: np.ndarray, title: str = "") -> Figure:
-    """Invocations in each minute of a trace."""
-    counts = np.asarray(counts)
-    duration_s = 60.0 * max(1, len(counts))
-    scale, unit = _time_unit(duration_s)
+def per_bin(times_s: np.ndarray, span_s: float, title: str = "") -> Figure:
+    """Invocations per bin of a trace's time, bins sized to the figure."""
+    counts, width, per = counts_over_time(times_s, span_s)
+    scale, unit = _time_unit(max(span_s, width))
     fig, ax = style.figure(8, 3.6)
-    ax.stairs(counts, np.arange(len(counts) + 1) * 60.0 / scale, fill=True, color=WARM)
-    ax.set_xlim(0, duration_s / scale)
+    ax.stairs(counts, np.arange(len(counts) + 1) * width / scale, fill=True, color=WARM)
+    ax.set_xlim(0, len(counts) * width / scale)
+    ax.set_ylim(0, max(1, counts.max(initial=0)) * 1.08)
     ax.set_xlabel(f"trace time ({unit})")
-    ax.set_ylabel("invocations per minute")
+    ax.set_ylabel(f"invocations per {per}")
     ax.grid(True, alpha=0.3)
-    ax.set_title(title or "Invocations per minute")
+    ax.set_title(title or f"Invocations per {per}")
     return fig

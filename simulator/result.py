@@ -19,7 +19,7 @@ from .schema import Scenario
 PLOTS = {
     "latency_cdf.png": "plot_latency_cdf",
     "instances_over_time.png": "plot_instances",
-    "cold_starts_per_minute.png": "plot_cold_starts",
+    "cold_starts_over_time.png": "plot_cold_starts",
 }
 
 
@@ -43,7 +43,7 @@ class Result:
 
     def plot_cold_starts(self) -> Figure:
         s = self.scenario
-        return plots.cold_starts_per_minute(
+        return plots.cold_starts_over_time(
             self.invocations, s.duration_s, s.warmup_s, title=f"{s.name}: cold starts over time"
         )
 
@@ -66,7 +66,7 @@ class Result:
             for name, method in PLOTS.items():
                 getattr(self, method)().savefig(tmp / name, dpi=110)
 
-        write_folder(out, fill)
+        write_folder(out, "run", fill)
         return out
 
 

@@ -14,8 +14,9 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import ScenarioError, ScenarioErrors
+from .plugins import concrete
 from .schema import Scenario
-from .validation import problem
+from .validation import default_data, field_type, item_type, problem
 from .workload import Workload
 
 
@@ -116,9 +117,12 @@ def _expand_workload(
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set data[a][b][0][c] = value for "a.b.0.c", creating missing mappings."""
+    """Set data[a][b][0][c] = value for "a.b.0.c". A missing mapping on the way is filled with
+    the schema's default for it (so `platform.keep_alive.idle_s=600` changes the default
+    policy's window), or an empty one where the schema has no default."""
     parts = dotted.split(".")
     node: Any = data
+    model: Any = Scenario
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         if isinstance(node, list):
@@ -128,13 +132,15 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
                 node[int(part)] = value
             else:
                 node = node[int(part)]
+                model = concrete(item_type(model), node)
         elif isinstance(node, dict):
             if last:
                 node[part] = value
             else:
                 if node.get(part) is None:
-                    node[part] = {}
+                    node[part] = default_data(model, part)
                 node = node[part]
+                model = concrete(field_type(model, part), node)
         else:
             raise ScenarioError(f"cannot set {part!r} inside a {type(node).__name__} value")
     if not parts:

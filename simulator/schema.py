@@ -44,6 +44,9 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
+#: The longest span simulated: 10 years (longer ones are mistaken units, as epoch seconds).
+MAX_DURATION_S = 10 * 365.25 * 86400
+
 #: Requests one run may generate (request ids are 32-bit; ~45 min of engine time at 1e9).
 MAX_REQUESTS = 1e9
 
@@ -321,7 +324,10 @@ class Scenario(Model):
     name: str = Field(pattern=NAME_PATTERN, description="Names the output folder results/<name>/.")
     seed: int = Field(0, ge=0, description="Drives every random stream of the run.")
     duration_s: float = Field(
-        gt=0, allow_inf_nan=False, description="Arrivals are generated in [0, duration_s), in s."
+        gt=0,
+        le=MAX_DURATION_S,
+        allow_inf_nan=False,
+        description="Arrivals are generated in [0, duration_s), in s (at most 10 years).",
     )
     warmup_s: float = Field(
         0.0, ge=0, description="Arrivals before this time (s) are simulated but not counted."

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .budget import check_memory
 from .engine import Engine
+from .errors import ScenarioError
 from .logs import instances_frame, invocations_frame, throttles_frame
 from .report import summarize
 from .result import Result
@@ -22,16 +24,27 @@ def simulate(
     progress: Callable[[float], None] | None = None,
     *,
     allow_import: bool = False,
+    memory_check: bool = True,
 ) -> Result:
     """Run a scenario (a Scenario, plain data, or a YAML path). `seed` overrides the scenario's;
     `progress(fraction)` is called as simulated time advances; `allow_import` lets a path or
-    plain data name plug-in classes in modules not imported yet."""
+    plain data name plug-in classes in modules not imported yet. A run whose memory estimate
+    exceeds what the machine has available is refused (ScenarioError) unless memory_check is
+    False."""
+    if scenario is None:
+        raise ScenarioError("simulate() needs a scenario: a Scenario, a mapping or a YAML path")
     if isinstance(scenario, str | Path):
         scenario = load_scenario(scenario, allow_import=allow_import)
-    elif not isinstance(scenario, Scenario):
+    elif isinstance(scenario, Mapping):
         scenario = parse_scenario(scenario, allow_import=allow_import)
+    elif not isinstance(scenario, Scenario):
+        raise ScenarioError(
+            f"simulate() takes a Scenario, a mapping or a YAML path, not {type(scenario).__name__}"
+        )
     if seed is not None:
         scenario = scenario.updated({"seed": seed})
+    if memory_check:
+        check_memory(scenario, hint=" (or pass memory_check=False to insist)")
     t0 = time.perf_counter()
     log = Engine(scenario, progress=progress).run()
     engine_wall_s = time.perf_counter() - t0

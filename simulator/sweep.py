@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,10 +27,11 @@ import pandas as pd
 import yaml
 
 from . import __version__
+from .budget import check_memory
 from .errors import ScenarioError
-from .output import check_output_dir, write_file
+from .output import check_output_dir, write_file, write_manifest
 from .plugins import PolicyError
-from .scenario import parse_scenario, set_path
+from .scenario import load_scenario, parse_scenario, set_path
 from .schema import Scenario
 from .traces.common import file_key
 
@@ -150,8 +152,9 @@ def run_one(
         if folder not in sys.path:
             sys.path.append(folder)
     # The parent validated this scenario, with the user's consent to its plug-in imports.
-    try:
-        result = simulate(parse_scenario(scenario_data, allow_import=True), seed=seed)
+    try:  # the parent checked the memory of the runs it sends at once
+        sc = parse_scenario(scenario_data, allow_import=True)
+        result = simulate(sc, seed=seed, memory_check=False)
     except PolicyError as err:
         raise PolicyError(f"{label}: {err}") from None
     return metrics(result.summary)
@@ -190,10 +193,19 @@ def sweep(
     out: str | Path | None = None,
     dask: str | Any | None = None,
     progress: Callable[[int, int], None] | None = None,
+    memory_check: bool = True,
 ) -> SweepResult:
     """Run every grid point `replications` times. grid and replications default to the
     scenario's `sweep:` block. workers: local processes (default: the machine's cores; 1 runs
-    in this process); dask: a scheduler address or a distributed.Client."""
+    in this process); dask: a scheduler address or a distributed.Client. A sweep whose
+    parallel runs would not fit in the machine's memory is refused unless memory_check is
+    False. `scenario` may be a Scenario or a YAML path."""
+    if isinstance(scenario, str | Path):
+        scenario = load_scenario(scenario)
+    if not isinstance(scenario, Scenario):
+        raise ScenarioError(f"sweep() takes a Scenario or a YAML path, not {scenario!r}")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ScenarioError(f"workers must be a whole number >= 1, got {workers!r}")
     spec = scenario.sweep
     grid = dict(grid if grid is not None else (spec.grid if spec else {}))
     if not grid:
@@ -204,9 +216,17 @@ def sweep(
     reps = replications or (spec.replications if spec else 5)
     pts = points(grid)
     scenarios = [point_scenario(scenario, p) for p in pts]
+    if memory_check and dask is None:  # a Dask cluster's memory is its own
+        at_once = min(workers or os.cpu_count() or 1, len(pts) * reps)
+        for sc in scenarios:
+            check_memory(sc, at_once, hint=" (or fewer --workers)")
     seeds = replication_seeds(scenario.seed, reps)
-    if out is not None:
-        out = check_output_dir(out, "sweep")
+    if out is not None:  # one folder per scenario: its identity is in the manifest
+        identity = {**scenario.to_dict(), "sweep": None, "seed": None}
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+        out = check_output_dir(out, "sweep", key)
+        out.mkdir(parents=True, exist_ok=True)
+        write_manifest(out, "sweep", ["runs", *TABLES], key, about=scenario.name)
     store = out / "runs" if out is not None else None
     if store is not None:
         store.mkdir(parents=True, exist_ok=True)
@@ -266,15 +286,24 @@ def _execute(jobs, workers: int | None, dask):
         for i, r, key, args in jobs:
             yield (i, r, key), run_one(*args)
         return
-    with cf.ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_one, *args): (i, r, key) for i, r, key, args in jobs}
-        try:
-            for future in cf.as_completed(futures):
-                yield futures[future], future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    # Workers ignore Ctrl-C: the parent stops them at once, after keeping what finished.
+    pool = cf.ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    futures = {pool.submit(run_one, *args): (i, r, key) for i, r, key, args in jobs}
+    try:
+        for future in cf.as_completed(futures):
+            yield futures[future], future.result()
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()  # runs under way are lost; finished ones were stored
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _runs_table(pts, seeds, done, knobs) -> pd.DataFrame:
@@ -311,6 +340,10 @@ def summarize_runs(runs: pd.DataFrame, knobs: list[str], level: float = 0.95) ->
         out.append(row)
         del i
     return pd.DataFrame(out)
+
+
+#: The tables a sweep writes beside its stored runs.
+TABLES = ("sweep.parquet", "sweep.csv", "runs.parquet")
 
 
 def write_tables(result: SweepResult, out: Path) -> None:

@@ -56,7 +56,7 @@ def _field_path(loc: tuple, data: Any) -> tuple[str, type[BaseModel] | None, Any
         if isinstance(seg, int) and isinstance(node, list):
             out += f"[{seg}]"
             node = node[seg] if seg < len(node) else None
-            model = concrete(_item_type(model), node)
+            model = concrete(item_type(model), node)
             continue
         if seg in BRANCH_TAGS and not (isinstance(node, dict) and seg in node):
             model = _branch(model, seg)
@@ -67,7 +67,7 @@ def _field_path(loc: tuple, data: Any) -> tuple[str, type[BaseModel] | None, Any
         out += f".{seg}" if out else str(seg)
         owner = model if isinstance(model, type) and issubclass(model, BaseModel) else None
         node = node.get(seg) if isinstance(node, dict) else None
-        model = concrete(_field_type(model, seg), node)
+        model = concrete(field_type(model, seg), node)
     return out, owner, model
 
 
@@ -85,7 +85,7 @@ def _members(tp: Any) -> tuple:
     return (tp,)
 
 
-def _field_type(model: Any, name: str) -> Any:
+def field_type(model: Any, name: str) -> Any:
     for member in _members(model):
         if isinstance(member, type) and issubclass(member, BaseModel):
             for key, field in member.model_fields.items():
@@ -95,7 +95,20 @@ def _field_type(model: Any, name: str) -> Any:
     return None
 
 
-def _item_type(tp: Any) -> Any:
+def default_data(model: Any, name: str) -> dict[str, Any]:
+    """The schema's default of field `name` of `model` as plain data, if it is a mapping
+    (a model); else an empty mapping."""
+    for member in _members(model):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            for key, field in member.model_fields.items():
+                if (field.alias or key) == name:
+                    value = field.get_default(call_default_factory=True)
+                    if isinstance(value, BaseModel):
+                        return value.model_dump(mode="json", by_alias=True)
+    return {}
+
+
+def item_type(tp: Any) -> Any:
     tp = _strip(tp)
     args = typing.get_args(tp)
     return args[0] if typing.get_origin(tp) is list and args else None

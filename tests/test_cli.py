@@ -48,6 +48,7 @@ def test_run_writes_every_output(tmp_path):
     assert res.exit_code == 0, res.output
     names = {p.name for p in out.iterdir()}
     assert names == {
+        ".coldsim.json",
         "summary.json",
         "scenario.yaml",
         "invocations.parquet",
@@ -55,7 +56,7 @@ def test_run_writes_every_output(tmp_path):
         "throttles.parquet",
         "latency_cdf.png",
         "instances_over_time.png",
-        "cold_starts_per_minute.png",
+        "cold_starts_over_time.png",
     }
     summary = json.loads((out / "summary.json").read_text())
     inv = pd.read_parquet(out / "invocations.parquet")
@@ -91,13 +92,18 @@ def test_overrides_seed_and_duration(tmp_path):
     assert inv["arrival_s"].max() < 300 and len(inv) > 20 * 300 * 0.8
 
 
-def test_rerun_replaces_the_output_folder(tmp_path):
+def test_rerun_replaces_its_own_output_and_never_a_users_file(tmp_path):
     out = tmp_path / "out"
     path = write(tmp_path, GOOD)
     assert invoke("run", path, "--out", out, "-q").exit_code == 0
-    (out / "stale.txt").write_text("old")
     assert invoke("run", path, "--out", out, "-q", "--seed", "4").exit_code == 0
-    assert not (out / "stale.txt").exists()
+    assert json.loads((out / "summary.json").read_text())["seed"] == 4
+    (out / "notes.txt").write_text("my analysis")
+    (out / "figures").mkdir()
+    res = invoke("run", path, "--out", out, "-q", "--seed", "5")
+    assert res.exit_code == 2
+    assert "files coldsim did not write (figures, notes.txt)" in res.output
+    assert (out / "notes.txt").read_text() == "my analysis"
     assert json.loads((out / "summary.json").read_text())["seed"] == 4
 
 

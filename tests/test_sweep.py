@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import signal
 import subprocess
 import sys
 import time
@@ -163,7 +164,7 @@ def test_compare_runs_and_a_sweep(tmp_path):
         "cold_start_rate",
         "cost_vs_p99",
         "instances_over_time",
-        "cold_starts_per_minute",
+        "cold_starts_over_time",
     ):
         assert (tmp_path / "cmp" / f"{stem}.png").is_file() and (
             tmp_path / "cmp" / f"{stem}.svg"
@@ -279,3 +280,26 @@ def test_changed_trace_files_are_not_answered_from_the_store(tmp_path):
         base, {"platform.keep_alive.idle_s": [10]}, 1, workers=1, out=tmp_path / "sw"
     ).table
     assert (first["invocations_mean"].iloc[0], second["invocations_mean"].iloc[0]) == (3, 49)
+
+
+def test_ctrl_c_stops_a_sweep_at_once_and_keeps_finished_runs(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text((ROOT / "scenarios" / "default.yaml").read_text().replace(
+        "duration_s: 3600", "duration_s: 30000"))  # fmt: skip
+    out = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "coldsim", "sweep", str(path), "--grid",
+           "platform.keep_alive.idle_s=10,20,40,80,160,320", "--replications", "3", "--workers", "2",
+           "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = out / "runs"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not runs.is_dir() or len(list(runs.glob("*.json"))) < 2):
+        time.sleep(0.05)
+    kept = len(list(runs.glob("*.json")))
+    proc.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 5, "Ctrl-C must stop the sweep at once"
+    assert proc.returncode == 130, err
+    assert "finished runs are kept" in err and "Traceback" not in err
+    assert 2 <= kept <= len(list(runs.glob("*.json"))) < 18

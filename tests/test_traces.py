@@ -216,7 +216,7 @@ def test_cli_trace_inspect_and_to_scenario(tmp_path):
     stats = __import__("json").loads((tmp_path / "insp" / "inspect.json").read_text())
     assert (stats["functions"], stats["invocations"], stats["apps"]) == (500, 3_037_902, 476)
     assert stats["triggers"]["timer"]["functions"] == 247
-    assert (tmp_path / "insp" / "invocations_per_minute.png").stat().st_size > 1000
+    assert (tmp_path / "insp" / "invocations_over_time.png").stat().st_size > 1000
     out = tmp_path / "jb.yaml"
     res = runner.invoke(
         app, ["trace", "to-scenario", str(JBININ), "--out", str(out), "--select", "top:2"]

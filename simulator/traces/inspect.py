@@ -41,6 +41,11 @@ def detect_format(path: Path) -> str:
     )
 
 
+YEAR_S = 365.25 * 86400
+#: The longest trace span replayed (the schema's limit on duration_s).
+MAX_SPAN_S = 10 * YEAR_S
+
+
 def load(path: Path, fmt: str) -> dict[str, Any]:
     """Per function: name (hash), app, trigger, arrival times (s) and the trace's span (s)."""
     if fmt == "azure2019":
@@ -53,7 +58,6 @@ def load(path: Path, fmt: str) -> dict[str, Any]:
             "triggers": inv.triggers.tolist(),
             "arrivals": times,
             "span_s": 60.0 * inv.counts.shape[1],
-            "per_minute": inv.counts.sum(axis=0),
         }
     if fmt == "azure2021":
         data = azure2021.read(path)
@@ -68,11 +72,17 @@ def load(path: Path, fmt: str) -> dict[str, Any]:
             f"an arrival at {every.min():g} s: before the trace's start (end < duration?)",
             file=str(path),
         )
+    if len(every) and every.max() > MAX_SPAN_S:
+        raise ScenarioError(
+            f"an arrival at {every.max():.4g} s, {every.max() / YEAR_S:,.0f} years after the "
+            f"trace's start; at most {MAX_SPAN_S / YEAR_S:.0f} years are replayed. Times must "
+            "be seconds from the start of the trace (not milliseconds, not epoch seconds)",
+            file=str(path),
+        )
     # Whole minutes, covering the last arrival even when it falls on a minute boundary.
     span = float((math.floor(every.max() / 60) + 1) * 60) if len(every) else 60.0
-    per_minute = np.bincount((every // 60).astype(np.int64), minlength=int(span // 60))
     return {"functions": names, "apps": apps, "triggers": None, "arrivals": arrivals,
-            "span_s": span, "per_minute": per_minute}  # fmt: skip
+            "span_s": span}  # fmt: skip
 
 
 def summary(path: Path, fmt: str) -> dict[str, Any]:
@@ -117,7 +127,8 @@ def summary(path: Path, fmt: str) -> dict[str, Any]:
             }
             for t, r in mix.iterrows()
         }
-    return out, data["per_minute"]
+    every = np.concatenate(data["arrivals"]) if data["arrivals"] else np.empty(0)
+    return out, (every, data["span_s"])
 
 
 def scenario_for(

@@ -1,0 +1,168 @@
+"""Hardening (from a newcomer's test): coldsim never replaces what it did not write, work
+follows the data not the span, runs that cannot fit are refused first, and the documented
+paths (overrides on defaults, sweep options, help, the Python API) behave."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import yaml
+from coldsim import ScenarioError, load_scenario, parse_scenario, simulate, sweep
+from coldsim.cli import app
+from coldsim.output import OutputDirError
+from coldsim.plots import MAX_BINS, time_bins
+from conftest import const, function, scenario
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], prog_name="coldsim")
+
+
+def small(tmp_path, file="s.yaml", **kw):
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1}, duration=const(10))
+    data = scenario(f, duration_s=kw.pop("duration_s", 100), **kw)
+    path = tmp_path / file
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+# --- never replace what coldsim did not write ---------------------------------------------
+
+
+def test_a_sweep_never_replaces_another_scenarios_tables_or_a_users_files(tmp_path):
+    a, b = small(tmp_path, "a.yaml", name="a"), small(tmp_path, "b.yaml", name="b", idle_s=5)
+    out = tmp_path / "sw"
+    grid = ["--grid", "platform.keep_alive.idle_s=1,2", "--replications", "2", "--workers", "1"]
+    assert invoke("sweep", a, *grid, "--out", out).exit_code == 0
+    table = (out / "sweep.csv").read_text()
+    assert invoke("sweep", a, *grid, "--out", out).exit_code == 0  # the same scenario: resumes
+    res = invoke("sweep", b, *grid, "--out", out)
+    assert res.exit_code == 2 and "holds the sweep of another scenario (a)" in res.output
+    assert (out / "sweep.csv").read_text() == table
+    (out / "mine.txt").write_text("x")
+    res = invoke("sweep", a, *grid, "--out", out)
+    assert res.exit_code == 2 and "files coldsim did not write (mine.txt)" in res.output
+
+
+def test_compare_inspect_and_the_api_keep_foreign_files(tmp_path, write_trace):
+    sc = load_scenario(small(tmp_path))
+    res = simulate(sc)
+    out = tmp_path / "r"
+    res.save(out)
+    (out / "keep.me").write_text("x")
+    with pytest.raises(OutputDirError, match="keep.me"):
+        res.save(out)
+    trace = write_trace([1.0, 2.0, 300.0])
+    insp = tmp_path / "insp"
+    assert invoke("trace", "inspect", trace, "--out", insp).exit_code == 0
+    (insp / "keep.me").write_text("x")
+    r = invoke("trace", "inspect", trace, "--out", insp)
+    assert r.exit_code == 2 and "keep.me" in r.output
+    cmp_out = tmp_path / "cmp"
+    cmp_out.mkdir()
+    (cmp_out / "keep.me").write_text("x")
+    r = invoke("compare", out.parent / "r", "--out", cmp_out)
+    assert r.exit_code == 2 and (cmp_out / "keep.me").exists()
+
+
+def test_to_scenario_overwrites_only_its_own_files(tmp_path, write_trace):
+    trace = write_trace([1.0, 2.0, 300.0])
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("# my own scenario\nname: x\n")
+    r = invoke("trace", "to-scenario", trace, "--out", mine)
+    assert r.exit_code == 2 and "was not written by coldsim" in r.output
+    assert mine.read_text() == "# my own scenario\nname: x\n"
+    assert invoke("trace", "to-scenario", trace, "--out", mine, "--force").exit_code == 0
+    assert invoke("trace", "to-scenario", trace, "--out", mine).exit_code == 0  # its own now
+
+
+# --- work follows the data, not the span -----------------------------------------------
+
+
+def test_one_request_far_away_is_quick_and_absurd_spans_are_refused(tmp_path, write_trace):
+    started = time.perf_counter()
+    far = write_trace([1e8], name="far.csv")
+    assert invoke("trace", "inspect", far, "--out", tmp_path / "i").exit_code == 0
+    path = tmp_path / "far.yaml"
+    assert invoke("trace", "to-scenario", far, "--out", path).exit_code == 0
+    assert invoke("run", path, "--out", tmp_path / "r", "-q").exit_code == 0
+    assert time.perf_counter() - started < 30  # it took minutes and gigabytes before
+    huge = write_trace([1e10], name="huge.csv")
+    r = invoke("trace", "inspect", huge, "--out", tmp_path / "i2")
+    assert r.exit_code == 2 and "317 years after the trace's start" in r.output
+    r = invoke("run", small(tmp_path, "long.yaml", duration_s=1e10), "-q", "--out", tmp_path / "x")
+    assert r.exit_code == 2 and "duration_s" in r.output
+
+
+@pytest.mark.parametrize("span", [1.0, 59.0, 3600.0, 86400.0 * 2, 1e7, 3e8])
+def test_time_bins_fit_the_figure(span):
+    width, name = time_bins(span)
+    assert span / width <= MAX_BINS and name
+
+
+def test_runs_that_cannot_fit_are_refused_with_the_estimate(tmp_path):
+    path = small(tmp_path, duration_s=3e8)  # about 3e8 requests: tens of GiB
+    r = invoke("run", path, "--out", tmp_path / "o")
+    assert r.exit_code == 2
+    assert "GiB of memory" in r.output and "--skip-memory-check" in r.output
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ScenarioError, match="memory_check=False"):
+        simulate(load_scenario(path))
+
+
+# --- documented paths ----------------------------------------------------------------------
+
+
+def test_overrides_apply_to_the_default_keep_alive(tmp_path):
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1})
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "x", "duration_s": 100, "functions": [f]}))
+    sc = load_scenario(path, ["platform.keep_alive.idle_s=600"])
+    assert sc.platform.keep_alive.policy == "random"  # the default policy, its window changed
+    assert sc.platform.keep_alive.idle_s.model_dump() == {"dist": "constant", "value": 600.0}
+    table = sweep(sc, {"platform.keep_alive.idle_s": [0, 600]}, 2, workers=1).table
+    assert table["cold_starts_mean"].iloc[0] > table["cold_starts_mean"].iloc[1]
+
+
+def test_sweep_options_are_checked(tmp_path):
+    path = small(tmp_path)
+    for workers in ("0", "-2"):
+        r = invoke("sweep", path, "--grid", "seed=1,2", "--workers", workers)
+        assert r.exit_code == 2 and "Traceback" not in r.output
+    r = invoke("sweep", path, "--grid", "seed=1,2", "--out", path)
+    assert r.exit_code == 2 and "is not a folder" in r.output
+
+
+def test_help_follows_cli_conventions():
+    r = invoke("run", "--help")
+    assert "Usage: coldsim run [OPTIONS] SCENARIO" in r.output
+    assert "[default: results/<name>]" in r.output and "<bool>" not in r.output
+    assert "coldsim[dask]" in invoke("sweep", "--help").output
+    version = invoke("--version")
+    assert version.exit_code == 0 and version.output.startswith("coldsim ")
+
+
+def test_the_python_api_speaks_its_own_words():
+    for bad in (None, 42):
+        with pytest.raises(ScenarioError, match="simulate"):
+            simulate(bad)
+    with pytest.raises(ScenarioError, match="workers"):
+        sweep(parse_scenario(scenario(function(arrivals={"process": "poisson", "rate_per_s": 1}))),
+              {"seed": [1]}, 1, workers=0)  # fmt: skip
+
+
+def test_cold_start_plot_bins_keep_every_cold_start():
+    f = function(arrivals={"process": "poisson", "rate_per_s": 0.01}, init=const(100))
+    res = simulate(parse_scenario(scenario(f, duration_s=3 * 86400, idle_s=60)))
+    fig = res.plot_cold_starts()
+    heights = fig.axes[0].patches[0].get_path().vertices[:, 1]
+    assert fig.axes[0].get_ylim()[1] > heights.max()  # the tallest bar is in view
+    assert "per hour" in fig.axes[0].get_ylabel()
+    assert json.loads(json.dumps(res.summary))["cold_starts"] > 0
+    assert np.isfinite(heights).all()
