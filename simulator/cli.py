@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -14,11 +15,13 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
+    ProgressColumn,
+    TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__, plots
 from .budget import check_memory
@@ -110,6 +113,45 @@ def _main(
     """Simulate serverless cold and warm starts from a YAML scenario."""
 
 
+class _Eta(ProgressColumn):
+    """Time left at the average pace of this session so far (runs taken from a sweep's store
+    are not counted as pace); '-' until something was done."""
+
+    def render(self, task) -> Text:
+        start_done = task.fields.get("start_done", 0)
+        done = task.completed - start_done
+        if not task.total or done <= 0 or task.elapsed is None:
+            return Text("eta -", style="progress.remaining")
+        left = task.elapsed / done * (task.total - task.completed)
+        return Text(f"eta {int(left) // 60}:{int(left) % 60:02d}", style="progress.remaining")
+
+
+class _Count(ProgressColumn):
+    def __init__(self, unit: str):
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task) -> Text:
+        total = "?" if task.total is None else f"{task.total:.0f}"
+        return Text(f"{task.completed:.0f}/{total} {self.unit}", style="progress.download")
+
+
+def _progress(label: str, unit: str = "") -> Progress:
+    """The progress display of every long command: label, bar, percentage, count, elapsed
+    time and time left, on stderr; gone when done."""
+    count = [_Count(unit)] if unit else []
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        TaskProgressColumn(),
+        *count,
+        TimeElapsedColumn(),
+        _Eta(),
+        console=err_console,
+        transient=True,
+    )
+
+
 def _fail(err: Exception, code: int = 2) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=code)
@@ -141,13 +183,7 @@ def run(
         if quiet:
             result = simulate(sc, memory_check=False)
         else:
-            with Progress(
-                TextColumn(f"simulating [bold]{sc.name}[/]"),
-                BarColumn(),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=True,
-            ) as bar:
+            with _progress(f"simulating [bold]{escape(sc.name)}[/]") as bar:
                 task = bar.add_task("run", total=1.0)
                 result = simulate(
                     sc, progress=lambda f: bar.update(task, completed=f), memory_check=False
@@ -224,17 +260,16 @@ def sweep_cmd(
         sc = load_scenario(scenario, set_ or (), allow_import=allow_import)
         knobs = parse_grid(grid) if grid else None
         out_dir = check_output_dir(out or Path("results") / f"{sc.name}-sweep", "sweep")
-        with Progress(
-            TextColumn("sweep"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} runs"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-        ) as bar:
+        with _progress("sweep", "runs") as bar:
             task = bar.add_task("sweep", total=None)
+            first: list[int] = []
+
+            def show(done: int, total: int) -> None:
+                if not first:  # runs found in the store: no pace to learn from
+                    first.append(done)
+                    bar.update(task, start_done=done)
+                bar.update(task, completed=done, total=total)
+
             result = sweep(
                 sc,
                 knobs,
@@ -242,7 +277,7 @@ def sweep_cmd(
                 workers=workers,
                 out=out_dir,
                 dask=dask,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                progress=show,
                 memory_check=not skip_memory_check,
             )
     except (ScenarioError, OutputDirError, PolicyError) as err:
@@ -286,7 +321,12 @@ def compare_cmd(
         for item in items:
             if not item.exists():
                 raise ScenarioError("not found", file=str(item))
-        table = compare(list(items), out, allow_import=allow_import)
+        with _progress("compare", "items") as bar:
+            task = bar.add_task("compare", total=len(items))
+            table = compare(
+                list(items), out, allow_import=allow_import,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
     except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
     shown = [c for c in table.columns if not c.endswith(("_ci_low", "_ci_high"))]
@@ -306,7 +346,7 @@ def plan_cmd(
     ],
     target: Annotated[list[str], typer.Option(help='e.g. "latency_ms.p99<=300" (repeatable).')],
     range_: Annotated[str, typer.Option("--range", help="LOW:HIGH to search.")] = "0:100",
-    replications: Annotated[int, typer.Option(min=1, help="Runs per evaluated value.")] = 5,
+    replications: Annotated[int, typer.Option(min=2, help="Runs per evaluated value.")] = 5,
     workers: Annotated[
         int | None, typer.Option(min=1, help="Local processes [default: cores].")
     ] = None,
@@ -320,20 +360,24 @@ def plan_cmd(
         sc = load_scenario(scenario, set_ or (), allow_import=allow_import)
         targets = [Target.parse(t) for t in target]
         low, high = parse_range(range_)
-        result = plan(
-            sc,
-            knob,
-            targets,
-            low,
-            high,
-            replications,
-            workers=workers,
-            progress=lambda msg: err_console.print(escape(msg), highlight=False),
-        )
+        # Both ends, then bisection: at most this many values are evaluated.
+        steps = 2 + max(0, math.ceil(math.log2(max(1, high - low))) - 1)
+        with _progress("plan", "values") as bar:
+            task = bar.add_task("plan", total=steps)
+
+            def show(message: str) -> None:
+                bar.console.print(escape(message), highlight=False)
+                bar.advance(task)
+
+            result = plan(
+                sc, knob, targets, low, high, replications, workers=workers, progress=show
+            )
     except (ScenarioError, PolicyError) as err:
         raise _fail(err) from None
     info = describe(result, targets)
     print(json.dumps(info, indent=2))
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     if result.value is None:
         raise typer.Exit(code=1)
 
@@ -373,7 +417,10 @@ def trace_inspect(
     """Summarise a trace: functions, apps, rates, inter-arrival CVs, triggers, a plot."""
     try:
         kind = _format(path, fmt)
-        stats, (arrivals, span_s) = inspect_trace.summary(path, kind)
+        with _progress(f"inspecting {escape(str(path))}") as bar:
+            task = bar.add_task("inspect", total=1)
+            stats, (arrivals, span_s) = inspect_trace.summary(path, kind)
+            bar.update(task, completed=1)
         out_dir = check_output_dir(
             out or Path("results") / f"trace-{inspect_trace._name(path)}", "inspect"
         )

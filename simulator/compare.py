@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,19 @@ class Run:
     duration_s: float
 
 
-def load_runs(items: list[str | Path | Result], allow_import: bool = False) -> list[Run]:
+def load_runs(
+    items: list[str | Path | Result],
+    allow_import: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Run]:
     """Result objects, result folders (written by `coldsim run`) or scenario files (run now;
-    `allow_import` as for load_scenario)."""
+    `allow_import` as for load_scenario). progress(done, total) after each."""
     from .simulation import simulate
 
     runs = []
     for item in items:
+        if progress:
+            progress(len(runs), len(items))
         if isinstance(item, Result):
             res = item
         elif Path(item).is_dir():
@@ -288,7 +295,11 @@ def _write(out: Path, tables: dict[str, pd.DataFrame], figs: dict) -> None:
 
 
 def compare(
-    items: list[str | Path | Result], out: str | Path, *, allow_import: bool = False
+    items: list[str | Path | Result],
+    out: str | Path,
+    *,
+    allow_import: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Compare runs (Result objects, result folders, scenario files), or the points of one
     sweep (a folder holding sweep.parquet). `out` must be new, empty or an earlier comparison,
@@ -309,4 +320,4 @@ def compare(
         if len(items) != 1:
             raise ScenarioError("compare takes one sweep folder, or any number of runs")
         return compare_sweep(sweeps[0], out)
-    return compare_runs(load_runs(items, allow_import), out)
+    return compare_runs(load_runs(items, allow_import, progress), out)

@@ -7,9 +7,11 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import ScenarioError
+from .scenario import load_scenario
 from .schema import Scenario
 from .sweep import sweep
 
@@ -26,11 +28,17 @@ class Target:
     def parse(cls, text: str) -> Target:
         m = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>)\s*(\S+)\s*", text)
         try:
-            return cls(m.group(1), m.group(2), float(m.group(3)))
+            target = cls(m.group(1), m.group(2), float(m.group(3)))
         except (AttributeError, ValueError):
             raise ScenarioError(
-                f"--target {text!r}: expected metric<=number (or >=, <, >)"
+                f"target {text!r}: expected metric<=number (or >=, <, >)"
             ) from None
+        if not math.isfinite(target.value):
+            raise ScenarioError(f"target {text!r}: the value must be a finite number")
+        return target
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.value:g}"
 
     def bound(self, row: dict[str, float]) -> float:
         """The pessimistic end of the metric's confidence interval."""
@@ -57,9 +65,9 @@ class Plan:
 
 
 def plan(
-    scenario: Scenario,
+    scenario: Scenario | str | Path,
     knob: str,
-    targets: Sequence[Target],
+    targets: Sequence[Target | str],
     low: int,
     high: int,
     replications: int = 5,
@@ -71,9 +79,19 @@ def plan(
     (provisioned concurrency, keep-alive, memory): the least value whose upper (or lower)
     95% confidence bound meets every target. Both ends are evaluated first: if `high` fails
     nothing in range does, and a failing `high` with a passing `low` means the knob is not
-    monotone in the targets, which is reported."""
+    monotone in the targets, which is reported. Targets may be given as strings
+    ("latency_ms.p99<=300"), the scenario as a YAML path."""
+    if isinstance(scenario, str | Path):
+        scenario = load_scenario(scenario)
+    targets = [t if isinstance(t, Target) else Target.parse(t) for t in targets]
+    if not targets:
+        raise ScenarioError("plan needs at least one target, e.g. latency_ms.p99<=300")
     if low > high:
-        raise ScenarioError(f"--range {low}:{high}: low must not exceed high")
+        raise ScenarioError(f"range {low}:{high}: low must not exceed high")
+    if replications < 2:
+        raise ScenarioError(
+            f"replications {replications}: a confidence bound needs at least 2 runs per value"
+        )
     cache: dict[int, dict[str, float]] = {}
 
     def evaluate(v: int) -> bool:
@@ -94,7 +112,15 @@ def plan(
         if not ok_high:
             out.notes.append(f"not monotone: {knob}={low} meets the targets but {high} does not")
     elif not ok_high:
-        out.notes.append(f"no value in [{low}, {high}] meets every target")
+        failing = [
+            f"{t} fails: its bound is {t.bound(cache[high]):.4g}"
+            for t in targets
+            if not t.met(cache[high])
+        ]
+        out.notes.append(
+            f"no value in [{low}, {high}] meets every target; at {knob}={high}: "
+            + "; ".join(failing)
+        )
     else:
         lo, hi = low, high  # lo fails, hi passes
         while hi - lo > 1:
@@ -120,7 +146,7 @@ def describe(p: Plan, targets: Sequence[Target]) -> dict[str, Any]:
     return {
         "knob": p.knob,
         "value": p.value,
-        "targets": [f"{t.metric}{t.op}{t.value:g}" for t in targets],
+        "targets": [str(t) for t in targets],
         "at_value": None if p.row is None else {
             t.metric: {"mean": p.row[f"{t.metric}_mean"], "bound": t.bound(p.row)} for t in targets
         } | {"cost_usd.total": p.row.get("cost_usd.total_mean")},

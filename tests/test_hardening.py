@@ -166,3 +166,19 @@ def test_cold_start_plot_bins_keep_every_cold_start():
     assert "per hour" in fig.axes[0].get_ylabel()
     assert json.loads(json.dumps(res.summary))["cold_starts"] > 0
     assert np.isfinite(heights).all()
+
+
+def test_progress_shows_percentage_count_and_a_pace_based_eta():
+    from coldsim.cli import _Count, _Eta, _progress
+
+    with _progress("sweep", "runs") as bar:
+        task_id = bar.add_task("sweep", total=None)
+        task = bar.tasks[0]
+        assert str(_Count("runs").render(task)) == "0/? runs"
+        assert str(_Eta().render(task)) == "eta -"
+        bar.update(task_id, total=10, completed=4, start_done=4)  # 4 runs from the store
+        assert str(_Eta().render(task)) == "eta -"  # no pace learnt yet
+        bar.update(task_id, completed=6)
+        left = _Eta().render(task)
+        assert str(left).startswith("eta ") and str(left) != "eta -"
+        assert str(_Count("runs").render(task)) == "6/10 runs"
