@@ -138,7 +138,8 @@ def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
         ok = inv["counted"] & (inv["status"] == "served" if "status" in inv else True)
         if "kind" in inv:
             ok &= inv["kind"] == "user"
-        style.cdf(ax, inv.loc[ok, "latency_ms"].to_numpy(), color=style.color(i), label=r.name)
+        lat = (inv.loc[ok, "latency_ms"] - inv.loc[ok, "queue_delay_ms"]).to_numpy()
+        style.cdf(ax, lat, color=style.color(i), label=r.name)
     ax.set_xscale("log")
     ax.set(
         xlabel="latency (ms, log scale)",

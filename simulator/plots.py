@@ -10,28 +10,69 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import style
-from .report import occupancy
+from .report import alive_over_time, occupancy
 
 COLD, WARM, IDLE = style.PALETTE[1], style.PALETTE[0], "#aec7e8"
 
 
-def latency_cdf(invocations: pd.DataFrame, title: str = "") -> Figure:
-    """Empirical CDF of latency for cold and warm starts (counted invocations), log x axis."""
-    fig, ax = style.figure(7, 4.2)
-    counted = invocations[invocations["counted"]]
-    for label, mask, color in (("warm", ~counted["cold"], WARM), ("cold", counted["cold"], COLD)):
-        lat = counted.loc[mask, "latency_ms"].to_numpy()
-        style.cdf(ax, lat, color=color, label=f"{label} (n={np.count_nonzero(lat > 0):,})")
-    if not ax.lines:
-        ax.text(0.5, 0.5, "no counted requests", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xscale("log")
-    ax.set_xlabel("latency (ms, log scale)")
-    ax.set_ylabel("fraction of requests ≤ latency")
-    ax.set_ylim(0, 1.01)
-    ax.grid(True, which="both", alpha=0.3)
-    if ax.lines:
-        ax.legend(loc="lower right")
-    ax.set_title(title or "Latency CDF: cold vs warm starts")
+#: Functions drawn one by one in multi-function figures; the rest are summed as "others".
+MAX_SHOWN = 9
+
+
+def user_latency_ms(invocations: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Served, counted user requests and their latency in ms: for asynchronous requests from
+    the moment they were dispatched (queueing under throttling is its own figure and summary
+    entry, never mixed into latency)."""
+    ok = (
+        invocations["counted"].to_numpy()
+        & (invocations["status"] == "served").to_numpy()
+        & (invocations["kind"] == "user").to_numpy()
+    )
+    rows = invocations[ok]
+    return rows, (rows["latency_ms"] - rows["queue_delay_ms"]).to_numpy()
+
+
+def busiest(invocations: pd.DataFrame, functions: list[str], n: int = MAX_SHOWN) -> list[str]:
+    """The n functions with the most requests, busiest first."""
+    counts = invocations["function"].value_counts()
+    return [f for f in counts.index if f in set(functions)][:n]
+
+
+def latency_cdf(invocations: pd.DataFrame, title: str = "", functions=None) -> Figure:
+    """Empirical CDF of latency, cold vs warm starts (served, counted user requests), log x
+    axis. With several functions: one panel per function (the busiest MAX_SHOWN)."""
+    rows, lat = user_latency_ms(invocations)
+    names = list(functions or [])
+    shown = busiest(rows, names) if len(names) > 1 else [None]
+    cols = 1 if len(shown) == 1 else 3
+    nrows = -(-len(shown) // cols)
+    fig, axes = style.figures(nrows, cols, width=7 if cols == 1 else 11, height=4.2 if cols == 1
+                              else 2.6 * nrows)  # fmt: skip
+    cold = rows["cold"].to_numpy()
+    fn = rows["function"].to_numpy()
+    for ax, name in zip(axes, shown, strict=False):
+        mine = np.ones(len(rows), dtype=bool) if name is None else fn == name
+        for label, mask, color in (("warm", ~cold, WARM), ("cold", cold, COLD)):
+            style.cdf(ax, lat[mine & mask], label=label, color=color)
+        if not ax.lines:
+            ax.text(0.5, 0.5, "no counted requests", ha="center", va="center",
+                    transform=ax.transAxes)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.01)
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.lines:
+            ax.legend(loc="lower right", fontsize=7 if name is not None else None)
+        if name is not None:
+            ax.set_title(name, fontsize=9)
+    for ax in axes[len(shown):]:
+        ax.set_visible(False)
+    for ax in axes[-cols:]:
+        ax.set_xlabel("latency (ms, log scale)")
+    for ax in axes[::cols]:
+        ax.set_ylabel("fraction ≤ latency")
+    more = len(set(names)) - len(shown) if len(names) > 1 else 0
+    note = f" (the {len(shown)} busiest of {len(set(names))} functions)" if more > 0 else ""
+    fig.suptitle((title or "Latency CDF: cold vs warm starts") + note, fontsize=10)
     return fig
 
 
@@ -42,24 +83,55 @@ def instances_over_time(
     warmup_s: float = 0.0,
     bins: int = 400,
     title: str = "",
+    memory_mb: dict[str, float] | None = None,
 ) -> Figure:
-    """Time-average busy (init + execution) and idle instances per bin, stacked."""
+    """Time-average busy (init + execution) and idle instances per bin, stacked. With several
+    functions (memory_mb: function -> MB), a second panel stacks the memory their alive
+    instances hold, per function (the busiest MAX_SHOWN, the rest as "others")."""
     edges = np.linspace(0.0, duration_s, bins + 1)
     busy, alive = occupancy(invocations, instances, edges)
     alive = np.maximum(alive, busy)
     scale, unit = _time_unit(duration_s)
     x = edges / scale
-    fig, ax = style.figure(8, 4.2)
+    per_function = memory_mb is not None and len(memory_mb) > 1
+    fig, axes = style.figures(2 if per_function else 1, 1, 8, 7.4 if per_function else 4.2)
+    ax = axes[0]
     ax.stairs(busy, x, fill=True, color=WARM, label="busy (init + execution)")
     ax.stairs(alive, x, baseline=busy, fill=True, color=IDLE, label="idle (warm)")
-    _shade_warmup(ax, warmup_s / scale)
-    ax.set_xlim(0, duration_s / scale)
-    ax.set_xlabel(f"simulated time ({unit})")
     ax.set_ylabel("instances (time average per bin)")
-    ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right")
     ax.set_title(title or "Instances over time")
+    if per_function:
+        ax = axes[1]
+        shown = busiest(invocations, list(memory_mb))
+        names = instances["function"].to_numpy()
+        base = np.zeros(bins)
+        layers = [(f, names == f) for f in shown]
+        others = ~np.isin(names, shown)
+        if others.any():
+            layers.append((f"others ({len(memory_mb) - len(shown)})", others))
+        for i, (label, mine) in enumerate(layers):
+            mb = np.array([memory_mb[f] for f in names[mine]], dtype=float)
+            gb = _gb_alive(instances[mine], mb, edges)
+            ax.stairs(base + gb, x, baseline=base, fill=True, color=style.color(i), label=label)
+            base = base + gb
+        ax.set_ylabel("memory held by instances (GB)")
+        ax.legend(loc="upper right", fontsize=7, ncol=2)
+        ax.set_title("Memory of alive instances, per function")
+    for ax in axes:
+        _shade_warmup(ax, warmup_s / scale)
+        ax.set_xlim(0, duration_s / scale)
+        ax.grid(True, alpha=0.3)
+    axes[-1].set_xlabel(f"simulated time ({unit})")
     return fig
+
+
+def _gb_alive(instances: pd.DataFrame, memory_mb: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Time-average GB held by the given instances (memory_mb: each one's) in each bin."""
+    out = np.zeros(len(edges) - 1)
+    for mb in np.unique(memory_mb):
+        out += alive_over_time(instances[memory_mb == mb], edges) * mb / 1024.0
+    return out
 
 
 #: Bin widths for counts over time, and how they are named: the smallest that keeps a plot

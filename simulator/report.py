@@ -276,11 +276,16 @@ def occupancy(
     begin[on_demand_cold] = created[iid[on_demand_cold]]
     begin = np.concatenate([begin, created[ahead]])
     end = np.concatenate([invocations["end_s"].to_numpy(), instances["ready_s"].to_numpy()[ahead]])
+    busy = np.diff(_integral(begin, end, edges)) / np.diff(edges)
+    return busy, alive_over_time(instances, edges)
+
+
+def alive_over_time(instances: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
+    """Time-average count of the given instances alive in each bin [edges[i], edges[i+1])."""
+    created = instances["created_s"].to_numpy()
     ended = instances["ended_s"].to_numpy()
-    widths = np.diff(edges)
-    busy = np.diff(_integral(begin, end, edges)) / widths
-    alive = np.diff(_integral(created, np.where(np.isnan(ended), np.inf, ended), edges)) / widths
-    return busy, alive
+    ends = np.where(np.isnan(ended), np.inf, ended)
+    return np.diff(_integral(created, ends, edges)) / np.diff(edges)
 
 
 def _integral(start: np.ndarray, end: np.ndarray, x: np.ndarray) -> np.ndarray:

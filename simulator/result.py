@@ -32,13 +32,18 @@ class Result:
     summary: dict[str, Any] = field(repr=False)
 
     def plot_latency_cdf(self) -> Figure:
-        return plots.latency_cdf(self.invocations, f"{self.scenario.name}: latency CDF")
+        return plots.latency_cdf(
+            self.invocations,
+            f"{self.scenario.name}: latency CDF",
+            [f.name for f in self.scenario.functions],
+        )
 
     def plot_instances(self) -> Figure:
         s = self.scenario
         return plots.instances_over_time(
             self.invocations, self.instances, s.duration_s, s.warmup_s,
             title=f"{s.name}: instances over time",
+            memory_mb={f.name: f.memory_mb for f in s.functions},
         )  # fmt: skip
 
     def plot_cold_starts(self) -> Figure:

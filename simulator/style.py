@@ -14,28 +14,45 @@ RC = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spin
 
 
 def figure(width: float = 7.5, height: float = 4.2) -> tuple[Figure, object]:
+    fig, axes = figures(1, 1, width, height)
+    return fig, axes[0]
+
+
+def figures(rows: int, cols: int, width: float = 7.5, height: float = 4.2):
+    """A figure of rows x cols panels, sharing the look: (figure, flat list of axes)."""
     import matplotlib as mpl
 
     with mpl.rc_context(RC):
         fig = Figure(figsize=(width, height), layout="constrained")
-        ax = fig.subplots()
-    ax.grid(True, alpha=0.3)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return fig, ax
+        axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    return fig, axes
 
 
 #: Quantiles drawn per CDF curve: enough for the eye, cheap for millions of rows.
 CDF_POINTS = 2000
 
 
-def cdf(ax, latency_ms: np.ndarray, **line) -> int:
-    """Draw the empirical CDF of positive latencies as a step curve on a log axis; returns
-    how many values it drew (0: nothing drawn)."""
-    lat = latency_ms[latency_ms > 0]
+#: Where a log-scale CDF draws latencies of 0 ms (a log axis has no 0).
+ZERO_MS = 0.01
+
+
+def cdf(ax, latency_ms: np.ndarray, label: str = "", **line) -> int:
+    """Draw the empirical CDF of latencies (NaN: requests that never ran, left out) as a step
+    curve for a log axis. Every request is drawn: those of 0 ms at ZERO_MS, which the label
+    says. Returns how many were drawn."""
+    lat = np.asarray(latency_ms, dtype=float)
+    lat = lat[np.isfinite(lat)]
+    zeros = int(np.count_nonzero(lat <= 0))
     if len(lat):
+        lat = np.maximum(lat, ZERO_MS)
         q = np.linspace(0, 1, min(CDF_POINTS, len(lat)))
-        ax.step(np.quantile(lat, q), q, where="post", **line)
+        note = f"; {zeros:,} at 0 ms, drawn at {ZERO_MS:g}" if zeros else ""
+        ax.step(np.quantile(lat, q), q, where="post", label=f"{label} (n={len(lat):,}{note})",
+                **line)  # fmt: skip
     return len(lat)
 
 

@@ -182,3 +182,34 @@ def test_progress_shows_percentage_count_and_a_pace_based_eta():
         left = _Eta().render(task)
         assert str(left).startswith("eta ") and str(left) != "eta -"
         assert str(_Count("runs").render(task)) == "6/10 runs"
+
+
+def test_multi_function_figures_have_a_view_per_function_and_keep_0_ms_requests():
+    fast = function("fast", arrivals={"process": "poisson", "rate_per_s": 2})  # 0 ms handlers
+    slow = function("slow", arrivals={"process": "poisson", "rate_per_s": 1}, duration=const(50))
+    res = simulate(parse_scenario(scenario(fast, slow, duration_s=200)))
+    fig = res.plot_latency_cdf()
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["fast", "slow"]
+    labels = [t.get_text() for t in panels[0].get_legend().get_texts()]
+    served = int((res.invocations["function"] == "fast").sum())
+    assert any("at 0 ms, drawn at 0.01" in label for label in labels)
+    assert sum(int(label.split("n=")[1].split(";")[0].split(")")[0].replace(",", ""))
+               for label in labels) == served  # fmt: skip
+    inst = res.plot_instances()
+    assert "per function" in inst.axes[1].get_title()
+
+
+def test_async_queueing_is_not_latency_in_the_figures():
+    from coldsim.plots import user_latency_ms
+
+    f = function(arrivals={"process": "periodic", "interval_s": 1}, duration=const(1500))
+    f["invocation"] = "async"
+    f["reserved_concurrency"] = 1
+    data = scenario(f, duration_s=30)
+    data["platform"]["concurrency_limit"] = 200
+    res = simulate(parse_scenario(data))
+    rows, lat = user_latency_ms(res.invocations)
+    assert (rows["queue_delay_ms"] > 0).any()
+    assert np.allclose(lat, rows["latency_ms"] - rows["queue_delay_ms"])
+    assert lat.max() <= 1500.0 + 1e-9  # handler time only: no init, no queue
