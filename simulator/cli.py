@@ -329,10 +329,51 @@ def compare_cmd(
             )  # fmt: skip
     except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
-    shown = [c for c in table.columns if not c.endswith(("_ci_low", "_ci_high"))]
-    shown = [c for c in shown if not c.endswith("_mean") or c.removesuffix("_mean") in KEY_METRICS]
-    out_console.print(table[shown].to_string(index=False), highlight=False, markup=False)
+    out_console.print(_compare_table(table, KEY_METRICS))
     out_console.print(f"written to {out.resolve()}", highlight=False, markup=False)
+
+
+def _with_ci(mean, low, high) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "-"
+    text = f"{mean:.4g}"
+    if low is not None and high is not None and not (math.isnan(low) or math.isnan(high)):
+        text += f" [{low:.3g}, {high:.3g}]"
+    return text
+
+
+def _compare_table(table, metrics) -> Table:
+    """The comparison as a table: each metric with its 95% CI where there is one."""
+    from .compare import LABELS, value_text
+
+    out = Table(title="comparison (95% CI in brackets)")
+    if "run" in table:  # runs
+        per_hour = table["window_h"].nunique() > 1
+        cols = [("run", None)] + [(m, m) for m in ("cold_start_rate", "latency_ms.p50",
+                                                   "latency_ms.p99", "idle_gb_s")]  # fmt: skip
+        cols.append(("cost (USD/h)" if per_hour else "cost (USD)",
+                     "cost_usd.total_per_hour" if per_hour else "cost_usd.total"))  # fmt: skip
+        for name, _ in cols:
+            out.add_column(LABELS.get(name, name), justify="left" if name == "run" else "right")
+        for _, row in table.iterrows():
+            cells = [str(row["run"])]
+            for _, key in cols[1:]:
+                low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+                cells.append(_with_ci(row[key], low, high))
+            out.add_row(*cells)
+        return out
+    knobs = [c for c in table.columns if not c.endswith(("_mean", "_ci_low", "_ci_high"))
+             and c != "replications"]  # fmt: skip
+    shown = [m for m in metrics if f"{m}_mean" in table]
+    for k in knobs:
+        out.add_column(k)
+    for m in shown:
+        out.add_column(LABELS.get(m, m), justify="right")
+    for _, row in table.iterrows():
+        out.add_row(*(value_text(row[k]) for k in knobs),
+                    *(_with_ci(row[f"{m}_mean"], row[f"{m}_ci_low"], row[f"{m}_ci_high"])
+                      for m in shown))  # fmt: skip
+    return out
 
 
 @app.command("plan")

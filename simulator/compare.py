@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,15 +117,63 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
                 "cost_usd.total": s.get("cost_usd", {}).get("total"),
             }
         )
-    return pd.DataFrame(rows)
+        window_h = (r.duration_s - s.get("warmup_s", 0.0)) / 3600.0
+        rows[-1]["window_h"] = window_h
+        for key in ("cold_starts", "idle_gb_s", "cost_usd.total"):
+            value = rows[-1][key]
+            rows[-1][f"{key}_per_hour"] = None if value is None else value / window_h
+    table = pd.DataFrame(rows)
+    if table["window_h"].nunique() > 1:
+        warnings.warn(
+            "the runs cover different spans ("
+            + ", ".join(f"{n}: {h:g} h" for n, h in zip(table["run"], table["window_h"],
+                                                         strict=True))
+            + "): totals are not comparable; the figures use rates per hour",
+            stacklevel=2,
+        )  # fmt: skip
+    return table
 
 
 def pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Mask of points no other point beats on both x and y (lower is better)."""
+    return pareto_ci(x, x, x, y, y, y)
+
+
+def pareto_ci(x, x_low, x_high, y, y_low, y_high) -> np.ndarray:
+    """Mask of points that no other point beats clearly: better on both axes by more than
+    the confidence intervals (x_high[j] < x_low[i] and y_high[j] < y_low[i], lower is
+    better); with no intervals (low = high = value) it is the plain Pareto frontier."""
+    x, x_low, x_high, y, y_low, y_high = (np.asarray(a, dtype=float) for a in
+                                          (x, x_low, x_high, y, y_low, y_high))  # fmt: skip
+    exact = np.array_equal(x_low, x_high) and np.array_equal(y_low, y_high)
     keep = np.ones(len(x), dtype=bool)
     for i in range(len(x)):
-        keep[i] = not np.any((x <= x[i]) & (y <= y[i]) & ((x < x[i]) | (y < y[i])))
+        if exact:
+            beats = (x <= x[i]) & (y <= y[i]) & ((x < x[i]) | (y < y[i]))
+        else:
+            beats = (x_high < x_low[i]) & (y_high < y_low[i])
+        keep[i] = not np.any(beats)
     return keep
+
+
+def value_text(value: Any) -> str:
+    """A knob value as a person writes it: 5, not 5.0; 0.25; mappings compactly."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {value_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def knob_label(knob: str) -> str:
+    """A short name for a dotted knob: its last one or two parts (functions.0.memory_mb ->
+    memory_mb; platform.keep_alive.idle_s -> keep_alive.idle_s)."""
+    parts = [p for p in knob.split(".") if not p.isdigit()]
+    if len(parts) > 1 and parts[-1] in ("idle_s", "policy"):  # too vague alone
+        return ".".join(parts[-2:])
+    return parts[-1] if parts else knob
 
 
 def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
@@ -160,12 +209,15 @@ def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
     ax.set_xticks(x, table["run"], rotation=20, ha="right")
     ax.set(ylabel="cold-start rate (95% Wilson CI)", title="Cold-start rate")
     figs["cold_start_rate"] = fig
-    # Cost vs p99 with the Pareto frontier.
+    # Cost vs p99 with the Pareto frontier (per hour when the runs' spans differ).
+    per_hour = table["window_h"].nunique() > 1
+    cost_key = "cost_usd.total_per_hour" if per_hour else "cost_usd.total"
+    cost = table[cost_key].astype(float).to_numpy()
+    p99 = table["latency_ms.p99"].astype(float).to_numpy()
     figs["cost_vs_p99"] = _pareto_figure(
-        table["cost_usd.total"].astype(float).to_numpy(),
-        table["latency_ms.p99"].astype(float).to_numpy(),
-        list(table["run"]),
-    )
+        (cost, cost, cost), (p99, p99, p99), list(table["run"]),
+        xlabel="cost (USD per hour)" if per_hour else "cost (USD)",
+    )  # fmt: skip
     # Instances and cold starts over time, bins sized to the figure; one time axis for all.
     span = max(r.duration_s for r in runs)
     scale, unit = plots._time_unit(span)
@@ -218,20 +270,27 @@ def compare_sweep(folder: Path, out: Path) -> pd.DataFrame:
             else:
                 x = np.array([categories.index(str(v)) for v in rows[first]], dtype=float)
                 rows, x = rows.iloc[np.argsort(x)], np.sort(x)
-            label = (
-                ", ".join(f"{k}={v}" for k, v in zip(others, np.atleast_1d(key), strict=False))
-                or None
-            )
-            ax.plot(x, rows[f"{metric}_mean"], marker="o", color=style.color(i), label=label)
-            ax.fill_between(
-                x,
-                rows[f"{metric}_ci_low"],
-                rows[f"{metric}_ci_high"],
-                color=style.color(i),
-                alpha=0.2,
-            )
+            label = ", ".join(
+                f"{knob_label(k)}={value_text(v)}"
+                for k, v in zip(others, np.atleast_1d(key), strict=False)
+            ) or None  # fmt: skip
+            mean = rows[f"{metric}_mean"].to_numpy(dtype=float)
+            low = rows[f"{metric}_ci_low"].to_numpy(dtype=float)
+            high = rows[f"{metric}_ci_high"].to_numpy(dtype=float)
+            # Markers and dashes differ per series, so coinciding series stay visible.
+            ax.errorbar(
+                x, mean, yerr=np.vstack([mean - low, high - mean]), color=style.color(i),
+                marker=MARKERS[i % len(MARKERS)], linestyle=DASHES[i % len(DASHES)],
+                markersize=8 - 2 * (i % 3), markerfacecolor="none", capsize=3, label=label,
+            )  # fmt: skip
+            ax.fill_between(x, low, high, color=style.color(i), alpha=0.15)
         if categories is not None:
-            ax.set_xticks(range(len(categories)), categories, rotation=15)
+            ticks = [value_text(v) for v in dict.fromkeys(table[first])]
+            ax.set_xticks(range(len(categories)), ticks, rotation=15, ha="right", fontsize=7)
+        elif pd.api.types.is_integer_dtype(table[first]) or all(
+            float(v).is_integer() for v in table[first]
+        ):
+            ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set(xlabel=first, ylabel=LABELS[metric], title=f"{LABELS[metric]} vs {first} (95% CI)")
         if others:
             ax.legend()
@@ -250,35 +309,59 @@ def compare_sweep(folder: Path, out: Path) -> pd.DataFrame:
             im = ax.imshow(
                 grid.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis"
             )
-            ax.set_xticks(range(grid.shape[1]), grid.columns)
-            ax.set_yticks(range(grid.shape[0]), grid.index)
+            ax.set_xticks(range(grid.shape[1]), [value_text(v) for v in grid.columns])
+            ax.set_yticks(range(grid.shape[0]), [value_text(v) for v in grid.index])
             ax.set(xlabel=knobs[0], ylabel=knobs[1], title=f"{LABELS[metric]} (mean)")
             ax.grid(False)
             fig.colorbar(im, ax=ax)
             figs[f"heatmap_{metric.replace('.', '_')}"] = fig
     if {"cost_usd.total_mean", "latency_ms.p99_mean"} <= set(table):
-        labels = [", ".join(f"{k}={row[k]}" for k in knobs) for _, row in table.iterrows()]
+        labels = [
+            ", ".join(f"{knob_label(k)}={value_text(row[k])}" for k in knobs)
+            for _, row in table.iterrows()
+        ]
         figs["cost_vs_p99"] = _pareto_figure(
-            table["cost_usd.total_mean"].to_numpy(float),
-            table["latency_ms.p99_mean"].to_numpy(float),
+            *(tuple(table[f"{m}{end}"].to_numpy(float) for end in ("_mean", "_ci_low", "_ci_high"))
+              for m in ("cost_usd.total", "latency_ms.p99")),
             labels,
-        )
+        )  # fmt: skip
     _write(out, {"compare.csv": table}, figs)
     return table
 
 
-def _pareto_figure(cost: np.ndarray, p99: np.ndarray, labels: list[str]):
+#: Label at most this many points of a Pareto plot (all of them on the frontier).
+MAX_LABELS = 12
+MARKERS = "osD^vP*X"
+DASHES = ["-", "--", ":", "-."]
+
+
+def _pareto_figure(cost, p99, labels: list[str], xlabel: str = "cost (USD)"):
+    """Cost against p99, each with its 95% CI where there are replications (mean, low,
+    high); the frontier holds the points no other point beats by more than the CIs."""
+    (c, c_lo, c_hi), (y, y_lo, y_hi) = cost, p99
     fig, ax = style.figure()
-    ok = np.isfinite(cost) & np.isfinite(p99)
-    front = np.zeros(len(cost), dtype=bool)
-    front[ok] = pareto(cost[ok], p99[ok])
-    ax.scatter(cost[ok & ~front], p99[ok & ~front], color="0.6", label="dominated")
-    ax.scatter(cost[front], p99[front], color=style.color(1), label="Pareto frontier", zorder=3)
-    order = np.argsort(cost[front])
-    ax.plot(cost[front][order], p99[front][order], color=style.color(1), lw=1)
-    for x, y, label in zip(cost[ok], p99[ok], np.array(labels)[ok], strict=True):
-        ax.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set(xlabel="cost (USD)", ylabel="p99 latency (ms)", title="Cost vs p99 latency")
+    ok = np.isfinite(c) & np.isfinite(y)
+    c_lo, c_hi = np.where(np.isfinite(c_lo), c_lo, c), np.where(np.isfinite(c_hi), c_hi, c)
+    y_lo, y_hi = np.where(np.isfinite(y_lo), y_lo, y), np.where(np.isfinite(y_hi), y_hi, y)
+    front = np.zeros(len(c), dtype=bool)
+    front[ok] = pareto_ci(c[ok], c_lo[ok], c_hi[ok], y[ok], y_lo[ok], y_hi[ok])
+    for mask, color, label in ((ok & ~front, "0.6", "dominated (beyond the CIs)"),
+                               (front, style.color(1), "frontier")):  # fmt: skip
+        if mask.any():
+            ax.errorbar(
+                c[mask], y[mask],
+                xerr=np.vstack([c[mask] - c_lo[mask], c_hi[mask] - c[mask]]),
+                yerr=np.vstack([y[mask] - y_lo[mask], y_hi[mask] - y[mask]]),
+                fmt="o", color=color, capsize=3, label=label, zorder=3 if color != "0.6" else 2,
+            )  # fmt: skip
+    order = np.argsort(c[front])
+    ax.plot(c[front][order], y[front][order], color=style.color(1), lw=1, alpha=0.6)
+    named = ok & (front | (ok.sum() <= MAX_LABELS))
+    for k, i in enumerate(np.flatnonzero(named)):
+        ax.annotate(labels[i], (c[i], y[i]), fontsize=7, textcoords="offset points",
+                    xytext=(4, 4 + 8 * (k % 3)))  # staggered, so neighbours do not overprint
+    ax.set(xlabel=xlabel, ylabel="p99 latency (ms)",
+           title="Cost vs p99 latency (95% CI where replicated)")  # fmt: skip
     ax.legend()
     return fig
 

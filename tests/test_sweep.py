@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from coldsim import Target, parse_scenario, plan, sweep
+from coldsim import Target, load_scenario, parse_scenario, plan, simulate, sweep
 from coldsim.compare import compare, pareto, wilson
 from coldsim.sweep import parse_grid, replication_seeds
 from conftest import ROOT, const, function, scenario
@@ -303,3 +303,29 @@ def test_ctrl_c_stops_a_sweep_at_once_and_keeps_finished_runs(tmp_path):
     assert proc.returncode == 130, err
     assert "finished runs are kept" in err and "Traceback" not in err
     assert 2 <= kept <= len(list(runs.glob("*.json"))) < 18
+
+
+def test_pareto_within_confidence_intervals_and_readable_values():
+    from coldsim.compare import knob_label, pareto_ci, value_text
+
+    x = np.array([1.0, 2.0, 3.0])
+    y = np.array([3.0, 2.9, 1.0])
+    # Point 1 is worse than point 2 on neither axis beyond the CIs: it stays.
+    assert pareto_ci(x, x - 0.2, x + 0.2, y, y - 0.5, y + 0.5).tolist() == [True, True, True]
+    # Clearly beaten (both axes, CIs apart): dropped.
+    assert pareto_ci([1, 5], [0.9, 4.9], [1.1, 5.1], [1, 5], [0.9, 4.9], [1.1, 5.1]).tolist() == [True, False]
+    assert [value_text(v) for v in (5.0, 0.25, "lru", {"policy": "fixed", "idle_s": 60.0})] == [
+        "5", "0.25", "lru", "{policy: fixed, idle_s: 60}"]
+    assert knob_label("functions.0.provisioned_concurrency") == "provisioned_concurrency"
+    assert knob_label("platform.keep_alive.idle_s") == "keep_alive.idle_s"
+
+
+def test_compare_warns_when_spans_differ(tmp_path):
+    from coldsim import compare
+
+    base = load_scenario(ROOT / "scenarios" / "default.yaml")
+    short = simulate(base.updated({"duration_s": 1200, "warmup_s": 0}))
+    long = simulate(base.updated({"duration_s": 2400, "warmup_s": 0}))
+    with pytest.warns(UserWarning, match="different spans"):
+        table = compare([short, long], tmp_path / "c")
+    assert table["cost_usd.total_per_hour"].notna().all()
