@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -209,6 +210,11 @@ def validate(
     """Check a scenario (exit 0 if valid, 2 with the problems if not)."""
     try:
         sc = load_scenario(scenario, set_ or (), allow_import=allow_import)
+        if sc.sweep is not None:  # every point of its grid must be a valid scenario too
+            from .sweep import point_scenario, points
+
+            for point in points(sc.sweep.grid):
+                point_scenario(sc, point)
     except ScenarioError as err:
         raise _fail(err) from None
     if show:
@@ -526,7 +532,9 @@ def trace_to_scenario(
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the notes below say it better
-            parse_scenario(data, file=str(out))  # it must run as written
+            # The trace's path as seen from the scenario, so that the two can move together.
+            data["workload"]["path"] = os.path.relpath(path.resolve(), out.parent)
+            parse_scenario(data, base_dir=out.parent, file=str(path))  # runs as written
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
     for note in notes:

@@ -346,7 +346,7 @@ class Engine:
         if kind != USER:
             cols.sparse["warmer"]["row"].append(cols.row())
         cols.note_retried(outcome, attempt, t - arrival)
-        cols.unserved(k, rid, arrival, d_ms)
+        cols.unserved(k, rid, arrival)
 
     def _log_throttle(self, k, kind, rid, arrival, t, attempt, reason, outcome) -> None:
         self.columns.throttle(

@@ -119,8 +119,9 @@ class Columns:
         retried["attempts"].append(attempts)
         retried["queue_delay_ms"].append(waited_s * 1000.0)
 
-    def unserved(self, k: int, rid: int, arrival: float, d_ms: float) -> None:
-        """The invocation row of a request that never ran."""
+    def unserved(self, k: int, rid: int, arrival: float) -> None:
+        """The invocation row of a request that never ran: no start, end, instance or
+        handler time."""
         inv = self.invocations
         inv["function"].append(k)
         inv["request_id"].append(rid)
@@ -128,7 +129,7 @@ class Columns:
         inv["start_s"].append(math.nan)
         inv["end_s"].append(math.nan)
         inv["instance_id"].append(-1)
-        inv["duration_ms"].append(d_ms)
+        inv["duration_ms"].append(math.nan)
 
     def throttle(self, **values: float) -> None:
         for name, value in values.items():

@@ -106,7 +106,7 @@ class Instances:
         reason = np.where(alive, EndReason.ALIVE, np.array(self.reason, dtype=np.int8))
         served = invocation_instance[invocation_instance >= 0]
         return {
-            "instance_id": np.arange(len(created), dtype=np.int64),
+            "instance_id": np.arange(len(created), dtype=np.int32),  # as in invocations
             "function": np.array(self.fn, dtype=np.int32),
             "provisioned": np.array(self.provisioned, dtype=bool),
             "created_s": created,

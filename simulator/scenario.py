@@ -20,6 +20,26 @@ from .validation import default_data, field_type, item_type, problem
 from .workload import Workload
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would silently
+    keep the last: a typo-level mistake that changes the scenario)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: the constructor says so below
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} repeats the one on line {first}",
+                    key_node.start_mark,
+                )  # fmt: skip
+        return super().construct_mapping(node, deep)
+
+
 def load_scenario(
     path: str | Path,
     overrides: Iterable[str] = (),
@@ -42,7 +62,7 @@ def load_scenario(
     except OSError as err:
         raise ScenarioError(f"cannot read scenario: {err.strerror}", file=file) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # safe: a SafeLoader
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -81,15 +101,39 @@ def parse_scenario(
     modules not imported yet are imported only with `allow_import`."""
     context = {"base_dir": base_dir, "allow_import": allow_import}
     data = dict(data)
+    template: tuple[int, set[str]] | None = None  # (first generated function, its keys)
     if data.get("workload") is not None:
+        explicit = data.get("functions")
+        first = len(explicit) if isinstance(explicit, list) else 0
+        workload = data["workload"] if isinstance(data["workload"], dict) else {}
+        keys = workload.get("function")
+        template = (first, set(keys) if isinstance(keys, dict) else set())
         data = _expand_workload(data, context, file)
     try:
         scenario = Scenario.model_validate(data, context=context)
     except ValidationError as err:
-        problems = [problem(e, data, file) for e in err.errors()]
+        problems = _once_per_field([problem(e, data, file) for e in err.errors()], template)
         raise (problems[0] if len(problems) == 1 else ScenarioErrors(problems)) from None
     scenario._origin = {"base_dir": base_dir, "file": file, "allow_import": allow_import}
     return scenario
+
+
+def _once_per_field(
+    problems: list[ScenarioError], template: tuple[int, set[str]] | None
+) -> list[ScenarioError]:
+    """A mistake in a workload's `function` template shows in every function it generates:
+    report it once, at the field the user wrote (workload.function.<key>)."""
+    out, seen = [], set()
+    for p in problems:
+        m = re.fullmatch(r"functions\[(\d+)\]\.([A-Za-z0-9_]+)(.*)", p.field or "")
+        if template and m and int(m.group(1)) >= template[0] and m.group(2) in template[1]:
+            p = ScenarioError(
+                p.message, file=p.file, field=f"workload.function.{m.group(2)}{m.group(3)}"
+            )
+        if (p.field, p.message) not in seen:
+            seen.add((p.field, p.message))
+            out.append(p)
+    return out
 
 
 def _expand_workload(

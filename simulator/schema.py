@@ -167,7 +167,9 @@ class Warmer(Model):
 class Function(Model):
     """One serverless function: its size, its cold-start and handler times, its traffic."""
 
-    name: str = Field(pattern=NAME_PATTERN, description="Unique name (letters, digits, . _ -).")
+    name: str = Field(
+        pattern=NAME_PATTERN, max_length=200, description="Unique name (letters, digits, . _ -)."
+    )
     app: str | None = Field(
         None,
         description=(
@@ -321,7 +323,11 @@ class Scenario(Model):
     #: from it (`updated`, sweep points) are validated the same way.
     _origin: dict[str, Any] = PrivateAttr(default_factory=dict)
 
-    name: str = Field(pattern=NAME_PATTERN, description="Names the output folder results/<name>/.")
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        max_length=100,
+        description="Names the output folder results/<name>/ (at most 100 characters).",
+    )
     seed: int = Field(0, ge=0, description="Drives every random stream of the run.")
     duration_s: float = Field(
         gt=0,

@@ -311,7 +311,18 @@ def _runs_table(pts, seeds, done, knobs) -> pd.DataFrame:
     for i, p in enumerate(pts):
         for r, seed in enumerate(seeds):
             rows.append({"point": i, **p, "replication": r, "seed": seed, **done[(i, r)]})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for col in table.columns:  # counts stay whole numbers (nullable where a run lacks one)
+        if col.rsplit(".", 1)[-1] in COUNTS:
+            table[col] = table[col].round().astype("Int64")
+    return table
+
+
+#: Summary entries that count things: integers in runs.parquet.
+COUNTS = frozenset({
+    "invocations", "served", "cold_starts", "throttled", "retries", "instances_created",
+    "peak_instances", "spillover_invocations", "warmer_invocations", "warmer_throttled",
+})  # fmt: skip
 
 
 def summarize_runs(runs: pd.DataFrame, knobs: list[str], level: float = 0.95) -> pd.DataFrame:

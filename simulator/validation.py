@@ -41,7 +41,8 @@ def problem(error: Mapping[str, Any], data: Any, file: str | None) -> ScenarioEr
     else:
         message = error["msg"].removeprefix("Value error, ")
         if kind not in ("value_error", "assertion_error") and "input" in error:
-            message += f" (got {error['input']!r})"
+            got = repr(error["input"])
+            message += f" (got {got if len(got) <= 60 else got[:57] + '...'})"
     return ScenarioError(message, file=file, field=field or None)
 
 

@@ -12,7 +12,9 @@ Functions are named by the shortest unique prefix (at least 8 characters) of the
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -191,8 +193,14 @@ class Workload(Model):
 
 
 def _safe_name(label: str) -> str:
-    """A function name from a log's label: characters outside [A-Za-z0-9._-] become '-'."""
-    name = re.sub(r"[^A-Za-z0-9._-]", "-", label).strip("-._") or "function"
+    """A function name from a log's label: accents dropped (café -> cafe), other characters
+    outside [A-Za-z0-9._-] become '-'; a label with no such character at all is named by a
+    hash of it (fn-1a2b3c4d). The label itself stays in the replay's `function` field."""
+    ascii_label = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", ascii_label).strip("-._")
+    if not name:
+        digest = hashlib.sha256(label.encode()).hexdigest()[:8]
+        return f"fn-{digest}" if label else "function"
     return name if name[0].isalnum() else f"f{name}"
 
 

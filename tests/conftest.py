@@ -20,6 +20,11 @@ from coldsim import parse_scenario, simulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+#: The Azure trace excerpts the trace tests replay: ../shared/traces, or COLDSIM_TRACES.
+TRACES = Path(os.environ.get("COLDSIM_TRACES") or SHARED / "traces")
+needs_traces = pytest.mark.skipif(
+    not TRACES.is_dir(), reason=f"no trace excerpts at {TRACES} (set COLDSIM_TRACES)"
+)
 
 
 def scenario(

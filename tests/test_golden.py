@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from coldsim import load_scenario, parse_scenario, simulate
-from conftest import ROOT, SHARED
+from conftest import ROOT, TRACES
 
 GOLDEN = ROOT / "tests" / "golden"
-TRACES = SHARED / "traces"
 WRITE = os.environ.get("COLDSIM_WRITE_GOLDEN") == "1"
 #: Summary keys that measure the machine, not the model.
 UNSTABLE = {"wall_s", "engine_wall_s", "coldsim_version"}

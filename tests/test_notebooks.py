@@ -18,15 +18,21 @@ def test_there_are_two_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path):
+def test_notebook_runs(path, tmp_path):
     raw = json.loads(path.read_text())
     code = [c for c in raw["cells"] if c["cell_type"] == "code"]
     assert code and all(not c["outputs"] and c["execution_count"] is None for c in code), (
         "store notebooks without outputs"
     )
     nb = nbformat.read(path, as_version=4)
+    # Run in a copy of the layout, so that what the notebook writes under ../results lands
+    # in a temporary folder, not in the user's results/.
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
+    (tmp_path / "results").mkdir()
     started = time.perf_counter()
     NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
+        nb, timeout=120, kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path / "notebooks")}},
+    ).execute()  # fmt: skip
     assert time.perf_counter() - started < 60, "a notebook should run in under a minute"

@@ -7,10 +7,7 @@ import pandas as pd
 import pytest
 from coldsim import ScenarioError, parse_scenario
 from coldsim.traces import azure2019, azure2021
-from conftest import SHARED, const, run, scenario
-
-TRACES = SHARED / "traces"
-pytestmark = pytest.mark.skipif(not TRACES.is_dir(), reason=f"no shared traces at {TRACES}")
+from conftest import TRACES, const, needs_traces, run, scenario
 
 JBININ = TRACES / "azure2019_jbinin_head" / "test_workload.csv"
 AZURE_500 = TRACES / "azure2019_dirigent_azure_500"
@@ -25,6 +22,7 @@ def workload(path, **kw):
             "workload": {"path": str(path), **kw}}  # fmt: skip
 
 
+@needs_traces
 @pytest.mark.parametrize("spread", ["uniform", "poisson", "equidistant"])
 def test_every_five_minutes_with_ten_minute_keep_alive_is_one_cold_start(spread):
     f = {"name": "every5", "duration": const(100),
@@ -33,6 +31,7 @@ def test_every_five_minutes_with_ten_minute_keep_alive_is_one_cold_start(spread)
     assert (s["invocations"], s["cold_starts"]) == (288, 1)
 
 
+@needs_traces
 def test_azure_500_loads_every_function_and_invocation():
     sc = parse_scenario(workload(AZURE_500, format="azure2019", duration_s=480 * 60))
     assert len(sc.functions) == 500
@@ -42,6 +41,7 @@ def test_azure_500_loads_every_function_and_invocation():
     assert inv.minutes[0] == 480 and inv.minutes[-1] == 959
 
 
+@needs_traces
 @pytest.mark.slow
 def test_azure_500_replay_reproduces_the_per_minute_counts():
     res = run(workload(AZURE_500, format="azure2019", duration_s=480 * 60))
@@ -57,6 +57,7 @@ def test_azure_500_replay_reproduces_the_per_minute_counts():
     np.testing.assert_array_equal(replayed[order], trace.counts)
 
 
+@needs_traces
 def test_azure_500_durations_and_memory_come_from_the_trace():
     sc = parse_scenario(workload(AZURE_500, format="azure2019", duration_s=60, select={"top": 3}))
     durations = azure2019.read_durations(AZURE_500 / "durations.csv")
@@ -72,6 +73,7 @@ def test_azure_500_durations_and_memory_come_from_the_trace():
     assert sorted(chosen) == sorted(top.tolist())
 
 
+@needs_traces
 def test_per_app_memory_is_divided_among_the_apps_functions(tmp_path):
     # The original per-application memory file: HashOwner,HashApp,SampleCount,AverageAllocatedMb...
     src = TRACES / "azure2019_invitro_10"
@@ -92,6 +94,7 @@ def test_per_app_memory_is_divided_among_the_apps_functions(tmp_path):
     assert [f.memory_mb for f in mine] == [500, 500]
 
 
+@needs_traces
 def test_azure2021_replays_exact_arrivals_and_durations():
     raw = pd.read_csv(AZURE_2021)
     assert len(raw) == 199
@@ -107,6 +110,7 @@ def test_azure2021_replays_exact_arrivals_and_durations():
     np.testing.assert_allclose(warm["latency_ms"], warm["duration_ms"], atol=1e-6)
 
 
+@needs_traces
 def test_azure2021_functions_are_keyed_by_app_and_func():
     data = azure2021.read(AZURE_2021)
     assert len(data.functions) == 31 and len(set(data.apps)) == 13
@@ -114,6 +118,7 @@ def test_azure2021_functions_are_keyed_by_app_and_func():
     assert all((np.diff(t) >= 0).all() for t in data.arrival_s)
 
 
+@needs_traces
 def test_time_scale_rate_multiplier_and_window():
     base = run(workload(AZURE_2021, format="azure2021", duration_s=1300)).invocations
     fast = run(workload(AZURE_2021, format="azure2021", duration_s=1300, time_scale=10)).invocations
@@ -135,6 +140,7 @@ def test_time_scale_rate_multiplier_and_window():
     assert abs(len(half) - 99.5) < 4 * np.sqrt(199 * 0.25)
 
 
+@needs_traces
 def test_sample_selection_is_seeded():
     one = parse_scenario(
         workload(AZURE_500, format="azure2019", duration_s=60, select={"sample": 20})
@@ -177,6 +183,7 @@ def test_malformed_logs_name_file_line_and_column(tmp_path, text, message):
     assert str(log) in str(err.value)
 
 
+@needs_traces
 def test_malformed_azure2019_counts_are_reported(tmp_path):
     lines = JBININ.read_text().splitlines()
     cells = lines[2].split(",")
@@ -196,6 +203,7 @@ def test_malformed_azure2019_counts_are_reported(tmp_path):
         parse_scenario(workload(tmp_path, format="azure2019", function={"duration": const(1)}))
 
 
+@needs_traces
 def test_a_missing_hash_in_the_2021_trace_is_reported(tmp_path):
     lines = AZURE_2021.read_text().splitlines()
     lines[50] = "," + lines[50].split(",", 1)[1]
@@ -205,6 +213,7 @@ def test_a_missing_hash_in_the_2021_trace_is_reported(tmp_path):
         parse_scenario(workload(path, format="azure2021", duration_s=100))
 
 
+@needs_traces
 @pytest.mark.filterwarnings("ignore:.*no memory file")  # the lone counts file: expected
 def test_cli_trace_inspect_and_to_scenario(tmp_path):
     from coldsim.cli import app
@@ -233,6 +242,7 @@ def test_cli_trace_inspect_and_to_scenario(tmp_path):
     assert res.exit_code == 2 and "file not found" in res.output
 
 
+@needs_traces
 def test_one_function_replay_takes_duration_and_memory_from_the_trace_folder():
     trace = azure2019.read_invocations(AZURE_500 / "invocations.csv")
     h = trace.functions[0]

@@ -111,21 +111,46 @@ def _read_invocations(key: tuple[str, int, int]) -> Invocations:
             f"minute columns must be numbered (found {bad[:3] or 'none'})", file=str(path)
         )
     # Fill one preallocated matrix (no list of blocks to concatenate: half the peak memory).
+    labels = np.array([int(c) for c in minute_cols])
+    if len(np.unique(labels)) != len(labels):
+        twice = sorted({int(m) for m in labels if (labels == m).sum() > 1})
+        raise ScenarioError(f"minute column {twice[0]} appears twice", file=str(path))
     counts = np.zeros((_data_lines(path), len(minute_cols)), dtype=np.int32)
-    keys, n = [], 0
+    keys, line_of, n = [], [], 0
     for lines, chunk in chunks(path, len(columns), dtype={c: str for c in (*KEYS, "Trigger")}):
         keys.append(hashes(path, chunk[[*KEYS, "Trigger"]], lines))
+        line_of.append(lines)
         block = numbers(path, chunk[minute_cols], lines, integer=True)
         counts[n : n + len(block)] = block
         n += len(block)
         del block
     counts = counts[:n]
     k = np.concatenate(keys) if keys else np.empty((0, 4), dtype=str)
+    _no_repeated_rows(path, k[:, :3], np.concatenate(line_of) if line_of else np.empty(0))
+    order = np.argsort(labels, kind="stable")  # minute columns in time order, as labelled
+    if (np.diff(labels) < 0).any():
+        labels, counts = labels[order], counts[:, order]
     return Invocations(
         owners=k[:, 0], apps=k[:, 1], functions=k[:, 2], triggers=k[:, 3],
-        minutes=np.array([int(c) for c in minute_cols]),
-        counts=counts,
+        minutes=labels, counts=counts,
     )  # fmt: skip
+
+
+def _no_repeated_rows(path: Path, keys: np.ndarray, lines: np.ndarray) -> None:
+    """A function listed twice would be replayed twice: name the lines."""
+    if not len(keys):
+        return
+    joined = np.char.add(np.char.add(keys[:, 0], "/"), np.char.add(keys[:, 1], "/"))
+    joined = np.char.add(joined, keys[:, 2])
+    _, first, counts = np.unique(joined, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        dup = first[counts > 1][0]
+        again = np.flatnonzero(joined == joined[dup])[1]
+        raise ScenarioError(
+            f"line {lines[again]} repeats the function of line {lines[dup]} "
+            f"({keys[dup, 2][:12]}...): each function once, please",
+            file=str(path),
+        )
 
 
 def _data_lines(path: Path) -> int:

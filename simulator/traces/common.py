@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,9 +107,16 @@ def numbers(
             what = f"a whole number from {minimum or 0:g} to {INT32_MAX}"
         else:
             what = "a number" + (f" >= {minimum:g}" if minimum is not None else "")
+        if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+            fields = len(header(path))
+            problem = (
+                f"no value (is the line shorter than the header's {fields} fields?); "
+                f"need {what}"
+            )
+        else:
+            problem = f"{raw!r} is not {what}"
         raise ScenarioError(
-            f"line {lines[row]}, column {frame.columns[col]}: {raw!r} is not {what}",
-            file=str(path),
+            f"line {lines[row]}, column {frame.columns[col]}: {problem}", file=str(path)
         )
     return values.astype(np.int64) if integer else values
 

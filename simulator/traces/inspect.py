@@ -26,8 +26,12 @@ def detect_format(path: Path) -> str:
     app,func,end_timestamp,duration; csv for a timestamp_s column."""
     if path.is_dir():
         return "azure2019"
-    if not path.is_file():
+    if not path.exists():
         raise ScenarioError("file not found", file=str(path))
+    if not path.is_file():
+        raise ScenarioError(
+            "not a regular file: give a CSV file, or an Azure 2019 folder", file=str(path)
+        )
     columns = set(header(path))
     if {"HashFunction", "Trigger"} <= columns:
         return "azure2019"
