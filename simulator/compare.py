@@ -392,7 +392,7 @@ def compare(
     paths = [Path(i).resolve() for i in items if not isinstance(i, Result)]
     for path in paths:
         if path == out or out in path.parents:
-            raise ScenarioError(f"--out {out} would overwrite the input {path}")
+            raise ScenarioError(f"the output folder {out} would overwrite the input {path}")
         if path.is_dir() and not (
             (path / "summary.json").is_file() or (path / "sweep.parquet").is_file()
         ):

@@ -7,6 +7,74 @@ import pandas as pd
 
 from .eventlog import EndReason, EventLog, Kind, Outcome, Status, ThrottleReason, categories
 
+#: Every column of the three logs: its unit is in its name, its meaning here. Written into the
+#: Parquet files as field metadata ("description") and listed in docs/outputs.md.
+COLUMNS = {
+    "invocations": {
+        "request_id": "Request number, in order of first arrival (retries keep theirs).",
+        "function": "The function the request is for.",
+        "kind": "user (your traffic) or warmer (a warmer's ping).",
+        "status": "served; throttled (sync, over a limit: never ran); dropped (async, past "
+                  "its max_event_age_s).",
+        "arrival_s": "When the request first arrived, s.",
+        "start_s": "When its handler started (after init on a cold start), s; NaN unless "
+                   "served.",
+        "end_s": "When its handler ended, s; NaN unless served.",
+        "instance_id": "The instance that served it; -1 unless served.",
+        "cold": "Served by an instance that was initialising for it (a cold start).",
+        "provisioned": "Served by a provisioned-concurrency instance.",
+        "init_ms": "Init time the request waited for: the whole init on a cold start, the "
+                   "rest of it on a pre-warmed instance; 0 on a warm start.",
+        "duration_ms": "Handler time, ms; NaN for requests that never ran.",
+        "latency_ms": "end_s - arrival_s, ms: init and handler, plus queueing for async "
+                      "requests retried after throttling; NaN unless served.",
+        "queue_delay_ms": "Time an async request waited in Lambda's queue after being "
+                          "throttled, ms (0 otherwise).",
+        "attempts": "Attempts made (async requests retried after throttling: more than 1).",
+        "counted": "Arrived in the statistics window [warmup_s, duration_s).",
+    },
+    "instances": {
+        "instance_id": "Instance number, in order of creation.",
+        "function": "The function that created it.",
+        "provisioned": "A provisioned-concurrency instance.",
+        "created_s": "When its init started, s.",
+        "ready_s": "When its init ended, s.",
+        "init_ms": "Its init time, ms.",
+        "ended_s": "When it ended, s; NaN if alive at the horizon.",
+        "end_reason": "idle (keep-alive window over), lifetime (recycled), deprovisioned "
+                      "(provisioned count lowered) or alive (at the horizon).",
+        "invocations": "Requests it served (warmer pings included).",
+        "prewarmed": "Created by a keep-alive policy's pre-warm request.",
+    },
+    "throttles": {
+        "function": "The function the request is for.",
+        "kind": "user or warmer.",
+        "request_id": "The throttled request (see invocations).",
+        "arrival_s": "When the request first arrived, s.",
+        "time_s": "When this attempt was throttled, s.",
+        "attempt": "Attempt number (1 = the first).",
+        "reason": "reserved (the function's reserved concurrency), account (the account's "
+                  "unreserved pool) or scaling (the rate of new instances).",
+        "outcome": "retry (async: retried later), throttled (sync: failed) or dropped (async: "
+                   "too old to retry).",
+    },
+}  # fmt: skip
+
+
+def write_parquet(frame: pd.DataFrame, path, log: str) -> None:
+    """Write a log with each column's description as Parquet field metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    docs = COLUMNS[log]
+    fields = [
+        f.with_metadata({"description": docs[f.name]}) if f.name in docs else f
+        for f in table.schema
+    ]
+    table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    pq.write_table(table, path)
+
 
 def _categorical(codes: np.ndarray, labels) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=list(labels))

@@ -44,7 +44,7 @@ class Target:
         """The pessimistic end of the metric's confidence interval."""
         key = f"{self.metric}_ci_high" if self.op in ("<=", "<") else f"{self.metric}_ci_low"
         if key not in row:
-            raise ScenarioError(f"--target: no metric {self.metric!r} in the summary")
+            raise ScenarioError(f"target {self}: no metric {self.metric!r} in the summary")
         value = row[key]
         if math.isnan(value):  # one replication, or a constant metric: use the mean
             value = row[f"{self.metric}_mean"]

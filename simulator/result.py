@@ -13,6 +13,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from . import plots
+from .logs import write_parquet
 from .output import check_output_dir, write_folder
 from .schema import Scenario
 
@@ -65,9 +66,8 @@ class Result:
             (tmp / "scenario.yaml").write_text(
                 yaml.safe_dump(self.scenario.to_dict(), sort_keys=False)
             )
-            self.invocations.to_parquet(tmp / "invocations.parquet", index=False)
-            self.instances.to_parquet(tmp / "instances.parquet", index=False)
-            self.throttles.to_parquet(tmp / "throttles.parquet", index=False)
+            for log in ("invocations", "instances", "throttles"):
+                write_parquet(getattr(self, log), tmp / f"{log}.parquet", log)
             for name, method in PLOTS.items():
                 getattr(self, method)().savefig(tmp / name, dpi=110)
 

@@ -74,7 +74,7 @@ def load_scenario(
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ScenarioError(f"--set {item!r}: expected dotted.path=value", file=file)
+            raise ScenarioError(f"override {item!r}: expected dotted.path=value", file=file)
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:

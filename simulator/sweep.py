@@ -209,7 +209,10 @@ def sweep(
     spec = scenario.sweep
     grid = dict(grid if grid is not None else (spec.grid if spec else {}))
     if not grid:
-        raise ScenarioError("nothing to sweep: give --grid path=v1,v2 or a `sweep:` block")
+        raise ScenarioError(
+            "nothing to sweep: give a grid (on the command line: --grid path=v1,v2), or a "
+            "`sweep:` block in the scenario"
+        )
     empty = [k for k, v in grid.items() if not v]
     if empty:
         raise ScenarioError(f"the grid gives no values for {', '.join(empty)}")
@@ -270,7 +273,7 @@ def _execute(jobs, workers: int | None, dask):
         try:
             client = Client(dask, timeout="20s") if own else dask
         except (OSError, TimeoutError, ValueError) as err:
-            raise ScenarioError(f"--dask {dask}: cannot reach the scheduler ({err})") from None
+            raise ScenarioError(f"Dask scheduler {dask}: cannot reach it ({err})") from None
         try:
             futures = {
                 client.submit(run_one, *args, pure=False): (i, r, key) for i, r, key, args in jobs

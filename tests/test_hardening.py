@@ -213,3 +213,23 @@ def test_async_queueing_is_not_latency_in_the_figures():
     assert (rows["queue_delay_ms"] > 0).any()
     assert np.allclose(lat, rows["latency_ms"] - rows["queue_delay_ms"])
     assert lat.max() <= 1500.0 + 1e-9  # handler time only: no init, no queue
+
+
+def test_every_output_column_and_summary_key_is_documented(tmp_path):
+    import pyarrow.parquet as pq
+    from coldsim.logs import COLUMNS
+    from conftest import ROOT
+
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1})
+    res = simulate(parse_scenario(scenario(f, duration_s=60)))
+    out = res.save(tmp_path / "r")
+    doc = (ROOT / "docs" / "outputs.md").read_text()
+    for log in ("invocations", "instances", "throttles"):
+        assert list(getattr(res, log).columns) == list(COLUMNS[log]), log
+        schema = pq.read_schema(out / f"{log}.parquet")
+        for name, text in COLUMNS[log].items():
+            assert schema.field(name).metadata[b"description"].decode() == text
+            assert f"| `{name}` | {text} |" in doc
+    readme = (ROOT / "README.md").read_text()
+    missing = [k for k in res.summary if k != "per_function" and f"`{k}" not in readme]
+    assert not missing, f"summary keys missing from the README: {missing}"

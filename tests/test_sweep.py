@@ -285,10 +285,10 @@ def test_changed_trace_files_are_not_answered_from_the_store(tmp_path):
 def test_ctrl_c_stops_a_sweep_at_once_and_keeps_finished_runs(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text((ROOT / "scenarios" / "default.yaml").read_text().replace(
-        "duration_s: 3600", "duration_s: 30000"))  # fmt: skip
+        "duration_s: 3600", "duration_s: 60000"))  # fmt: skip
     out = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "coldsim", "sweep", str(path), "--grid",
-           "platform.keep_alive.idle_s=10,20,40,80,160,320", "--replications", "3", "--workers", "2",
+           "platform.keep_alive.idle_s=10,20,40,80,160,320", "--replications", "6", "--workers", "2",
            "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     runs = out / "runs"
@@ -299,10 +299,10 @@ def test_ctrl_c_stops_a_sweep_at_once_and_keeps_finished_runs(tmp_path):
     proc.send_signal(signal.SIGINT)
     started = time.monotonic()
     _, err = proc.communicate(timeout=30)
-    assert time.monotonic() - started < 5, "Ctrl-C must stop the sweep at once"
+    assert time.monotonic() - started < 8, "Ctrl-C must stop the sweep at once"
     assert proc.returncode == 130, err
-    assert "finished runs are kept" in err and "Traceback" not in err
-    assert 2 <= kept <= len(list(runs.glob("*.json"))) < 18
+    assert "finished runs are kept" in err and "Traceback" not in err, err
+    assert 2 <= kept <= len(list(runs.glob("*.json"))) < 36
 
 
 def test_pareto_within_confidence_intervals_and_readable_values():
