@@ -28,6 +28,14 @@ def problem(error: Mapping[str, Any], data: Any, file: str | None) -> ScenarioEr
         message = f"unknown field (allowed here: {allowed})"
     elif kind == "missing":
         message = "required field is missing"
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        got = repr(error.get("input"))
+        if "dist" in _tags_here(node_type):
+            unit = "s" if _unit_of(node_type) == "s" else "ms"
+            message = f"must be a distribution, e.g. {{dist: constant, value_{unit}: 5}}"
+        else:
+            message = "must be a mapping of fields (see `coldsim schema`)"
+        message += f" (got {got if len(got) <= 60 else got[:57] + '...'})"
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
         ctx = error.get("ctx", {})
         tag = str(ctx.get("discriminator", "")).strip("'")
@@ -70,6 +78,26 @@ def _field_path(loc: tuple, data: Any) -> tuple[str, type[BaseModel] | None, Any
         node = node.get(seg) if isinstance(node, dict) else None
         model = concrete(field_type(model, seg), node)
     return out, owner, model
+
+
+def _tags_here(tp: Any) -> set[str]:
+    """The names of the discriminator fields of the members of a union type."""
+    out: set[str] = set()
+    for member in _members(tp):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            out.update(k for k, f in member.model_fields.items()
+                       if typing.get_origin(f.annotation) is typing.Literal)  # fmt: skip
+    return out
+
+
+def _unit_of(tp: Any) -> str:
+    """'s' or 'ms': the unit of a distribution family's parameters."""
+    for member in _members(tp):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            aliases = [f.alias or k for k, f in member.model_fields.items()]
+            if any(a.endswith("_s") for a in aliases):
+                return "s"
+    return "ms"
 
 
 def _strip(tp: Any) -> Any:
