@@ -48,7 +48,6 @@ from .plugins import PolicyError, guarded
 from .provisioned import Provisioned
 from .rng import Buffered, stream
 from .schema import Scenario
-from .selection import IdleSelection as _Selection
 from .selection import checked as checked_pool
 
 # Codes as plain ints: the hot path compares them per request.
@@ -103,7 +102,7 @@ class Engine:
             if app is None or app not in by_app:
                 pool = platform.idle_selection.model_copy()
                 pool.start(self.instances.expiry, self._stream(f, "selection"))
-                if type(pool).__module__ == _Selection.__module__:
+                if type(pool).__module__.split(".")[0] == "coldsim":
                     entry = (pool.put, pool.take, [])
                 else:  # a user's pool: its answers are checked
                     entry = (*checked_pool(pool, self.instances.expiry), [])
@@ -367,7 +366,7 @@ class Engine:
         unreserved = [r is None for r in self.limits.reserved]
         window_of = []
         for f, policy in zip(self.scenario.functions, self.keep_alive, strict=True):
-            builtin = type(policy).__module__ == _KeepAlive.__module__
+            builtin = type(policy).__module__.split(".")[0] == "coldsim"
             window_of.append(policy.keep_alive_s if builtin else checked(policy, f.name))
         prewarm_of = [
             guarded(policy, "prewarm", policy.prewarm) if overrides(policy, "prewarm") else None

@@ -122,6 +122,10 @@ class RandomIdle(KeepAlivePolicy):
 
 BUILTINS: dict[str, type[KeepAlivePolicy]] = {"fixed": Fixed, "random": RandomIdle}
 
+from .hybrid import HybridHistogram  # noqa: E402  (it builds on the classes above)
+
+BUILTINS["hybrid-histogram"] = HybridHistogram
+
 #: The scenario field's type: a built-in or a plug-in, chosen by `policy:`.
 KeepAliveField = Annotated[KeepAlivePolicy, PluginField(KeepAlivePolicy, BUILTINS)]
 

@@ -1,0 +1,105 @@
+"""The hybrid-histogram keep-alive policy (ATC'20 §4.2): windows from known idle times, the
+fallbacks, and pre-warming in a run."""
+
+from __future__ import annotations
+
+import pytest
+from coldsim import Invocation, parse_scenario
+from coldsim.hybrid import HybridHistogram
+from conftest import const, function, run, scenario
+
+
+def policy(**params) -> HybridHistogram:
+    p = HybridHistogram(policy="hybrid-histogram", **params)
+    p.start("f", None)
+    return p
+
+
+def feed(p: HybridHistogram, idle_times, duration_s: float = 1.0) -> None:
+    """Requests whose idle times (end of one to arrival of the next) are the given ones."""
+    t = 0.0
+    p.observe(Invocation(0, "f", t, t, t + duration_s, True, 0, "user"))
+    for k, idle in enumerate(idle_times, start=1):
+        t = t + duration_s + idle
+        p.observe(Invocation(k, "f", t, t, t + duration_s, False, 0, "user"))
+
+
+def test_windows_from_a_known_sample():
+    p = policy()
+    feed(p, [150.0] + [630.0] * 18 + [1810.0])  # bins 2, 10 (x18), 30
+    # Head: 5% of 20 = 1 idle time -> bin 2 -> 120 s less 10%. Tail: 99% -> bin 30, upper
+    # edge 31 min, plus 10%. The instance is unloaded; a pre-warmed one covers the rest.
+    assert p.cv() > 2
+    keep, prewarm = p.windows()
+    assert keep == 0.0
+    assert prewarm == pytest.approx((108.0, 31 * 60 * 1.1 - 108.0))
+
+
+def test_a_head_in_the_first_bin_keeps_the_instance_until_the_tail():
+    p = policy()
+    feed(p, [30.0] * 12)
+    assert p.windows() == (pytest.approx(66.0), None)
+
+
+def test_few_samples_or_a_flat_histogram_keep_for_the_whole_range():
+    few = policy()
+    feed(few, [600.0] * 9)  # min_samples is 10
+    assert few.windows() == (14400.0, None)
+    flat = policy()
+    feed(flat, [60.0 * k + 1 for k in range(240)])  # one idle time in every bin: CV 0
+    assert flat.cv() == 0.0 and flat.windows() == (14400.0, None)
+
+
+def test_idle_times_beyond_the_range_are_forecast():
+    p = policy()
+    feed(p, [18000.0] * 10)  # 5 h, past the 4 h range
+    keep, (prewarm, kept) = p.windows()
+    assert keep == 0.0
+    assert (prewarm, kept) == pytest.approx((18000 * 0.85, 18000 * 0.30))
+    arima = policy(forecast="arima")
+    feed(arima, [18000.0, 18100.0, 17900.0, 18050.0, 17950.0, 18020.0, 17980.0])
+    guess = arima._forecast()
+    assert 17000 < guess < 19000
+
+
+def test_warmer_pings_are_not_traffic():
+    p = policy()
+    p.observe(Invocation(0, "f", 0.0, 0.0, 1.0, True, 0, "warmer"))
+    p.observe(Invocation(1, "f", 500.0, 500.0, 501.0, True, 0, "warmer"))
+    assert p._last_end is None and p._bins.sum() == 0
+
+
+def test_parameters_are_checked():
+    with pytest.raises(ValueError, match="head_percentile must be below"):
+        HybridHistogram(policy="hybrid-histogram", head_percentile=99, tail_percentile=50)
+
+
+def test_a_periodic_function_is_pre_warmed_and_holds_little_memory():
+    # A request every 10 minutes, 2 s init, 1 s handler: once the histogram is trusted (10
+    # idle times), each instance is unloaded after its request and a pre-warmed one is ready
+    # about a minute before the next: warm starts, with ~2 min of idle memory per period
+    # instead of the 4 h a conservative keep-alive would hold.
+    f = function(arrivals={"process": "periodic", "interval_s": 600}, init=const(2000),
+                 duration=const(1000), memory_mb=1024)  # fmt: skip
+    data = scenario(f, duration_s=86400, warmup_s=4 * 3600)
+    data["platform"]["keep_alive"] = {"policy": "hybrid-histogram"}
+    res = run(data)
+    counted = res.invocations[res.invocations["counted"]]
+    assert not counted["cold"].any()
+    inst = res.instances
+    assert inst["prewarmed"].sum() > 100
+    late = inst[inst["created_s"] >= 4 * 3600]
+    assert (late["end_reason"].iloc[:-1] == "idle").all()  # the last is alive at the end
+    s = res.summary
+    per_period_idle_s = s["idle_gb_s"] / (20 * 6)  # 1 GB; 20 h of 6 periods an hour
+    assert per_period_idle_s < 200
+    conservative = run({**data, "platform": {**data["platform"], "keep_alive": {
+        "policy": "fixed", "idle_s": 14400}}}).summary  # fmt: skip
+    assert s["idle_gb_s"] < conservative["idle_gb_s"] / 3
+
+
+def test_it_is_a_built_in_by_name():
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1})
+    data = scenario(f)
+    data["platform"]["keep_alive"] = {"policy": "hybrid-histogram", "range_s": 7200}
+    assert parse_scenario(data).platform.keep_alive.range_s == 7200
