@@ -356,9 +356,12 @@ def _compare_table(table, metrics) -> Table:
     if "run" in table:  # runs
         per_hour = table["window_h"].nunique() > 1
         cols = [("run", None)] + [(m, m) for m in ("cold_start_rate", "latency_ms.p50",
-                                                   "latency_ms.p99", "idle_gb_s")]  # fmt: skip
-        cols.append(("cost (USD/h)" if per_hour else "cost (USD)",
-                     "cost_usd.total_per_hour" if per_hour else "cost_usd.total"))  # fmt: skip
+                                                   "latency_ms.p99")]  # fmt: skip
+        if per_hour:  # totals of different spans are not comparable: rates per hour
+            cols += [("idle memory (GB-s/h)", "idle_gb_s_per_hour"),
+                     ("cost (USD/h)", "cost_usd.total_per_hour")]  # fmt: skip
+        else:
+            cols += [("idle_gb_s", "idle_gb_s"), ("cost (USD)", "cost_usd.total")]
         for name, _ in cols:
             out.add_column(LABELS.get(name, name), justify="left" if name == "run" else "right")
         for _, row in table.iterrows():
@@ -399,6 +402,7 @@ def plan_cmd(
     ] = None,
     set_: SetOpt = None,
     allow_import: AllowImportOpt = False,
+    skip_memory_check: MemoryOpt = False,
 ) -> None:
     """The least knob value whose 95% confidence bound meets every target (bisection)."""
     from .plan import Target, describe, parse_range, plan
@@ -408,7 +412,7 @@ def plan_cmd(
         targets = [Target.parse(t) for t in target]
         low, high = parse_range(range_)
         # Both ends, then bisection: at most this many values are evaluated.
-        steps = 2 + max(0, math.ceil(math.log2(max(1, high - low))) - 1)
+        steps = 2 + max(0, math.ceil(math.log2(max(1, high - low))))
         with _progress("plan", "values") as bar:
             task = bar.add_task("plan", total=steps)
 
@@ -417,8 +421,9 @@ def plan_cmd(
                 bar.advance(task)
 
             result = plan(
-                sc, knob, targets, low, high, replications, workers=workers, progress=show
-            )
+                sc, knob, targets, low, high, replications, workers=workers, progress=show,
+                memory_check=not skip_memory_check,
+            )  # fmt: skip
     except (ScenarioError, PolicyError) as err:
         raise _fail(err) from None
     info = describe(result, targets)

@@ -110,8 +110,8 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
                 "cold_start_rate": s["cold_start_rate"],
                 "cold_start_rate_ci_low": lo,
                 "cold_start_rate_ci_high": hi,
-                "latency_ms.p50": s["latency_ms"]["p50"],
-                "latency_ms.p99": s["latency_ms"]["p99"],
+                # As the figures: from dispatch for async requests (no queueing).
+                **_latency_percentiles(r.invocations),
                 "mean_instances": s["mean_instances"],
                 "idle_gb_s": s["idle_gb_s"],
                 "cost_usd.total": s.get("cost_usd", {}).get("total"),
@@ -134,15 +134,23 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     return table
 
 
+def _latency_percentiles(invocations: pd.DataFrame) -> dict[str, float]:
+    _, lat = plots.user_latency_ms(invocations)
+    if not len(lat):
+        return {"latency_ms.p50": math.nan, "latency_ms.p99": math.nan}
+    p50, p99 = np.percentile(lat, [50, 99])
+    return {"latency_ms.p50": float(p50), "latency_ms.p99": float(p99)}
+
+
 def pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Mask of points no other point beats on both x and y (lower is better)."""
     return pareto_ci(x, x, x, y, y, y)
 
 
 def pareto_ci(x, x_low, x_high, y, y_low, y_high) -> np.ndarray:
-    """Mask of points that no other point beats clearly: better on both axes by more than
-    the confidence intervals (x_high[j] < x_low[i] and y_high[j] < y_low[i], lower is
-    better); with no intervals (low = high = value) it is the plain Pareto frontier."""
+    """Mask of points that no other point beats clearly: j beats i when its whole CI lies at
+    or below i's on both axes and strictly below on one (lower is better); with no intervals
+    (low = high = value) it is the plain Pareto frontier."""
     x, x_low, x_high, y, y_low, y_high = (np.asarray(a, dtype=float) for a in
                                           (x, x_low, x_high, y, y_low, y_high))  # fmt: skip
     exact = np.array_equal(x_low, x_high) and np.array_equal(y_low, y_high)
@@ -150,8 +158,9 @@ def pareto_ci(x, x_low, x_high, y, y_low, y_high) -> np.ndarray:
     for i in range(len(x)):
         if exact:
             beats = (x <= x[i]) & (y <= y[i]) & ((x < x[i]) | (y < y[i]))
-        else:
-            beats = (x_high < x_low[i]) & (y_high < y_low[i])
+        else:  # beyond the CIs on one axis, and not worse on the other
+            beats = ((x_high <= x_low[i]) & (y_high <= y_low[i])
+                     & ((x_high < x_low[i]) | (y_high < y_low[i])))  # fmt: skip
         keep[i] = not np.any(beats)
     return keep
 
@@ -188,7 +197,7 @@ def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
         if "kind" in inv:
             ok &= inv["kind"] == "user"
         lat = (inv.loc[ok, "latency_ms"] - inv.loc[ok, "queue_delay_ms"]).to_numpy()
-        style.cdf(ax, lat, color=style.color(i), label=r.name)
+        style.cdf(ax, lat, color=style.color(i), label=r.name, **_line_style(i))
     ax.set_xscale("log")
     ax.set(
         xlabel="latency (ms, log scale)",
@@ -227,11 +236,11 @@ def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
     for i, r in enumerate(runs):
         edges = np.linspace(0, r.duration_s, 301)
         _, alive = occupancy(r.invocations, r.instances, edges)
-        ax.stairs(alive, edges / scale, color=style.color(i), label=r.name)
+        ax.stairs(alive, edges / scale, color=style.color(i), label=r.name, **_line_style(i))
         cold_t = r.invocations.loc[r.invocations["cold"], "arrival_s"].to_numpy()
         counts = plots.counts_over_time(cold_t, span)[0]
         ax2.stairs(counts, np.arange(len(counts) + 1) * width / scale, color=style.color(i),
-                   label=r.name)  # fmt: skip
+                   label=r.name, **_line_style(i))  # fmt: skip
     ax.set(xlabel=f"simulated time ({unit})", ylabel="instances alive", title="Instances over time")
     ax.legend()
     ax2.set(
@@ -335,6 +344,12 @@ MARKERS = "osD^vP*X"
 DASHES = ["-", "--", ":", "-."]
 
 
+def _line_style(i: int) -> dict[str, Any]:
+    """Lines of run i: dashes differ, and earlier runs are drawn wider, so that runs that
+    coincide stay visible under one another."""
+    return {"linestyle": DASHES[i % len(DASHES)], "linewidth": 1.2 + 0.8 * (3 - i % 4)}
+
+
 def _pareto_figure(cost, p99, labels: list[str], xlabel: str = "cost (USD)"):
     """Cost against p99, each with its 95% CI where there are replications (mean, low,
     high); the frontier holds the points no other point beats by more than the CIs."""
@@ -388,10 +403,12 @@ def compare(
     """Compare runs (Result objects, result folders, scenario files), or the points of one
     sweep (a folder holding sweep.parquet). `out` must be new, empty or an earlier comparison,
     and must not hold an input. `allow_import` as for load_scenario."""
+    if not items:
+        raise ScenarioError("nothing to compare: give result folders, scenarios or a sweep")
     out = check_output_dir(out, "compare")
     paths = [Path(i).resolve() for i in items if not isinstance(i, Result)]
     for path in paths:
-        if path == out or out in path.parents:
+        if path == out or out in path.parents or path in out.parents:
             raise ScenarioError(f"the output folder {out} would overwrite the input {path}")
         if path.is_dir() and not (
             (path / "summary.json").is_file() or (path / "sweep.parquet").is_file()

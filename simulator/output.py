@@ -25,13 +25,19 @@ MANIFEST = ".coldsim.json"
 #: What marks a folder as earlier output of each kind...
 MARKERS = {"run": "summary.json", "sweep": "runs", "compare": "compare.csv",
            "inspect": "inspect.json"}  # fmt: skip
-#: ...and the names each kind writes (for folders written before manifests existed).
+#: ...and the exact names each kind wrote before manifests existed (older coldsim versions):
+#: in a folder without a manifest only these count as coldsim's.
+_FIGURES = ("latency_cdf", "cold_start_rate", "cost_vs_p99", "instances_over_time",
+            "cold_starts_per_minute", "cold_starts_over_time")  # fmt: skip
 OWN_NAMES = {
-    "run": ("summary.json", "scenario.yaml", "*.parquet", "*.png"),
+    "run": ("summary.json", "scenario.yaml", "invocations.parquet", "instances.parquet",
+            "throttles.parquet", "latency_cdf.png", "instances_over_time.png",
+            "cold_starts_per_minute.png", "cold_starts_over_time.png"),
     "sweep": ("runs", "sweep.parquet", "sweep.csv", "runs.parquet"),
-    "compare": ("*.csv", "*.png", "*.svg"),
-    "inspect": ("inspect.json", "*.png"),
-}
+    "compare": ("compare.csv", *(f"{f}.{x}" for f in _FIGURES for x in ("png", "svg")),
+                "*_vs_knob.png", "*_vs_knob.svg", "heatmap_*.png", "heatmap_*.svg"),
+    "inspect": ("inspect.json", "invocations_per_minute.png", "invocations_over_time.png"),
+}  # fmt: skip
 #: Shown of the foreign entries in an error.
 SHOWN = 5
 
@@ -65,19 +71,32 @@ def check_output_dir(out_dir: str | Path, kind: str, key: str | None = None) -> 
             "choose another --out"
         )
     own = set(manifest["files"]) if manifest is not None else _legacy_own(kind, entries)
-    foreign = sorted(entries - own - {MANIFEST})
+    _refuse_foreign(out, entries - own - {MANIFEST})
+    if key is not None and manifest is not None and manifest.get("key") not in (None, key):
+        raise OutputDirError(
+            f"{out} holds a {kind} of scenario {manifest.get('about', 'unnamed')!r} with other "
+            "settings (the scenario changed since): refusing to replace its tables; choose "
+            "another --out"
+        )
+    return out
+
+
+def _refuse_foreign(out: Path, foreign: Iterable[str]) -> None:
+    foreign = sorted(foreign)
     if foreign:
         more = f" and {len(foreign) - SHOWN} more" if len(foreign) > SHOWN else ""
         raise OutputDirError(
             f"{out} holds files coldsim did not write ({', '.join(foreign[:SHOWN])}{more}): "
             "refusing to write there, as it would replace them; move them or choose another --out"
         )
-    if key is not None and manifest is not None and manifest.get("key") not in (None, key):
-        raise OutputDirError(
-            f"{out} holds the {kind} of another scenario ({manifest.get('about', 'unnamed')}): "
-            "refusing to replace its tables; choose another --out"
-        )
-    return out
+
+
+def own_entries(folder: Path, kind: str) -> set[str]:
+    """What coldsim wrote in a folder of `kind` output (its manifest, or the legacy names)."""
+    entries = {p.name for p in folder.iterdir()}
+    manifest = read_manifest(folder)
+    own = set(manifest["files"]) if manifest is not None else _legacy_own(kind, entries)
+    return own | {MANIFEST}
 
 
 def _legacy_own(kind: str, entries: Iterable[str]) -> set[str]:
@@ -114,6 +133,11 @@ def write_folder(out: Path, kind: str, fill: Callable[[Path], None]) -> None:
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             out.rename(old)
+            # Something may have been added since the check: look again before deleting.
+            foreign = {p.name for p in old.iterdir()} - own_entries(old, kind)
+            if foreign:
+                old.rename(out)
+                _refuse_foreign(out, foreign)
             tmp.rename(out)
             shutil.rmtree(old, ignore_errors=True)
         else:

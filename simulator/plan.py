@@ -74,6 +74,7 @@ def plan(
     *,
     workers: int | None = None,
     progress: Callable[[str], None] | None = None,
+    memory_check: bool = True,
 ) -> Plan:
     """Bisection over the integers in [low, high] for a knob whose larger values help
     (provisioned concurrency, keep-alive, memory): the least value whose upper (or lower)
@@ -83,6 +84,8 @@ def plan(
     ("latency_ms.p99<=300"), the scenario as a YAML path."""
     if isinstance(scenario, str | Path):
         scenario = load_scenario(scenario)
+    if isinstance(targets, str | Target):
+        targets = [targets]
     targets = [t if isinstance(t, Target) else Target.parse(t) for t in targets]
     if not targets:
         raise ScenarioError("plan needs at least one target, e.g. latency_ms.p99<=300")
@@ -96,7 +99,9 @@ def plan(
 
     def evaluate(v: int) -> bool:
         if v not in cache:
-            result = sweep(scenario, {knob: [v]}, replications, workers=workers)
+            result = sweep(
+                scenario, {knob: [v]}, replications, workers=workers, memory_check=memory_check
+            )
             cache[v] = result.table.iloc[0].to_dict()
             if progress:
                 progress(

@@ -160,10 +160,16 @@ def _expand_workload(
     }
 
 
+#: Keys that name the kind of a mapping (a distribution, a policy, an arrival process).
+KIND_KEYS = frozenset({"dist", "policy", "process"})
+
+
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     """Set data[a][b][0][c] = value for "a.b.0.c". A missing mapping on the way is filled with
     the schema's default for it (so `platform.keep_alive.idle_s=600` changes the default
-    policy's window), or an empty one where the schema has no default."""
+    policy's window), or an empty one where the schema has no default. Changing a mapping's
+    kind (`dist`, `policy`, `process`) drops the old kind's parameters: set the kind first,
+    then its parameters."""
     parts = dotted.split(".")
     node: Any = data
     model: Any = Scenario
@@ -179,6 +185,8 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
                 model = concrete(item_type(model), node)
         elif isinstance(node, dict):
             if last:
+                if part in KIND_KEYS and node.get(part) not in (None, value):
+                    node.clear()  # another kind: the old kind's parameters do not apply
                 node[part] = value
             else:
                 if node.get(part) is None:

@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 
 from . import __version__
-from .budget import check_memory
+from .budget import available_bytes, check_memory, estimate_bytes
 from .errors import ScenarioError
 from .output import check_output_dir, write_file, write_manifest
 from .plugins import PolicyError
@@ -216,13 +216,14 @@ def sweep(
     empty = [k for k, v in grid.items() if not v]
     if empty:
         raise ScenarioError(f"the grid gives no values for {', '.join(empty)}")
+    if replications is not None and (not isinstance(replications, int) or replications < 1):
+        raise ScenarioError(f"replications must be a whole number >= 1, got {replications!r}")
+    not_lists = [k for k, v in grid.items() if not isinstance(v, list | tuple)]
+    if not_lists:
+        raise ScenarioError(f"grid values must be lists: {', '.join(not_lists)}")
     reps = replications or (spec.replications if spec else 5)
     pts = points(grid)
     scenarios = [point_scenario(scenario, p) for p in pts]
-    if memory_check and dask is None:  # a Dask cluster's memory is its own
-        at_once = min(workers or os.cpu_count() or 1, len(pts) * reps)
-        for sc in scenarios:
-            check_memory(sc, at_once, hint=" (or fewer --workers)")
     seeds = replication_seeds(scenario.seed, reps)
     if out is not None:  # one folder per scenario: its identity is in the manifest
         identity = {**scenario.to_dict(), "sweep": None, "seed": None}
@@ -247,6 +248,9 @@ def sweep(
                 label = f"grid point {where}, replication {r} (seed {seed})"
                 jobs.append((i, r, key, (data, seed, folders, label)))
     total = len(pts) * reps
+    if memory_check and dask is None and jobs:  # a Dask cluster's memory is its own
+        workers = _workers_that_fit([scenarios[i] for i in {job[0] for job in jobs}],
+                                    min(workers or os.cpu_count() or 1, len(jobs)))  # fmt: skip
     if progress:
         progress(len(done), total)
     for (i, r, key), values in _execute(jobs, workers, dask):
@@ -260,6 +264,17 @@ def sweep(
     if out is not None:
         write_tables(result, Path(out))
     return result
+
+
+def _workers_that_fit(scenarios: list[Scenario], workers: int) -> int:
+    """As many parallel runs as the machine's memory holds, at most `workers`; refuses
+    (ScenarioError) when not even one run fits."""
+    biggest = max(scenarios, key=estimate_bytes)
+    check_memory(biggest, hint=" (or pass memory_check=False / --skip-memory-check)")
+    have = available_bytes()
+    if have is None:
+        return workers
+    return max(1, min(workers, int(have // estimate_bytes(biggest))))
 
 
 def _execute(jobs, workers: int | None, dask):

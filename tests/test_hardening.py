@@ -43,7 +43,7 @@ def test_a_sweep_never_replaces_another_scenarios_tables_or_a_users_files(tmp_pa
     table = (out / "sweep.csv").read_text()
     assert invoke("sweep", a, *grid, "--out", out).exit_code == 0  # the same scenario: resumes
     res = invoke("sweep", b, *grid, "--out", out)
-    assert res.exit_code == 2 and "holds the sweep of another scenario (a)" in res.output
+    assert res.exit_code == 2 and "holds a sweep of scenario 'a' with other settings" in res.output
     assert (out / "sweep.csv").read_text() == table
     (out / "mine.txt").write_text("x")
     res = invoke("sweep", a, *grid, "--out", out)

@@ -216,7 +216,7 @@ def test_plan_takes_the_low_end_when_it_passes_and_notes_non_monotone_knobs(monk
 
     plan_module = importlib.import_module("coldsim.plan")
 
-    def fake_sweep(scenario, grid, replications, workers=None):
+    def fake_sweep(scenario, grid, replications, workers=None, memory_check=True):
         (value,) = next(iter(grid.values()))
         rate = 0.0 if value in (0, 1) else 0.5  # passes at the low end only
         row = {
