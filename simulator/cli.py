@@ -32,6 +32,7 @@ from .output import (
     OutputDirError,
     check_output_dir,
     check_output_file,
+    generated_text,
     write_file,
     write_folder,
 )
@@ -193,6 +194,8 @@ def run(
         raise _fail(err) from None
     try:
         result.save(out_dir)
+    except OutputDirError as err:  # something appeared there while it ran
+        raise _fail(err) from None
     except OSError as err:
         raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
     if not quiet:
@@ -335,6 +338,8 @@ def compare_cmd(
             )  # fmt: skip
     except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
+    except OSError as err:
+        raise _fail(f"cannot write {out}: {err}", code=1) from None
     out_console.print(_compare_table(table, KEY_METRICS))
     out_console.print(f"written to {out.resolve()}", highlight=False, markup=False)
 
@@ -469,13 +474,13 @@ def trace_inspect(
     """Summarise a trace: functions, apps, rates, inter-arrival CVs, triggers, a plot."""
     try:
         kind = _format(path, fmt)
-        with _progress(f"inspecting {escape(str(path))}") as bar:
-            task = bar.add_task("inspect", total=1)
-            stats, (arrivals, span_s) = inspect_trace.summary(path, kind)
-            bar.update(task, completed=1)
-        out_dir = check_output_dir(
+        out_dir = check_output_dir(  # before the work, which may be long
             out or Path("results") / f"trace-{inspect_trace._name(path)}", "inspect"
         )
+        with _progress(f"inspecting {escape(str(path))}") as bar:
+            task = bar.add_task("inspect", total=1)
+            stats, timeline = inspect_trace.summary(path, kind)
+            bar.update(task, completed=1)
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
     table = Table(title=f"{path} ({kind})", show_header=False)
@@ -500,13 +505,18 @@ def trace_inspect(
     for key, value in rows:
         table.add_row(key, value)
     out_console.print(table)
-    fig = plots.per_bin(arrivals, span_s, title=f"{inspect_trace._name(path)}: invocations")
+    fig = plots.per_bin(*timeline, title=f"{inspect_trace._name(path)}: invocations")
 
     def fill(tmp: Path) -> None:
         (tmp / "inspect.json").write_text(json.dumps(stats, indent=2) + "\n")
         fig.savefig(tmp / "invocations_over_time.png", dpi=110)
 
-    write_folder(out_dir, "inspect", fill)
+    try:
+        write_folder(out_dir, "inspect", fill)
+    except OutputDirError as err:
+        raise _fail(err) from None
+    except OSError as err:
+        raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
     out_console.print(f"written to {out_dir}", highlight=False, markup=False)
 
 
@@ -544,8 +554,9 @@ def trace_to_scenario(
         raise _fail(err) from None
     for note in notes:
         err_console.print(f"[yellow]warning:[/] {escape(note)}")
-    text = f"# Replays {path} ({kind}); {GENERATED}.\n"
-    text += yaml.safe_dump(data, sort_keys=False)
+    text = generated_text(
+        f"# Replays {path} ({kind}); {GENERATED}", yaml.safe_dump(data, sort_keys=False)
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     write_file(out, lambda tmp: tmp.write_text(text))
     out_console.print(f"wrote {out}", highlight=False, markup=False)

@@ -145,7 +145,10 @@ class Engine:
             env.process(self._ticker())
         env.run()
         self.release(math.inf)
-        return self._event_log()
+        log = self._event_log()
+        if self.progress is not None:
+            self.progress(1.0)
+        return log
 
     # -- processes --------------------------------------------------------------------------
 
@@ -202,8 +205,10 @@ class Engine:
                 self.dispatch(k, t, w.duration_ms, t, 1, WARMER, self.next_request_id())
 
     def _ticker(self):
-        """Progress reports; not counted in `events`, which must not depend on them."""
-        for i in range(1, 101):
+        """Progress reports, up to 99% at duration_s (requests in flight and async retries
+        may run on after it; run() reports 100% at the end). Not counted in `events`, which
+        must not depend on them."""
+        for i in range(1, 100):
             yield self.env.timeout(self.scenario.duration_s / 100)
             self.progress(i / 100)
 

@@ -14,8 +14,10 @@ result.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -157,25 +159,37 @@ def write_file(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-#: The first line of a scenario `coldsim trace to-scenario` writes.
+#: The first line of a scenario `coldsim trace to-scenario` writes says so, with a digest of
+#: the rest: a file edited since is not overwritten.
 GENERATED = "written by coldsim trace to-scenario"
 
 
+def generated_text(first_line: str, body: str) -> str:
+    """A generated scenario: its first line (which names GENERATED) carries the body's digest."""
+    digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return f"{first_line} (sha256 {digest})\n{body}"
+
+
 def check_output_file(path: Path, force: bool = False) -> Path:
-    """A scenario file to write: new, or one coldsim wrote (its first line says so), or any
-    file with `force`."""
+    """A scenario file to write: new, or one coldsim wrote and nobody edited since (its first
+    line says so and carries a digest of the rest), or any file with `force`."""
     path = path.resolve()
     if path.is_dir():
         raise OutputDirError(f"{path} is a folder: give a file name, e.g. scenario.yaml")
     if path.exists() and not force:
         try:
-            with path.open(encoding="utf-8", errors="replace") as f:
-                first = f.readline()
+            first, _, body = path.read_text(encoding="utf-8", errors="replace").partition("\n")
         except OSError as err:
             raise OutputDirError(f"cannot read {path}: {err.strerror}") from None
         if GENERATED not in first:
             raise OutputDirError(
                 f"{path} exists and was not written by coldsim: refusing to overwrite it; "
+                "choose another --out, or pass --force"
+            )
+        digest = re.search(r"\(sha256 ([0-9a-f]+)\)", first)
+        if digest and digest.group(1) != hashlib.sha256(body.encode()).hexdigest()[:16]:
+            raise OutputDirError(
+                f"{path} was written by coldsim but edited since: refusing to overwrite it; "
                 "choose another --out, or pass --force"
             )
     return path

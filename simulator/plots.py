@@ -197,13 +197,13 @@ def _shade_warmup(ax, warmup: float) -> None:
         ax.axvspan(0, warmup, color="0.85", alpha=0.6, lw=0, label="warm-up (not counted)")
 
 
-def per_bin(times_s: np.ndarray, span_s: float, title: str = "") -> Figure:
-    """Invocations per bin of a trace's time, bins sized to the figure."""
-    counts, width, per = counts_over_time(times_s, span_s)
-    scale, unit = _time_unit(max(span_s, width))
+def per_bin(counts: np.ndarray, width: float, per: str, title: str = "") -> Figure:
+    """Invocations per bin of a trace's time (bins of `width` s, named `per`)."""
+    span_s = len(counts) * width
+    scale, unit = _time_unit(span_s)
     fig, ax = style.figure(8, 3.6)
     ax.stairs(counts, np.arange(len(counts) + 1) * width / scale, fill=True, color=WARM)
-    ax.set_xlim(0, len(counts) * width / scale)
+    ax.set_xlim(0, span_s / scale)
     ax.set_ylim(0, max(1, counts.max(initial=0)) * 1.08)
     ax.set_xlabel(f"trace time ({unit})")
     ax.set_ylabel(f"invocations per {per}")

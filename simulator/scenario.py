@@ -59,6 +59,10 @@ def load_scenario(
         raise ScenarioError("scenario file not found", file=file) from None
     except UnicodeDecodeError as err:
         raise ScenarioError(f"not UTF-8 text (byte {err.start})", file=file) from None
+    except IsADirectoryError:
+        hint = " (a run's folder? its scenario is scenario.yaml inside)"
+        hint = hint if (path / "scenario.yaml").is_file() else ""
+        raise ScenarioError(f"a folder, not a scenario file{hint}", file=file) from None
     except OSError as err:
         raise ScenarioError(f"cannot read scenario: {err.strerror}", file=file) from None
     try:

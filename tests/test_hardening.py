@@ -233,3 +233,75 @@ def test_every_output_column_and_summary_key_is_documented(tmp_path):
     readme = (ROOT / "README.md").read_text()
     missing = [k for k in res.summary if k != "per_function" and f"`{k}" not in readme]
     assert not missing, f"summary keys missing from the README: {missing}"
+
+
+def test_folders_without_a_manifest_own_only_the_names_coldsim_wrote(tmp_path):
+    old = tmp_path / "old-run"
+    old.mkdir()
+    (old / "summary.json").write_text("{}")
+    (old / "latency_cdf.png").write_text("coldsim's")
+    (old / "holiday.png").write_text("mine")
+    r = invoke("run", small(tmp_path), "--out", old, "-q")
+    assert r.exit_code == 2 and "holiday.png" in r.output
+    assert (old / "holiday.png").read_text() == "mine"
+
+
+def test_a_file_added_while_a_folder_is_written_is_kept(tmp_path):
+    from coldsim.output import write_folder
+
+    out = tmp_path / "r"
+    res = simulate(load_scenario(small(tmp_path)))
+    res.save(out)
+
+    def fill(tmp):  # meanwhile, the user saves notes into the folder
+        (out / "notes.txt").write_text("mine")
+        (tmp / "summary.json").write_text("{}")
+
+    with pytest.raises(OutputDirError, match="notes.txt"):
+        write_folder(out, "run", fill)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "invocations.parquet").exists()
+
+
+def test_changing_a_kind_drops_the_old_kinds_parameters(tmp_path):
+    path = small(tmp_path)
+    sc = load_scenario(path, ["platform.keep_alive.policy=random",
+                              "platform.keep_alive.idle_s=30"])  # fmt: skip
+    assert sc.platform.keep_alive.policy == "random"
+    sc = load_scenario(path, ["functions.0.init.dist=constant", "functions.0.init.value_ms=300"])
+    assert sc.functions[0].init.model_dump() == {"dist": "constant", "value": 300.0}
+    hybrid = load_scenario(path, ["platform.keep_alive.policy=hybrid-histogram"])
+    assert hybrid.platform.keep_alive.range_s == 14400
+
+
+def test_an_edited_generated_scenario_is_not_overwritten(tmp_path, write_trace):
+    trace = write_trace([1.0, 2.0])
+    out = tmp_path / "g.yaml"
+    assert invoke("trace", "to-scenario", trace, "--out", out).exit_code == 0
+    assert invoke("trace", "to-scenario", trace, "--out", out).exit_code == 0
+    out.write_text(out.read_text() + "# my change\n")
+    r = invoke("trace", "to-scenario", trace, "--out", out)
+    assert r.exit_code == 2 and "edited since" in r.output
+    assert out.read_text().endswith("# my change\n")
+
+
+def test_api_arguments_are_checked_in_api_words(tmp_path):
+    from coldsim import compare
+
+    sc = load_scenario(small(tmp_path))
+    with pytest.raises(ScenarioError, match="replications must be"):
+        sweep(sc, {"seed": [1]}, 0, workers=1)
+    with pytest.raises(ScenarioError, match="grid values must be lists"):
+        sweep(sc, {"seed": 1}, 1, workers=1)
+    with pytest.raises(ScenarioError, match="nothing to compare"):
+        compare([], tmp_path / "c")
+    res = simulate(sc)
+    res.save(tmp_path / "r")
+    with pytest.raises(ScenarioError, match="would overwrite the input"):
+        compare([tmp_path / "r"], tmp_path / "r" / "cmp")
+
+
+def test_run_progress_reaches_the_end_only_when_the_run_does():
+    f = function(arrivals={"process": "poisson", "rate_per_s": 5}, duration=const(10))
+    seen = []
+    simulate(parse_scenario(scenario(f, duration_s=100)), progress=seen.append)
+    assert seen[-1] == 1.0 and max(seen[:-1]) < 1.0 and seen == sorted(seen)
