@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -38,7 +39,7 @@ from .output import (
 )
 from .plugins import PolicyError
 from .scenario import load_scenario, parse_scenario
-from .schema import Scenario
+from .schema import NAME_PATTERN, Scenario
 from .simulation import simulate
 from .traces import inspect as inspect_trace
 
@@ -541,6 +542,11 @@ def trace_to_scenario(
     """Write a runnable scenario that replays the trace (AWS Lambda defaults otherwise)."""
     try:
         out = check_output_file(out, force)
+        if name is not None and not (re.fullmatch(NAME_PATTERN, name) and len(name) <= 100):
+            raise ScenarioError(
+                f"--name {name!r}: letters, digits, '.', '_' and '-', at most 100 characters, "
+                "starting with a letter or digit"
+            )
         kind = _format(path, fmt)
         data, notes = inspect_trace.scenario_for(
             path, kind, inspect_trace.parse_select(select), name

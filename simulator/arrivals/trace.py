@@ -80,4 +80,5 @@ class Trace(ArrivalProcessBase):
             yield batch
 
     def expected_count(self, t0, t1):
-        return 0.0  # bounded by the file
+        times = self.read()
+        return float(np.count_nonzero((times >= t0) & (times < t1)))
