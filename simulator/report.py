@@ -185,6 +185,21 @@ def _capped_integral(begin, end, at, counts, w0, w1) -> float:
     return float(np.sum(np.minimum(busy, configured) * np.diff(times)))
 
 
+def cold_start_percent_by_app(invocations: pd.DataFrame, scenario: Scenario) -> pd.Series:
+    """Per application (a function's `app`, else the function itself): the percentage of its
+    served, counted user requests that started cold. The measure of "Serverless in the Wild"
+    (its trade-off plots the 75th percentile across applications)."""
+    app_of = {f.name: f.app or f.name for f in scenario.functions}
+    ok = (
+        invocations["counted"].to_numpy()
+        & (invocations["status"] == "served").to_numpy()
+        & (invocations["kind"] == "user").to_numpy()
+    )
+    rows = invocations.loc[ok, ["function", "cold"]]
+    apps = rows["function"].astype(str).map(app_of)
+    return rows["cold"].groupby(apps).mean() * 100.0
+
+
 def on_instances(flag: np.ndarray, instance_id: np.ndarray) -> np.ndarray:
     """Per invocation row: the flag of its instance (False for requests that never ran)."""
     out = np.zeros(len(instance_id), dtype=bool)

@@ -103,3 +103,18 @@ def test_it_is_a_built_in_by_name():
     data = scenario(f)
     data["platform"]["keep_alive"] = {"policy": "hybrid-histogram", "range_s": 7200}
     assert parse_scenario(data).platform.keep_alive.range_s == 7200
+
+
+def test_cold_start_percent_by_application():
+    from coldsim.report import cold_start_percent_by_app
+
+    a1 = function("a1", arrivals={"process": "periodic", "interval_s": 100})  # 1 cold of 10
+    a2 = function("a2", arrivals={"process": "periodic", "interval_s": 100, "offset_s": 50})
+    b = function("b", arrivals={"process": "periodic", "interval_s": 1000})  # always cold
+    for f, app in ((a1, "A"), (a2, "A"), (b, "B")):
+        f["app"] = app
+    data = scenario(a1, a2, b, duration_s=1000, idle_s=200)
+    data["platform"]["instance_scope"] = "app"
+    res = run(data)
+    pct = cold_start_percent_by_app(res.invocations, res.scenario)
+    assert pct["A"] == pytest.approx(100 * 1 / 20) and pct["B"] == 100.0
