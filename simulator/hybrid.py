@@ -91,6 +91,9 @@ class HybridHistogram(KeepAlivePolicy):
         self._recent: deque[float] = deque(maxlen=RECENT)
         self._last_end: float | None = None
         self._decision: tuple[float, Prewarm | None] | None = None
+        self._sum = 0  # idle times in range (the bins' total) ...
+        self._sumsq = 0  # ... and the sum of the squared bin counts: the CV without a pass
+        self._windows: tuple | None = None  # cached until the next idle time is seen
 
     def observe(self, invocation: Invocation) -> None:
         if invocation.kind != "user":
@@ -100,9 +103,12 @@ class HybridHistogram(KeepAlivePolicy):
             self._recent.append(idle)
             i = int(idle // self.bin_s)
             if i < len(self._bins):
+                self._sumsq += 2 * int(self._bins[i]) + 1  # (c + 1)^2 - c^2
+                self._sum += 1
                 self._bins[i] += 1
             else:
                 self._beyond += 1
+            self._windows = None
         end = invocation.end_s
         self._last_end = end if self._last_end is None else max(self._last_end, end)
 
@@ -121,7 +127,12 @@ class HybridHistogram(KeepAlivePolicy):
     def windows(self) -> tuple[float, tuple[float, float] | None]:
         """(keep-alive window of the instance going idle, None or (pre-warm window, how long
         the pre-warmed instance is kept once ready)), from the histogram as it stands."""
-        in_range = int(self._bins.sum())
+        if self._windows is None:
+            self._windows = self._decide()
+        return self._windows
+
+    def _decide(self) -> tuple[float, tuple[float, float] | None]:
+        in_range = self._sum
         total = in_range + self._beyond
         if total and self._beyond / total >= self.oob_threshold:
             guess = self._forecast()
@@ -136,11 +147,14 @@ class HybridHistogram(KeepAlivePolicy):
         return 0.0, (head, tail - head)
 
     def cv(self) -> float:
-        """Coefficient of variation of the bin counts (sample standard deviation)."""
-        mean = self._bins.mean()
-        if mean == 0 or len(self._bins) < 2:
+        """Coefficient of variation of the bin counts (sample standard deviation), from the
+        running sums."""
+        n = len(self._bins)
+        if self._sum == 0 or n < 2:
             return 0.0
-        return float(self._bins.std(ddof=1) / mean)
+        mean = self._sum / n
+        variance = max(0.0, (self._sumsq - self._sum * mean) / (n - 1))
+        return math.sqrt(variance) / mean
 
     def _bin_of(self, percentile: float) -> int:
         """The first bin at which the cumulative share of idle times reaches `percentile`."""
