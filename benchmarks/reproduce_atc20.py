@@ -40,7 +40,7 @@ def scenario(trace: Path, hours: float, keep_alive: dict, sample: int | None) ->
 
 
 def tradeoff(trace: Path, hours: float = 8, sample: int | None = None,
-             fixed_min=FIXED_MIN, hybrid_h=HYBRID_H) -> pd.DataFrame:  # fmt: skip
+             fixed_min=FIXED_MIN, hybrid_h=HYBRID_H, log=None) -> pd.DataFrame:  # fmt: skip
     """One row per policy: its wasted memory (GB-s, and normalised to fixed 10 min) and the
     75th percentile of application cold-start percentages."""
     policies = [(f"fixed {m} min", "fixed", m, {"policy": "fixed", "idle_s": m * 60})
@@ -54,7 +54,10 @@ def tradeoff(trace: Path, hours: float = 8, sample: int | None = None,
         rows.append({"policy": label, "family": family, "knob": knob,
                      "wasted_gb_s": res.summary["idle_gb_s"],
                      "app_cold_pct_p75": float(np.percentile(by_app, 75)),
-                     "cold_start_rate": res.summary["cold_start_rate"]})  # fmt: skip
+                     "cold_start_rate": res.summary["cold_start_rate"],
+                     "wall_s": res.summary["wall_s"]})  # fmt: skip
+        if log:
+            log(rows[-1])
     table = pd.DataFrame(rows)
     base = table.loc[table["policy"] == "fixed 10 min", "wasted_gb_s"]
     table["wasted_normalised"] = table["wasted_gb_s"] / (base.iloc[0] if len(base) else np.nan)
@@ -97,7 +100,7 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=8)
     ap.add_argument("--sample", type=int, default=None)
     args = ap.parse_args()
-    table = tradeoff(args.trace, args.hours, args.sample)
+    table = tradeoff(args.trace, args.hours, args.sample, log=lambda row: print(row, flush=True))
     print(table.to_string(index=False))
     print("hybrid dominates fixed keep-alive:", dominates(table))
     (ROOT / "docs").mkdir(exist_ok=True)
