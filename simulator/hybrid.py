@@ -86,83 +86,58 @@ class HybridHistogram(KeepAlivePolicy):
         return self
 
     def start(self, function, rng):
-        self._bins = np.zeros(max(1, math.ceil(self.range_s / self.bin_s)), dtype=np.int64)
-        self._beyond = 0  # idle times past the range
-        self._recent: deque[float] = deque(maxlen=RECENT)
-        self._last_end: float | None = None
-        self._decision: tuple[float, Prewarm | None] | None = None
-        self._sum = 0  # idle times in range (the bins' total) ...
-        self._sumsq = 0  # ... and the sum of the squared bin counts: the CV without a pass
-        self._windows: tuple | None = None  # cached until the next idle time is seen
+        # The state is a plain object: attribute writes on a pydantic model go through its
+        # validation hooks, which cost more than the rest of a decision.
+        self._h = _Histogram(max(1, math.ceil(self.range_s / self.bin_s)), self.bin_s)
 
     def observe(self, invocation: Invocation) -> None:
-        if invocation.kind != "user":
-            return
-        if self._last_end is not None:
-            idle = max(0.0, invocation.arrival_s - self._last_end)
-            self._recent.append(idle)
-            i = int(idle // self.bin_s)
-            if i < len(self._bins):
-                self._sumsq += 2 * int(self._bins[i]) + 1  # (c + 1)^2 - c^2
-                self._sum += 1
-                self._bins[i] += 1
-            else:
-                self._beyond += 1
-            self._windows = None
-        end = invocation.end_s
-        self._last_end = end if self._last_end is None else max(self._last_end, end)
+        if invocation.kind == "user":
+            self._h.add(invocation.arrival_s, invocation.end_s)
 
     # -- the decision, taken once per idle instance -----------------------------------------
 
     def keep_alive_s(self, end_s, instance_id):
         keep, prewarm = self.windows()
-        self._decision = (end_s, prewarm)
+        self._h.prewarm = prewarm
         return keep
 
     def prewarm(self, end_s, instance_id):
-        prewarm = self._decision[1] if self._decision else None
-        self._decision = None
+        h = self._h
+        prewarm, h.prewarm = h.prewarm, None
         return None if prewarm is None else Prewarm(end_s + prewarm[0], prewarm[1])
 
     def windows(self) -> tuple[float, tuple[float, float] | None]:
         """(keep-alive window of the instance going idle, None or (pre-warm window, how long
         the pre-warmed instance is kept once ready)), from the histogram as it stands."""
-        if self._windows is None:
-            self._windows = self._decide()
-        return self._windows
+        h = self._h
+        if h.windows is None:
+            h.windows = self._decide(h)
+        return h.windows
 
-    def _decide(self) -> tuple[float, tuple[float, float] | None]:
-        in_range = self._sum
-        total = in_range + self._beyond
-        if total and self._beyond / total >= self.oob_threshold:
+    def _decide(self, h: _Histogram) -> tuple[float, tuple[float, float] | None]:
+        total = h.sum + h.beyond
+        if total and h.beyond / total >= self.oob_threshold:
             guess = self._forecast()
             lo, hi = guess * (1 - self.oob_margin), guess * (1 + self.oob_margin)
             return 0.0, (lo, hi - lo)
-        if in_range < self.min_samples or self.cv() < self.cv_threshold:
+        if h.sum < self.min_samples or h.cv() < self.cv_threshold:
             return self.range_s, None
-        head = self._bin_of(self.head_percentile) * self.bin_s * (1 - self.margin)
-        tail = (self._bin_of(self.tail_percentile) + 1) * self.bin_s * (1 + self.margin)
+        head = h.bin_of(self.head_percentile) * self.bin_s * (1 - self.margin)
+        tail = (h.bin_of(self.tail_percentile) + 1) * self.bin_s * (1 + self.margin)
         if head <= 0.0:
             return tail, None
         return 0.0, (head, tail - head)
 
     def cv(self) -> float:
-        """Coefficient of variation of the bin counts (sample standard deviation), from the
-        running sums."""
-        n = len(self._bins)
-        if self._sum == 0 or n < 2:
-            return 0.0
-        mean = self._sum / n
-        variance = max(0.0, (self._sumsq - self._sum * mean) / (n - 1))
-        return math.sqrt(variance) / mean
+        """Coefficient of variation of the bin counts (sample standard deviation)."""
+        return self._h.cv()
 
-    def _bin_of(self, percentile: float) -> int:
-        """The first bin at which the cumulative share of idle times reaches `percentile`."""
-        cumulative = np.cumsum(self._bins)
-        return int(np.searchsorted(cumulative, percentile / 100.0 * cumulative[-1]))
+    @property
+    def _bins(self) -> np.ndarray:
+        return np.array(self._h.bins)
 
     def _forecast(self) -> float:
-        recent = np.array(self._recent, dtype=float)
+        recent = np.array(self._h.recent, dtype=float)
         if self.forecast == "arima" and len(recent) >= 5:
             from statsmodels.tsa.arima.model import ARIMA
 
@@ -174,3 +149,63 @@ class HybridHistogram(KeepAlivePolicy):
             except (ValueError, np.linalg.LinAlgError):
                 pass  # too few or degenerate samples: the mean below
         return float(recent.mean()) if len(recent) else self.range_s
+
+
+class _Histogram:
+    """One function's idle times: bin counts (a list: read a bin at a time), their running
+    sum and sum of squares (for the CV), those past the range, the recent ones (for
+    forecasts), the end of the latest execution, and the decision while it holds."""
+
+    __slots__ = ("bins", "bin_s", "sum", "sumsq", "beyond", "recent", "last_end", "windows",
+                 "prewarm")  # fmt: skip
+
+    def __init__(self, n_bins: int, bin_s: float):
+        self.bins = [0] * n_bins
+        self.bin_s = bin_s
+        self.sum = self.sumsq = self.beyond = 0
+        self.recent: deque[float] = deque(maxlen=RECENT)
+        self.last_end: float | None = None
+        self.windows: tuple | None = None
+        self.prewarm: tuple[float, float] | None = None
+
+    def add(self, arrival_s: float, end_s: float) -> None:
+        if self.last_end is not None:
+            idle = max(0.0, arrival_s - self.last_end)
+            self.recent.append(idle)
+            i = int(idle // self.bin_s)
+            if i < len(self.bins):
+                c = self.bins[i]
+                self.bins[i] = c + 1
+                self.sumsq += 2 * c + 1  # (c + 1)^2 - c^2
+                self.sum += 1
+            else:
+                self.beyond += 1
+            self.windows = None
+        self.last_end = end_s if self.last_end is None else max(self.last_end, end_s)
+
+    def cv(self) -> float:
+        n = len(self.bins)
+        if self.sum == 0 or n < 2:
+            return 0.0
+        mean = self.sum / n
+        return math.sqrt(max(0.0, (self.sumsq - self.sum * mean) / (n - 1))) / mean
+
+    def bin_of(self, percentile: float) -> int:
+        """The first bin at which the cumulative share of idle times reaches `percentile`:
+        scanned from the nearer end (the head from the left, the tail from the right)."""
+        target = percentile / 100.0 * self.sum
+        bins = self.bins
+        if percentile <= 50.0:
+            cumulative = 0
+            for i, c in enumerate(bins):
+                cumulative += c
+                if cumulative >= target:
+                    return i
+            return len(bins) - 1
+        above = 0  # idle times in bins after i
+        for i in range(len(bins) - 1, -1, -1):
+            if self.sum - above - bins[i] < target:  # cumulative up to i-1 falls short
+                return i
+            above += bins[i]
+        return 0
+

@@ -66,7 +66,7 @@ def test_warmer_pings_are_not_traffic():
     p = policy()
     p.observe(Invocation(0, "f", 0.0, 0.0, 1.0, True, 0, "warmer"))
     p.observe(Invocation(1, "f", 500.0, 500.0, 501.0, True, 0, "warmer"))
-    assert p._last_end is None and p._bins.sum() == 0
+    assert p._h.last_end is None and p._bins.sum() == 0
 
 
 def test_parameters_are_checked():
@@ -118,3 +118,20 @@ def test_cold_start_percent_by_application():
     res = run(data)
     pct = cold_start_percent_by_app(res.invocations, res.scenario)
     assert pct["A"] == pytest.approx(100 * 1 / 20) and pct["B"] == 100.0
+
+
+def test_percentile_bins_match_a_cumulative_sum():
+    import numpy as np
+    from coldsim.hybrid import _Histogram
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        h = _Histogram(240, 60.0)
+        h.bins = rng.poisson(rng.choice([0.01, 0.3, 5.0]), 240).tolist()
+        h.sum = sum(h.bins)
+        if not h.sum:
+            continue
+        cumulative = np.cumsum(h.bins)
+        for p in (0.0, 5.0, 50.0, 99.0, 100.0):
+            want = int(np.searchsorted(cumulative, p / 100 * h.sum))
+            assert h.bin_of(p) == want, (p, h.bins)
