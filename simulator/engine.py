@@ -102,7 +102,7 @@ class Engine:
             if app is None or app not in by_app:
                 pool = platform.idle_selection.model_copy()
                 pool.start(self.instances.expiry, self._stream(f, "selection"))
-                if type(pool).__module__.split(".")[0] == "coldsim":
+                if pool.builtin():
                     entry = (pool.put, pool.take, [])
                 else:  # a user's pool: its answers are checked
                     entry = (*checked_pool(pool, self.instances.expiry), [])
@@ -371,8 +371,9 @@ class Engine:
         unreserved = [r is None for r in self.limits.reserved]
         window_of = []
         for f, policy in zip(self.scenario.functions, self.keep_alive, strict=True):
-            builtin = type(policy).__module__.split(".")[0] == "coldsim"
-            window_of.append(policy.keep_alive_s if builtin else checked(policy, f.name))
+            window_of.append(
+                policy.keep_alive_s if policy.builtin() else checked(policy, f.name)
+            )
         prewarm_of = [
             guarded(policy, "prewarm", policy.prewarm) if overrides(policy, "prewarm") else None
             for policy in self.keep_alive

@@ -54,10 +54,6 @@ class ArrivalProcessBase(Policy):
                 if len(times):
                     yield times
 
-    @classmethod
-    def builtin(cls) -> bool:
-        return cls.__module__.split(".")[0] == "coldsim"
-
     provides_durations: ClassVar[bool] = (
         False  # replays of per-invocation traces carry handler times
     )
