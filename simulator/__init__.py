@@ -10,7 +10,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from .arrivals import ArrivalProcessBase as ArrivalProcess  # noqa: E402
 from .compare import compare  # noqa: E402
 from .errors import ScenarioError  # noqa: E402
+from .eviction import EvictionPolicy, FunctionFacts  # noqa: E402
 from .keepalive import Invocation, KeepAlivePolicy, Prewarm  # noqa: E402
+from .placement import PlacementPolicy  # noqa: E402
 from .plan import Plan, Target, plan  # noqa: E402
 from .plugins import PolicyError  # noqa: E402
 from .result import Result  # noqa: E402
@@ -21,7 +23,8 @@ from .simulation import simulate  # noqa: E402
 from .sweep import SweepResult, sweep  # noqa: E402
 
 __all__ = [
-    "ArrivalProcess", "IdleSelection", "Invocation", "KeepAlivePolicy", "Plan", "PolicyError",
-    "Prewarm", "Result", "Scenario", "ScenarioError", "SweepResult", "Target", "__version__",
-    "compare", "load_scenario", "parse_scenario", "plan", "simulate", "sweep",
+    "ArrivalProcess", "EvictionPolicy", "FunctionFacts", "IdleSelection", "Invocation",
+    "KeepAlivePolicy", "PlacementPolicy", "Plan", "PolicyError", "Prewarm", "Result",
+    "Scenario", "ScenarioError", "SweepResult", "Target", "__version__", "compare",
+    "load_scenario", "parse_scenario", "plan", "simulate", "sweep",
 ]  # fmt: skip

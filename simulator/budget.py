@@ -21,9 +21,7 @@ BYTES_PER_FUNCTION = 50e3
 def estimate_bytes(scenario) -> float:
     """Peak memory of simulating and saving the scenario, in bytes."""
     requests = sum(f.expected_requests(scenario.duration_s) for f in scenario.functions)
-    return BASE_BYTES + BYTES_PER_REQUEST * requests + BYTES_PER_FUNCTION * len(
-        scenario.functions
-    )
+    return BASE_BYTES + BYTES_PER_REQUEST * requests + BYTES_PER_FUNCTION * len(scenario.functions)
 
 
 def available_bytes() -> float | None:

@@ -373,8 +373,13 @@ def _pareto_figure(cost, p99, labels: list[str], xlabel: str = "cost (USD)"):
     ax.plot(c[front][order], y[front][order], color=style.color(1), lw=1, alpha=0.6)
     named = ok & (front | (ok.sum() <= MAX_LABELS))
     for k, i in enumerate(np.flatnonzero(named)):
-        ax.annotate(labels[i], (c[i], y[i]), fontsize=7, textcoords="offset points",
-                    xytext=(4, 4 + 8 * (k % 3)))  # staggered, so neighbours do not overprint
+        ax.annotate(
+            labels[i],
+            (c[i], y[i]),
+            fontsize=7,
+            textcoords="offset points",
+            xytext=(4, 4 + 8 * (k % 3)),
+        )  # staggered, so neighbours do not overprint
     ax.set(xlabel=xlabel, ylabel="p99 latency (ms)",
            title="Cost vs p99 latency (95% CI where replicated)")  # fmt: skip
     ax.legend()

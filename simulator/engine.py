@@ -20,6 +20,7 @@ concurrency, od on-demand, a_<column> the append of an invocation column.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import math
@@ -40,10 +41,14 @@ from .eventlog import (
     ThrottleReason,
     categories,
 )
+from .eviction import FunctionFacts
+from .eviction import checked as checked_eviction
+from .hosts import Hosts
 from .instances import Instances
 from .keepalive import Invocation, checked, overrides
 from .keepalive import KeepAlivePolicy as _KeepAlive
 from .limits import Limits
+from .placement import checked as checked_placement
 from .plugins import PolicyError, guarded
 from .provisioned import Provisioned
 from .rng import Buffered, stream
@@ -53,9 +58,10 @@ from .selection import checked as checked_pool
 # Codes as plain ints: the hot path compares them per request.
 USER, WARMER = int(Kind.USER), int(Kind.WARMER)
 SERVED, THROTTLED, DROPPED = int(Status.SERVED), int(Status.THROTTLED), int(Status.DROPPED)
-RESERVED, ACCOUNT, SCALING = map(int, ThrottleReason)
+RESERVED, ACCOUNT, SCALING, MEMORY = map(int, ThrottleReason)
 IDLE, LIFETIME = int(EndReason.IDLE), int(EndReason.LIFETIME)
 KIND_NAMES = categories(Kind)
+BLOCKED = object()  # dispatch's answer for the queue's head that still finds no room
 
 
 class Engine:
@@ -119,6 +125,16 @@ class Engine:
             policy.start(f.name, self._stream(f, "keep_alive"))
             self.keep_alive.append(policy)
         self.retry = platform.async_retry
+        self.hosts = self._hosts() if platform.hosts is not None else None
+        #: Pre-warmed instances waiting for their init to start, to be placed on a host then:
+        #: a heap of (created_s, instance_id) (with hosts only).
+        self._pending: list[tuple[float, int]] = []
+        #: Requests waiting for memory (on_full queue): (deadline, queued_at, k, d_ms,
+        #: arrival, attempt, kind, rid), first in, first out.
+        self._queue: collections.deque = collections.deque()
+        self._wake = [math.inf]  # when the queue is next looked at
+        self._draining = [False]  # dispatching the queue's head
+        self._cancelled: set[int] = set()  # pre-warms that found no room: they never ran
         self._prewarm_keep: dict[int, float] = {}  # pre-warmed instance -> its window once ready
         self._stale: dict[int, float] = {}  # taken pre-warmed instance -> its outdated ready time
         self.columns = Columns()
@@ -127,6 +143,24 @@ class Engine:
 
     def _stream(self, f, purpose: str) -> np.random.Generator:
         return stream(self.seed, f.name, purpose)
+
+    def _hosts(self) -> Hosts:
+        sc, spec = self.scenario, self.scenario.platform.hosts
+        names = [f.name for f in sc.functions]
+        placement = spec.placement.model_copy()
+        placement.start(spec.count, spec.memory_mb, names, stream(self.seed, "", "placement"))
+        order = placement.order if placement.builtin() else checked_placement(placement, spec.count)
+        eviction = sc.platform.eviction.model_copy()
+        facts = [FunctionFacts(f.name, f.footprint_mb(), f.init.expected()) for f in sc.functions]
+        eviction.start(facts, spec.count, stream(self.seed, "", "eviction"))
+        if eviction.builtin():
+            priority, evicted = eviction.priority, eviction.evicted
+        else:
+            priority, evicted = checked_eviction(eviction)
+        return Hosts(
+            spec.count, spec.memory_mb, [f.footprint_mb() for f in sc.functions],
+            order, priority, evicted, self.instances,
+        )  # fmt: skip
 
     # -- public -----------------------------------------------------------------------------
 
@@ -232,6 +266,12 @@ class Engine:
         warming = self.warming
         release, take_token, new_instance = self.release, limits.take_token, inst.new
         throttle, claim, heappush = self._throttle, self._claim_prewarmed, heapq.heappush
+        hosts, pending, queue = self.hosts, self._pending, self._queue
+        hosted = hosts is not None
+        if hosted:
+            place, taken, host_of = hosts.place, hosts.taken, inst.host
+            give_back, no_room = limits.give_back, self._no_room
+            wake, draining, arm = self._wake, self._draining, self._arm
         cols = self.columns
         row = cols.row
         inv, sparse = cols.invocations, cols.sparse
@@ -250,7 +290,7 @@ class Engine:
         observing = any(observers)
 
         def dispatch(k, t, d_ms, arrival, attempt, kind, rid):
-            if busy and busy[0][0] <= t:
+            if busy and busy[0][0] <= t or pending and pending[0][0] <= t:
                 release(t)
             iid = pc_take(k, t) if pc_idle[k] else -1
             if iid >= 0:
@@ -269,13 +309,22 @@ class Engine:
                     start = t
                     cold = False
                     user_of[iid] = k  # with instance_scope app, maybe another function's
+                    if hosted:
+                        taken(iid)
                 elif warming[k] and (iid := claim(k, t)) >= 0:
                     start = inst.ready_s(iid)  # waits for (the rest of) its init
                     cold = True
                 else:  # a new instance: the request waits for its init, paid once
                     if not take_token(k, t):
                         return throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
+                    if hosted:  # behind queued requests, or on a host with room
+                        h = -1 if queue and not draining[0] else place(k, t)
+                        if h < 0:
+                            give_back(k)
+                            return no_room(k, t, d_ms, arrival, attempt, kind, rid)
                     iid = new_instance(k, t, False)
+                    if hosted:
+                        host_of[iid] = h
                     a_cold(row())
                     start = t + init_of[iid] / 1000.0
                     cold = True
@@ -285,6 +334,8 @@ class Engine:
                     od_busy[k] += 1
             end = start + d_ms / 1000.0
             heappush(busy, (end, iid))
+            if queue and end < wake[0]:
+                arm(end)  # an instance freed then may take a queued request
             if kind != USER:
                 a_warmer(row())
             if attempt != 1:
@@ -313,6 +364,12 @@ class Engine:
             ready, iid = heapq.heappop(heap)
             if iid not in inst.warming or ready <= t:
                 continue
+            if self.hosts is not None and inst.created[iid] > t:  # not on a host yet
+                h = self.hosts.place(k, t)
+                if h < 0:
+                    heapq.heappush(heap, (ready, iid))
+                    return -1
+                inst.host[iid] = h
             inst.warming.discard(iid)
             inst.user[iid] = k
             del self._prewarm_keep[iid]
@@ -371,9 +428,7 @@ class Engine:
         unreserved = [r is None for r in self.limits.reserved]
         window_of = []
         for f, policy in zip(self.scenario.functions, self.keep_alive, strict=True):
-            window_of.append(
-                policy.keep_alive_s if policy.builtin() else checked(policy, f.name)
-            )
+            window_of.append(policy.keep_alive_s if policy.builtin() else checked(policy, f.name))
         prewarm_of = [
             guarded(policy, "prewarm", policy.prewarm) if overrides(policy, "prewarm") else None
             for policy in self.keep_alive
@@ -381,9 +436,16 @@ class Engine:
         prewarming = any(prewarm_of)
         put = self.pool_put
         special_release, prewarm, heappop = self._special_release, self._prewarm, heapq.heappop
+        hosts, pending, start_pending = self.hosts, self._pending, self._start_pending
+        hosted = hosts is not None
+        if hosted:
+            went_idle, leaves = hosts.went_idle, hosts.leaves
 
         def release(now):
             while busy and busy[0][0] <= now:
+                if pending and pending[0][0] < busy[0][0]:
+                    start_pending()  # a pre-warm's init starts before that instance is free
+                    continue
                 end, iid = heappop(busy)
                 k = fn_of[iid]
                 if special[iid] and special_release(k, iid, end):
@@ -396,6 +458,8 @@ class Engine:
                 retire = retire_at[iid]
                 if end >= retire:
                     expiry[iid], reason[iid] = end, LIFETIME
+                    if hosted:
+                        leaves(iid, end)
                     continue
                 evict_at = end + window_of[k](end, iid)
                 if evict_at > retire:
@@ -403,8 +467,12 @@ class Engine:
                 else:
                     expiry[iid], reason[iid] = evict_at, IDLE
                 put[k](iid, end)
+                if hosted:
+                    went_idle(iid, k, end, expiry[iid])
                 if prewarming and prewarm_of[k] is not None:
                     prewarm(k, iid, end, prewarm_of[k](end, iid))
+            while pending and pending[0][0] <= now:
+                start_pending()
 
         return release
 
@@ -414,6 +482,9 @@ class Engine:
         inst = self.instances
         if inst.provisioned[iid]:
             self.provisioned.went_idle(k, iid, end)
+            return True
+        if iid in self._cancelled:  # a pre-warm that never found room
+            self._cancelled.discard(iid)
             return True
         stale = self._stale.get(iid)
         if stale is not None:  # a request took it while it was warming
@@ -429,12 +500,16 @@ class Engine:
         evict_at = end + self._prewarm_keep.pop(iid)
         if end >= retire:  # its lifetime ran out during its init: gone as it is ready
             inst.end(iid, end, EndReason.LIFETIME)
+            if self.hosts is not None:
+                self.hosts.leaves(iid, end)
             return True
         if evict_at > retire:
             inst.end(iid, retire, EndReason.LIFETIME)
         else:
             inst.end(iid, evict_at, EndReason.IDLE)
         self.pool_put[k](iid, end)
+        if self.hosts is not None:
+            self.hosts.went_idle(iid, k, end, inst.expiry[iid])
         return True
 
     def _prewarm(self, k: int, iid: int, end: float, ask) -> None:
@@ -457,6 +532,98 @@ class Engine:
         self._prewarm_keep[new] = keep_s
         heapq.heappush(self.busy, (ready, new))
         heapq.heappush(self.warming[k], (ready, new))
+        if self.hosts is not None:  # it takes memory when its init starts
+            heapq.heappush(self._pending, (inst.created[new], new))
+
+    def _start_pending(self) -> None:
+        """The next pre-warm's init starts: it goes on a host, or, finding no room, is given
+        up (it never runs)."""
+        created, iid = heapq.heappop(self._pending)
+        inst = self.instances
+        if inst.host[iid] >= 0 or iid not in inst.warming:
+            return  # a request took it and started its init earlier
+        k = inst.fn[iid]
+        h = self.hosts.place(k, created)
+        if h >= 0:
+            inst.host[iid] = h
+            return
+        inst.warming.discard(iid)
+        del self._prewarm_keep[iid]
+        inst.init_ms[iid] = 0.0
+        inst.end(iid, created, EndReason.UNPLACED)
+        self._cancelled.add(iid)
+
+    # -- memory pressure --------------------------------------------------------------------
+
+    def _no_room(self, k, t, d_ms, arrival, attempt, kind, rid):
+        """No host can make room for a new instance for this request: it joins the queue,
+        stays at its head (returns BLOCKED) when it is the head, or is dropped."""
+        spec = self.scenario.platform.hosts
+        if self._draining[0]:
+            return BLOCKED
+        if spec.on_full == "queue":
+            self._queue.append((t + spec.max_wait_s, t, k, d_ms, arrival, attempt, kind, rid))
+            self._arm(self._next_change())
+            return None
+        self._drop(k, t, arrival, attempt, kind, rid)
+        return None
+
+    def _drop(self, k, t, arrival, attempt, kind, rid) -> None:
+        cols = self.columns
+        self._log_throttle(k, kind, rid, arrival, t, attempt, MEMORY, Outcome.DROPPED)
+        if kind != USER:
+            cols.sparse["warmer"]["row"].append(cols.row())
+        cols.note_retried(DROPPED, attempt, t - arrival)
+        cols.unserved(k, rid, arrival)
+
+    def _next_change(self) -> float:
+        """The next moment a queued request might find room: an instance freed or leaving,
+        a pre-warm starting, or the head's deadline."""
+        return min(
+            self.busy[0][0] if self.busy else math.inf,
+            self.hosts.next_departure(),
+            self._pending[0][0] if self._pending else math.inf,
+            self._queue[0][0] if self._queue else math.inf,
+        )
+
+    def _arm(self, when: float) -> None:
+        """Look at the queue at `when` (unless an earlier look is due)."""
+        if when >= self._wake[0]:
+            return
+        self._wake[0] = when
+        self.events += 1
+        ev = self.env.timeout(max(0.0, when - self.env.now))
+        ev.callbacks.append(lambda _ev: self._drain(when))
+
+    def _drain(self, when: float) -> None:
+        """Serve queued requests in order while they find room; drop those past their wait."""
+        if when != self._wake[0]:
+            return  # superseded by an earlier look
+        self._wake[0] = math.inf
+        self.release(when)
+        queue, cols, draining = self._queue, self.columns, self._draining
+        served_by = cols.invocations["instance_id"]
+        while queue:
+            deadline, queued_at, k, d_ms, arrival, attempt, kind, rid = queue[0]
+            if deadline <= when:
+                queue.popleft()
+                self._drop(k, deadline, arrival, attempt, kind, rid)
+                continue
+            row = cols.row()
+            draining[0] = True
+            try:
+                answer = self.dispatch(k, when, d_ms, arrival, attempt, kind, rid)
+            finally:
+                draining[0] = False
+            if answer is BLOCKED:
+                break
+            queue.popleft()
+            if cols.row() > row and served_by[row] >= 0:
+                wait = cols.sparse["memory_wait"]
+                wait["row"].append(row)
+                wait["wait_ms"].append((when - queued_at) * 1000.0)
+        if queue:
+            self._arm(self._next_change())
 
     # -- output -----------------------------------------------------------------------------
 

@@ -19,12 +19,15 @@ import numpy as np
 
 class EndReason(IntEnum):
     """Why an instance ended: idle (keep-alive eviction), lifetime (recycled), deprovisioned
-    (provisioned count lowered), alive (still there at the horizon)."""
+    (provisioned count lowered), alive (still there at the horizon), pressure (evicted to make
+    room on its host), unplaced (a pre-warm that found no room on any host: it never ran)."""
 
     IDLE = 0
     LIFETIME = 1
     DEPROVISIONED = 2
     ALIVE = 3
+    PRESSURE = 4
+    UNPLACED = 5
 
 
 class Status(IntEnum):
@@ -44,11 +47,12 @@ class Kind(IntEnum):
 
 
 class ThrottleReason(IntEnum):
-    """Which limit throttled an attempt."""
+    """Which limit throttled an attempt (memory: no host had room for a new instance)."""
 
     RESERVED = 0
     ACCOUNT = 1
     SCALING = 2
+    MEMORY = 3
 
 
 class Outcome(IntEnum):
@@ -78,6 +82,7 @@ SPARSE_TYPES = {
     "warmer": {"row": "q"},
     "retried": {"row": "q", "status": "b", "attempts": "i", "queue_delay_ms": "d"},
     "prewarm_wait": {"row": "q", "init_ms": "d"},
+    "memory_wait": {"row": "q", "wait_ms": "d"},
 }
 #: One row per throttled attempt.
 THROTTLE_TYPES = {
@@ -140,8 +145,7 @@ class Columns:
         inv = {c: _numpy(col) for c, col in self.invocations.items()}
         n = len(inv["arrival_s"])
         sparse = {
-            name: {c: _numpy(col) for c, col in cols.items()}
-            for name, cols in self.sparse.items()
+            name: {c: _numpy(col) for c, col in cols.items()} for name, cols in self.sparse.items()
         }
         for name in ("cold", "provisioned"):
             inv[name] = np.zeros(n, dtype=bool)
@@ -160,6 +164,8 @@ class Columns:
         inv["init_ms"][cold_rows] = np.asarray(instance_init_ms)[inv["instance_id"][cold_rows]]
         waits = sparse["prewarm_wait"]
         inv["init_ms"][waits["row"]] = waits["init_ms"]
+        inv["memory_wait_ms"] = np.zeros(n)
+        inv["memory_wait_ms"][sparse["memory_wait"]["row"]] = sparse["memory_wait"]["wait_ms"]
         if n and (np.diff(inv["request_id"]) < 0).any():
             order = np.argsort(inv["request_id"], kind="stable")
             inv = {c: v[order] for c, v in inv.items()}

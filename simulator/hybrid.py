@@ -208,4 +208,3 @@ class _Histogram:
                 return i
             above += bins[i]
         return 0
-

@@ -14,6 +14,7 @@ Glossary of the per-instance columns (index = instance id):
   prewarmed created by a keep-alive policy's pre-warm request
   retire    when it is recycled (ready + lifetime for provisioned, created + lifetime else)
   expiry    end of its current idle period, or its end      reason    why it ends at expiry
+  host      the host holding its memory (-1: no hosts, or not placed yet)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Instances:
         self.expiry: list[float] = []
         self.reason: list[int] = []
         self.prewarmed: list[bool] = []
+        self.host: list[int] = []
         #: Pre-warmed instances not yet ready that no request has taken.
         self.warming: set[int] = set()
 
@@ -84,6 +86,7 @@ class Instances:
         self.retire.append(born + self._lifetime_of[k]())
         self.expiry.append(math.inf)
         self.reason.append(EndReason.ALIVE)
+        self.host.append(-1)
         return iid
 
     def start_init_now(self, iid: int, t: float) -> None:
@@ -116,4 +119,5 @@ class Instances:
             "end_reason": reason.astype(np.int8),
             "invocations": np.bincount(served, minlength=len(created)).astype(np.int64),
             "prewarmed": np.array(self.prewarmed, dtype=bool),
+            "host": np.array(self.host, dtype=np.int32),
         }

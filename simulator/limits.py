@@ -40,6 +40,11 @@ class Limits:
         self._tokens[k] = max(0.0, tokens - 1.0)
         return True
 
+    def give_back(self, k: int) -> None:
+        """Return the token of a new instance that could not be created (no memory)."""
+        if self._bucket_cap != math.inf:
+            self._tokens[k] = min(self._bucket_cap, self._tokens[k] + 1.0)
+
     def hold(self, k: int, units: int) -> None:
         """Provisioned instances take (or give back) units of the unreserved pool."""
         if self.reserved[k] is None:

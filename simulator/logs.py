@@ -15,7 +15,7 @@ COLUMNS = {
         "function": "The function the request is for.",
         "kind": "user (your traffic) or warmer (a warmer's ping).",
         "status": "served; throttled (sync, over a limit: never ran); dropped (async, past "
-                  "its max_event_age_s).",
+                  "its max_event_age_s; or, with hosts, no room for a new instance).",
         "arrival_s": "When the request first arrived, s.",
         "start_s": "When its handler started (after init on a cold start), s; NaN unless "
                    "served.",
@@ -27,9 +27,12 @@ COLUMNS = {
                    "rest of it on a pre-warmed instance; 0 on a warm start.",
         "duration_ms": "Handler time, ms; NaN for requests that never ran.",
         "latency_ms": "end_s - arrival_s, ms: init and handler, plus queueing for async "
-                      "requests retried after throttling; NaN unless served.",
+                      "requests retried after throttling and waits for host memory; NaN "
+                      "unless served.",
         "queue_delay_ms": "Time an async request waited in Lambda's queue after being "
                           "throttled, ms (0 otherwise).",
+        "memory_wait_ms": "Time the request waited in the queue for host memory "
+                          "(hosts.on_full queue), ms (0 otherwise).",
         "attempts": "Attempts made (async requests retried after throttling: more than 1).",
         "counted": "Arrived in the statistics window [warmup_s, duration_s).",
     },
@@ -42,9 +45,13 @@ COLUMNS = {
         "init_ms": "Its init time, ms.",
         "ended_s": "When it ended, s; NaN if alive at the horizon.",
         "end_reason": "idle (keep-alive window over), lifetime (recycled), deprovisioned "
-                      "(provisioned count lowered) or alive (at the horizon).",
+                      "(provisioned count lowered), alive (at the horizon), pressure (evicted "
+                      "to make room on its host) or unplaced (a pre-warm that found no room "
+                      "on any host: it never ran).",
         "invocations": "Requests it served (warmer pings included).",
         "prewarmed": "Created by a keep-alive policy's pre-warm request.",
+        "host": "The host holding its memory (platform.hosts), numbered from 0; -1 without "
+                "hosts.",
     },
     "throttles": {
         "function": "The function the request is for.",
@@ -54,9 +61,10 @@ COLUMNS = {
         "time_s": "When this attempt was throttled, s.",
         "attempt": "Attempt number (1 = the first).",
         "reason": "reserved (the function's reserved concurrency), account (the account's "
-                  "unreserved pool) or scaling (the rate of new instances).",
+                  "unreserved pool), scaling (the rate of new instances) or memory (no host "
+                  "could make room for a new instance).",
         "outcome": "retry (async: retried later), throttled (sync: failed) or dropped (async: "
-                   "too old to retry).",
+                   "too old to retry; memory: no room, or waited max_wait_s).",
     },
 }  # fmt: skip
 
@@ -101,6 +109,7 @@ def invocations_frame(log: EventLog, warmup_s: float) -> pd.DataFrame:
         "duration_ms": inv["duration_ms"],
         "latency_ms": (inv["end_s"] - inv["arrival_s"]) * 1000.0,
         "queue_delay_ms": inv["queue_delay_ms"],
+        "memory_wait_ms": inv["memory_wait_ms"],
         "attempts": inv["attempts"],
         "counted": inv["arrival_s"] >= warmup_s,
     }

@@ -30,9 +30,7 @@ class Target:
         try:
             target = cls(m.group(1), m.group(2), float(m.group(3)))
         except (AttributeError, ValueError):
-            raise ScenarioError(
-                f"target {text!r}: expected metric<=number (or >=, <, >)"
-            ) from None
+            raise ScenarioError(f"target {text!r}: expected metric<=number (or >=, <, >)") from None
         if not math.isfinite(target.value):
             raise ScenarioError(f"target {text!r}: the value must be a finite number")
         return target

@@ -64,7 +64,7 @@ def latency_cdf(invocations: pd.DataFrame, title: str = "", functions=None) -> F
             ax.legend(loc="lower right", fontsize=7 if name is not None else None)
         if name is not None:
             ax.set_title(name, fontsize=9)
-    for ax in axes[len(shown):]:
+    for ax in axes[len(shown) :]:
         ax.set_visible(False)
     for ax in axes[-cols:]:
         ax.set_xlabel("latency (ms, log scale)")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .eventlog import Kind, Outcome, Status
+from .eventlog import EndReason, Kind, Outcome, Status, ThrottleReason, categories
 from .logs import function_codes
 from .pricing import MB_PER_GB, costs
 from .schema import Scenario
@@ -75,6 +75,7 @@ def summarize(
     # Provisioned concurrency: spill-over (served on demand while some was configured) and
     # utilisation (∫ min(busy provisioned, configured) dt / ∫ configured dt, so surplus
     # instances finishing after a scale-down do not count).
+    count = lambda mask: np.bincount(codes[mask], minlength=n_fn)  # noqa: E731
     pc_s = np.zeros(n_fn)
     pc_busy_s = np.zeros(n_fn)
     n_spill = np.zeros(n_fn, dtype=np.int64)
@@ -97,7 +98,6 @@ def summarize(
         )  # fmt: skip
     del dispatched
 
-    count = lambda mask: np.bincount(codes[mask], minlength=n_fn)  # noqa: E731
     n_inv, n_ok, n_cold = count(mine), count(ok), count(ok & cold)
     n_warm_pings = count(counted & ~user & served)
     n_warm_failed = count(counted & ~user & ~served)
@@ -107,6 +107,20 @@ def summarize(
     thr_codes = function_codes(throttles)
     retried = throttles["outcome"].cat.codes.to_numpy() == Outcome.RETRY
     n_retry = np.bincount(thr_codes[thr_counted & retried], minlength=n_fn)
+    no_memory = (throttles["reason"].cat.codes.to_numpy() == ThrottleReason.MEMORY) & ~retried
+    n_no_memory = np.bincount(thr_codes[thr_counted & no_memory], minlength=n_fn)
+    memory_wait = invocations["memory_wait_ms"].to_numpy()
+    waited = ok & (memory_wait > 0)
+    wait_stats = _latency_stats(memory_wait, codes, waited, n_fn)
+    n_waited = count(waited)
+    # Instance ends in the window, by reason (pressure: evicted to make room on a host).
+    reasons = instances["end_reason"].cat.codes.to_numpy()
+    ended_in = (ended >= w0) & (ended < w1)
+    ends_by = {
+        name: np.bincount(inst_codes[ended_in & (reasons == code)], minlength=n_fn)
+        for name, code in zip(categories(EndReason), range(len(EndReason)), strict=True)
+        if code != EndReason.ALIVE
+    }
     is_async = np.array([f.invocation == "async" for f in scenario.functions])
     queue = invocations["queue_delay_ms"].to_numpy()
     lat_all = _latency_stats(latency, codes, ok, n_fn)
@@ -137,6 +151,12 @@ def summarize(
             "async_queue_delay_ms": {
                 key: q_stats[at][key] if q_stats else None for key in ("p50", "p99", "max")
             },
+            "dropped_no_memory": int(total(n_no_memory)),
+            "memory_wait_ms": {
+                "waited": int(total(n_waited)),
+                **{key: wait_stats[at][key] for key in ("p50", "p99", "max")},
+            },
+            "instances_ended": {name: int(total(n)) for name, n in ends_by.items()},
             "instances_created": int(np.sum(np.bincount(inst_codes[new], minlength=n_fn)[pick])),
             "mean_instances": (busy + idle) / width,
             "mean_busy_instances": busy / width,
@@ -154,8 +174,157 @@ def summarize(
         }
 
     out = block(None)
+    out["hosts"] = host_summary(invocations, instances, scenario)
     out["per_function"] = {name: block(k) for k, name in enumerate(functions)}
     return out
+
+
+def host_summary(
+    invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario
+) -> dict[str, Any] | None:
+    """Memory on hosts over the stats window (None without platform.hosts): time-average MB
+    held (used), held by busy or initialising instances (busy) and by idle ones (idle, the
+    wasted memory), the highest any host held at once, and utilisation (used / capacity)
+    overall and of the least and most used host."""
+    spec = scenario.platform.hosts
+    if spec is None:
+        return None
+    table = per_host(invocations, instances, scenario)
+    w0, w1 = scenario.warmup_s, scenario.duration_s
+    capacity = spec.count * spec.memory_mb
+    used, busy = table["mean_used_mb"].sum(), table["mean_busy_mb"].sum()
+    return {
+        "count": spec.count,
+        "memory_mb": spec.memory_mb,
+        "mean_used_mb": float(used),
+        "mean_busy_mb": float(busy),
+        "mean_idle_mb": float(used - busy),
+        "peak_used_mb": float(table["peak_used_mb"].max()),
+        "utilisation": float(used / capacity),
+        "busy_utilisation": float(busy / capacity),
+        "utilisation_min": float(table["utilisation"].min()),
+        "utilisation_max": float(table["utilisation"].max()),
+        "wasted_gb_s": float((used - busy) * (w1 - w0) / MB_PER_GB),
+    }
+
+
+def per_host(
+    invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario
+) -> pd.DataFrame:
+    """One row per host over the stats window: mean_used_mb, mean_busy_mb, mean_idle_mb,
+    peak_used_mb, utilisation (mean used / memory), instances placed and evicted there."""
+    spec = scenario.platform.hosts
+    w0, w1 = scenario.warmup_s, scenario.duration_s
+    used, busy = host_memory(invocations, instances, scenario, np.array([w0, w1]))
+    used, busy = used[:, 0], busy[:, 0]
+    created, ended, host, mb = _instance_memory(instances, scenario)
+    ends = np.where(np.isnan(ended), np.inf, ended)
+    s, e = np.maximum(created, w0), np.minimum(ends, w1)
+    inside = s < e
+    reasons = instances["end_reason"].cat.codes.to_numpy()
+    count = lambda mask: np.bincount(host[mask], minlength=spec.count)  # noqa: E731
+    placed = (host >= 0) & (created >= w0) & (created < w1)
+    evicted = (host >= 0) & (reasons == EndReason.PRESSURE) & (ended >= w0) & (ended < w1)
+    return pd.DataFrame({
+        "host": np.arange(spec.count),
+        "mean_used_mb": used,
+        "mean_busy_mb": busy,
+        "mean_idle_mb": used - busy,
+        "peak_used_mb": _weighted_peaks(s[inside], e[inside], mb[inside], host[inside],
+                                        spec.count),
+        "utilisation": used / spec.memory_mb,
+        "instances_placed": count(placed),
+        "instances_evicted": count(evicted),
+    })  # fmt: skip
+
+
+def host_memory(
+    invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Time-average MB held on each host in each bin [edges[i], edges[i+1]): (used, busy),
+    arrays of shape (hosts, bins). Busy: instances initialising or executing, as in
+    occupancy()."""
+    n_hosts = scenario.platform.hosts.count
+    created, ended, host, mb = _instance_memory(instances, scenario)
+    ends = np.where(np.isnan(ended), np.inf, ended)
+    begin, end, iid = _busy_intervals(invocations, instances)
+    width = np.diff(edges)
+    used = np.zeros((n_hosts, len(width)))
+    busy = np.zeros((n_hosts, len(width)))
+    placed = host >= 0
+    for h in np.unique(host[placed]):
+        mine = host == h
+        used[h] = np.diff(_weighted_integral(created[mine], ends[mine], mb[mine], edges)) / width
+        on_h = host[iid] == h
+        busy[h] = np.diff(_weighted_integral(begin[on_h], end[on_h], mb[iid[on_h]], edges)) / width
+    return used, busy
+
+
+def _instance_memory(instances: pd.DataFrame, scenario: Scenario):
+    from .hosts import footprint_mb
+
+    fp = np.array([footprint_mb(f.footprint_mb()) for f in scenario.functions])
+    return (
+        instances["created_s"].to_numpy(),
+        instances["ended_s"].to_numpy(),
+        instances["host"].to_numpy(),
+        fp[function_codes(instances)],
+    )
+
+
+def _busy_intervals(invocations: pd.DataFrame, instances: pd.DataFrame):
+    """(begin, end, instance) of every busy interval: executions, from the instance's
+    creation on an on-demand cold start, and inits off the request path."""
+    created = instances["created_s"].to_numpy()
+    iid = invocations["instance_id"].to_numpy()
+    ahead = instances["provisioned"].to_numpy() | instances["prewarmed"].to_numpy()
+    begin = invocations["start_s"].to_numpy().copy()
+    on_demand_cold = invocations["cold"].to_numpy() & ~on_instances(ahead, iid)
+    begin[on_demand_cold] = created[iid[on_demand_cold]]
+    served = iid >= 0
+    ids = np.flatnonzero(ahead)
+    return (
+        np.concatenate([begin[served], created[ahead]]),
+        np.concatenate(
+            [invocations["end_s"].to_numpy()[served], instances["ready_s"].to_numpy()[ahead]]
+        ),
+        np.concatenate([iid[served], ids]).astype(np.int64),
+    )
+
+
+def _weighted_integral(start, end, weight, x) -> np.ndarray:
+    """F(x) = ∫_{-inf}^{x} Σ_i weight_i [start_i <= t < end_i] dt, for each x."""
+
+    def ramp(points, w):  # sum over points p < x of w (x - p)
+        keep = np.isfinite(points)
+        order = np.argsort(points[keep], kind="stable")
+        p, w = points[keep][order], w[keep][order]
+        cum_w = np.concatenate([[0.0], np.cumsum(w)])
+        cum_wp = np.concatenate([[0.0], np.cumsum(w * p)])
+        k = np.searchsorted(p, x)
+        return cum_w[k] * x - cum_wp[k]
+
+    return ramp(start, weight) - ramp(end, weight)
+
+
+def _weighted_peaks(start, end, weight, group, n_groups) -> np.ndarray:
+    """Per group, the highest sum of weights of intervals [start, end) at any moment (ends
+    before starts at equal times)."""
+    peaks = np.zeros(n_groups)
+    if len(start) == 0:
+        return peaks
+    finite_end = np.isfinite(end)
+    times = np.concatenate([start, end[finite_end]])
+    deltas = np.concatenate([weight, -weight[finite_end]])
+    groups = np.concatenate([group, group[finite_end]])
+    order = np.lexsort((deltas, times, groups))
+    g, level = groups[order], deltas[order]
+    first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    cum = np.cumsum(level)
+    before = np.r_[0.0, cum][first]  # the running sum before each group
+    tops = np.maximum.reduceat(cum, first) - before
+    peaks[g[first]] = np.maximum(tops, 0.0)
+    return peaks
 
 
 def _schedule_integral(steps, w0: float, w1: float) -> float:

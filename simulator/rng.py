@@ -15,7 +15,7 @@ import numpy as np
 #: Purposes of the per-function streams. Append only: the codes are part of reproducibility.
 STREAMS = {
     "arrivals": 0, "duration": 1, "init": 2, "selection": 3, "keep_alive": 4, "lifetime": 5,
-    "workload": 6,
+    "workload": 6, "placement": 7, "eviction": 8,
 }  # fmt: skip
 
 #: Sampling batches start small (a rarely used function costs little memory) and double up to
@@ -25,7 +25,8 @@ BATCH = 1 << 14
 
 
 def stream(seed: int, function: str, purpose: str) -> np.random.Generator:
-    """The generator for one function's stream, derived from the scenario seed."""
+    """The generator for one function's stream, derived from the scenario seed (platform-wide
+    streams, such as placement's, use the function name "")."""
     digest = hashlib.sha256(function.encode()).digest()[:16]
     key = (STREAMS[purpose], *np.frombuffer(digest, dtype="<u4").tolist())
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))

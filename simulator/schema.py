@@ -23,8 +23,11 @@ from pydantic import (
 
 from .arrivals import ArrivalProcessField
 from .distributions import DistributionMs, DistributionS, LogNormalMs, UniformS
+from .eviction import EvictionField
+from .eviction import default_policy as default_eviction
 from .keepalive import KeepAliveField, default_policy
 from .model import Model
+from .placement import FirstFit, PlacementField
 from .pricing import Pricing
 from .runtimes import DEFAULT_RUNTIME, MEASURED_MS, init_preset
 from .selection import IdleSelectionField, Newest
@@ -94,6 +97,42 @@ class AsyncRetry(Model):
     max_delay_s: float = Field(300.0, gt=0, description="The delay doubles up to this, s (5 min).")
 
 
+class Hosts(Model):
+    """The machines instances run on (a provider's view: OpenWhisk, Knative, your own FaaS).
+    Each instance holds its function's host_memory_mb on one host from the start of its init
+    until it ends."""
+
+    count: int = Field(ge=1, le=100_000, description="Number of hosts.")
+    memory_mb: float = Field(
+        gt=0, le=1e9, allow_inf_nan=False, description="Memory of each host for instances, MB."
+    )
+    placement: PlacementField = Field(
+        default_factory=lambda: FirstFit(policy="first-fit"),
+        description=(
+            "Which host a new instance goes on: first-fit (lowest-numbered with room), "
+            "least-loaded (most free memory), hashing (a function's home host by its name, "
+            "then the next ones: locality), random, or a plug-in class. Default first-fit."
+        ),
+    )
+    on_full: Literal["drop", "queue"] = Field(
+        "drop",
+        description=(
+            "When no host can make room for a new instance, even by evicting: drop the request "
+            "(FaasCache's rule), or queue it (first in, first out) until room appears, for at "
+            "most max_wait_s."
+        ),
+    )
+    max_wait_s: float = Field(
+        60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "With on_full queue: a request waits at most this long, then is dropped (60 s; "
+            "coldsim's choice, no platform publishes one)."
+        ),
+    )
+
+
 class Platform(Model):
     """How the platform manages instances (execution environments), limits and prices."""
 
@@ -146,6 +185,23 @@ class Platform(Model):
     )
     async_retry: AsyncRetry = Field(default_factory=AsyncRetry)
     pricing: Pricing = Field(default_factory=Pricing)
+    hosts: Hosts | None = Field(
+        None,
+        description=(
+            "Hosts with finite memory: {count, memory_mb, placement, on_full, max_wait_s}. "
+            "null (default): unlimited, the Lambda user's view."
+        ),
+    )
+    eviction: EvictionField = Field(
+        default_factory=default_eviction,
+        description=(
+            "With hosts: which idle instances are evicted when a new instance finds no host "
+            "with room: lru (idle longest), greedy-dual (FaasCache's clock + frequency x init "
+            "cost / memory [sources: faascache]), size (largest first), frequency (least used "
+            "function first), ttl (none: idle instances leave only by keep-alive), or a "
+            "plug-in class. Busy and initialising instances are never evicted. Default lru."
+        ),
+    )
 
 
 class ProvisionedStep(Model):
@@ -184,6 +240,17 @@ class Function(Model):
         description=(
             "Configured memory, in MB (128-10,240, AWS's range and its default 128 MB; "
             "[sources: aws-memory-cpu]). Sets the GB-s of busy and idle time and the price."
+        ),
+    )
+    host_memory_mb: float | None = Field(
+        None,
+        gt=0,
+        le=1e9,
+        allow_inf_nan=False,
+        description=(
+            "Memory one instance holds on its host, MB, with platform.hosts (an Azure app's "
+            "functions use tens of MB: Lambda's 128 MB minimum is a rule of its configuration "
+            "and prices, not of hosts). null: memory_mb."
         ),
     )
     architecture: Literal["x86_64", "arm64"] = Field(
@@ -256,6 +323,10 @@ class Function(Model):
     cpu_bound: float = Field(
         1.0, ge=0, le=1, description="Share of the handler time that is CPU work (the rest waits)."
     )
+
+    def footprint_mb(self) -> float:
+        """What one instance holds on its host, MB."""
+        return self.memory_mb if self.host_memory_mb is None else self.host_memory_mb
 
     def duration_factor(self) -> float:
         """Handler time at memory_mb over handler time at duration_reference_mb."""
@@ -397,6 +468,21 @@ class Scenario(Model):
                 f"{provisioned}; AWS allows at most the unreserved pool ({limit - reserved}) "
                 f"less {UNRESERVED_MIN}"
             )
+        hosts = platform.hosts if platform else None
+        if hosts is not None:
+            for i, f in enumerate(functions):
+                if f.footprint_mb() > hosts.memory_mb:
+                    field = "host_memory_mb" if f.host_memory_mb is not None else "memory_mb"
+                    raise ValueError(
+                        f"[{i}].{field} {f.footprint_mb():g} exceeds platform.hosts.memory_mb "
+                        f"{hosts.memory_mb:g}: an instance of {f.name!r} fits on no host"
+                    )
+                if f.provisioned_schedule():
+                    raise ValueError(
+                        f"[{i}].provisioned_concurrency: not modelled with platform.hosts "
+                        "(provisioned concurrency is a Lambda user's option; hosts model a "
+                        "provider's cluster)"
+                    )
         if duration_s is not None:
             expected = sum(f.expected_requests(duration_s) for f in functions)
             if expected > MAX_REQUESTS:

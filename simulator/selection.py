@@ -182,6 +182,4 @@ BUILTINS: dict[str, type[IdleSelection]] = {
 }  # fmt: skip
 
 #: The scenario field's type: a built-in's name, or {policy: name-or-module:Class, ...}.
-IdleSelectionField = Annotated[
-    IdleSelection, PluginField(IdleSelection, BUILTINS, shorthand=True)
-]
+IdleSelectionField = Annotated[IdleSelection, PluginField(IdleSelection, BUILTINS, shorthand=True)]

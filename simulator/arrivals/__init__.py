@@ -24,9 +24,7 @@ BUILTINS: dict[str, type[ArrivalProcessBase]] = {
 }  # fmt: skip
 
 #: The scenario field's type: a built-in or a plug-in, chosen by `process:`.
-ArrivalProcessField = Annotated[
-    ArrivalProcessBase, PluginField(ArrivalProcessBase, BUILTINS)
-]
+ArrivalProcessField = Annotated[ArrivalProcessBase, PluginField(ArrivalProcessBase, BUILTINS)]
 Composite.model_rebuild(_types_namespace={"ArrivalProcessField": ArrivalProcessField})
 
 __all__ = [

@@ -110,8 +110,7 @@ def numbers(
         if raw is None or (isinstance(raw, float) and math.isnan(raw)):
             fields = len(header(path))
             problem = (
-                f"no value (is the line shorter than the header's {fields} fields?); "
-                f"need {what}"
+                f"no value (is the line shorter than the header's {fields} fields?); need {what}"
             )
         else:
             problem = f"{raw!r} is not {what}"

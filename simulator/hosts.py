@@ -1,0 +1,157 @@
+"""Hosts with memory: where instances live when `platform.hosts` is set (a provider's view).
+
+An instance holds its function's `host_memory_mb` on one host from the start of its init until
+it ends. The engine's idle windows are computed, not scheduled, so memory held by an idle
+instance whose window has run out is given back lazily: `place()` first frees everything that
+ended by now (a heap of departure times). Idle instances that the eviction policy may evict
+sit in one heap per host, ordered by their priority; entries of instances used again since
+are skipped when met (each idle period has its own stamp).
+
+Footprints are rounded to whole KB, so that sums of them are exact in binary floating point
+and a host's free memory never drifts.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable, Sequence
+
+from .eventlog import EndReason
+from .instances import Instances
+
+PRESSURE = int(EndReason.PRESSURE)
+
+
+def footprint_mb(memory_mb: float) -> float:
+    """An instance's memory on its host: memory_mb to the nearest KB."""
+    return round(memory_mb * 1024.0) / 1024.0
+
+
+class Hosts:
+    def __init__(
+        self,
+        count: int,
+        capacity_mb: float,
+        footprints_mb: Sequence[float],
+        order: Callable,
+        priority: Callable[[int, int, int, float], float],
+        evicted: Callable[[int, int, int, float], None],
+        instances: Instances,
+    ):
+        self.capacity_mb = footprint_mb(capacity_mb)
+        self.free = [self.capacity_mb] * count
+        self.evictable = [0.0] * count  # memory of idle instances pressure may evict
+        self.mb = [footprint_mb(m) for m in footprints_mb]  # per function
+        self._order, self._priority, self._evicted = order, priority, evicted
+        self.instances = instances
+        #: Instances holding memory with a known departure: instance -> (stamp, evictable).
+        self._leaving_of: dict[int, tuple[int, bool]] = {}
+        self._leaving: list[tuple[float, int, int]] = []  # (when, stamp, instance)
+        self._heaps: list[list[tuple[float, int, int]]] = [[] for _ in range(count)]
+        self._valid = [0] * count  # live entries in each host's heap
+        self._stamp = itertools.count().__next__
+        self.evictions = 0
+
+    # -- what the engine calls --------------------------------------------------------------
+
+    def place(self, k: int, t: float) -> int:
+        """A host for a new instance of function k at time t (memory taken, evicting idle
+        instances if needed), or -1 when none can make room."""
+        self.free_ended(t)
+        mb, free, evictable = self.mb[k], self.free, self.evictable
+        hosts = self._order(k, mb, free)
+        if not isinstance(hosts, tuple | list):
+            hosts = list(hosts)
+        for h in hosts:
+            if free[h] >= mb:
+                free[h] -= mb
+                return h
+        for h in hosts:
+            if free[h] + evictable[h] >= mb:
+                self._evict(h, mb, t)
+                free[h] -= mb
+                return h
+        return -1
+
+    def went_idle(self, iid: int, k: int, now: float, until: float) -> None:
+        """Instance iid went idle at `now`; it leaves at `until` unless used again first."""
+        stamp = self._stamp()
+        h = self.instances.host[iid]
+        p = self._priority(iid, k, h, now)
+        evictable = p != math.inf
+        self._leaving_of[iid] = (stamp, evictable)
+        if until != math.inf:
+            self._push_leaving(until, stamp, iid)
+        if evictable:
+            heap = self._heaps[h]
+            if len(heap) > 2 * self._valid[h] + 64:  # mostly stale: keep the heaps small
+                heap[:] = [e for e in heap if self._current(e[2], e[1])]
+                heapq.heapify(heap)
+            heapq.heappush(heap, (p, stamp, iid))
+            self._valid[h] += 1
+            self.evictable[h] += self.mb[k]
+
+    def leaves(self, iid: int, at: float) -> None:
+        """Instance iid ends at `at` without going idle (recycled at the end of a request)."""
+        stamp = self._stamp()
+        self._leaving_of[iid] = (stamp, False)
+        self._push_leaving(at, stamp, iid)
+
+    def taken(self, iid: int) -> None:
+        """An idle instance serves a request: it is no longer leaving or evictable."""
+        stamp, evictable = self._leaving_of.pop(iid)
+        if evictable:
+            h = self.instances.host[iid]
+            self.evictable[h] -= self.mb[self.instances.fn[iid]]
+            self._valid[h] -= 1
+
+    def free_ended(self, t: float) -> None:
+        """Give back the memory of every instance that ended by t."""
+        leaving, leaving_of = self._leaving, self._leaving_of
+        while leaving and leaving[0][0] <= t:
+            _, stamp, iid = heapq.heappop(leaving)
+            entry = leaving_of.get(iid)
+            if entry is None or entry[0] != stamp:
+                continue  # used again since
+            del leaving_of[iid]
+            h, mb = self.instances.host[iid], self.mb[self.instances.fn[iid]]
+            self.free[h] += mb
+            if entry[1]:
+                self.evictable[h] -= mb
+                self._valid[h] -= 1
+
+    def _current(self, iid: int, stamp: int) -> bool:
+        entry = self._leaving_of.get(iid)
+        return entry is not None and entry[0] == stamp
+
+    def _push_leaving(self, at: float, stamp: int, iid: int) -> None:
+        leaving = self._leaving
+        if len(leaving) > 2 * len(self._leaving_of) + 64:
+            leaving[:] = [e for e in leaving if self._current(e[2], e[1])]
+            heapq.heapify(leaving)
+        heapq.heappush(leaving, (at, stamp, iid))
+
+    def next_departure(self) -> float:
+        return self._leaving[0][0] if self._leaving else math.inf
+
+    # -- eviction ---------------------------------------------------------------------------
+
+    def _evict(self, h: int, mb: float, t: float) -> None:
+        """Evict idle instances of host h, lowest priority first, until mb is free."""
+        heap, leaving_of, inst = self._heaps[h], self._leaving_of, self.instances
+        free, evictable = self.free, self.evictable
+        while free[h] < mb:
+            p, stamp, iid = heapq.heappop(heap)
+            entry = leaving_of.get(iid)
+            if entry is None or entry[0] != stamp:
+                continue  # used again, or gone, since
+            del leaving_of[iid]
+            k = inst.fn[iid]
+            free[h] += self.mb[k]
+            evictable[h] -= self.mb[k]
+            self._valid[h] -= 1
+            inst.end(iid, t, EndReason.PRESSURE)
+            self.evictions += 1
+            self._evicted(iid, k, h, p)
