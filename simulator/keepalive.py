@@ -80,7 +80,13 @@ class Fixed(KeepAlivePolicy):
     20 min [sources: azure-keep-alive], or AWS's ~10 min of 2019-2020 [sources: shilkov-2021])."""
 
     policy: Literal["fixed"]
-    idle_s: float = Field(ge=0, allow_inf_nan=False, description="Idle time before eviction, s.")
+    idle_s: float = Field(
+        ge=0,
+        description=(
+            "Idle time before eviction, s; .inf keeps idle instances until they are recycled "
+            "or, with hosts, evicted for memory (FaasCache's caching view)."
+        ),
+    )
 
     def start(self, function, rng):
         idle_s = self.idle_s
