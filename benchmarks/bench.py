@@ -13,7 +13,10 @@ results/bench/bench.jsonl and prints a table. Cases:
   a_observed: case a with a user's keep-alive policy (Python) that observes every request:
      the per-request cost of a plug-in that watches traffic;
   azure_500: replay of the Azure 2019 500-function sample in ../shared/traces (8 h, 3.04 M
-     invocations), end to end from the CSV files; skipped when the folder is absent.
+     invocations), end to end from the CSV files; skipped when the folder is absent;
+  azure_500_hosts: azure_500 on 6 hosts of 4,096 MB (instances hold the trace's memory),
+     greedy-dual eviction, requests that find no room dropped: memory pressure binds (tens of
+     thousands of evictions); compare its throughput with azure_500's.
 """
 
 from __future__ import annotations
@@ -65,6 +68,14 @@ if AZURE_500.is_dir():  # the whole 500-function sample, 8 h, 3.04 M invocations
         "platform": {"keep_alive": {"policy": "fixed", "idle_s": 600}},
         "workload": {"format": "azure2019", "path": str(AZURE_500)},
     }
+    CASES["azure_500_hosts"] = {
+        **CASES["azure_500"],
+        "platform": {
+            "keep_alive": {"policy": "fixed", "idle_s": 600},
+            "hosts": {"count": 6, "memory_mb": 4096},
+            "eviction": "greedy-dual",
+        },
+    }
 
 
 def run_case(name: str) -> dict:
@@ -84,6 +95,7 @@ def run_case(name: str) -> dict:
         "invocations_per_s": round(n / wall),
         "engine_invocations_per_s": round(n / engine_wall),
         "throttled": res.summary["throttled"],
+        "evicted_for_memory": res.summary["instances_ended"]["pressure"],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "python": sys.version.split()[0],
     }

@@ -119,10 +119,19 @@ class Engine:
             self.pool_put.append(entry[0])
             self.pool_take.append(entry[1])
             self.warming.append(entry[2])
+        # One keep-alive policy copy per function, or per application with instance_scope
+        # app (it learns from all the app's requests, as the ATC'20 policy does; started with
+        # the app's first function's name and stream).
         self.keep_alive: list[_KeepAlive] = []
+        policy_of_app: dict[str, _KeepAlive] = {}
         for f in sc.functions:
-            policy = platform.keep_alive.model_copy()
-            policy.start(f.name, self._stream(f, "keep_alive"))
+            app = f.app if platform.instance_scope == "app" else None
+            policy = policy_of_app.get(app) if app is not None else None
+            if policy is None:
+                policy = platform.keep_alive.model_copy()
+                policy.start(f.name, self._stream(f, "keep_alive"))
+                if app is not None:
+                    policy_of_app[app] = policy
             self.keep_alive.append(policy)
         self.retry = platform.async_retry
         self.hosts = self._hosts() if platform.hosts is not None else None

@@ -1,8 +1,9 @@
 """The hybrid-histogram keep-alive policy with pre-warming (Shahrad et al., "Serverless in
 the Wild", USENIX ATC 2020, §4.2) [sources: shahrad-2020].
 
-Per function it keeps a histogram of idle times: from the end of the function's latest
-execution to the arrival of its next request (0 while an execution is running), in bins of
+Per function (per application with instance_scope app, as in the paper) it keeps a
+histogram of idle times: from the end of the latest execution to the arrival of the next
+request (0 while an execution is running), in bins of
 `bin_s` over `range_s`. Each time an instance goes idle the policy decides from it:
 
 - representative (at least `min_samples` idle times in range, and the coefficient of

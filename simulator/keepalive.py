@@ -1,6 +1,8 @@
 """Keep-alive policies: how long an idle instance stays warm, and whether to pre-warm one.
 
-One copy of the policy serves each function. The engine calls, in simulated-time order:
+One copy of the policy serves each function, or each application with `instance_scope: app`
+(its functions share warm instances, and the policy sees all their requests). The engine
+calls, in simulated-time order:
 - `start(function, rng)` once, before the run (rng: the function's own keep-alive stream);
 - `observe(invocation)` as each request of the function is placed on an instance (only if the
   class overrides it: built-ins that ignore traffic cost nothing per request);

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from . import style
 from .report import alive_over_time, occupancy
@@ -209,4 +210,52 @@ def per_bin(counts: np.ndarray, width: float, per: str, title: str = "") -> Figu
     ax.set_ylabel(f"invocations per {per}")
     ax.grid(True, alpha=0.3)
     ax.set_title(title or f"Invocations per {per}")
+    return fig
+
+
+def hosts_over_time(
+    invocations: pd.DataFrame, instances: pd.DataFrame, scenario, bins: int = 200, title: str = ""
+) -> Figure:
+    """With platform.hosts: memory held on each host over time (share of its memory, a heatmap
+    row per host), the idle part of it (the wasted memory), and each host's time-average
+    busy and idle memory over the stats window."""
+    from .report import host_memory, per_host
+
+    spec = scenario.platform.hosts
+    duration_s = scenario.duration_s
+    edges = np.linspace(0.0, duration_s, bins + 1)
+    used, busy = host_memory(invocations, instances, scenario, edges)
+    table = per_host(invocations, instances, scenario)
+    scale, unit = _time_unit(duration_s)
+    fig, axes = style.figures(3, 1, 9, 9.6)
+    extent = (0.0, duration_s / scale, spec.count - 0.5, -0.5)
+    for ax, values, label in (
+        (axes[0], used, "memory held (% of host)"),
+        (axes[1], used - busy, "idle memory (% of host)"),
+    ):
+        image = ax.imshow(100.0 * values / spec.memory_mb, aspect="auto", extent=extent,
+                          vmin=0, vmax=100, cmap="viridis", interpolation="nearest")  # fmt: skip
+        fig.colorbar(image, ax=ax, label=label, pad=0.01)
+        ax.set_ylabel("host")
+        _shade_warmup(ax, scenario.warmup_s / scale)
+    evicted = int(table["instances_evicted"].sum())
+    dropped = int(((invocations["status"] == "dropped") & invocations["counted"]).sum())
+    axes[0].set_title(
+        f"{title or 'Memory held on each host'} (evicted for memory: {evicted:,}; "
+        f"requests dropped: {dropped:,})"
+    )
+    axes[1].set_title("Idle instances' memory on each host (wasted memory)")
+    axes[1].set_xlabel(f"simulated time ({unit})")
+    ax = axes[2]
+    h = table["host"].to_numpy()
+    ax.bar(h, table["mean_busy_mb"], color=WARM, label="busy (init + execution)")
+    ax.bar(h, table["mean_idle_mb"], bottom=table["mean_busy_mb"], color=IDLE, label="idle")
+    ax.axhline(spec.memory_mb, color="0.3", lw=1, ls="--", label="host memory")
+    ax.set_xlabel("host")
+    ax.set_ylabel("time-average memory (MB)")
+    ax.set_title("Per-host utilisation over the stats window")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    for ax in axes:  # hosts are numbered
+        (ax.xaxis if ax is axes[2] else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     return fig

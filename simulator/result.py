@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from . import plots
 from .logs import write_parquet
 from .output import check_output_dir, write_folder
+from .report import per_host
 from .schema import Scenario
 
 PLOTS = {
@@ -53,6 +54,22 @@ class Result:
             self.invocations, s.duration_s, s.warmup_s, title=f"{s.name}: cold starts over time"
         )
 
+    def plot_hosts(self) -> Figure:
+        """Memory per host over time (with platform.hosts)."""
+        if self.scenario.platform.hosts is None:
+            raise ValueError("this run has no platform.hosts")
+        return plots.hosts_over_time(
+            self.invocations, self.instances, self.scenario,
+            title=f"{self.scenario.name}: memory held on each host",
+        )  # fmt: skip
+
+    def host_table(self) -> pd.DataFrame:
+        """One row per host: time-average memory used, busy and idle, peak, utilisation,
+        instances placed and evicted (with platform.hosts)."""
+        if self.scenario.platform.hosts is None:
+            raise ValueError("this run has no platform.hosts")
+        return per_host(self.invocations, self.instances, self.scenario)
+
     def save(self, out_dir: str | Path) -> Path:
         """Write summary.json, the logs (Parquet), scenario.yaml and the plots to out_dir.
         Everything goes to a temporary sibling first, then replaces out_dir in one rename, so a
@@ -70,6 +87,9 @@ class Result:
                 write_parquet(getattr(self, log), tmp / f"{log}.parquet", log)
             for name, method in PLOTS.items():
                 getattr(self, method)().savefig(tmp / name, dpi=110)
+            if self.scenario.platform.hosts is not None:
+                self.host_table().to_csv(tmp / "hosts.csv", index=False)
+                self.plot_hosts().savefig(tmp / "hosts.png", dpi=110)
 
         write_folder(out, "run", fill)
         return out

@@ -5,8 +5,9 @@ handler times from the durations file (an empirical distribution through the per
 columns) and its memory from the memory file: per function as given (the In-Vitro samples),
 or, for the original per-application files, the app's average allocation divided evenly among
 the app's functions present in the invocations file (the In-Vitro sampler's rule); memory_mb is
-that, rounded up to a whole MB, at least 128. azure2021 and csv: one function per function in
-the file, each request with its own handler time when the file has one.
+that, rounded up to a whole MB, at least 128, and host_memory_mb that figure as it is.
+azure2021 and csv: one function per function in the file, each request with its own handler
+time when the file has one.
 Functions are named by the shortest unique prefix (at least 8 characters) of their hash.
 """
 
@@ -214,8 +215,10 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def azure2019_fields(inv, i, durations, memory, per_function, app_size) -> dict[str, Any]:
-    """duration (empirical through the percentiles) and memory_mb of trace function i, where
-    the durations and memory files have them."""
+    """duration (empirical through the percentiles), memory_mb and host_memory_mb of trace
+    function i, where the durations and memory files have them. memory_mb is a Lambda size
+    (whole MB, at least 128); host_memory_mb is the trace's own figure (tens of MB for most
+    apps), what an instance holds on a host with platform.hosts."""
     key = inv.functions[i]
     out: dict[str, Any] = {}
     if durations is not None and key in durations.index:
@@ -229,6 +232,8 @@ def azure2019_fields(inv, i, durations, memory, per_function, app_size) -> dict[
         if owner in memory.index:
             mb = memory[owner] if per_function else memory[owner] / app_size[inv.apps[i]]
             out["memory_mb"] = azure2019.memory_mb(mb)
+            if mb > 0:
+                out["host_memory_mb"] = round(float(mb), 4)
     return out
 
 

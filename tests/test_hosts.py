@@ -322,3 +322,63 @@ def test_unlimited_hosts_reproduce_prewarms():
     pd.testing.assert_frame_equal(a.invocations, b.invocations)
     pd.testing.assert_frame_equal(a.instances.drop(columns="host"),
                                   b.instances.drop(columns="host"))  # fmt: skip
+
+
+def test_a_run_with_hosts_writes_its_host_table_and_figure(tmp_path):
+    sc = load_scenario(ROOT / "scenarios" / "cluster-pressure.yaml", duration_s=3600)
+    res = simulate(sc)
+    out = res.save(tmp_path / "run")
+    table = pd.read_csv(out / "hosts.csv")
+    assert len(table) == 3 and (out / "hosts.png").stat().st_size > 10_000
+    hosts = res.summary["hosts"]
+    assert hosts["mean_used_mb"] == pytest.approx(table["mean_used_mb"].sum())
+    assert hosts["mean_used_mb"] == pytest.approx(hosts["mean_busy_mb"] + hosts["mean_idle_mb"])
+    assert 0 < hosts["busy_utilisation"] < hosts["utilisation"] <= 1
+    assert hosts["peak_used_mb"] <= 4096
+    width = sc.duration_s - sc.warmup_s
+    assert hosts["wasted_gb_s"] == pytest.approx(hosts["mean_idle_mb"] * width / 1024)
+    assert res.summary["instances_ended"]["pressure"] == table["instances_evicted"].sum()
+    assert simulate(load_scenario(ROOT / "scenarios" / "default.yaml")).summary["hosts"] is None
+
+
+def test_the_guides_eviction_policy_runs(write_trace, tmp_path, monkeypatch):
+    import re
+    import sys
+
+    text = (ROOT / "docs" / "policies.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S)
+                if "CheapestToRestart" in b)  # fmt: skip
+    (tmp_path / "guide_eviction.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    importlib.import_module("guide_eviction")
+    try:
+        # At 30, C needs room: A (init 100 ms) is cheaper to restart than B (400 ms).
+        res = hosted(write_trace, THREE, eviction="guide_eviction:CheapestToRestart")
+        inst = res.instances.set_index("instance_id")
+        assert inst.loc[0, "end_reason"] == "pressure" and inst.loc[0, "ended_s"] == 30.0
+    finally:
+        sys.modules.pop("guide_eviction", None)
+
+
+def test_a_broken_eviction_policy_is_named(write_trace, tmp_path, monkeypatch):
+    import sys
+
+    from coldsim import PolicyError
+
+    (tmp_path / "bad_eviction.py").write_text(
+        "from coldsim import EvictionPolicy\n"
+        "class Nan(EvictionPolicy):\n"
+        "    def priority(self, instance_id, function, host, now):\n"
+        "        return float('nan')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    importlib.import_module("bad_eviction")
+    try:
+        with pytest.raises(PolicyError, match="eviction policy bad_eviction:Nan returned nan"):
+            hosted(write_trace, THREE, eviction="bad_eviction:Nan")
+    finally:
+        sys.modules.pop("bad_eviction", None)

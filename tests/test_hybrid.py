@@ -135,3 +135,22 @@ def test_percentile_bins_match_a_cumulative_sum():
         for p in (0.0, 5.0, 50.0, 99.0, 100.0):
             want = int(np.searchsorted(cumulative, p / 100 * h.sum))
             assert h.bin_of(p) == want, (p, h.bins)
+
+
+def test_with_instance_scope_app_an_apps_functions_share_one_policy():
+    from coldsim.engine import Engine
+
+    fns = [{"name": n, "app": app, "duration": {"dist": "constant", "value_ms": 10},
+            "arrivals": {"process": "poisson", "rate_per_s": 0.01}}
+           for n, app in (("a1", "A"), ("a2", "A"), ("b1", "B"))]  # fmt: skip
+    data = {"name": "apps", "duration_s": 3600, "functions": fns,
+            "platform": {"instance_scope": "app", "keep_alive": {"policy": "hybrid-histogram"}}}  # fmt: skip
+    engine = Engine(parse_scenario(data))
+    a1, a2, b1 = engine.keep_alive
+    assert a1 is a2 and a1 is not b1
+    engine.run()
+    # The app's histogram saw the idle times between both functions' requests.
+    assert a1._h.sum + a1._h.beyond >= 1
+    data["platform"]["instance_scope"] = "function"
+    a1, a2, _ = Engine(parse_scenario(data)).keep_alive
+    assert a1 is not a2
