@@ -296,6 +296,9 @@ def sweep_cmd(
         err_console.print("interrupted: finished runs are kept; run the same command to resume")
         raise typer.Exit(code=130) from None
     cols = [*result.knobs, "cold_start_rate_mean", "latency_ms.p99_mean", "cost_usd.total_mean"]
+    if sc.platform.hosts is not None:  # what memory pressure costs
+        cols[-1:-1] = ["instances_ended.pressure_mean", "dropped_no_memory_mean",
+                       "hosts.wasted_gb_s_mean"]  # fmt: skip
     table = Table(
         title=f"{sc.name}: {len(result.table)} points x {result.runs['replication'].nunique()} runs"
     )
@@ -609,6 +612,19 @@ def _print_summary(s: dict) -> None:
             f"{m['cost_usd']['total']:,.4f}",
         )
     out_console.print(table)
+    hosts = s.get("hosts")
+    if hosts is not None:
+        ended = s["instances_ended"]
+        waits = s["memory_wait_ms"]
+        out_console.print(
+            f"hosts: {hosts['count']} x {hosts['memory_mb']:,.0f} MB, utilisation "
+            f"{_pct(hosts['utilisation'])} (busy {_pct(hosts['busy_utilisation'])}), wasted "
+            f"{hosts['wasted_gb_s']:,.0f} GB-s; evicted for memory {ended['pressure']:,}, "
+            f"dropped {s['dropped_no_memory']:,}, waited for memory {waits['waited']:,}"
+            + (f" (p99 {_num(waits['p99'])} ms)" if waits["waited"] else ""),
+            highlight=False,
+            markup=False,
+        )
 
 
 def _pct(x: float | None) -> str:

@@ -30,7 +30,8 @@ def summarize(
 
     User requests only, unless named otherwise: `invocations` counts those that arrived in the
     window (whatever became of them), `cold_start_rate` is per served request, `throttled`
-    counts sync throttles and dropped async requests. Busy time counts every execution (user
+    counts sync throttles, dropped async requests and requests dropped for lack of host memory
+    (`dropped_no_memory` counts those alone). Busy time counts every execution (user
     and warmer) and every init, provisioned ones included."""
     functions = [f.name for f in scenario.functions]
     n_fn = len(functions)
