@@ -73,23 +73,25 @@ class LeastRecentlyUsed(_Bound):
 class GreedyDual(_Bound):
     """Greedy-Dual-Size-Frequency (Fuerst & Sharma, FaasCache, ASPLOS'21
     [sources: faascache]): priority = clock + frequency x cold-start cost / memory, with the
-    function's requests so far as its frequency and its mean init time as the cost; each host
-    has its own clock, which becomes the priority of the instance it last evicted (so
-    instances idle since long ago age relative to newly used ones)."""
+    requests the instance has served as its frequency (an evicted instance's count goes with
+    it, as a cached object's does) and its function's mean init time as the cost. Each host
+    has its own clock, which becomes the priority of the instance it last evicted, so
+    instances not used for long age relative to those used since."""
 
     policy: Literal["greedy-dual"]
 
     def start(self, functions, hosts, rng):
         clock = [0.0] * hosts
-        uses = [0] * len(functions)
+        uses: dict[int, int] = {}
         weight = [f.init_ms / f.memory_mb for f in functions]
 
         def priority(instance_id, function, host, now):
-            uses[function] += 1
-            return clock[host] + uses[function] * weight[function]
+            n = uses[instance_id] = uses.get(instance_id, 0) + 1
+            return clock[host] + n * weight[function]
 
         def evicted(instance_id, function, host, priority):
             clock[host] = priority
+            uses.pop(instance_id, None)
 
         self._clock = clock
         self._bind(priority=priority, evicted=evicted)
@@ -109,19 +111,24 @@ class Largest(_Bound):
 
 
 class LeastFrequent(_Bound):
-    """The instance of the function with the fewest requests so far goes first (ties: idle
-    longest)."""
+    """The instance that has served the fewest requests goes first (ties: idle longest)."""
 
     policy: Literal["frequency"]
 
     def start(self, functions, hosts, rng):
-        uses = [0] * len(functions)
+        uses: dict[int, int] = {}
 
         def priority(instance_id, function, host, now):
-            uses[function] += 1
-            return float(uses[function])
+            n = uses[instance_id] = uses.get(instance_id, 0) + 1
+            return float(n)
 
-        self._bind(priority=priority)
+        def evicted(instance_id, function, host, priority):
+            uses.pop(instance_id, None)
+
+        self._bind(priority=priority, evicted=evicted)
+
+    def evicted(self, instance_id, function, host, priority):
+        raise RuntimeError("start() first")
 
 
 class KeepAliveOnly(_Bound):

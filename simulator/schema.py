@@ -197,8 +197,8 @@ class Platform(Model):
         description=(
             "With hosts: which idle instances are evicted when a new instance finds no host "
             "with room: lru (idle longest), greedy-dual (FaasCache's clock + frequency x init "
-            "cost / memory [sources: faascache]), size (largest first), frequency (least used "
-            "function first), ttl (none: idle instances leave only by keep-alive), or a "
+            "cost / memory [sources: faascache]), size (largest first), frequency (fewest requests "
+            "served first), ttl (none: idle instances leave only by keep-alive), or a "
             "plug-in class. Busy and initialising instances are never evicted. Default lru."
         ),
     )

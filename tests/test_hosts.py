@@ -81,9 +81,11 @@ def test_greedy_dual_arithmetic_step_by_step():
     gd.evicted(0, 0, 0, 0.5)
     assert gd._clock == [0.5, 0.0]  # each host its own clock
     assert gd.priority(2, 2, 0, 31.0) == 2.0  # 0.5 + 1 x 300/200
-    assert gd.priority(3, 2, 1, 32.0) == 3.0  # host 1's clock is 0: 0 + 2 x 1.5
+    assert gd.priority(3, 2, 1, 32.0) == 1.5  # host 1's clock is 0; instance 3's first use
+    assert gd.priority(3, 2, 1, 33.0) == 3.0  # its second: 0 + 2 x 1.5
     gd.evicted(1, 1, 0, 1.0)
     assert gd._clock == [1.0, 0.0]
+    assert gd.priority(0, 0, 0, 40.0) == 1.25  # instance 0's count went with it: 1 + 1 x 0.25
 
 
 def test_lru_evicts_the_instance_idle_longest(write_trace):
