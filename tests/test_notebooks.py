@@ -19,7 +19,7 @@ def test_there_are_two_notebooks():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, monkeypatch):
-    if path.name == "atc20_tradeoff.ipynb" and not TRACES.is_dir():
+    if path.name in {"atc20_tradeoff.ipynb", "faascache.ipynb"} and not TRACES.is_dir():
         pytest.skip(f"no trace excerpts at {TRACES} (set COLDSIM_TRACES)")
     monkeypatch.setenv("COLDSIM_TRACES", str(TRACES))
     raw = json.loads(path.read_text())
