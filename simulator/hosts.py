@@ -53,6 +53,46 @@ class Hosts:
         self._valid = [0] * count  # live entries in each host's heap
         self._stamp = itertools.count().__next__
         self.evictions = 0
+        self.went_idle, self.taken = self._hot_paths()
+
+    def _hot_paths(self):
+        """went_idle and taken, called about once per request: closures over the tables
+        (locals are the cheapest state Python has)."""
+        leaving_of, heaps, valid, evictable, mb = (
+            self._leaving_of, self._heaps, self._valid, self.evictable, self.mb,
+        )  # fmt: skip
+        host, fn = self.instances.host, self.instances.fn
+        next_stamp, priority, compact = self._stamp, self._priority, self._compact
+        heappush, inf, leaving = heapq.heappush, math.inf, self._leaving
+
+        def went_idle(iid: int, k: int, now: float, until: float) -> None:
+            """Instance iid went idle at `now`; it leaves at `until` unless used first."""
+            stamp = next_stamp()
+            h = host[iid]
+            p = priority(iid, k, h, now)
+            if until != inf:
+                if len(leaving) > 4 * len(leaving_of) + 64:  # mostly stale: keep it small
+                    compact(leaving)
+                heappush(leaving, (until, stamp, iid))
+            if p == inf:  # never evicted for memory
+                leaving_of[iid] = (stamp, False)
+                return
+            leaving_of[iid] = (stamp, True)
+            heap = heaps[h]
+            if len(heap) > 4 * valid[h] + 64:
+                compact(heap)
+            heappush(heap, (p, stamp, iid))
+            valid[h] += 1
+            evictable[h] += mb[k]
+
+        def taken(iid: int) -> None:
+            """An idle instance serves a request: no longer leaving or evictable."""
+            if leaving_of.pop(iid)[1]:
+                h = host[iid]
+                evictable[h] -= mb[fn[iid]]
+                valid[h] -= 1
+
+        return went_idle, taken
 
     # -- what the engine calls --------------------------------------------------------------
 
@@ -75,38 +115,6 @@ class Hosts:
                 return h
         return -1
 
-    def went_idle(self, iid: int, k: int, now: float, until: float) -> None:
-        """Instance iid went idle at `now`; it leaves at `until` unless used again first."""
-        stamp = self._stamp()
-        h = self.instances.host[iid]
-        p = self._priority(iid, k, h, now)
-        evictable = p != math.inf
-        self._leaving_of[iid] = (stamp, evictable)
-        if until != math.inf:
-            self._push_leaving(until, stamp, iid)
-        if evictable:
-            heap = self._heaps[h]
-            if len(heap) > 2 * self._valid[h] + 64:  # mostly stale: keep the heaps small
-                heap[:] = [e for e in heap if self._current(e[2], e[1])]
-                heapq.heapify(heap)
-            heapq.heappush(heap, (p, stamp, iid))
-            self._valid[h] += 1
-            self.evictable[h] += self.mb[k]
-
-    def leaves(self, iid: int, at: float) -> None:
-        """Instance iid ends at `at` without going idle (recycled at the end of a request)."""
-        stamp = self._stamp()
-        self._leaving_of[iid] = (stamp, False)
-        self._push_leaving(at, stamp, iid)
-
-    def taken(self, iid: int) -> None:
-        """An idle instance serves a request: it is no longer leaving or evictable."""
-        stamp, evictable = self._leaving_of.pop(iid)
-        if evictable:
-            h = self.instances.host[iid]
-            self.evictable[h] -= self.mb[self.instances.fn[iid]]
-            self._valid[h] -= 1
-
     def free_ended(self, t: float) -> None:
         """Give back the memory of every instance that ended by t."""
         leaving, leaving_of = self._leaving, self._leaving_of
@@ -122,16 +130,17 @@ class Hosts:
                 self.evictable[h] -= mb
                 self._valid[h] -= 1
 
-    def _current(self, iid: int, stamp: int) -> bool:
-        entry = self._leaving_of.get(iid)
-        return entry is not None and entry[0] == stamp
+    def _compact(self, heap: list[tuple[float, int, int]]) -> None:
+        """Drop the entries (key, stamp, instance) of idle periods that are over."""
+        get = self._leaving_of.get
+        heap[:] = [e for e in heap if (now := get(e[2])) is not None and now[0] == e[1]]
+        heapq.heapify(heap)
 
-    def _push_leaving(self, at: float, stamp: int, iid: int) -> None:
-        leaving = self._leaving
-        if len(leaving) > 2 * len(self._leaving_of) + 64:
-            leaving[:] = [e for e in leaving if self._current(e[2], e[1])]
-            heapq.heapify(leaving)
-        heapq.heappush(leaving, (at, stamp, iid))
+    def leaves(self, iid: int, at: float) -> None:
+        """Instance iid ends at `at` without going idle (recycled at the end of a request)."""
+        stamp = self._stamp()
+        self._leaving_of[iid] = (stamp, False)
+        heapq.heappush(self._leaving, (at, stamp, iid))
 
     def next_departure(self) -> float:
         return self._leaving[0][0] if self._leaving else math.inf
