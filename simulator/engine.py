@@ -20,7 +20,6 @@ concurrency, od on-demand, a_<column> the append of an invocation column.
 
 from __future__ import annotations
 
-import collections
 import heapq
 import itertools
 import math
@@ -54,6 +53,7 @@ from .provisioned import Provisioned
 from .rng import Buffered, stream
 from .schema import Scenario
 from .selection import checked as checked_pool
+from .waiting import Waiting, WaitingLine
 
 # Codes as plain ints: the hot path compares them per request.
 USER, WARMER = int(Kind.USER), int(Kind.WARMER)
@@ -138,11 +138,15 @@ class Engine:
         #: Pre-warmed instances waiting for their init to start, to be placed on a host then:
         #: a heap of (created_s, instance_id) (with hosts only).
         self._pending: list[tuple[float, int]] = []
-        #: Requests waiting for memory (on_full queue): (deadline, queued_at, k, d_ms,
-        #: arrival, attempt, kind, rid), first in, first out.
-        self._queue: collections.deque = collections.deque()
+        #: Requests waiting for memory (on_full queue).
+        self._queue = WaitingLine(n)
         self._wake = [math.inf]  # when the queue is next looked at
-        self._draining = [False]  # dispatching the queue's head
+        #: While the queue is served: 1 for its head (which may take memory), 2 for a request
+        #: that may only take an instance of its own function; else 0.
+        self._draining = [0]
+        #: The run's horizon, known once every request was placed (the final release): no
+        #: pre-warm starts after it.
+        self._closing_at = math.inf
         self._cancelled: set[int] = set()  # pre-warms that found no room: they never ran
         self._prewarm_keep: dict[int, float] = {}  # pre-warmed instance -> its window once ready
         self._stale: dict[int, float] = {}  # taken pre-warmed instance -> its outdated ready time
@@ -187,6 +191,9 @@ class Engine:
         if self.progress is not None:
             env.process(self._ticker())
         env.run()
+        ends = np.frombuffer(self.columns.invocations["end_s"], dtype=float)
+        ends = ends[np.isfinite(ends)]
+        self._closing_at = max(self.scenario.duration_s, float(ends.max()) if len(ends) else 0.0)
         self.release(math.inf)
         log = self._event_log()
         if self.progress is not None:
@@ -326,8 +333,8 @@ class Engine:
                 else:  # a new instance: the request waits for its init, paid once
                     if not take_token(k, t):
                         return throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
-                    if hosted:  # behind queued requests, or on a host with room
-                        h = -1 if queue and not draining[0] else place(k, t)
+                    if hosted:  # memory goes to waiting requests first, in order
+                        h = place(k, t) if draining[0] == 1 or not queue.count else -1
                         if h < 0:
                             give_back(k)
                             return no_room(k, t, d_ms, arrival, attempt, kind, rid)
@@ -343,7 +350,7 @@ class Engine:
                     od_busy[k] += 1
             end = start + d_ms / 1000.0
             heappush(busy, (end, iid))
-            if queue and end < wake[0]:
+            if hosted and queue.count and end < wake[0]:
                 arm(end)  # an instance freed then may take a queued request
             if kind != USER:
                 a_warmer(row())
@@ -367,32 +374,44 @@ class Engine:
         """The pre-warmed instance of k's pool that will be ready soonest, not ready at t
         (those ready by t went idle in the pool already), or -1. The request is a cold start:
         it waits for the rest of the init, or for a whole init started now if the instance's
-        init had not begun."""
-        heap, inst = self.warming[k], self.instances
-        while heap:
-            ready, iid = heapq.heappop(heap)
-            if iid not in inst.warming or ready <= t:
-                continue
-            if self.hosts is not None and inst.created[iid] > t:  # not on a host yet
-                h = self.hosts.place(k, t)
-                if h < 0:
-                    heapq.heappush(heap, (ready, iid))
-                    return -1
-                inst.host[iid] = h
-            inst.warming.discard(iid)
-            inst.user[iid] = k
-            del self._prewarm_keep[iid]
-            self._stale[iid] = ready  # its queued init end no longer holds
-            cols = self.columns
-            cols.sparse["cold"]["row"].append(cols.row())
-            if inst.created[iid] > t:
-                inst.start_init_now(iid, t)
-            else:
-                wait = cols.sparse["prewarm_wait"]
-                wait["row"].append(cols.row())
-                wait["init_ms"].append((ready - t) * 1000.0)
-            return iid
-        return -1
+        init had not begun. With hosts, one whose init has not begun must find memory now
+        (and may not take it before requests waiting for memory); else a later one already
+        on a host serves."""
+        heap, inst, hosts = self.warming[k], self.instances, self.hosts
+        skipped: list[tuple[float, int]] = []
+        try:
+            while heap:
+                ready, iid = heapq.heappop(heap)
+                if iid not in inst.warming or ready <= t:
+                    continue
+                if hosts is not None and inst.host[iid] < 0:  # its init has not begun
+                    may_place = self._draining[0] == 1 or not self._queue
+                    h = hosts.place(inst.fn[iid], t) if may_place else -1
+                    if h < 0:
+                        skipped.append((ready, iid))
+                        continue
+                    inst.host[iid] = h
+                return self._claimed(k, iid, ready, t)
+            return -1
+        finally:
+            for entry in skipped:
+                heapq.heappush(heap, entry)
+
+    def _claimed(self, k: int, iid: int, ready: float, t: float) -> int:
+        inst = self.instances
+        inst.warming.discard(iid)
+        inst.user[iid] = k
+        del self._prewarm_keep[iid]
+        self._stale[iid] = ready  # its queued init end no longer holds
+        cols = self.columns
+        cols.sparse["cold"]["row"].append(cols.row())
+        if inst.created[iid] > t:
+            inst.start_init_now(iid, t)
+        else:
+            wait = cols.sparse["prewarm_wait"]
+            wait["row"].append(cols.row())
+            wait["init_ms"].append((ready - t) * 1000.0)
+        return iid
 
     def _throttle(self, k, t, d_ms, arrival, attempt, kind, rid, reason) -> None:
         f = self.scenario.functions[k]
@@ -492,6 +511,8 @@ class Engine:
         if inst.provisioned[iid]:
             self.provisioned.went_idle(k, iid, end)
             return True
+        if self.hosts is not None and inst.host[iid] < 0 and iid in inst.warming:
+            self._place_prewarm(iid)  # init 0: it starts as it is ready
         if iid in self._cancelled:  # a pre-warm that never found room
             self._cancelled.discard(iid)
             return True
@@ -545,14 +566,22 @@ class Engine:
             heapq.heappush(self._pending, (inst.created[new], new))
 
     def _start_pending(self) -> None:
-        """The next pre-warm's init starts: it goes on a host, or, finding no room, is given
-        up (it never runs)."""
+        """The next pre-warm's init starts: it goes on a host, or is given up."""
         created, iid = heapq.heappop(self._pending)
         inst = self.instances
         if inst.host[iid] >= 0 or iid not in inst.warming:
-            return  # a request took it and started its init earlier
-        k = inst.fn[iid]
-        h = self.hosts.place(k, created)
+            return  # a request took it and started its init earlier, or it went with 0 init
+        self._place_prewarm(iid)
+
+    def _place_prewarm(self, iid: int) -> None:
+        """Put a pre-warm on a host as its init starts, or give it up (it never runs): when
+        no host can make room, when requests wait for memory (they come first), or when it
+        would start after the run's horizon (nobody would use it)."""
+        inst, hosts = self.instances, self.hosts
+        created = inst.created[iid]
+        h = -1
+        if not self._queue.count and created < self._closing_at:
+            h = hosts.place(inst.fn[iid], created)
         if h >= 0:
             inst.host[iid] = h
             return
@@ -565,34 +594,46 @@ class Engine:
     # -- memory pressure --------------------------------------------------------------------
 
     def _no_room(self, k, t, d_ms, arrival, attempt, kind, rid):
-        """No host can make room for a new instance for this request: it joins the queue,
-        stays at its head (returns BLOCKED) when it is the head, or is dropped."""
+        """No memory for a new instance for this request: it waits in line (or stays there:
+        BLOCKED, while the line is served), or is dropped."""
         spec = self.scenario.platform.hosts
         if self._draining[0]:
             return BLOCKED
         if spec.on_full == "queue":
-            self._queue.append((t + spec.max_wait_s, t, k, d_ms, arrival, attempt, kind, rid))
-            self._arm(self._next_change())
-            return None
-        self._drop(k, t, arrival, attempt, kind, rid)
+            deadline = t + spec.max_wait_s
+            f = self.scenario.functions[k]
+            if f.invocation == "async":  # Lambda drops events older than their maximum age
+                deadline = min(deadline, arrival + f.max_event_age_s)
+            if deadline > t:
+                self._queue.add(Waiting(deadline, t, k, d_ms, arrival, attempt, kind, rid))
+                self._arm(self._next_change())
+                return None
+        self._drop(k, t, arrival, attempt, kind, rid, t)
         return None
 
-    def _drop(self, k, t, arrival, attempt, kind, rid) -> None:
+    def _drop(self, k, t, arrival, attempt, kind, rid, queued_at) -> None:
+        """A request that found no memory (and waited from queued_at to t) is dropped."""
         cols = self.columns
         self._log_throttle(k, kind, rid, arrival, t, attempt, MEMORY, Outcome.DROPPED)
         if kind != USER:
             cols.sparse["warmer"]["row"].append(cols.row())
-        cols.note_retried(DROPPED, attempt, t - arrival)
+        if t > queued_at:
+            wait = cols.sparse["memory_wait"]
+            wait["row"].append(cols.row())
+            wait["wait_ms"].append((t - queued_at) * 1000.0)
+        # queue_delay_ms: only the async queueing before it met the memory shortage
+        cols.note_retried(DROPPED, attempt, queued_at - arrival)
         cols.unserved(k, rid, arrival)
 
     def _next_change(self) -> float:
-        """The next moment a queued request might find room: an instance freed or leaving,
-        a pre-warm starting, or the head's deadline."""
+        """The next moment a waiting request might be served: an instance freed or leaving,
+        a pre-warm starting, or the earliest deadline (the head's)."""
+        head = self._queue.head()
         return min(
             self.busy[0][0] if self.busy else math.inf,
             self.hosts.next_departure(),
             self._pending[0][0] if self._pending else math.inf,
-            self._queue[0][0] if self._queue else math.inf,
+            head.deadline if head is not None else math.inf,
         )
 
     def _arm(self, when: float) -> None:
@@ -605,34 +646,52 @@ class Engine:
         ev.callbacks.append(lambda _ev: self._drain(when))
 
     def _drain(self, when: float) -> None:
-        """Serve queued requests in order while they find room; drop those past their wait."""
+        """Serve waiting requests: those an instance of their own function can take, then
+        the line in order while memory is found; drop those past their deadline."""
         if when != self._wake[0]:
             return  # superseded by an earlier look
         self._wake[0] = math.inf
         self.release(when)
-        queue, cols, draining = self._queue, self.columns, self._draining
-        served_by = cols.invocations["instance_id"]
-        while queue:
-            deadline, queued_at, k, d_ms, arrival, attempt, kind, rid = queue[0]
-            if deadline <= when:
-                queue.popleft()
-                self._drop(k, deadline, arrival, attempt, kind, rid)
+        queue = self._queue
+        for k in sorted(queue.functions):  # no memory needed: any place in the line
+            while (item := queue.first_of(k)) is not None and item.deadline > when:
+                if not self._serve(item, when, 2):
+                    break
+        while (item := queue.head()) is not None:
+            if item.deadline <= when:
+                queue.done(item)
+                self._drop(item.k, item.deadline, item.arrival, item.attempt, item.kind,
+                           item.rid, item.queued_at)  # fmt: skip
                 continue
-            row = cols.row()
-            draining[0] = True
-            try:
-                answer = self.dispatch(k, when, d_ms, arrival, attempt, kind, rid)
-            finally:
-                draining[0] = False
-            if answer is BLOCKED:
+            if not self._serve(item, when, 1):
                 break
-            queue.popleft()
-            if cols.row() > row and served_by[row] >= 0:
-                wait = cols.sparse["memory_wait"]
-                wait["row"].append(row)
-                wait["wait_ms"].append((when - queued_at) * 1000.0)
         if queue:
             self._arm(self._next_change())
+
+    def _serve(self, item: Waiting, when: float, mode: int) -> bool:
+        """Dispatch a waiting request (mode 1: it may take memory; 2: only an instance of
+        its function); False if it must wait on."""
+        cols, draining = self.columns, self._draining
+        row = cols.row()
+        retried = len(cols.sparse["retried"]["row"])
+        draining[0] = mode
+        try:
+            answer = self.dispatch(item.k, when, item.d_ms, item.arrival, item.attempt,
+                                   item.kind, item.rid)  # fmt: skip
+        finally:
+            draining[0] = 0
+        if answer is BLOCKED:
+            return False
+        self._queue.done(item)
+        if cols.row() > row and cols.invocations["instance_id"][row] >= 0:  # served
+            waited_ms = (when - item.queued_at) * 1000.0
+            wait = cols.sparse["memory_wait"]
+            wait["row"].append(row)
+            wait["wait_ms"].append(waited_ms)
+            delays = cols.sparse["retried"]["queue_delay_ms"]
+            if len(delays) > retried:  # an async retry: its memory wait is not Lambda's queue
+                delays[-1] -= waited_ms
+        return True
 
     # -- output -----------------------------------------------------------------------------
 

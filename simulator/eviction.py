@@ -73,10 +73,11 @@ class LeastRecentlyUsed(_Bound):
 class GreedyDual(_Bound):
     """Greedy-Dual-Size-Frequency (Fuerst & Sharma, FaasCache, ASPLOS'21
     [sources: faascache]): priority = clock + frequency x cold-start cost / memory, with the
-    requests the instance has served as its frequency (an evicted instance's count goes with
-    it, as a cached object's does) and its function's mean init time as the cost. Each host
-    has its own clock, which becomes the priority of the instance it last evicted, so
-    instances not used for long age relative to those used since."""
+    requests the instance has served as its frequency (a pre-warm that became ready counts
+    one; an evicted instance's count goes with it, as a cached object's does) and its
+    function's mean init time as the cost. Each host has its own clock, which becomes the
+    priority of the instance it last evicted, so instances not used for long age relative to
+    those used since."""
 
     policy: Literal["greedy-dual"]
 

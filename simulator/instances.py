@@ -105,8 +105,9 @@ class Instances:
         created = np.array(self.created, dtype=float)
         init_ms = np.array(self.init_ms, dtype=float)
         expiry = np.array(self.expiry, dtype=float)
-        alive = expiry > horizon
-        reason = np.where(alive, EndReason.ALIVE, np.array(self.reason, dtype=np.int8))
+        reasons = np.array(self.reason, dtype=np.int8)
+        alive = (expiry > horizon) & (reasons != EndReason.UNPLACED)  # those never ran
+        reason = np.where(alive, EndReason.ALIVE, reasons)
         served = invocation_instance[invocation_instance >= 0]
         return {
             "instance_id": np.arange(len(created), dtype=np.int32),  # as in invocations

@@ -31,8 +31,8 @@ COLUMNS = {
                       "unless served.",
         "queue_delay_ms": "Time an async request waited in Lambda's queue after being "
                           "throttled, ms (0 otherwise).",
-        "memory_wait_ms": "Time the request waited in the queue for host memory "
-                          "(hosts.on_full queue), ms (0 otherwise).",
+        "memory_wait_ms": "Time the request waited for host memory (hosts.on_full "
+                          "queue), ms, whether it was then served or dropped (0 otherwise).",
         "attempts": "Attempts made (async requests retried after throttling: more than 1).",
         "counted": "Arrived in the statistics window [warmup_s, duration_s).",
     },

@@ -97,17 +97,21 @@ def checked(policy: PlacementPolicy, hosts: int):
     order = guarded(policy, "order", policy.order)
 
     def checked_order(function, memory_mb, free_mb):
-        answer = order(function, memory_mb, free_mb)
+        answer = order(function, memory_mb, tuple(free_mb))  # a copy: theirs to keep
         try:
-            hs = [int(h) for h in answer]
-        except (TypeError, ValueError):
+            hs = list(answer)
+        except TypeError:
             hs = None
-        if hs is None or any(not 0 <= h < hosts for h in hs):
+        ok = hs is not None and all(
+            isinstance(h, int | np.integer) and not isinstance(h, bool) and 0 <= h < hosts
+            for h in hs
+        )
+        if not ok:
             raise PolicyError(
                 f"placement policy {policy.policy} returned {answer!r} from order: it must be "
-                f"host numbers in 0..{hosts - 1}, best first"
+                f"host numbers (integers) in 0..{hosts - 1}, best first"
             )
-        return hs
+        return [int(h) for h in hs]
 
     return checked_order
 

@@ -214,7 +214,12 @@ def per_bin(counts: np.ndarray, width: float, per: str, title: str = "") -> Figu
 
 
 def hosts_over_time(
-    invocations: pd.DataFrame, instances: pd.DataFrame, scenario, bins: int = 200, title: str = ""
+    invocations: pd.DataFrame,
+    instances: pd.DataFrame,
+    scenario,
+    bins: int = 200,
+    title: str = "",
+    dropped_no_memory: int | None = None,
 ) -> Figure:
     """With platform.hosts: memory held on each host over time (share of its memory, a heatmap
     row per host), the idle part of it (the wasted memory), and each host's time-average
@@ -239,10 +244,9 @@ def hosts_over_time(
         ax.set_ylabel("host")
         _shade_warmup(ax, scenario.warmup_s / scale)
     evicted = int(table["instances_evicted"].sum())
-    dropped = int(((invocations["status"] == "dropped") & invocations["counted"]).sum())
+    dropped = "" if dropped_no_memory is None else f"; dropped for memory: {dropped_no_memory:,}"
     axes[0].set_title(
-        f"{title or 'Memory held on each host'} (evicted for memory: {evicted:,}; "
-        f"requests dropped: {dropped:,})"
+        f"{title or 'Memory held on each host'} (evicted for memory: {evicted:,}{dropped})"
     )
     axes[1].set_title("Idle instances' memory on each host (wasted memory)")
     axes[1].set_xlabel(f"simulated time ({unit})")

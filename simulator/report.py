@@ -71,7 +71,8 @@ def summarize(
     )
     idle_s = np.maximum(alive_s - busy_s, 0.0)
     peaks = _peak_alive(created, ended, inst_codes, n_fn, w0, w1)
-    new = (created >= w0) & (created < w1)
+    unplaced = instances["end_reason"].cat.codes.to_numpy() == EndReason.UNPLACED
+    new = (created >= w0) & (created < w1) & ~unplaced  # pre-warms that never ran: not created
 
     # Provisioned concurrency: spill-over (served on demand while some was configured) and
     # utilisation (∫ min(busy provisioned, configured) dt / ∫ configured dt, so surplus

@@ -61,6 +61,7 @@ class Result:
         return plots.hosts_over_time(
             self.invocations, self.instances, self.scenario,
             title=f"{self.scenario.name}: memory held on each host",
+            dropped_no_memory=self.summary["dropped_no_memory"],
         )  # fmt: skip
 
     def host_table(self) -> pd.DataFrame:

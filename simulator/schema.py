@@ -118,8 +118,9 @@ class Hosts(Model):
         "drop",
         description=(
             "When no host can make room for a new instance, even by evicting: drop the request "
-            "(FaasCache's rule), or queue it (first in, first out) until room appears, for at "
-            "most max_wait_s."
+            "(FaasCache's rule), or let it wait, at most max_wait_s: memory goes to waiting "
+            "requests first come, first served, and a waiting request takes an instance of "
+            "its own function as soon as one is free."
         ),
     )
     max_wait_s: float = Field(
@@ -244,7 +245,7 @@ class Function(Model):
     )
     host_memory_mb: float | None = Field(
         None,
-        gt=0,
+        ge=0.001,
         le=1e9,
         allow_inf_nan=False,
         description=(
