@@ -1,0 +1,1 @@
+"""AWS Lambda's CloudWatch logs: reading them into a table of invocations."""
