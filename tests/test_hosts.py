@@ -406,3 +406,30 @@ def test_a_broken_eviction_policy_is_named(write_trace, tmp_path, monkeypatch):
             hosted(write_trace, THREE, eviction="bad_eviction:Nan")
     finally:
         sys.modules.pop("bad_eviction", None)
+
+
+def test_a_waiting_request_takes_its_functions_instance_at_once(write_trace):
+    # J holds 400 of 500 MB until 30; H (400 MB) waits from 1. K's instance is busy when K@1
+    # arrives, so K@1 waits too, behind H; K's instance is free at 1.5 and K@1 takes it then
+    # (it needs no memory), before K@4 arrives. H is dropped at 11 (max_wait_s 10).
+    fns = {"J": ([0.0], 400, 0, 30_000), "H": ([1.0], 400, 0, 1000),
+           "K": ([0.0, 1.0, 4.0], 100, 0, 1500)}  # fmt: skip
+    res = hosted(write_trace, fns, memory_mb=500, on_full="queue", max_wait_s=10.0,
+                 eviction="ttl")  # fmt: skip
+    inv = res.invocations.set_index("request_id")
+    assert inv["status"].astype(str).tolist() == ["served", "served", "dropped", "served",
+                                                   "served"]  # fmt: skip
+    assert inv.loc[3, "start_s"] == 1.5 and inv.loc[3, "memory_wait_ms"] == 500.0
+    assert inv.loc[3, "instance_id"] == inv.loc[1, "instance_id"] == inv.loc[4, "instance_id"]
+    assert inv.loc[2, "memory_wait_ms"] == 10_000.0
+    assert res.throttles["time_s"].tolist() == [11.0]
+
+
+def test_a_prewarm_with_no_init_takes_memory_before_it_is_idle(write_trace):
+    # A's pre-warm (init 0) starts and is ready at 11: it must hold A's 400 MB from then on,
+    # so only two of the three C requests at 40 fit on the two 500 MB hosts.
+    fns = {"A": ([0.0], 400, 0, 1000), "C": ([40.0, 40.0, 40.0], 400, 0, 10_000)}
+    res = hosted(write_trace, fns, count=2, memory_mb=500,
+                 keep_alive={**PREWARM, "after_s": 10, "keep_s": 100})  # fmt: skip
+    invariants(res, res.scenario)
+    assert res.invocations["status"].astype(str).tolist().count("dropped") == 1
