@@ -249,8 +249,12 @@ def test_the_wheel_installs_coldsim_only_and_ignores_a_users_simulator_py(tmp_pa
                     "--no-build-isolation", "-q", "-w", str(wheels)],
                    check=True, capture_output=True, cwd=tmp_path)  # fmt: skip
     (wheel,) = wheels.glob("coldsim-*.whl")
-    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names}
     assert tops == {"coldsim", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
+    modules = {f"coldsim/{p.relative_to(ROOT / 'simulator').as_posix()}"
+               for p in (ROOT / "simulator").rglob("*.py")}  # fmt: skip
+    assert modules <= set(names), f"not in the wheel: {sorted(modules - set(names))}"
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True, capture_output=True)  # fmt: skip
