@@ -639,6 +639,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
 
 
+from . import cli_logs  # noqa: E402, F401  (registers `coldsim logs`)
+
+
 def main() -> None:
     warnings.showwarning = _show_warning  # a user-facing note, not a Python source line
     app()

@@ -26,7 +26,7 @@ from pathlib import Path
 MANIFEST = ".coldsim.json"
 #: What marks a folder as earlier output of each kind...
 MARKERS = {"run": "summary.json", "sweep": "runs", "compare": "compare.csv",
-           "inspect": "inspect.json"}  # fmt: skip
+           "inspect": "inspect.json", "logs-fit": "fit.json", "logs": ".export.json"}  # fmt: skip
 #: ...and the exact names each kind wrote before manifests existed (older coldsim versions):
 #: in a folder without a manifest only these count as coldsim's.
 _FIGURES = ("latency_cdf", "cold_start_rate", "cost_vs_p99", "instances_over_time",
@@ -39,6 +39,8 @@ OWN_NAMES = {
     "compare": ("compare.csv", *(f"{f}.{x}" for f in _FIGURES for x in ("png", "svg")),
                 "*_vs_knob.png", "*_vs_knob.svg", "heatmap_*.png", "heatmap_*.svg"),
     "inspect": ("inspect.json", "invocations_per_minute.png", "invocations_over_time.png"),
+    "logs-fit": (),  # newer than manifests
+    "logs": (),
 }  # fmt: skip
 #: Shown of the foreign entries in an error.
 SHOWN = 5

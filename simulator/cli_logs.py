@@ -1,0 +1,161 @@
+"""`coldsim logs`: Lambda's CloudWatch logs in (fit a scenario) and out (export a run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.markup import escape
+from rich.table import Table
+
+from .cli import _fail, _num, _pct, app, out_console
+from .errors import ScenarioError
+from .output import OutputDirError, check_output_dir, write_folder
+
+logs_app = typer.Typer(
+    no_args_is_help=True, help="Lambda's CloudWatch logs: fit a scenario to them, or export a run."
+)
+app.add_typer(logs_app, name="logs")
+
+
+@logs_app.command("fit")
+def logs_fit(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Log files or folders (formats detected).", show_default=False),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder [default: results/<name>-fit].")
+    ] = None,
+    name: Annotated[str, typer.Option(help="The fitted scenario's name.")] = "fitted",
+    function: Annotated[
+        str | None,
+        typer.Option(help="Function name for logs that carry no log group [default: file name]."),
+    ] = None,
+) -> None:
+    """Fit a scenario to Lambda's logs: arrivals replayed as observed, handler and init times,
+    memory, and the platform's keep-alive and recycling estimated from the environments."""
+    from .cloudwatch.figures import fit_figure
+    from .cloudwatch.fit import fit
+    from .cloudwatch.parse import read_logs
+
+    try:
+        out_dir = check_output_dir(out or Path("results") / f"{name}-fit", "logs-fit")
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise ScenarioError(f"not found: {', '.join(missing)}")
+        parsed = read_logs(paths, function)
+        result = fit(parsed, name)
+    except (ScenarioError, OutputDirError) as err:
+        raise _fail(err) from None
+    except ImportError as err:
+        raise _fail(f"{err.name} is needed to fit logs: pip install 'coldsim[logs]'") from None
+    rep = result.report
+    keep = rep["keep_alive"]
+    table = Table(title=f"{name}: fitted to {rep['invocations']:,} invocations")
+    for col in ("function", "requests", "cold", "cold rate", "p50 ms", "init p50 ms", "envs"):
+        table.add_column(col, justify="left" if col == "function" else "right")
+    for f, m in rep["per_function"].items():
+        table.add_row(f, f"{m['invocations']:,}", f"{m['cold_starts']:,}",
+                      _pct(m["cold_start_rate"]), _num(m["duration_ms_p50"]),
+                      _num(m["init_ms_p50"]), f"{m['environments']:,}")  # fmt: skip
+    out_console.print(table)
+    ev = keep.get("evidence", {})
+    life = rep["lifetime"].get("max_lifetime_s")
+    out_console.print(
+        f"keep-alive: {json.dumps(keep['policy']) if keep['policy'] else 'not estimated'} "
+        f"(from {ev.get('reused', 0):,} reuse gaps, {ev.get('ended', 0):,} environments seen "
+        f"to end); lifetime: {json.dumps(life) if life else 'not estimated'}"
+        + (f"; note: {keep['note']}" if keep.get("note") else ""),
+        highlight=False, markup=False,
+    )  # fmt: skip
+    if parsed.malformed:
+        out_console.print(f"malformed REPORT lines: {parsed.malformed:,}", highlight=False)
+        for example in parsed.examples:
+            out_console.print(f"  {escape(example)}", highlight=False)
+    fig = fit_figure(result, parsed)
+
+    def fill(tmp: Path) -> None:
+        (tmp / "arrivals").mkdir()
+        for f, times in result.arrivals.items():
+            (tmp / "arrivals" / f"{f}.csv").write_text(
+                "timestamp_s\n" + "".join(f"{t:.6f}\n" for t in times.tolist())
+            )
+        header = (f"# Fitted by coldsim logs fit to {rep['invocations']:,} invocations; "
+                  f"time 0 is {rep['t0_epoch_s']} (epoch s). See fit.json.\n")  # fmt: skip
+        (tmp / "scenario.yaml").write_text(
+            header + yaml.safe_dump(result.scenario, sort_keys=False)
+        )
+        (tmp / "fit.json").write_text(json.dumps(rep, indent=2, default=float) + "\n")
+        fig.savefig(tmp / "fit.png", dpi=110)
+
+    try:
+        write_folder(out_dir, "logs-fit", fill)
+    except OutputDirError as err:
+        raise _fail(err) from None
+    except OSError as err:
+        raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
+    out_console.print(f"written to {out_dir} (run: coldsim run {out_dir / 'scenario.yaml'})",
+                      highlight=False, markup=False)  # fmt: skip
+
+
+@logs_app.command("export")
+def logs_export(
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run's folder (written by coldsim run).", show_default=False)
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder [default: <run folder>-logs].")
+    ] = None,
+    formats: Annotated[
+        list[str] | None,
+        typer.Option("--format", help="text | filter-log-events | insights-csv | lambda-json "
+                     "(repeatable) [default: all]"),
+    ] = None,  # fmt: skip
+    epoch_s: Annotated[
+        float, typer.Option(help="Epoch seconds of simulated time 0 [default: 2026-01-01].")
+    ] = 1_767_225_600.0,
+) -> None:
+    """Write a run's invocations as the CloudWatch logs Lambda would have written."""
+    import pandas as pd
+
+    from .cloudwatch import export
+
+    try:
+        chosen = formats or list(export.FORMATS)
+        bad = [f for f in chosen if f not in export.FORMATS]
+        if bad:
+            raise ScenarioError(
+                f"--format {bad[0]!r}: expected one of {', '.join(export.FORMATS)}"
+            )
+        files = [run_dir / n for n in ("invocations.parquet", "instances.parquet",
+                                       "scenario.yaml")]  # fmt: skip
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise ScenarioError(f"{run_dir} is not a run's folder (missing {missing[0]})")
+        out_dir = check_output_dir(out or run_dir.with_name(run_dir.name + "-logs"), "logs")
+        data = yaml.safe_load(files[2].read_text())
+        memory = {f["name"]: f.get("memory_mb", 128) for f in data["functions"]}
+        ev = export.events(pd.read_parquet(files[0]), pd.read_parquet(files[1]), memory,
+                           data["name"], epoch_s)  # fmt: skip
+    except (ScenarioError, OutputDirError) as err:
+        raise _fail(err) from None
+
+    def fill(tmp: Path) -> None:
+        export.write(ev, tmp, chosen)
+        # Hidden: a folder of logs is read whole by `coldsim logs fit`.
+        (tmp / ".export.json").write_text(json.dumps(
+            {"run": str(run_dir.resolve()), "epoch_s": epoch_s, "formats": chosen,
+             "reports": len(ev)}, indent=2) + "\n")  # fmt: skip
+
+    try:
+        write_folder(out_dir, "logs", fill)
+    except OutputDirError as err:
+        raise _fail(err) from None
+    except OSError as err:
+        raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
+    out_console.print(f"{len(ev):,} invocations written as {', '.join(chosen)} logs to "
+                      f"{out_dir}", highlight=False, markup=False)  # fmt: skip

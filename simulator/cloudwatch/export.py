@@ -1,0 +1,206 @@
+"""A run's invocations as the CloudWatch logs Lambda would have written (`coldsim logs export`).
+
+One log group per function (`/aws/lambda/<name>`), one log stream per instance (an execution
+environment: `YYYY/MM/DD/[$LATEST]<32 hex digits>`, dated by its creation), and per served
+request the platform lines: START as its handler starts, END and REPORT as it ends (Duration,
+Billed Duration, Memory Size, and Init Duration on an on-demand cold start). Requests that
+never ran (throttled, dropped) write nothing, as on Lambda. coldsim does not model memory use,
+so `Max Memory Used` is left out. Times are `epoch_s` plus simulated seconds.
+
+Formats: `text` (as `aws logs tail --format detailed` prints), `filter-log-events` (the JSON of
+`aws logs filter-log-events`, one file per function), `insights-csv` (a Logs Insights export
+of `@timestamp, @logStream, @log, @message`), `lambda-json` (filter-log-events JSON whose
+messages are Lambda's JSON log format records: platform.initStart, platform.start,
+platform.report).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FORMATS = ("text", "filter-log-events", "insights-csv", "lambda-json")
+
+#: Simulated time 0 is this moment unless told otherwise: 2026-01-01T00:00:00Z.
+EPOCH_S = 1_767_225_600.0
+
+
+def request_ids(scenario: str, rids: np.ndarray) -> list[str]:
+    """Stable UUID-shaped request ids, from the scenario name and request numbers."""
+    out = []
+    for rid in rids.tolist():
+        h = hashlib.sha256(f"{scenario}/{rid}".encode()).hexdigest()
+        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}")
+    return out
+
+
+def _stream(iid: int, created_s: float, epoch_s: float, scenario: str) -> str:
+    day = datetime.fromtimestamp(epoch_s + created_s, UTC).strftime("%Y/%m/%d")
+    return f"{day}/[$LATEST]{hashlib.md5(f'{scenario}/{iid}'.encode()).hexdigest()}"
+
+
+def events(
+    invocations: pd.DataFrame,
+    instances: pd.DataFrame,
+    memory_mb: Mapping[str, int],
+    scenario: str,
+    epoch_s: float = EPOCH_S,
+) -> pd.DataFrame:
+    """One row per served request: function, stream, start and end (epoch s), request id,
+    duration_ms, billed_ms, memory_mb, init_ms (NaN unless an on-demand cold start),
+    sorted by end."""
+    served = invocations[invocations["status"].astype(str) == "served"]
+    iid = served["instance_id"].to_numpy()
+    inst = instances.set_index("instance_id")
+    created = inst["created_s"].to_numpy()
+    ahead = (inst["provisioned"] | inst["prewarmed"]).to_numpy()
+    streams = [_stream(i, created[i], epoch_s, scenario) for i in range(len(inst))]
+    cold = served["cold"].to_numpy() & ~ahead[iid]  # init on the request's path, reported
+    duration = served["duration_ms"].to_numpy()
+    init = np.where(cold, inst["init_ms"].to_numpy()[iid], np.nan)
+    functions = served["function"].astype(str).to_numpy()
+    # Billed: the handler, plus the init of on-demand cold starts (since 1 August 2025
+    # [sources: aws-init-billing]), in whole ms.
+    billed = np.ceil(duration + np.nan_to_num(init))
+    out = pd.DataFrame({
+        "function": functions,
+        "stream": [streams[i] for i in iid],
+        "start_s": epoch_s + served["start_s"].to_numpy(),
+        "end_s": epoch_s + served["end_s"].to_numpy(),
+        "request_id": request_ids(scenario, served["request_id"].to_numpy()),
+        "duration_ms": duration,
+        "billed_ms": billed,
+        "memory_mb": [memory_mb[f] for f in functions],
+        "init_ms": init,
+    })  # fmt: skip
+    return out.sort_values(["end_s", "request_id"], kind="stable").reset_index(drop=True)
+
+
+def _report(r) -> str:
+    text = (
+        f"REPORT RequestId: {r.request_id}\tDuration: {r.duration_ms:.2f} ms\t"
+        f"Billed Duration: {r.billed_ms:.0f} ms\tMemory Size: {r.memory_mb} MB\t"
+    )
+    if not math.isnan(r.init_ms):
+        text += f"Init Duration: {r.init_ms:.2f} ms\t"
+    return text
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds")
+
+
+def _text_lines(ev: pd.DataFrame) -> list[tuple[float, str, str, str]]:
+    """(time, function, stream, message) of START, END and REPORT lines, in time order."""
+    lines = []
+    for r in ev.itertuples(index=False):
+        lines.append((r.start_s, r.function, r.stream,
+                      f"START RequestId: {r.request_id} Version: $LATEST"))  # fmt: skip
+        lines.append((r.end_s, r.function, r.stream, f"END RequestId: {r.request_id}"))
+        lines.append((r.end_s, r.function, r.stream, _report(r)))
+    lines.sort(key=lambda x: x[0])
+    return lines
+
+
+def _json_records(ev: pd.DataFrame) -> list[tuple[float, str, str, str]]:
+    """Lambda's JSON log format: initStart on cold starts, start, report."""
+    lines = []
+    for r in ev.itertuples(index=False):
+        if not math.isnan(r.init_ms):
+            t = r.start_s - r.init_ms / 1000.0
+            record = {"initializationType": "on-demand", "phase": "init",
+                      "runtimeVersion": "coldsim", "functionName": r.function,
+                      "functionVersion": "$LATEST"}  # fmt: skip
+            lines.append(
+                (
+                    t,
+                    r.function,
+                    r.stream,
+                    json.dumps({"time": _iso(t), "type": "platform.initStart", "record": record}),
+                )
+            )
+        lines.append(
+            (
+                r.start_s,
+                r.function,
+                r.stream,
+                json.dumps(
+                    {
+                        "time": _iso(r.start_s),
+                        "type": "platform.start",
+                        "record": {"requestId": r.request_id, "version": "$LATEST"},
+                    }
+                ),
+            )
+        )
+        metrics = {"durationMs": round(r.duration_ms, 3), "billedDurationMs": int(r.billed_ms),
+                   "memorySizeMB": int(r.memory_mb)}  # fmt: skip
+        if not math.isnan(r.init_ms):
+            metrics["initDurationMs"] = round(r.init_ms, 3)
+        lines.append(
+            (
+                r.end_s,
+                r.function,
+                r.stream,
+                json.dumps(
+                    {
+                        "time": _iso(r.end_s),
+                        "type": "platform.report",
+                        "record": {
+                            "requestId": r.request_id,
+                            "metrics": metrics,
+                            "status": "success",
+                        },
+                    }
+                ),
+            )
+        )
+    lines.sort(key=lambda x: x[0])
+    return lines
+
+
+def write(ev: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write the events into out_dir/<format>/: one file per function (`<function>.txt`,
+    `<function>.json`: as `aws logs` commands write one log group), and one
+    `insights.csv` (its `@log` column names each group). Returns the files written."""
+    written = []
+    functions = sorted(set(ev["function"]))
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r} (allowed: {', '.join(FORMATS)})")
+        folder = out_dir / fmt
+        folder.mkdir(parents=True, exist_ok=True)
+        if fmt == "insights-csv":
+            path = folder / "insights.csv"
+            rows = [{"@timestamp": datetime.fromtimestamp(t, UTC).strftime(
+                         "%Y-%m-%d %H:%M:%S.%f")[:-3],
+                     "@logStream": stream, "@log": f"123456789012:/aws/lambda/{f}",
+                     "@message": message}
+                    for t, f, stream, message in _text_lines(ev)]  # fmt: skip
+            columns = ["@timestamp", "@logStream", "@log", "@message"]
+            pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+            written.append(path)
+            continue
+        lines = _json_records(ev) if fmt == "lambda-json" else _text_lines(ev)
+        for f in functions:
+            mine = [line for line in lines if line[1] == f]
+            if fmt == "text":
+                path = folder / f"{f}.txt"
+                path.write_text("".join(f"{_iso(t)} {s} {m}\n" for t, _, s, m in mine))
+            else:
+                path = folder / f"{f}.json"
+                page = {"events": [
+                    {"logStreamName": s, "timestamp": int(round(t * 1000)), "message": m + "\n",
+                     "ingestionTime": int(round(t * 1000)) + 500, "eventId": f"{i:056d}"}
+                    for i, (t, _, s, m) in enumerate(mine)
+                ], "searchedLogStreams": []}  # fmt: skip
+                path.write_text(json.dumps(page, indent=1))
+            written.append(path)
+    return written
