@@ -53,6 +53,7 @@ class Hosts:
         self._valid = [0] * count  # live entries in each host's heap
         self._stamp = itertools.count().__next__
         self.evictions = 0
+        self.now = 0.0  # the latest time memory was looked at
         self.went_idle, self.taken = self._hot_paths()
 
     def _hot_paths(self):
@@ -117,6 +118,7 @@ class Hosts:
 
     def free_ended(self, t: float) -> None:
         """Give back the memory of every instance that ended by t."""
+        self.now = max(self.now, t)
         leaving, leaving_of = self._leaving, self._leaving_of
         while leaving and leaving[0][0] <= t:
             _, stamp, iid = heapq.heappop(leaving)

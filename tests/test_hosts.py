@@ -264,8 +264,9 @@ def invariants(res, sc, engine=None):
         hosts, table = engine.hosts, engine.instances
         host = np.array(table.host)
         created, expiry = np.array(table.created), np.array(table.expiry)
-        # The table's last change: the horizon, or a pre-warm placed after it.
-        last = max(res.summary["horizon_s"], created[host >= 0].max(initial=0.0))
+        # The table's last change: the horizon, a pre-warm placed after it, or a waiting
+        # request that looked for memory before it was dropped.
+        last = max(res.summary["horizon_s"], created[host >= 0].max(initial=0.0), hosts.now)
         hosts.free_ended(last)
         alive = (host >= 0) & (created <= last) & (expiry > last)
         held = np.bincount(host[alive], weights=mb[alive], minlength=spec.count)

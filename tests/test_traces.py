@@ -198,7 +198,8 @@ def test_malformed_azure2019_counts_are_reported(tmp_path):
     lines[2] = ",".join(cells)
     (tmp_path / "invocations.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(
-        ScenarioError, match=r"line 3, column 7: 99999999999999999999 is not a whole number"
+        # (pandas versions differ on whether they read it as a number or as text)
+        ScenarioError, match=r"line 3, column 7: '?99999999999999999999'? is not a whole number"
     ):
         parse_scenario(workload(tmp_path, format="azure2019", function={"duration": const(1)}))
 
