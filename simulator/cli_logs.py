@@ -159,3 +159,94 @@ def logs_export(
         raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
     out_console.print(f"{len(ev):,} invocations written as {', '.join(chosen)} logs to "
                       f"{out_dir}", highlight=False, markup=False)  # fmt: skip
+
+
+@logs_app.command("backtest")
+def logs_backtest(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Log files or folders (formats detected).", show_default=False),
+    ],
+    scenario: Annotated[
+        Path | None,
+        typer.Option(help="Scenario to test (its functions named as in the logs) [default: "
+                     "the one fitted to the logs]."),
+    ] = None,  # fmt: skip
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder [default: results/backtest].")
+    ] = None,
+    function: Annotated[
+        str | None,
+        typer.Option(help="Function name for logs that carry no log group [default: file name]."),
+    ] = None,
+) -> None:
+    """Replay the observed arrivals through a scenario and compare its cold starts and
+    environments, hour by hour, with what the logs show."""
+    import tempfile
+
+    from .cloudwatch import backtest
+    from .cloudwatch.fit import fit
+    from .cloudwatch.parse import read_logs
+    from .scenario import parse_scenario
+    from .simulation import simulate
+
+    try:
+        out_dir = check_output_dir(out or Path("results") / "backtest", "logs-backtest")
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise ScenarioError(f"not found: {', '.join(missing)}")
+        parsed = read_logs(paths, function)
+        fitted = fit(parsed, "backtest")
+        if scenario is None:
+            data, base = fitted.scenario, None
+        else:
+            if not scenario.is_file():
+                raise ScenarioError(f"--scenario {scenario}: not found")
+            data = yaml.safe_load(scenario.read_text())
+            if not isinstance(data, dict) or not isinstance(data.get("functions"), list):
+                raise ScenarioError(f"{scenario}: not a scenario (no functions list)")
+            base = scenario.parent
+        with tempfile.TemporaryDirectory() as tmp:
+            replay = backtest.replay_scenario(data, fitted, Path(tmp))
+            result = simulate(
+                parse_scenario(replay, base_dir=base, file=str(scenario) if scenario else None)
+            )
+        report = backtest.compare(fitted, parsed, result)
+    except (ScenarioError, OutputDirError) as err:
+        raise _fail(err) from None
+    except ImportError as err:
+        raise _fail(f"{err.name} is needed to fit logs: pip install 'coldsim[logs]'") from None
+    e, o, p = report["errors"], report["observed"], report["predicted"]
+    rel = e["cold_starts_relative_error"]
+    out_console.print(
+        f"cold starts: predicted {p['cold_starts']:,}, observed {o['cold_starts']:,}"
+        + (f" ({100 * rel:+.1f}%)" if rel is not None else "")
+        + f"; per hour: mean absolute error {e['cold_starts_per_hour_mae']:.2f}, correlation "
+        + (f"{e['cold_starts_per_hour_correlation']:.3f}"
+           if e["cold_starts_per_hour_correlation"] is not None else "-"),
+        highlight=False, markup=False,
+    )  # fmt: skip
+    table = Table(title="observed vs predicted")
+    for col in ("", "observed", "predicted"):
+        table.add_column(col, justify="left" if not col else "right")
+    table.add_row("invocations", f"{o['invocations']:,}", f"{p['invocations']:,}")
+    table.add_row("cold starts", f"{o['cold_starts']:,}", f"{p['cold_starts']:,}")
+    table.add_row("cold-start rate", _pct(o["cold_start_rate"]), _pct(p["cold_start_rate"]))
+    table.add_row("init share of busy time", _pct(o["init_share"]), _pct(p["init_share"]))
+    table.add_row("environments per hour, MAE", "", _num(e["environments_per_hour_mae"]))
+    out_console.print(table)
+    fig = backtest.figure(report, "backtest")
+
+    def fill(tmp: Path) -> None:
+        body = {k: v for k, v in report.items() if k != "per_hour"}
+        (tmp / "backtest.json").write_text(json.dumps(body, indent=2) + "\n")
+        report["per_hour"].to_csv(tmp / "per_hour.csv", index=False)
+        fig.savefig(tmp / "backtest.png", dpi=110)
+
+    try:
+        write_folder(out_dir, "logs-backtest", fill)
+    except OutputDirError as err:
+        raise _fail(err) from None
+    except OSError as err:
+        raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
+    out_console.print(f"written to {out_dir}", highlight=False, markup=False)

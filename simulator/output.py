@@ -26,7 +26,8 @@ from pathlib import Path
 MANIFEST = ".coldsim.json"
 #: What marks a folder as earlier output of each kind...
 MARKERS = {"run": "summary.json", "sweep": "runs", "compare": "compare.csv",
-           "inspect": "inspect.json", "logs-fit": "fit.json", "logs": ".export.json"}  # fmt: skip
+           "inspect": "inspect.json", "logs-fit": "fit.json", "logs": ".export.json",
+           "logs-backtest": "backtest.json"}  # fmt: skip
 #: ...and the exact names each kind wrote before manifests existed (older coldsim versions):
 #: in a folder without a manifest only these count as coldsim's.
 _FIGURES = ("latency_cdf", "cold_start_rate", "cost_vs_p99", "instances_over_time",
@@ -41,6 +42,7 @@ OWN_NAMES = {
     "inspect": ("inspect.json", "invocations_per_minute.png", "invocations_over_time.png"),
     "logs-fit": (),  # newer than manifests
     "logs": (),
+    "logs-backtest": (),
 }  # fmt: skip
 #: Shown of the foreign entries in an error.
 SHOWN = 5

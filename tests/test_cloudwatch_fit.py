@@ -3,6 +3,8 @@ the scenario that made it (keep-alive, handler and init times, memory)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from coldsim import load_scenario, parse_scenario, simulate
@@ -95,6 +97,17 @@ def test_export_then_fit_from_the_command_line(tmp_path):
     assert fitted.platform.keep_alive.idle_s == pytest.approx(300, rel=0.05)
     again = simulate(fitted)
     assert again.summary["invocations"] == simulate(load_scenario(sc)).summary["invocations"]
+    # Backtest: the true scenario replays the observed arrivals to the same cold starts; the
+    # fitted one comes close.
+    for scenario, within in ((str(sc), 0.02), (None, 0.15)):
+        args = ["logs", "backtest", str(tmp_path / "logs"), "--out",
+                str(tmp_path / f"bt-{within}")] + (["--scenario", scenario] if scenario else [])  # fmt: skip
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        assert res.output.startswith("cold starts: predicted")  # the figure a team trusts first
+        report = json.loads((tmp_path / f"bt-{within}" / "backtest.json").read_text())
+        assert abs(report["errors"]["cold_starts_relative_error"]) <= within
+        assert (tmp_path / f"bt-{within}" / "backtest.png").is_file()
     # Bad input: a clear message and exit 2.
     res = runner.invoke(app, ["logs", "fit", str(tmp_path / "nothing-here")])
     assert res.exit_code == 2 and "not found" in res.output
