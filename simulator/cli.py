@@ -515,13 +515,18 @@ def trace_inspect(
         (tmp / "inspect.json").write_text(json.dumps(stats, indent=2) + "\n")
         fig.savefig(tmp / "invocations_over_time.png", dpi=110)
 
+    _write(out_dir, "inspect", fill)
+    out_console.print(f"written to {out_dir}", highlight=False, markup=False)
+
+
+def _write(out_dir: Path, kind: str, fill) -> None:
+    """write_folder for a command: its errors are messages (exit 2, or 1 for I/O)."""
     try:
-        write_folder(out_dir, "inspect", fill)
+        write_folder(out_dir, kind, fill)
     except OutputDirError as err:
         raise _fail(err) from None
     except OSError as err:
         raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
-    out_console.print(f"written to {out_dir}", highlight=False, markup=False)
 
 
 @trace_app.command("to-scenario")

@@ -11,9 +11,9 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import _fail, _num, _pct, app, out_console
+from .cli import _fail, _num, _pct, _write, app, out_console
 from .errors import ScenarioError
-from .output import OutputDirError, check_output_dir, write_folder
+from .output import OutputDirError, check_output_dir
 
 logs_app = typer.Typer(
     no_args_is_help=True, help="Lambda's CloudWatch logs: fit a scenario to them, or export a run."
@@ -92,12 +92,7 @@ def logs_fit(
         (tmp / "fit.json").write_text(json.dumps(rep, indent=2, default=float) + "\n")
         fig.savefig(tmp / "fit.png", dpi=110)
 
-    try:
-        write_folder(out_dir, "logs-fit", fill)
-    except OutputDirError as err:
-        raise _fail(err) from None
-    except OSError as err:
-        raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
+    _write(out_dir, "logs-fit", fill)
     out_console.print(f"written to {out_dir} (run: coldsim run {out_dir / 'scenario.yaml'})",
                       highlight=False, markup=False)  # fmt: skip
 
@@ -151,12 +146,7 @@ def logs_export(
             {"run": str(run_dir.resolve()), "epoch_s": epoch_s, "formats": chosen,
              "reports": len(ev)}, indent=2) + "\n")  # fmt: skip
 
-    try:
-        write_folder(out_dir, "logs", fill)
-    except OutputDirError as err:
-        raise _fail(err) from None
-    except OSError as err:
-        raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
+    _write(out_dir, "logs", fill)
     out_console.print(f"{len(ev):,} invocations written as {', '.join(chosen)} logs to "
                       f"{out_dir}", highlight=False, markup=False)  # fmt: skip
 
@@ -243,10 +233,5 @@ def logs_backtest(
         report["per_hour"].to_csv(tmp / "per_hour.csv", index=False)
         fig.savefig(tmp / "backtest.png", dpi=110)
 
-    try:
-        write_folder(out_dir, "logs-backtest", fill)
-    except OutputDirError as err:
-        raise _fail(err) from None
-    except OSError as err:
-        raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
+    _write(out_dir, "logs-backtest", fill)
     out_console.print(f"written to {out_dir}", highlight=False, markup=False)

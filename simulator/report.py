@@ -451,17 +451,10 @@ def _peak(start: np.ndarray, end: np.ndarray, w0: float, w1: float) -> int:
 def occupancy(
     invocations: pd.DataFrame, instances: pd.DataFrame, edges: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Time-average busy and alive instance counts in each bin [edges[i], edges[i+1])."""
-    created = instances["created_s"].to_numpy()
-    iid = invocations["instance_id"].to_numpy()
-    # As in summarize(): an on-demand cold start is busy from its instance's creation; inits
-    # off the request path (provisioned, pre-warmed) are busy on their own.
-    ahead = instances["provisioned"].to_numpy() | instances["prewarmed"].to_numpy()
-    begin = invocations["start_s"].to_numpy().copy()
-    on_demand_cold = invocations["cold"].to_numpy() & ~on_instances(ahead, iid)
-    begin[on_demand_cold] = created[iid[on_demand_cold]]
-    begin = np.concatenate([begin, created[ahead]])
-    end = np.concatenate([invocations["end_s"].to_numpy(), instances["ready_s"].to_numpy()[ahead]])
+    """Time-average busy and alive instance counts in each bin [edges[i], edges[i+1]). As in
+    summarize(), an on-demand cold start is busy from its instance's creation, and inits off
+    the request path (provisioned, pre-warmed) are busy on their own."""
+    begin, end, _ = _busy_intervals(invocations, instances)
     busy = np.diff(_integral(begin, end, edges)) / np.diff(edges)
     return busy, alive_over_time(instances, edges)
 
