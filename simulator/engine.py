@@ -97,7 +97,9 @@ class Engine:
             platform.concurrency_limit,
             platform.scaling,
         )
-        self.provisioned = Provisioned(n, self.instances, self.limits, self.busy)
+        self.provisioned = Provisioned(
+            n, self.instances, self.limits, self.busy, platform.provisioned_allocation
+        )
         # Idle pools are per function, or per application with instance_scope app (an app's
         # functions share warm instances, as on Azure Functions). Pre-warmed instances still
         # initialising wait beside their pool, soonest ready first.

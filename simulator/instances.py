@@ -52,12 +52,17 @@ class Instances:
     def __len__(self) -> int:
         return len(self.created)
 
-    def new(self, k: int, created: float, provisioned: bool, ready: float | None = None) -> int:
+    def new(
+        self, k: int, created: float, provisioned: bool, ready: float | None = None,
+        not_before: float | None = None,
+    ) -> int:  # fmt: skip
         """Log a new instance of function k; a provisioned one may be created ahead of
-        `ready` (its init ends then)."""
+        `ready` (its init ends then), but not before `not_before`."""
         init_ms = self._init_of[k]()
         if ready is not None:
             created = ready - init_ms / 1000.0
+            if not_before is not None and created < not_before:
+                created = not_before
         born = created + init_ms / 1000.0 if provisioned else created
         return self._append(k, created, init_ms, provisioned, False, born)
 

@@ -17,13 +17,16 @@ from .limits import Limits
 
 
 class Provisioned:
-    def __init__(self, n_functions: int, instances: Instances, limits: Limits, busy: list):
+    def __init__(
+        self, n_functions: int, instances: Instances, limits: Limits, busy: list, allocation=None
+    ):
         self.idle: list[list[tuple[int, int]]] = [[] for _ in range(n_functions)]
         self.target = [0] * n_functions
         self.excess = [0] * n_functions  # instances to retire when they next go idle
         self._inst = instances
         self._limits = limits
         self._busy = busy  # the engine's heap of (end_s, instance_id)
+        self._allocation = allocation  # ProvisionedAllocation, or None: ready after init
 
     def configure(self, k: int, count: int, t: float) -> None:
         """Set function k's configured count at time t (the engine released finished
@@ -35,8 +38,14 @@ class Provisioned:
             kept = min(delta, self.excess[k])  # surplus not yet gone: keep it instead
             self.excess[k] -= kept
             self._limits.hold(k, delta - kept)
-            for _ in range(delta - kept):  # new ones initialise now, ready after init
-                iid = inst.new(k, t, True)
+            added = delta - kept
+            # Raised at t > 0: usable once AWS has allocated the whole raise (the init runs
+            # to end then). Configured at 0: set up before the span, ready after its init.
+            ready = None
+            if self._allocation is not None and t > 0 and added:
+                ready = t + self._allocation.ready_after_s(added)
+            for _ in range(added):
+                iid = inst.new(k, t, True, ready=ready, not_before=t)
                 heapq.heappush(self._busy, (inst.ready_s(iid), iid))
         elif delta < 0:
             surplus = -delta

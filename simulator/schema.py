@@ -97,6 +97,31 @@ class AsyncRetry(Model):
     max_delay_s: float = Field(300.0, gt=0, description="The delay doubles up to this, s (5 min).")
 
 
+class ProvisionedAllocation(Model):
+    """How fast raised provisioned concurrency becomes usable [sources: aws-pc-allocation]."""
+
+    delay_s: float = Field(
+        90.0,
+        ge=0,
+        allow_inf_nan=False,
+        description=(
+            "Time from a raise until its environments can serve, s (90 s: AWS's guide says "
+            "about 1-2 minutes and publishes no exact figure)."
+        ),
+    )
+    per_minute: float = Field(
+        6000.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Environments allocated per minute per function (6,000, AWS's rate).",
+    )
+
+    def ready_after_s(self, added: int) -> float:
+        """When `added` environments of one raise are all usable: none is before the whole
+        raise is allocated."""
+        return self.delay_s + 60.0 * added / self.per_minute
+
+
 class Hosts(Model):
     """The machines instances run on (a provider's view: OpenWhisk, Knative, your own FaaS).
     Each instance holds its function's host_memory_mb on one host from the start of its init
@@ -185,6 +210,15 @@ class Platform(Model):
         ),
     )
     async_retry: AsyncRetry = Field(default_factory=AsyncRetry)
+    provisioned_allocation: ProvisionedAllocation | None = Field(
+        default_factory=ProvisionedAllocation,
+        description=(
+            "How long raised provisioned concurrency takes to become usable (delay_s + added "
+            "/ per_minute; requests meanwhile spill over to on-demand instances). A count "
+            "configured at 0 s was set up before the span and is ready at once. null: "
+            "instantly [sources: aws-pc-allocation]."
+        ),
+    )
     pricing: Pricing = Field(default_factory=Pricing)
     hosts: Hosts | None = Field(
         None,

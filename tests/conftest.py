@@ -52,6 +52,7 @@ def scenario(
             "max_lifetime_s": max_lifetime_s,
             "concurrency_limit": concurrency_limit,
             "scaling": scaling,
+            "provisioned_allocation": None,  # raised provisioned concurrency ready at once
         },
         "functions": [copy.deepcopy(f) for f in functions],
     }

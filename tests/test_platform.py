@@ -445,3 +445,17 @@ def test_handler_time_follows_the_cpu_share_of_memory(trace, memory_mb, cpu_boun
     inv = run(scenario(f, duration_s=20)).invocations
     np.testing.assert_allclose(inv["duration_ms"], 100 * factor)
     assert inv["init_ms"].tolist() == [200, 0]  # init runs on a full vCPU: not scaled
+
+
+def test_raised_provisioned_concurrency_is_usable_after_allocation(trace):
+    # Raised from 1 to 3 at 100 s: the 2 new environments are usable at 100 + 90 + 2/100
+    # s (AWS allocates 6,000 a minute, none usable before the whole raise). Requests at
+    # 150 spill over; those at 195 meet them. The count at 0 s was set up before the span.
+    f = pc_function(trace, [50.0] + [150.0] * 3 + [195.0] * 3,
+                    [{"at_s": 0, "count": 1}, {"at_s": 100, "count": 3}])  # fmt: skip
+    data = scenario(f, idle_s=1, duration_s=300)
+    data["platform"]["provisioned_allocation"] = {"delay_s": 90, "per_minute": 6000}
+    res = run(data)
+    assert res.invocations["provisioned"].tolist() == [True, True, False, False] + [True] * 3
+    pc = res.instances[res.instances["provisioned"]]
+    np.testing.assert_allclose(pc["ready_s"], [0.1, 190.02, 190.02])
