@@ -28,6 +28,7 @@ from rich.text import Text
 from . import __version__, plots
 from .budget import check_memory
 from .errors import ScenarioError
+from .globalstate import resources
 from .output import (
     GENERATED,
     OutputDirError,
@@ -299,6 +300,10 @@ def sweep_cmd(
     if sc.platform.hosts is not None:  # what memory pressure costs
         cols[-1:-1] = ["instances_ended.pressure_mean", "dropped_no_memory_mean",
                        "hosts.wasted_gb_s_mean"]  # fmt: skip
+    for name in resources(sc.functions):  # connections held, and time over the limit
+        cols[-1:-1] = [c for c in (f"connections.{name}.peak_mean",
+                                   f"connections.{name}.time_above_limit_s_mean")
+                       if c in result.table]  # fmt: skip
     table = Table(
         title=f"{sc.name}: {len(result.table)} points x {result.runs['replication'].nunique()} runs"
     )
@@ -617,6 +622,14 @@ def _print_summary(s: dict) -> None:
             f"{m['cost_usd']['total']:,.4f}",
         )
     out_console.print(table)
+    for name, c in (s.get("connections") or {}).items():
+        over = c["time_above_limit_s"]
+        out_console.print(
+            f"connections to {name}: peak {c['peak']:,.0f}, mean {c['mean']:,.1f}"
+            + (f", above its limit of {c['limit']:,} for {over:,.0f} s" if over is not None
+               else ""),
+            highlight=False, markup=False,
+        )  # fmt: skip
     hosts = s.get("hosts")
     if hosts is not None:
         ended = s["instances_ended"]

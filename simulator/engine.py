@@ -42,6 +42,7 @@ from .eventlog import (
 )
 from .eviction import FunctionFacts
 from .eviction import checked as checked_eviction
+from .globalstate import extra_init_ms, extra_request_ms
 from .hosts import Hosts
 from .instances import Instances
 from .keepalive import Invocation, checked, overrides
@@ -62,6 +63,11 @@ RESERVED, ACCOUNT, SCALING, MEMORY = map(int, ThrottleReason)
 IDLE, LIFETIME = int(EndReason.IDLE), int(EndReason.LIFETIME)
 KIND_NAMES = categories(Kind)
 BLOCKED = object()  # dispatch's answer for the queue's head that still finds no room
+
+
+def _plus(draw: Callable[[], float], extra_ms: float) -> Callable[[], float]:
+    """draw, plus a constant (global state built in init); draw itself when it is 0."""
+    return draw if not extra_ms else (lambda: draw() + extra_ms)
 
 
 class Engine:
@@ -88,8 +94,10 @@ class Engine:
                 for f in sc.functions
             ]
         init = [
-            Buffered(partial(f.init.sample, self._stream(f, "init"))).next for f in sc.functions
-        ]
+            _plus(Buffered(partial(f.init.sample, self._stream(f, "init"))).next,
+                  extra_init_ms(f.global_state))
+            for f in sc.functions
+        ]  # fmt: skip
         self.instances = Instances(init, lifetime)
         self.busy: list[tuple[float, int]] = []  # (end_s, instance_id) of busy instances
         self.limits = Limits(
@@ -212,6 +220,7 @@ class Engine:
         )  # fmt: skip
         duration_rng = self._stream(f, "duration")
         factor = f.duration_factor()  # handler CPU follows memory, if asked
+        per_request = extra_request_ms(f.global_state)  # state built in every request
         batches = f.arrivals.batches_with_durations(
             self._stream(f, "arrivals"), self.scenario.duration_s
         )
@@ -223,6 +232,8 @@ class Engine:
                 durations = f.duration.sample(duration_rng, len(times))
             if factor != 1.0:
                 durations = durations * factor
+            if per_request:
+                durations = durations + per_request
             self.events += len(times)
             for t, d_ms in zip(times.tolist(), durations.tolist(), strict=True):
                 delay = t - env.now

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .eventlog import EndReason, Kind, Outcome, Status, ThrottleReason, categories
+from .globalstate import connection_summary
 from .logs import function_codes
 from .pricing import MB_PER_GB, costs
 from .schema import Scenario
@@ -177,6 +178,7 @@ def summarize(
 
     out = block(None)
     out["hosts"] = host_summary(invocations, instances, scenario)
+    out["connections"] = connection_summary(invocations, instances, scenario)
     out["per_function"] = {name: block(k) for k, name in enumerate(functions)}
     return out
 

@@ -25,6 +25,7 @@ from .arrivals import ArrivalProcessField
 from .distributions import DistributionMs, DistributionS, LogNormalMs, UniformS
 from .eviction import EvictionField
 from .eviction import default_policy as default_eviction
+from .globalstate import GlobalStateItem
 from .keepalive import KeepAliveField, default_policy
 from .model import Model
 from .placement import FirstFit, PlacementField
@@ -210,6 +211,14 @@ class Platform(Model):
         ),
     )
     async_retry: AsyncRetry = Field(default_factory=AsyncRetry)
+    connection_limits: dict[str, int] | None = Field(
+        None,
+        description=(
+            "Connections each resource named by functions' global_state accepts (a "
+            "database's max_connections), e.g. {db: 100}: the summary reports the time spent "
+            "above it."
+        ),
+    )
     provisioned_allocation: ProvisionedAllocation | None = Field(
         default_factory=ProvisionedAllocation,
         description=(
@@ -342,6 +351,15 @@ class Function(Model):
         ),
     )
     warmer: Warmer | None = Field(None, description="Scheduled warming pings; null = none.")
+    global_state: list[GlobalStateItem] = Field(
+        default_factory=list,
+        description=(
+            "State built outside the handler that warm instances keep: [{name, init_ms, "
+            "per_request_ms, connections, cached}]. Cached items add init_ms to each cold "
+            "start and hold their connections for the instance's life; uncached ones add "
+            "per_request_ms to each request and hold connections while it runs."
+        ),
+    )
     duration_reference_mb: int | None = Field(
         None,
         ge=128,
