@@ -263,3 +263,36 @@ def hosts_over_time(
     for ax in axes:  # hosts are numbered
         (ax.xaxis if ax is axes[2] else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     return fig
+
+
+def connections_over_time(
+    invocations: pd.DataFrame, instances: pd.DataFrame, scenario, bins: int = 400,
+    title: str = "",
+) -> Figure:  # fmt: skip
+    """Connections held to each resource of functions' global_state over time (time average
+    per bin), against its declared limit."""
+    from .globalstate import connection_intervals, resources
+    from .report import _weighted_integral
+
+    names = resources(scenario.functions)
+    limits = scenario.platform.connection_limits or {}
+    duration_s = scenario.duration_s
+    edges = np.linspace(0.0, duration_s, bins + 1)
+    scale, unit = _time_unit(duration_s)
+    fig, axes = style.figures(len(names), 1, 8, 3.4 * len(names))
+    for ax, name in zip(axes, names, strict=True):
+        start, end, weight = connection_intervals(invocations, instances, scenario, name)
+        mean = np.diff(_weighted_integral(start, end, weight, edges)) / np.diff(edges)
+        ax.stairs(mean, edges / scale, fill=True, color=style.PALETTE[0], alpha=0.8,
+                  label="connections held (time average per bin)")  # fmt: skip
+        if name in limits:
+            ax.axhline(limits[name], color=style.PALETTE[1], lw=1.5, ls="--",
+                       label=f"limit ({limits[name]:,})")  # fmt: skip
+        _shade_warmup(ax, scenario.warmup_s / scale)
+        ax.set_xlim(0, duration_s / scale)
+        ax.set_ylabel(f"connections to {name}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper right", fontsize=8)
+    axes[0].set_title(title or "Connections held over time")
+    axes[-1].set_xlabel(f"simulated time ({unit})")
+    return fig

@@ -64,6 +64,13 @@ class Result:
             dropped_no_memory=self.summary["dropped_no_memory"],
         )  # fmt: skip
 
+    def plot_connections(self) -> Figure:
+        """Connections held to each resource of functions' global_state over time."""
+        return plots.connections_over_time(
+            self.invocations, self.instances, self.scenario,
+            title=f"{self.scenario.name}: connections held over time",
+        )  # fmt: skip
+
     def host_table(self) -> pd.DataFrame:
         """One row per host: time-average memory used, busy and idle, peak, utilisation,
         instances placed and evicted (with platform.hosts)."""
@@ -91,6 +98,8 @@ class Result:
             if self.scenario.platform.hosts is not None:
                 self.host_table().to_csv(tmp / "hosts.csv", index=False)
                 self.plot_hosts().savefig(tmp / "hosts.png", dpi=110)
+            if self.summary.get("connections"):
+                self.plot_connections().savefig(tmp / "connections.png", dpi=110)
 
         write_folder(out, "run", fill)
         return out

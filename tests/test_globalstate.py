@@ -62,3 +62,9 @@ def test_cache_or_not_in_one_sweep(tmp_path):
     assert t.loc[True, "connections.db.mean_mean"] > t.loc[False, "connections.db.mean_mean"]
     above = "connections.db.time_above_limit_s_mean"
     assert t.loc[True, above] > t.loc[False, above]
+
+
+def test_a_run_draws_its_connections(write_trace, tmp_path):
+    res = db_run(write_trace, True, [0.0, 0.5, 5.0], limit=1)
+    out = res.save(tmp_path / "run")
+    assert (out / "connections.png").stat().st_size > 5_000
