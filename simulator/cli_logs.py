@@ -192,7 +192,15 @@ def logs_backtest(
         else:
             if not scenario.is_file():
                 raise ScenarioError(f"--scenario {scenario}: not found")
-            data = yaml.safe_load(scenario.read_text())
+            try:
+                data = yaml.safe_load(scenario.read_text())
+            except (yaml.YAMLError, UnicodeDecodeError) as err:
+                raise ScenarioError(f"{scenario}: not valid YAML ({err})") from None
+            if isinstance(data, dict) and data.get("workload") is not None:
+                raise ScenarioError(
+                    f"{scenario}: a scenario with a workload: cannot be backtested; list its "
+                    "functions (coldsim trace to-scenario writes them out)"
+                )
             if not isinstance(data, dict) or not isinstance(data.get("functions"), list):
                 raise ScenarioError(f"{scenario}: not a scenario (no functions list)")
             base = scenario.parent

@@ -27,6 +27,10 @@ class Provisioned:
         self._limits = limits
         self._busy = busy  # the engine's heap of (end_s, instance_id)
         self._allocation = allocation  # ProvisionedAllocation, or None: ready after init
+        #: Per function, provisioned instances not ready yet; and those a lowered count
+        #: cancelled before they were (their pending ready entry is ignored).
+        self._initialising: list[set[int]] = [set() for _ in range(n_functions)]
+        self._cancelled: set[int] = set()
 
     def configure(self, k: int, count: int, t: float) -> None:
         """Set function k's configured count at time t (the engine released finished
@@ -47,8 +51,22 @@ class Provisioned:
             for _ in range(added):
                 iid = inst.new(k, t, True, ready=ready, not_before=t)
                 heapq.heappush(self._busy, (inst.ready_s(iid), iid))
+                self._initialising[k].add(iid)
         elif delta < 0:
             surplus = -delta
+            # Those not ready yet go first (an allocation still under way is cut short), so
+            # that ready ones keep serving.
+            for iid in sorted(self._initialising[k], reverse=True)[:surplus]:
+                self._initialising[k].discard(iid)
+                self._cancelled.add(iid)
+                if inst.created[iid] > t:  # its init had not begun
+                    inst.created[iid] = t
+                    inst.init_ms[iid] = 0.0
+                else:  # its init stops here
+                    inst.init_ms[iid] = (t - inst.created[iid]) * 1000.0
+                inst.end(iid, t, EndReason.DEPROVISIONED)
+                self._limits.hold(k, -1)
+                surplus -= 1
             while surplus:
                 iid = self.take(k, t, replace=False)
                 if iid < 0:
@@ -66,6 +84,10 @@ class Provisioned:
         """A provisioned instance is free at `end`: retire it if surplus; replace it if past
         its lifetime (the replacement initialised ahead, ready now); else keep it idle."""
         inst = self._inst
+        if iid in self._cancelled:  # cancelled while it was initialising
+            self._cancelled.discard(iid)
+            return
+        self._initialising[k].discard(iid)
         if self.excess[k]:
             self._retire_surplus(k)
             inst.end(iid, end, EndReason.DEPROVISIONED)

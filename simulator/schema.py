@@ -224,8 +224,8 @@ class Platform(Model):
         description=(
             "How long raised provisioned concurrency takes to become usable (delay_s + added "
             "/ per_minute; requests meanwhile spill over to on-demand instances). A count "
-            "configured at 0 s was set up before the span and is ready at once. null: "
-            "instantly [sources: aws-pc-allocation]."
+            "configured at 0 s was set up before the span: not delayed (ready after its init). "
+            "null: raises are ready after their init [sources: aws-pc-allocation]."
         ),
     )
     pricing: Pricing = Field(default_factory=Pricing)

@@ -459,3 +459,19 @@ def test_raised_provisioned_concurrency_is_usable_after_allocation(trace):
     assert res.invocations["provisioned"].tolist() == [True, True, False, False] + [True] * 3
     pc = res.instances[res.instances["provisioned"]]
     np.testing.assert_allclose(pc["ready_s"], [0.1, 190.02, 190.02])
+
+
+def test_lowering_during_an_allocation_cancels_what_is_not_ready(trace):
+    # 1 at 0, raised to 3 at 100 (usable at 190.02), lowered to 1 at 120: the two being
+    # allocated are cancelled, and the ready one keeps serving (no spill-over at 150).
+    f = pc_function(trace, [50.0, 150.0, 250.0],
+                    [{"at_s": 0, "count": 1}, {"at_s": 100, "count": 3},
+                     {"at_s": 120, "count": 1}])  # fmt: skip
+    data = scenario(f, idle_s=1, duration_s=300)
+    data["platform"]["provisioned_allocation"] = {"delay_s": 90, "per_minute": 6000}
+    res = run(data)
+    assert res.invocations["provisioned"].tolist() == [True, True, True]
+    pc = res.instances[res.instances["provisioned"]].set_index("instance_id")
+    cancelled = pc[pc["end_reason"] == "deprovisioned"]
+    assert len(cancelled) == 2
+    assert (cancelled["ended_s"] == 120.0).all() and (cancelled["init_ms"] == 0.0).all()

@@ -11,10 +11,13 @@ maximum-likelihood (Turnbull) estimate of lifelines [sources: lifelines]:
   by then (Lambda reuses an idle environment it still has): K < c - e. Old environments are
   left out of this (default: older than an hour at their last use): they may have been
   recycled, not reaped [sources: aws-lifecycle];
-- one still idle when the logs end outlived what was seen: K > end - e.
-A narrow estimate (5th to 95th percentile within 5% of the median) becomes a fixed keep-alive,
-a wider one a uniform range. Environments that lived past `young_s` and ended at once (their
-next cold start came sooner than any keep-alive) give the recycling lifetime.
+- an environment with no later cold start says nothing (other environments may have served
+  its function), nor does one not seen from its start (provisioned, or begun before the
+  logs: provisioned environments are never reaped when idle).
+A narrow estimate (the intervals holding its 5th to 95th percentiles span at most 10% of the
+median) becomes a fixed keep-alive, a wider one a uniform range through them. Environments
+that lived past `young_s` and ended at once (their next cold start came sooner than any
+keep-alive) give the recycling lifetime.
 """
 
 from __future__ import annotations
@@ -50,8 +53,16 @@ class Fit:
 
 
 def requests(parsed: Parsed) -> pd.DataFrame:
-    """The parsed REPORTs with start_s (handler start) and arrival_s (epoch s) and cold."""
-    inv = parsed.invocations.copy()
+    """The parsed REPORTs with start_s (handler start) and arrival_s (epoch s) and cold. The
+    same REPORT read from several files (one export in several formats, whose timestamps
+    differ by their rounding) counts once: one per request id within 10 ms."""
+    inv = parsed.invocations.sort_values(["function", "request_id", "end_s"], kind="stable")
+    same = (
+        (inv["function"] == inv["function"].shift())
+        & (inv["request_id"] == inv["request_id"].shift())
+        & (inv["end_s"] - inv["end_s"].shift() < 0.01)
+    )
+    inv = inv[~same].sort_values(["function", "end_s"], kind="stable").reset_index(drop=True)
     inv["start_s"] = inv["end_s"] - inv["duration_ms"] / 1000.0
     init = inv["init_ms"].fillna(0.0) + inv["restore_ms"].fillna(0.0)
     inv["arrival_s"] = inv["start_s"] - init / 1000.0
@@ -73,6 +84,10 @@ def environments(inv: pd.DataFrame, log_end_s: float, young_s: float = YOUNG_S):
             age = last - born
             envs.append({"function": f, "stream": stream, "created_s": born, "last_end_s": last,
                          "uses": len(r), "age_s": age})  # fmt: skip
+            if math.isnan(born):
+                # Not seen from its start: provisioned (never reaped when idle: no evidence
+                # on the keep-alive), or begun before the logs.
+                continue
             for g in (start[1:] - end[:-1]).tolist():
                 idle.append({"function": f, "stream": stream, "kind": "reused",
                              "lower_s": max(g, 0.0), "upper_s": math.inf})  # fmt: skip
@@ -84,7 +99,9 @@ def environments(inv: pd.DataFrame, log_end_s: float, young_s: float = YOUNG_S):
                 else:
                     kind, lower, upper = "ended", 0.0, next_cold
             else:
-                kind, lower, upper = "open", max(log_end_s - last, 0.0), math.inf
+                # No later cold start: its function's later requests may all have gone to
+                # other environments, so this says nothing about how long it lived.
+                kind, lower, upper = "open", 0.0, math.inf
             idle.append({"function": f, "stream": stream, "kind": kind, "lower_s": lower,
                          "upper_s": upper, "next_cold_s": next_cold})  # fmt: skip
     columns = ["function", "stream", "kind", "lower_s", "upper_s", "next_cold_s"]
@@ -94,7 +111,7 @@ def environments(inv: pd.DataFrame, log_end_s: float, young_s: float = YOUNG_S):
 def keep_alive(idle: pd.DataFrame) -> dict[str, Any]:
     """Turnbull's estimate of the keep-alive from the idle periods; its quantiles and the
     policy they suggest (None when no environment was seen to end)."""
-    use = idle[idle["kind"].isin(["reused", "ended", "open"])]
+    use = idle[idle["kind"].isin(["reused", "ended"])]
     ended = use["kind"] == "ended"
     if not ended.any():
         return {"policy": None, "evidence": _counts(idle), "note": (
@@ -126,17 +143,27 @@ def keep_alive(idle: pd.DataFrame) -> dict[str, Any]:
     right = np.array([iv.right for iv in intervals], dtype=float)
     mid = np.where(np.isfinite(right), (left + right) / 2, left)
     order = np.argsort(mid)
-    mid, probs = mid[order], probs[order] / probs.sum()
+    mid, left, right = mid[order], left[order], right[order]
+    probs = probs[order] / probs.sum()
     cum = np.cumsum(probs)
-    q = {p: float(mid[min(np.searchsorted(cum, p / 100.0), len(mid) - 1)])
-         for p in (5, 25, 50, 75, 95)}  # fmt: skip
-    beyond = float(probs[~np.isfinite(right[order])].sum())
+
+    def at(p: float) -> int:
+        return min(int(np.searchsorted(cum, p / 100.0)), len(mid) - 1)
+
+    q = {p: float(mid[at(p)]) for p in (5, 25, 50, 75, 95)}
+    beyond = float(probs[~np.isfinite(right)].sum())
     median = q[50]
-    if q[95] - q[5] <= 0.05 * median:
+    # The estimate's mass sits in intervals; their extent, not their midpoints, is what the
+    # data pin down: a fixed keep-alive only when the whole 5-95% span is within 10% of the
+    # median (its middle is then within 5% of any value in it).
+    lo, hi = float(left[at(5)]), float(right[at(95)])
+    if np.isfinite(hi) and hi - lo <= 0.10 * median:
         policy = {"policy": "fixed", "idle_s": round(median, 1)}
     else:  # a uniform range through the 5th and 95th percentiles
-        width = (q[95] - q[5]) / 0.9
-        low = max(0.0, q[5] - 0.05 * width)
+        if not np.isfinite(hi):
+            hi = q[95]
+        width = (hi - lo) / 0.9
+        low = max(0.0, lo - 0.05 * width)
         policy = {"policy": "random",
                   "idle_s": {"dist": "uniform", "low_s": round(low, 1),
                              "high_s": round(low + width, 1)}}  # fmt: skip
