@@ -17,6 +17,7 @@ import math
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,6 +312,7 @@ def _execute(jobs, workers: int | None, dask):
         for future in cf.as_completed(futures):
             yield futures[future], future.result()
     except BaseException:
+        _quiet_pool_shutdown()
         for future in futures:
             future.cancel()
         for process in list(getattr(pool, "_processes", {}).values()):
@@ -318,6 +320,18 @@ def _execute(jobs, workers: int | None, dask):
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+
+
+def _quiet_pool_shutdown() -> None:
+    """The pool's manager thread, finding its workers gone, may try to fail futures already
+    cancelled and raise InvalidStateError (a CPython race): not the user's concern."""
+    previous = threading.excepthook
+
+    def hook(args):
+        if not isinstance(args.exc_value, cf.InvalidStateError):
+            previous(args)
+
+    threading.excepthook = hook
 
 
 def _ignore_sigint() -> None:
