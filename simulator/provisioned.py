@@ -65,8 +65,7 @@ class Provisioned:
                 else:  # its init stops here
                     inst.init_ms[iid] = (t - inst.created[iid]) * 1000.0
                 inst.end(iid, t, EndReason.DEPROVISIONED)
-                self._limits.hold(k, -1)
-                surplus -= 1
+                surplus -= 1  # its units are given back below, with those retired now
             while surplus:
                 iid = self.take(k, t, replace=False)
                 if iid < 0:
