@@ -24,8 +24,9 @@ def fit_figure(fit: Fit, parsed) -> Figure:
     if len(cold):
         ax.hist(cold, bins=bins, color=style.PALETTE[1], alpha=0.7, label="init (cold starts)")
     ax.set_xscale("log")
+    ax.set_yscale("log")  # cold starts are few next to requests
     ax.set_xlabel("time (ms, log scale)")
-    ax.set_ylabel("invocations")
+    ax.set_ylabel("invocations (log scale)")
     ax.set_title(f"Handler and init times ({len(inv):,} invocations, {len(cold):,} cold)")
     ax.legend()
     ax = axes[1]
@@ -35,12 +36,15 @@ def fit_figure(fit: Fit, parsed) -> Figure:
     ax.stairs(counts, np.arange(len(counts) + 1) * width / 3600.0, fill=True,
               color=style.PALETTE[0])  # fmt: skip
     colds, _, _ = counts_over_time(t[inv["cold"].to_numpy()], span)
-    ax.stairs(colds, np.arange(len(colds) + 1) * width / 3600.0, fill=True,
-              color=style.PALETTE[1], label="cold starts")  # fmt: skip
+    cold_ax = ax.twinx()  # far fewer than invocations: their own scale
+    cold_ax.stairs(colds, np.arange(len(colds) + 1) * width / 3600.0, color=style.PALETTE[1],
+                   lw=1.5, label="cold starts (right axis)")  # fmt: skip
+    cold_ax.set_ylabel(f"cold starts per {per}")
+    cold_ax.set_ylim(0, max(1, colds.max(initial=0)) * 1.1)
     ax.set_xlabel("time from the first request (hours)")
     ax.set_ylabel(f"invocations per {per}")
-    ax.set_title("Invocations over time")
-    ax.legend()
+    ax.set_title("Invocations and cold starts over time")
+    cold_ax.legend(loc="upper left")
     ax = axes[2]
     ages = fit.environments["age_s"].dropna().to_numpy() / 60.0 if len(fit.environments) else []
     ax.hist(ages, bins=40, color=style.PALETTE[2])
