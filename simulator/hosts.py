@@ -21,8 +21,6 @@ from collections.abc import Callable, Sequence
 from .eventlog import EndReason
 from .instances import Instances
 
-PRESSURE = int(EndReason.PRESSURE)
-
 
 def footprint_mb(memory_mb: float) -> float:
     """An instance's memory on its host: memory_mb to the nearest KB."""
@@ -52,7 +50,6 @@ class Hosts:
         self._heaps: list[list[tuple[float, int, int]]] = [[] for _ in range(count)]
         self._valid = [0] * count  # live entries in each host's heap
         self._stamp = itertools.count().__next__
-        self.evictions = 0
         self.now = 0.0  # the latest time memory was looked at
         self.went_idle, self.taken = self._hot_paths()
 
@@ -164,5 +161,4 @@ class Hosts:
             evictable[h] -= self.mb[k]
             self._valid[h] -= 1
             inst.end(iid, t, EndReason.PRESSURE)
-            self.evictions += 1
             self._evicted(iid, k, h, p)
