@@ -52,8 +52,10 @@ from .placement import checked as checked_placement
 from .plugins import PolicyError, guarded
 from .provisioned import Provisioned
 from .rng import Buffered, stream
+from .routing import Router
 from .schema import Scenario
 from .selection import checked as checked_pool
+from .sharing import CpuSharing
 from .waiting import Waiting, WaitingLine
 
 # Codes as plain ints: the hot path compares them per request.
@@ -93,9 +95,12 @@ class Engine:
                 Buffered(partial(life.sample, self._stream(f, "lifetime"))).next
                 for f in sc.functions
             ]
-        init = [
+        init = [  # a cold start's init, or with SnapStart its restore and hooks
             _plus(Buffered(partial(f.init.sample, self._stream(f, "init"))).next,
                   extra_init_ms(f.global_state))
+            if f.snapstart is None else
+            _plus(Buffered(partial(f.snapstart.restore.sample, self._stream(f, "init"))).next,
+                  f.snapstart.hooks_ms(f.global_state))
             for f in sc.functions
         ]  # fmt: skip
         self.instances = Instances(init, lifetime)
@@ -129,6 +134,15 @@ class Engine:
             self.pool_put.append(entry[0])
             self.pool_take.append(entry[1])
             self.warming.append(entry[2])
+        # Multi-request instances: a router per function over its instances with room.
+        self.routers = [
+            Router(platform.routing, f.instance_concurrency, self.instances.active,
+                   self.instances.retire, take)
+            if f.instance_concurrency > 1 else None
+            for f, take in zip(sc.functions, self.pool_take, strict=True)
+        ]  # fmt: skip
+        capacity = [f.requests_at_full_speed() for f in sc.functions]
+        self.sharing = CpuSharing(capacity) if any(c is not None for c in capacity) else None
         # One keep-alive policy copy per function, or per application with instance_scope
         # app (it learns from all the app's requests, as the ATC'20 policy does; started with
         # the app's first function's name and stream).
@@ -204,6 +218,10 @@ class Engine:
         ends = np.frombuffer(self.columns.invocations["end_s"], dtype=float)
         ends = ends[np.isfinite(ends)]
         self._closing_at = max(self.scenario.duration_s, float(ends.max()) if len(ends) else 0.0)
+        if self.sharing is not None:  # requests still running on shared CPUs end after these
+            fn, shared = self.instances.fn, self.sharing.capacity_of
+            due = [end for end, iid in self.busy if shared[fn[iid]] is not None]
+            self._closing_at = max([self._closing_at, *due])
         self.release(math.inf)
         log = self._event_log()
         if self.progress is not None:
@@ -290,8 +308,11 @@ class Engine:
             limits.reserved, limits.od_busy, limits.used, limits.unreserved_cap,
         )  # fmt: skip
         pc_target, pc_excess = pc.target, pc.excess
-        init_of, user_of = inst.init_ms, inst.user
-        take = self.pool_take
+        init_of, user_of, ready_s = inst.init_ms, inst.user, inst.ready_s
+        take, routers = self.pool_take, self.routers
+        sharing = self.sharing
+        if sharing is not None:
+            shared, share = [c is not None for c in sharing.capacity_of], sharing.start
         warming = self.warming
         release, take_token, new_instance = self.release, limits.take_token, inst.new
         throttle, claim, heappush = self._throttle, self._claim_prewarmed, heapq.heappush
@@ -333,16 +354,30 @@ class Engine:
                         return throttle(k, t, d_ms, arrival, attempt, kind, rid, ACCOUNT)
                 elif od_busy[k] + pc_target[k] + pc_excess[k] >= reserved:
                     return throttle(k, t, d_ms, arrival, attempt, kind, rid, RESERVED)
-                iid = take[k](t)
+                router = routers[k]
+                if router is None:
+                    iid = take[k](t)
+                    idle = iid >= 0
+                else:  # an instance with room, maybe busy or initialising
+                    iid, idle = router.pick(t)
                 if iid >= 0:
+                    if idle:
+                        user_of[iid] = k  # with instance_scope app, maybe another function's
+                        if hosted:
+                            taken(iid)
                     start = t
                     cold = False
-                    user_of[iid] = k  # with instance_scope app, maybe another function's
-                    if hosted:
-                        taken(iid)
+                    if router is not None and (ready := ready_s(iid)) > t:
+                        start = ready  # it joins an instance still initialising
+                        cold = True
+                        a_cold(row())
+                        sparse["prewarm_wait"]["row"].append(row())
+                        sparse["prewarm_wait"]["init_ms"].append((ready - t) * 1000.0)
                 elif warming[k] and (iid := claim(k, t)) >= 0:
-                    start = inst.ready_s(iid)  # waits for (the rest of) its init
+                    start = ready_s(iid)  # waits for (the rest of) its init
                     cold = True
+                    if router is not None:
+                        router.joined(iid)
                 else:  # a new instance: the request waits for its init, paid once
                     if not take_token(k, t):
                         return throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
@@ -354,6 +389,8 @@ class Engine:
                     iid = new_instance(k, t, False)
                     if hosted:
                         host_of[iid] = h
+                    if router is not None:
+                        router.joined(iid)
                     a_cold(row())
                     start = t + init_of[iid] / 1000.0
                     cold = True
@@ -361,10 +398,18 @@ class Engine:
                     used[0] += 1
                 else:
                     od_busy[k] += 1
-            end = start + d_ms / 1000.0
-            heappush(busy, (end, iid))
-            if hosted and queue.count and end < wake[0]:
-                arm(end)  # an instance freed then may take a queued request
+            end = start + d_ms / 1000.0  # without CPU sharing
+            if sharing is not None and shared[k]:  # its end depends on who else runs
+                due = share(k, iid, t, start, d_ms / 1000.0, row())
+                heappush(busy, (due, iid))
+                if hosted and queue.count and due < wake[0]:
+                    arm(due)
+                a_end_now = math.nan
+            else:
+                heappush(busy, (end, iid))
+                if hosted and queue.count and end < wake[0]:
+                    arm(end)  # an instance freed then may take a queued request
+                a_end_now = end
             if kind != USER:
                 a_warmer(row())
             if attempt != 1:
@@ -377,7 +422,7 @@ class Engine:
             a_rid(rid)
             a_arr(arrival)
             a_start(start)
-            a_end(end)
+            a_end(a_end_now)
             a_iid(iid)
             a_dur(d_ms)
 
@@ -465,6 +510,12 @@ class Engine:
         inst = self.instances
         busy, retire_at, expiry, reason = self.busy, inst.retire, inst.expiry, inst.reason
         fn_of, user_of, special = inst.fn, inst.user, inst.special
+        routers, sharing = self.routers, self.sharing
+        if sharing is not None:
+            shared, finish = [c is not None for c in sharing.capacity_of], sharing.finish
+            ends, durations, starts = (
+                self.columns.invocations[c] for c in ("end_s", "duration_ms", "start_s")
+            )
         od_busy, used = self.limits.od_busy, self.limits.used
         unreserved = [r is None for r in self.limits.reserved]
         window_of = []
@@ -476,7 +527,8 @@ class Engine:
         ]
         prewarming = any(prewarm_of)
         put = self.pool_put
-        special_release, prewarm, heappop = self._special_release, self._prewarm, heapq.heappop
+        special_release, prewarm = self._special_release, self._prewarm
+        heappop, heappush = heapq.heappop, heapq.heappush
         hosts, pending, start_pending = self.hosts, self._pending, self._start_pending
         hosted = hosts is not None
         if hosted:
@@ -491,11 +543,22 @@ class Engine:
                 k = fn_of[iid]
                 if special[iid] and special_release(k, iid, end):
                     continue
+                if sharing is not None and shared[k]:
+                    done = finish(k, iid, end)
+                    if done is None:
+                        continue  # a departure rescheduled since
+                    row, due = done
+                    ends[row] = end
+                    durations[row] = (end - starts[row]) * 1000.0
+                    if due < math.inf:
+                        heappush(busy, (due, iid))
                 u = user_of[iid]  # the concurrency it held was its request's function's
                 if unreserved[u]:
                     used[0] -= 1
                 else:
                     od_busy[u] -= 1
+                if routers[k] is not None and routers[k].left(iid, end):
+                    continue  # it still serves other requests
                 retire = retire_at[iid]
                 if end >= retire:
                     expiry[iid], reason[iid] = end, LIFETIME

@@ -15,6 +15,7 @@ Glossary of the per-instance columns (index = instance id):
   retire    when it is recycled (ready + lifetime for provisioned, created + lifetime else)
   expiry    end of its current idle period, or its end      reason    why it ends at expiry
   host      the host holding its memory (-1: no hosts, or not placed yet)
+  active    requests it serves now (kept for multi-request instances only)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Instances:
         self.reason: list[int] = []
         self.prewarmed: list[bool] = []
         self.host: list[int] = []
+        self.active: list[int] = []
         #: Pre-warmed instances not yet ready that no request has taken.
         self.warming: set[int] = set()
 
@@ -92,6 +94,7 @@ class Instances:
         self.expiry.append(math.inf)
         self.reason.append(EndReason.ALIVE)
         self.host.append(-1)
+        self.active.append(0)
         return iid
 
     def start_init_now(self, iid: int, t: float) -> None:

@@ -85,12 +85,13 @@ def instances_over_time(
     bins: int = 400,
     title: str = "",
     memory_mb: dict[str, float] | None = None,
+    multi_request: np.ndarray | None = None,
 ) -> Figure:
     """Time-average busy (init + execution) and idle instances per bin, stacked. With several
     functions (memory_mb: function -> MB), a second panel stacks the memory their alive
     instances hold, per function (the busiest MAX_SHOWN, the rest as "others")."""
     edges = np.linspace(0.0, duration_s, bins + 1)
-    busy, alive = occupancy(invocations, instances, edges)
+    busy, alive = occupancy(invocations, instances, edges, multi_request)
     alive = np.maximum(alive, busy)
     scale, unit = _time_unit(duration_s)
     x = edges / scale

@@ -36,6 +36,29 @@ class ArchitecturePrices(Model):
     )
 
 
+class InstancePrices(Model):
+    """Prices of functions billed per instance time (`billing` busy-instance or
+    alive-instance) [sources: aws-managed-instances-pricing]."""
+
+    vcpu_hour_usd: float = Field(
+        0.0408,
+        ge=0,
+        description=(
+            "Per vCPU-hour of an instance (instance_vcpus, or memory_mb / 1,769). Default "
+            "$0.0408: an m7g.xlarge's on-demand price ($0.1632/h) over its 4 vCPU, memory "
+            "included, as AWS's Managed Instances example."
+        ),
+    )
+    gb_hour_usd: float = Field(
+        0.0, ge=0, description="Per GB-hour of memory_mb (0: included in the vCPU price)."
+    )
+    management_fee: float = Field(
+        0.15,
+        ge=0,
+        description="Fee as a share of the compute price (0.15: Managed Instances' 15%).",
+    )
+
+
 class Pricing(Model):
     """Billing: requests, duration in 1 ms units (INIT included), provisioned concurrency."""
 
@@ -61,6 +84,23 @@ class Pricing(Model):
     )
     bill_init: bool = Field(
         True, description="Bill on-demand INIT at the duration price (AWS, since 1 Aug 2025)."
+    )
+    snapstart_cache_gb_s_usd: float = Field(
+        0.0000015046,
+        ge=0,
+        description=(
+            "SnapStart cache, per GB-s while the version is active (Python, .NET; not Java) "
+            "[sources: aws-snapstart-pricing]."
+        ),
+    )
+    snapstart_restore_gb_usd: float = Field(
+        0.0001397998,
+        ge=0,
+        description="SnapStart restore, per GB restored (Python, .NET; not Java).",
+    )
+    instances: InstancePrices = Field(
+        default_factory=InstancePrices,
+        description="For functions billed per instance time (their `billing`).",
     )
     provisioned_rounding_s: float = Field(
         300.0,
@@ -109,9 +149,21 @@ def costs(
         [pricing.bill_init or f.runtime in CUSTOM_RUNTIMES for f in scenario.functions]
     )
 
+    # SnapStart: a cold start's Billed Restore Duration (runtime load and hooks), billed
+    # whatever bill_init says (it is not INIT).
+    restore_ms = np.array([
+        f.snapstart.billed_ms(f.global_state) if f.snapstart is not None else np.nan
+        for f in scenario.functions
+    ])  # fmt: skip
+    snap = ~np.isnan(restore_ms)
+    bills_init = bills_init | snap
+
     def init_ms(mask: np.ndarray) -> np.ndarray:  # the extra billed for init, per function
         rows = np.flatnonzero(mask & cold)
-        extra = _round_up(dur[rows] + init[rows], g) - _round_up(dur[rows], g)
+        paid = init[rows]
+        if snap.any():
+            paid = np.where(snap[codes[rows]], restore_ms[codes[rows]], paid)
+        extra = _round_up(dur[rows] + paid, g) - _round_up(dur[rows], g)
         return np.bincount(codes[rows], weights=extra, minlength=n_fn) * bills_init
 
     def group(kind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,21 +173,90 @@ def costs(
         return fees, compute, init_ms(mask & ~on_pc) * od_ms
 
     fees, compute, init_usd = group(user)
+    warmers = sum(group(~user)) + np.zeros(n_fn)
     created = instances["created_s"].to_numpy()
     ahead = prewarmed & (created >= scenario.warmup_s) & (created < scenario.duration_s)
-    prewarm_ms = _round_up(instances["init_ms"].to_numpy()[ahead], g)
     inst_codes = function_codes(instances)[ahead]
+    prewarm_ms = instances["init_ms"].to_numpy()[ahead]
+    if snap.any():
+        prewarm_ms = np.where(snap[inst_codes], restore_ms[inst_codes], prewarm_ms)
+    prewarm_ms = _round_up(prewarm_ms, g)
     prewarm_usd = np.bincount(inst_codes, weights=prewarm_ms, minlength=n_fn) * od_ms
     init_usd = init_usd + prewarm_usd * bills_init
+    by_instance = np.array([f.billing != "per-request" for f in scenario.functions])
+    instance_usd = np.zeros(n_fn)
+    if by_instance.any():  # no duration charge: the instances' time is billed instead
+        compute[by_instance] = init_usd[by_instance] = 0.0
+        warmers[by_instance] = (
+            np.bincount(codes[served & ~user], minlength=n_fn)[by_instance] * pricing.request_usd
+        )
+        instance_usd = _instance_time_usd(invocations, instances, scenario)
     out = {
         "requests": fees,
         "compute": compute,
         "init": init_usd + np.zeros(n_fn),
         "provisioned": _billed_provisioned(scenario) * pc_gb_s,
-        "warmers": sum(group(~user)) + np.zeros(n_fn),
+        "instances": instance_usd,
+        "snapstart": _snapstart_usd(instances, scenario),
+        "warmers": warmers,
     }
     out["total"] = sum(out.values())
     return out
+
+
+def _snapstart_usd(instances: pd.DataFrame, scenario: Scenario) -> np.ndarray:
+    """Per function: SnapStart's cache over the stats window and its restores in it (Python
+    and .NET; Java pays neither). The cache's 3-hour minimum per published version is not
+    added: a run is one version's stretch of traffic."""
+    from .eventlog import EndReason
+    from .snapstart import priced
+
+    pricing = scenario.platform.pricing
+    w0, w1 = scenario.warmup_s, scenario.duration_s
+    n_fn = len(scenario.functions)
+    gb = np.array([f.memory_mb for f in scenario.functions], dtype=float) / MB_PER_GB
+    on = np.array([f.snapstart is not None and priced(f.runtime) for f in scenario.functions])
+    if not on.any():
+        return np.zeros(n_fn)
+    created = instances["created_s"].to_numpy()
+    ran = instances["end_reason"].cat.codes.to_numpy() != EndReason.UNPLACED
+    restored = (created >= w0) & (created < w1) & ran & ~instances["provisioned"].to_numpy()
+    restores = np.bincount(function_codes(instances)[restored], minlength=n_fn)
+    cache = gb * (w1 - w0) * pricing.snapstart_cache_gb_s_usd
+    return (cache + restores * gb * pricing.snapstart_restore_gb_usd) * on
+
+
+def _instance_time_usd(
+    invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario
+) -> np.ndarray:
+    """Per function: its instances' billed time in the stats window at the instance prices:
+    time alive (alive-instance), or time serving at least one request, inits included
+    (busy-instance)."""
+    from .report import _busy_intervals, _overlap
+
+    prices = scenario.platform.pricing.instances
+    w0, w1 = scenario.warmup_s, scenario.duration_s
+    n_fn = len(scenario.functions)
+    per_hour = np.array([
+        (f.vcpus() * prices.vcpu_hour_usd + f.memory_mb / MB_PER_GB * prices.gb_hour_usd)
+        * (1.0 + prices.management_fee)
+        for f in scenario.functions
+    ])  # fmt: skip
+    fn_of = function_codes(instances)
+    alive = np.array([f.billing == "alive-instance" for f in scenario.functions])
+    ended = instances["ended_s"].to_numpy()
+    alive_s = _overlap(
+        instances["created_s"].to_numpy(), np.where(np.isnan(ended), np.inf, ended), w0, w1
+    )
+    seconds = np.bincount(fn_of, weights=alive_s, minlength=n_fn) * alive
+    busy = np.array([f.billing == "busy-instance" for f in scenario.functions])
+    if busy.any():
+        begin, end, iid = _busy_intervals(invocations, instances, busy)
+        mine = busy[fn_of[iid]]
+        seconds += np.bincount(
+            fn_of[iid[mine]], weights=_overlap(begin[mine], end[mine], w0, w1), minlength=n_fn
+        )
+    return seconds / 3600.0 * per_hour
 
 
 def _round_up(ms: np.ndarray, granularity_ms: float) -> np.ndarray:

@@ -60,9 +60,19 @@ def summarize(
     on_demand_cold = cold & ~on_instances(ahead, iid)  # init on the request's path
     begin[on_demand_cold] = created[iid[on_demand_cold]]
     run_s = _overlap(begin, invocations["end_s"].to_numpy(), w0, w1)
+    shared = multi_request_functions(scenario)[function_codes(instances)]
+    if shared.any():  # overlapping requests on one instance: it is busy once, not N times
+        on_shared = on_instances(shared, iid)
+        run_s[on_shared] = 0.0
+        b, e, i = _union(begin[on_shared], invocations["end_s"].to_numpy()[on_shared],
+                         iid[on_shared])  # fmt: skip
+        run_s = np.concatenate([run_s, _overlap(b, e, w0, w1)])
+        codes_run = np.concatenate([codes, inst_codes[i]])
+    else:
+        codes_run = codes
     del begin
-    busy_s = _by_function(run_s, codes, n_fn)
-    del run_s
+    busy_s = _by_function(run_s, codes_run, n_fn)
+    del run_s, codes_run
     ready = instances["ready_s"].to_numpy()
     # Inits off the request path (provisioned, pre-warmed) are busy time too.
     busy_s += _by_function(_overlap(created, ready, w0, w1) * ahead, inst_codes, n_fn)
@@ -251,7 +261,7 @@ def host_memory(
     n_hosts = scenario.platform.hosts.count
     created, ended, host, mb = _instance_memory(instances, scenario)
     ends = np.where(np.isnan(ended), np.inf, ended)
-    begin, end, iid = _busy_intervals(invocations, instances)
+    begin, end, iid = _busy_intervals(invocations, instances, multi_request_functions(scenario))
     width = np.diff(edges)
     used = np.zeros((n_hosts, len(width)))
     busy = np.zeros((n_hosts, len(width)))
@@ -276,9 +286,13 @@ def _instance_memory(instances: pd.DataFrame, scenario: Scenario):
     )
 
 
-def _busy_intervals(invocations: pd.DataFrame, instances: pd.DataFrame):
+def _busy_intervals(
+    invocations: pd.DataFrame, instances: pd.DataFrame, multi_request: np.ndarray | None = None
+):
     """(begin, end, instance) of every busy interval: executions, from the instance's
-    creation on an on-demand cold start, and inits off the request path."""
+    creation on an on-demand cold start, and inits off the request path. The intervals of
+    instances of functions flagged in `multi_request` are merged (busy once however many
+    requests they serve)."""
     created = instances["created_s"].to_numpy()
     iid = invocations["instance_id"].to_numpy()
     ahead = instances["provisioned"].to_numpy() | instances["prewarmed"].to_numpy()
@@ -287,13 +301,37 @@ def _busy_intervals(invocations: pd.DataFrame, instances: pd.DataFrame):
     begin[on_demand_cold] = created[iid[on_demand_cold]]
     served = iid >= 0
     ids = np.flatnonzero(ahead)
-    return (
+    begin, end, iid = (
         np.concatenate([begin[served], created[ahead]]),
         np.concatenate(
             [invocations["end_s"].to_numpy()[served], instances["ready_s"].to_numpy()[ahead]]
         ),
         np.concatenate([iid[served], ids]).astype(np.int64),
     )
+    if multi_request is not None and multi_request.any():
+        shared = multi_request[function_codes(instances)][iid]
+        b, e, i = _union(begin[shared], end[shared], iid[shared])
+        begin, end, iid = (np.concatenate([begin[~shared], b]), np.concatenate([end[~shared], e]),
+                           np.concatenate([iid[~shared], i]))  # fmt: skip
+    return begin, end, iid
+
+
+def multi_request_functions(scenario: Scenario) -> np.ndarray:
+    """Per function: do its instances serve several requests at once?"""
+    return np.array([f.instance_concurrency > 1 for f in scenario.functions])
+
+
+def _union(begin: np.ndarray, end: np.ndarray, iid: np.ndarray):
+    """(begin, end, instance) of the union of each instance's busy intervals: the
+    instance is busy while it serves at least one request."""
+    if len(begin) == 0:
+        return begin, end, iid
+    order = np.lexsort((begin, iid))
+    b, e, i = begin[order], end[order], iid[order]
+    reach = pd.Series(e).groupby(i).cummax().to_numpy()  # latest end so far, per instance
+    first = np.r_[True, (i[1:] != i[:-1]) | (b[1:] > reach[:-1])]  # starts a busy stretch
+    at = np.flatnonzero(first)
+    return b[at], np.maximum.reduceat(e, at), i[at]
 
 
 def _weighted_integral(start, end, weight, x) -> np.ndarray:
@@ -451,12 +489,16 @@ def _peak(start: np.ndarray, end: np.ndarray, w0: float, w1: float) -> int:
 
 
 def occupancy(
-    invocations: pd.DataFrame, instances: pd.DataFrame, edges: np.ndarray
+    invocations: pd.DataFrame,
+    instances: pd.DataFrame,
+    edges: np.ndarray,
+    multi_request: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Time-average busy and alive instance counts in each bin [edges[i], edges[i+1]). As in
     summarize(), an on-demand cold start is busy from its instance's creation, and inits off
-    the request path (provisioned, pre-warmed) are busy on their own."""
-    begin, end, _ = _busy_intervals(invocations, instances)
+    the request path (provisioned, pre-warmed) are busy on their own; an instance serving
+    several requests (functions flagged in multi_request) is busy once."""
+    begin, end, _ = _busy_intervals(invocations, instances, multi_request)
     busy = np.diff(_integral(begin, end, edges)) / np.diff(edges)
     return busy, alive_over_time(instances, edges)
 

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from . import plots
 from .logs import write_parquet
 from .output import check_output_dir, write_folder
-from .report import per_host
+from .report import multi_request_functions, per_host
 from .schema import Scenario
 
 PLOTS = {
@@ -46,6 +46,7 @@ class Result:
             self.invocations, self.instances, s.duration_s, s.warmup_s,
             title=f"{s.name}: instances over time",
             memory_mb={f.name: f.memory_mb for f in s.functions},
+            multi_request=multi_request_functions(s),
         )  # fmt: skip
 
     def plot_cold_starts(self) -> Figure:

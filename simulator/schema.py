@@ -32,6 +32,8 @@ from .placement import FirstFit, PlacementField
 from .pricing import Pricing
 from .runtimes import DEFAULT_RUNTIME, MEASURED_MS, init_preset
 from .selection import IdleSelectionField, Newest
+from .snapstart import SUPPORTED as SNAPSTART_RUNTIMES
+from .snapstart import SnapStart
 from .workload import Workload, fields_for_azure2019_arrivals
 
 
@@ -210,6 +212,15 @@ class Platform(Model):
             "of an `app` (Azure Functions, which keeps and warms instances per application)."
         ),
     )
+    routing: Literal["pack", "least-loaded"] = Field(
+        "pack",
+        description=(
+            "With functions' instance_concurrency > 1: which instance with room takes a "
+            "request. pack: the busiest one, then an idle one (fewest instances, Cloud Run's "
+            "aim); least-loaded: an idle one, then the least busy (spreads load, like Knative's "
+            "activator) [sources: cloudrun-concurrency, knative-concurrency]."
+        ),
+    )
     async_retry: AsyncRetry = Field(default_factory=AsyncRetry)
     connection_limits: dict[str, int] | None = Field(
         None,
@@ -351,6 +362,53 @@ class Function(Model):
         ),
     )
     warmer: Warmer | None = Field(None, description="Scheduled warming pings; null = none.")
+    instance_concurrency: int = Field(
+        1,
+        ge=1,
+        le=1600,
+        description=(
+            "Requests one instance serves at once (at most 1,600). 1: AWS Lambda's on-demand "
+            "model (one request per execution environment) [sources: aws-lifecycle]. More: "
+            "Lambda Managed Instances, Azure Functions, Cloud Run (80 by default), Knative; a new "
+            "instance starts only when every instance is full (platform.routing picks among "
+            "those with room) [sources: aws-managed-instances, cloudrun-concurrency]."
+        ),
+    )
+    snapstart: SnapStart | None = Field(
+        None,
+        description=(
+            "Lambda SnapStart: {restore, billed_restore_ms, after_restore_ms}. Cold starts "
+            "restore a snapshot instead of running `init` (global state comes with it; "
+            "items holding connections are re-opened after restore). Java, Python 3.12+ and "
+            ".NET 8+ only; not with provisioned concurrency [sources: aws-snapstart]. "
+            "null: off."
+        ),
+    )
+    billing: Literal["per-request", "busy-instance", "alive-instance"] = Field(
+        "per-request",
+        description=(
+            "per-request: Lambda's on-demand billing (each request's duration in GB-s, init "
+            "included, plus a fee) [sources: aws-pricing]. busy-instance: each instance's time "
+            "serving at least one request, init included (Cloud Run's request-based billing, "
+            "Azure Flex Consumption). alive-instance: each instance's whole life (Lambda "
+            "Managed Instances: EC2 price plus a 15% fee, no duration charge "
+            "[sources: aws-managed-instances-pricing]). Instance time is priced by "
+            "platform.pricing.instances; request fees apply to all three."
+        ),
+    )
+    instance_vcpus: float | None = Field(
+        None,
+        gt=0,
+        le=192,
+        allow_inf_nan=False,
+        description=(
+            "vCPUs of one instance, for instance_concurrency > 1: requests share them. When "
+            "n running requests need more CPU than this (n x cpu_bound), all slow down alike "
+            "(processor sharing); a request alone runs at its `duration`. null: memory_mb / "
+            "1,769, Lambda's rule [sources: aws-memory-cpu]. Set cpu_bound 0 for handlers "
+            "that only wait (no contention)."
+        ),
+    )
     global_state: list[GlobalStateItem] = Field(
         default_factory=list,
         description=(
@@ -376,6 +434,18 @@ class Function(Model):
     cpu_bound: float = Field(
         1.0, ge=0, le=1, description="Share of the handler time that is CPU work (the rest waits)."
     )
+
+    def vcpus(self) -> float:
+        """vCPUs of one instance: instance_vcpus, else Lambda's memory_mb / 1,769."""
+        return self.instance_vcpus if self.instance_vcpus is not None else self.memory_mb / VCPU_MB
+
+    def requests_at_full_speed(self) -> float | None:
+        """With instance_concurrency > 1: how many requests an instance runs before they
+        slow each other (max(vCPUs, cpu_bound) / cpu_bound); None if never reached."""
+        if self.cpu_bound == 0:
+            return None
+        capacity = max(self.vcpus(), self.cpu_bound) / self.cpu_bound
+        return capacity if self.instance_concurrency > capacity else None
 
     def footprint_mb(self) -> float:
         """What one instance holds on its host, MB."""
@@ -536,6 +606,42 @@ class Scenario(Model):
                         "(provisioned concurrency is a Lambda user's option; hosts model a "
                         "provider's cluster)"
                     )
+        for i, f in enumerate(functions):
+            if f.snapstart is not None:
+                runtime = f.runtime or DEFAULT_RUNTIME
+                if runtime not in SNAPSTART_RUNTIMES:
+                    raise ValueError(
+                        f"[{i}].snapstart: runtime {runtime} has no SnapStart (AWS supports "
+                        f"{', '.join(SNAPSTART_RUNTIMES)} among coldsim's runtimes)"
+                    )
+                for field, bad in (
+                    ("provisioned_concurrency", bool(f.provisioned_schedule())),
+                    ("instance_concurrency", f.instance_concurrency > 1),
+                ):
+                    if bad:
+                        raise ValueError(
+                            f"[{i}].snapstart: not with {field} (AWS offers SnapStart on "
+                            f"on-demand functions only); drop one of them"
+                        )
+            if f.billing != "per-request" and f.provisioned_schedule():
+                raise ValueError(
+                    f"[{i}].billing {f.billing}: not modelled with provisioned_concurrency "
+                    "(provisioned concurrency is billed per request by Lambda); use per-request"
+                )
+            if f.instance_concurrency == 1:
+                continue
+            if f.provisioned_schedule():
+                raise ValueError(
+                    f"[{i}].instance_concurrency {f.instance_concurrency}: not modelled with "
+                    "provisioned_concurrency (AWS's provisioned concurrency is one request per "
+                    "environment); use 1, or drop provisioned_concurrency"
+                )
+            if platform is not None and platform.instance_scope == "app":
+                raise ValueError(
+                    f"[{i}].instance_concurrency {f.instance_concurrency}: not modelled with "
+                    "platform.instance_scope app (instances shared by an app's functions serve "
+                    "one request at a time here)"
+                )
         if duration_s is not None:
             expected = sum(f.expected_requests(duration_s) for f in functions)
             if expected > MAX_REQUESTS:

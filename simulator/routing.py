@@ -1,0 +1,97 @@
+"""Multi-request instances: which instance with room takes a request.
+
+With `instance_concurrency` N > 1 (Lambda Managed Instances, Azure Functions, Cloud Run,
+Knative) an instance serves up to N requests at once. It is idle, and subject to keep-alive
+and selection like any instance, only when it serves none. Instances serving 1..N-1 requests
+("open" here, including those still initialising: a request routed there waits for the init)
+are kept in buckets by load, so a pick costs the number of distinct loads, not of instances.
+
+Rules [sources: knative-concurrency, cloudrun-concurrency]:
+- pack: the busiest open instance, then an idle one (fewest instances alive: Cloud Run's
+  aim of filling instances up to their concurrency);
+- least-loaded: an idle instance, then the least busy open one (spreads requests, as
+  Knative's activator does, which is what matters when requests share CPU).
+A draining instance (past its recycling time) takes no new request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+class Router:
+    """The open instances of one function (or one app) and the routing rule over them."""
+
+    def __init__(
+        self,
+        rule: str,
+        capacity: int,
+        active: list[int],
+        retire: list[float],
+        take_idle: Callable[[float], int],
+    ):
+        self.capacity = capacity
+        self.packs = rule == "pack"
+        self._active, self._retire, self._take_idle = active, retire, take_idle
+        #: load -> {instance id: None}, insertion-ordered (a pick is deterministic)
+        self._buckets: dict[int, dict[int, None]] = {}
+
+    def pick(self, t: float) -> tuple[int, bool]:
+        """(instance, came from the idle pool) for a request at t, its load counted; (-1,
+        False) when no instance has room."""
+        if not self.packs:
+            iid = self._take_idle(t)
+            if iid >= 0:
+                self.joined(iid)
+                return iid, True
+        iid = self._open(t)
+        if iid >= 0:
+            self.joined(iid)
+            return iid, False
+        if self.packs:
+            iid = self._take_idle(t)
+            if iid >= 0:
+                self.joined(iid)
+                return iid, True
+        return -1, False
+
+    def _open(self, t: float) -> int:
+        buckets, retire = self._buckets, self._retire
+        while buckets:
+            load = max(buckets) if self.packs else min(buckets)
+            bucket = buckets[load]
+            for iid in bucket:
+                if retire[iid] > t:
+                    return iid
+                break
+            del bucket[iid]  # draining: it finishes what it serves, then retires
+            if not bucket:
+                del buckets[load]
+        return -1
+
+    def joined(self, iid: int) -> None:
+        """A request starts on iid (a new instance's first, or one routed to it)."""
+        active = self._active
+        load = active[iid]
+        if load:
+            self._leave_bucket(iid, load)
+        load += 1
+        active[iid] = load
+        if load < self.capacity:
+            self._buckets.setdefault(load, {})[iid] = None
+
+    def left(self, iid: int, now: float) -> int:
+        """A request on iid ended at `now`: its remaining load (0: the instance is idle)."""
+        active = self._active
+        load = active[iid]
+        self._leave_bucket(iid, load)
+        load -= 1
+        active[iid] = load
+        if load and self._retire[iid] > now:
+            self._buckets.setdefault(load, {})[iid] = None
+        return load
+
+    def _leave_bucket(self, iid: int, load: int) -> None:
+        bucket = self._buckets.get(load)
+        if bucket is not None and bucket.pop(iid, 0) is None and not bucket:
+            del self._buckets[load]

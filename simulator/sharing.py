@@ -1,0 +1,76 @@
+"""CPU sharing on multi-request instances: requests slow down when their CPU demand exceeds
+the instance's vCPUs.
+
+A request's `duration` is its handler time alone on the instance; `cpu_bound` of it is CPU
+work. With n requests running on V vCPUs, their CPU demand is n x cpu_bound vCPUs; beyond
+capacity every request progresses at rate V' / (n x cpu_bound) (a fluid processor-sharing
+model: the CPU phases stretch until the demand fits, the waits do not). V' = max(V,
+cpu_bound): one request alone is never slowed (its duration already is its time alone).
+
+All requests on an instance progress at the same rate, so one virtual clock per instance
+gives every finish time: a request that starts when the clock reads v with work w ends when
+it reads v + w, and the clock runs at the current rate between arrivals and departures. The
+engine asks for the instance's next departure after each change; departures it scheduled
+before a change are stale and ignored (their time no longer matches `due`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class _Clock:
+    last: float  # when `virtual` was last brought up to date (its init end, if later)
+    virtual: float = 0.0
+    running: list[tuple[float, int]] = field(default_factory=list)  # (finish tag, row)
+    due: float = math.inf
+
+
+class CpuSharing:
+    """The running requests of contended instances, keyed by instance id.
+
+    `capacity_of[k]`: V' / cpu_bound of function k, the number of requests its instance runs
+    at full speed; None where it is never exceeded (cpu_bound x instance_concurrency <= V')."""
+
+    def __init__(self, capacity_of: list[float | None]):
+        self.capacity_of = capacity_of
+        self._clocks: dict[int, _Clock] = {}
+
+    @staticmethod
+    def _rate(capacity: float, n: int) -> float:
+        return 1.0 if n <= capacity else capacity / n
+
+    def start(self, k: int, iid: int, t: float, start: float, work_s: float, row: int) -> float:
+        """A request (invocation row `row`) placed at t starts at `start` (later if the
+        instance is initialising) with work_s of handler time alone; the instance's next
+        departure time."""
+        clock = self._clocks.get(iid)
+        capacity = self.capacity_of[k]
+        if clock is None:
+            clock = self._clocks[iid] = _Clock(last=start)
+        elif t > clock.last:
+            clock.virtual += (t - clock.last) * self._rate(capacity, len(clock.running))
+            clock.last = t
+        heapq.heappush(clock.running, (clock.virtual + work_s, row))
+        return self._next(clock, capacity)
+
+    def finish(self, k: int, iid: int, end: float) -> tuple[int, float] | None:
+        """The departure the engine scheduled at `end`: (the finished request's row, the
+        instance's next departure or inf), or None if that departure is stale."""
+        clock = self._clocks.get(iid)
+        if clock is None or end != clock.due:
+            return None
+        tag, row = heapq.heappop(clock.running)
+        if not clock.running:
+            del self._clocks[iid]
+            return row, math.inf
+        clock.virtual, clock.last = tag, end  # exact: the clock reads the tag as it departs
+        return row, self._next(clock, self.capacity_of[k])
+
+    def _next(self, clock: _Clock, capacity: float) -> float:
+        rate = self._rate(capacity, len(clock.running))
+        clock.due = clock.last + (clock.running[0][0] - clock.virtual) / rate
+        return clock.due
