@@ -1,0 +1,106 @@
+"""SnapStart: a cold start restores a snapshot (global state included) instead of running
+init; connections are re-opened after restore; AWS bills the runtime load and the hooks,
+and for Python and .NET a cache and a charge per restore."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from coldsim import ScenarioError
+from conftest import const, function, run, scenario
+
+GB_S_X86 = 0.0000166667
+CACHE = 0.0000015046
+RESTORE = 0.0001397998
+
+
+def snap_run(write_trace, times, snapstart, runtime="python3.12", duration_s=100.0, **extra):
+    f = function(arrivals={"process": "trace", "path": str(write_trace(times))},
+                 init=const(3000), duration=const(40.5), memory_mb=2048)  # fmt: skip
+    f["runtime"] = runtime
+    f["global_state"] = [
+        {"name": "db", "init_ms": 80, "connections": 1},  # re-opened after restore
+        {"name": "model", "init_ms": 2000},  # in the snapshot
+    ]
+    if snapstart is not None:
+        f["snapstart"] = snapstart
+    f.update(extra)
+    return run(scenario(f, duration_s=duration_s, idle_s=10.0))
+
+
+SNAP = {"restore": const(500), "billed_restore_ms": 120, "after_restore_ms": 25}
+
+
+def test_a_cold_start_restores_and_reopens_connections_instead_of_running_init(write_trace):
+    # Requests at 0 (cold), 10 (warm), 40 (cold again: the 10 s keep-alive ran out).
+    on = snap_run(write_trace, [0.0, 10.0, 40.0], SNAP)
+    off = snap_run(write_trace, [0.0, 10.0, 40.0], None)
+    # Without SnapStart: init 3000 + both items (2080). With it: restore 500 + hooks 25 +
+    # the connection (80); the model comes back with the snapshot.
+    assert off.invocations["init_ms"].tolist() == [5080.0, 0.0, 5080.0]
+    assert on.invocations["init_ms"].tolist() == [605.0, 0.0, 605.0]
+    assert on.invocations["start_s"].tolist() == pytest.approx([0.605, 10.0, 40.605])
+    assert on.invocations["cold"].tolist() == [True, False, True]
+    assert on.instances["init_ms"].tolist() == [605.0, 605.0]
+
+
+def test_snapstart_bills_runtime_load_and_hooks_plus_cache_and_restores(write_trace):
+    res = snap_run(write_trace, [0.0, 10.0, 40.0], SNAP)
+    cost = res.summary["cost_usd"]
+    gb = 2.0
+    # Handler 40.5 ms bills 41 ms; a cold start bills round_up(40.5 + 120 + 25 + 80) = 266.
+    assert cost["compute"] == pytest.approx(3 * 41 * gb * GB_S_X86 / 1000)
+    assert cost["init"] == pytest.approx(2 * (266 - 41) * gb * GB_S_X86 / 1000)
+    # Cache over the 100 s window and two restores of 2 GB.
+    assert cost["snapstart"] == pytest.approx(gb * 100 * CACHE + 2 * gb * RESTORE)
+
+
+def test_java_pays_no_snapstart_fees_but_its_billed_restore_is_duration(write_trace):
+    res = snap_run(write_trace, [0.0, 10.0, 40.0], SNAP, runtime="java21")
+    cost = res.summary["cost_usd"]
+    assert cost["snapstart"] == 0.0
+    assert cost["init"] == pytest.approx(2 * (266 - 41) * 2.0 * GB_S_X86 / 1000)
+
+
+def test_restore_is_billed_even_where_init_billing_is_off(write_trace):
+    f = function(arrivals={"process": "trace", "path": str(write_trace([0.0]))},
+                 init=const(3000), duration=const(10), memory_mb=1024)  # fmt: skip
+    f["snapstart"] = {"restore": const(400), "billed_restore_ms": 100}
+    data = scenario(f, duration_s=10)
+    data["platform"]["pricing"] = {"bill_init": False}
+    cost = run(data).summary["cost_usd"]
+    assert cost["init"] == pytest.approx(100 * 1.0 * GB_S_X86 / 1000)
+
+
+def test_the_default_restore_is_the_measured_distribution(write_trace):
+    # lognormal median 630 ms, sigma 0.14: 400 cold starts (keep-alive 10 s, one every 20 s)
+    # put the sample median within 630 * exp(±3 * 0.14 * 1.2533 / sqrt(400)).
+    times = (np.arange(400) * 20.0).tolist()
+    res = snap_run(write_trace, times, {}, duration_s=8000.0)
+    restores = res.instances["init_ms"].to_numpy() - 80.0  # less the re-opened connection
+    assert len(restores) == 400
+    half_width = 3 * 0.14 * 1.2533 / math.sqrt(400)
+    assert abs(math.log(np.median(restores) / 630.0)) < half_width
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"runtime": "nodejs22.x"}, r"snapstart: runtime nodejs22.x has no SnapStart"),
+        ({"runtime": "python3.11"}, r"snapstart: runtime python3.11 has no SnapStart"),
+        ({"provisioned_concurrency": 2}, r"snapstart: not with provisioned_concurrency"),
+        ({"instance_concurrency": 4}, r"snapstart: not with instance_concurrency"),
+        ({"snapstart": {"restore": const(100)}}, r"billed_restore_ms 136 exceeds the mean"),
+        ({"snapstart": {"after_restore_ms": 20_000}}, r"after_restore_ms"),
+    ],
+)
+def test_snapstart_errors_name_the_field(change, message):
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1}, duration=const(10))
+    f["snapstart"] = {}
+    f.update(change)
+    from coldsim import parse_scenario
+
+    with pytest.raises(ScenarioError, match=message):
+        parse_scenario(scenario(f))
