@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 import yaml
@@ -35,9 +35,17 @@ def logs_fit(
         str | None,
         typer.Option(help="Function name for logs that carry no log group [default: file name]."),
     ] = None,
+    arrivals: Annotated[
+        Literal["replay", "hourly", "diurnal"],
+        typer.Option(
+            help="replay the observed times, or fit a Poisson process to them: a rate per hour "
+            "of day (hourly) or a daily cosine (diurnal)."
+        ),
+    ] = "replay",
 ) -> None:
-    """Fit a scenario to Lambda's logs: arrivals replayed as observed, handler and init times,
-    memory, and the platform's keep-alive and recycling estimated from the environments."""
+    """Fit a scenario to Lambda's logs: arrivals replayed as observed (or a Poisson process
+    fitted to them), handler and init times, memory, and the platform's keep-alive and
+    recycling estimated from the environments."""
     from .cloudwatch.figures import fit_figure
     from .cloudwatch.fit import fit
     from .cloudwatch.parse import read_logs
@@ -48,7 +56,7 @@ def logs_fit(
         if missing:
             raise ScenarioError(f"not found: {', '.join(missing)}")
         parsed = read_logs(paths, function)
-        result = fit(parsed, name)
+        result = fit(parsed, name, arrivals=arrivals)
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
     except ImportError as err:
@@ -72,6 +80,8 @@ def logs_fit(
         + (f"; note: {keep['note']}" if keep.get("note") else ""),
         highlight=False, markup=False,
     )  # fmt: skip
+    if "arrivals" in rep:
+        _print_arrivals(rep)
     if parsed.malformed:
         out_console.print(f"malformed REPORT lines: {parsed.malformed:,}", highlight=False)
         for example in parsed.examples:
@@ -86,6 +96,11 @@ def logs_fit(
             )
         header = (f"# Fitted by coldsim logs fit to {rep['invocations']:,} invocations; "
                   f"time 0 is {rep['t0_epoch_s']} (epoch s). See fit.json.\n")  # fmt: skip
+        if "arrivals" in rep:
+            when = f"{rep['t0_epoch_s']} (epoch s, {rep['arrivals']['time_zero_utc']})"
+            header = (f"# Fitted by coldsim logs fit to {rep['invocations']:,} invocations, "
+                      f"arrivals a fitted {arrivals} Poisson process; time 0 is {when}. "
+                      "See fit.json.\n")  # fmt: skip
         (tmp / "scenario.yaml").write_text(
             header + yaml.safe_dump(result.scenario, sort_keys=False)
         )
@@ -95,6 +110,24 @@ def logs_fit(
     _write(out_dir, "logs-fit", fill)
     out_console.print(f"written to {out_dir} (run: coldsim run {out_dir / 'scenario.yaml'})",
                       highlight=False, markup=False)  # fmt: skip
+
+
+def _print_arrivals(rep: dict) -> None:
+    """The fitted process per function: how well it fits, and a warning on bursty traffic."""
+    a = rep["arrivals"]
+    out_console.print(f"arrivals: {a['process']} Poisson fit; time 0 is {a['time_zero_utc']}",
+                      highlight=False, markup=False)  # fmt: skip
+    for f, m in rep["per_function"].items():
+        fa, best = m["arrivals"], m["arrivals"][m["arrivals"]["process"]]
+        disp = "-" if best["dispersion"] is None else f"{best['dispersion']:.2f}"
+        log_l = ", ".join(f"{k} {fa[k]['log_likelihood']:.1f}" for k in ("hourly", "diurnal")
+                          if fa[k] is not None)  # fmt: skip
+        out_console.print(
+            f"  {f}: per-hour chi-square/dof {disp}; log-likelihood {log_l}"
+            + (f" (AIC prefers {fa['preferred_by_aic']})" if fa["preferred_by_aic"] else "")
+            + (f"; note: {fa['note']}" if fa.get("note") else ""),
+            highlight=False, markup=False,
+        )  # fmt: skip
 
 
 @logs_app.command("export")

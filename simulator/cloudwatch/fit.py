@@ -17,7 +17,8 @@ maximum-likelihood (Turnbull) estimate of lifelines [sources: lifelines]:
 A narrow estimate (the intervals holding its 5th to 95th percentiles span at most 10% of the
 median) becomes a fixed keep-alive, a wider one a uniform range through them. Environments
 that lived past `young_s` and ended at once (their next cold start came sooner than any
-keep-alive) give the recycling lifetime.
+keep-alive) give the recycling lifetime. Arrivals are replayed as observed, or a Poisson process
+is fitted to them (hourly or diurnal: .arrivals).
 """
 
 from __future__ import annotations
@@ -218,8 +219,10 @@ def _empirical(values: np.ndarray) -> dict[str, Any]:
                                                                        strict=True)}}  # fmt: skip
 
 
-def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S) -> Fit:
-    """A scenario that replays the observed arrivals with the fitted times and keep-alive."""
+def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = "replay") -> Fit:
+    """A scenario with the fitted times and keep-alive, whose arrivals replay the observed ones
+    or (arrivals "hourly" or "diurnal") are a Poisson process fitted to them (.arrivals): its
+    time 0 is then the clock hour at or before the first request."""
     inv = requests(parsed)
     if inv.empty:
         raise ScenarioError("no invocations in the logs")
@@ -228,10 +231,10 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S) -> Fit:
     envs, idle = environments(inv, log_end, young_s)
     keep = keep_alive(idle) if not idle.empty else {"policy": None, "evidence": {}}
     life = lifetime(envs, idle, keep, young_s) if not envs.empty else {"max_lifetime_s": None}
-    functions, arrivals, per_function = [], {}, {}
+    functions, observed, per_function = [], {}, {}
     for f, r in inv.groupby("function", sort=True):
         times = np.sort(r["arrival_s"].to_numpy() - t0)
-        arrivals[f] = times
+        observed[f] = times
         mem = r["memory_mb"].dropna()
         memory = int(min(10240, max(128, round(mem.mode().iloc[0])))) if len(mem) else 128
         on_demand = r["init_ms"].notna() & (r["init_type"] != "provisioned-concurrency")
@@ -254,7 +257,18 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S) -> Fit:
             "timeouts": int((r["status"] == "timeout").sum()),
             "memory_mb": memory,
         }  # fmt: skip
-    duration_s = math.ceil(max(float(t.max()) for t in arrivals.values()) + 1.0)
+    duration_s = math.ceil(max(float(t.max()) for t in observed.values()) + 1.0)
+    fitted = None
+    if arrivals != "replay":
+        from .arrivals import fit_arrivals
+
+        fitted = fit_arrivals(observed, t0, duration_s, arrivals)
+        shift = t0 - fitted.t0_epoch_s
+        observed = {f: t + shift for f, t in observed.items()}
+        t0, duration_s = fitted.t0_epoch_s, fitted.duration_s
+        for entry in functions:
+            entry["arrivals"] = fitted.processes[entry["name"]]
+            per_function[entry["name"]]["arrivals"] = fitted.per_function[entry["name"]]
     platform: dict[str, Any] = {}
     if keep["policy"] is not None:
         platform["keep_alive"] = keep["policy"]
@@ -267,4 +281,6 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S) -> Fit:
         "malformed": parsed.malformed, "files": parsed.files,
         "keep_alive": keep, "lifetime": life, "per_function": per_function,
     }  # fmt: skip
-    return Fit(scenario, arrivals, float(t0), report, envs, idle)
+    if fitted is not None:
+        report["arrivals"] = fitted.report
+    return Fit(scenario, observed, float(t0), report, envs, idle)
