@@ -172,7 +172,8 @@ class Engine:
         #: pre-warm starts after it.
         self._closing_at = math.inf
         self._cancelled: set[int] = set()  # pre-warms that found no room: they never ran
-        self._prewarm_keep: dict[int, float] = {}  # pre-warmed instance -> its window once ready
+        #: pre-warmed instance -> its window once ready (None: the keep-alive policy's then)
+        self._prewarm_keep: dict[int, float | None] = {}
         self._stale: dict[int, float] = {}  # taken pre-warmed instance -> its outdated ready time
         self.columns = Columns()
         self.next_request_id = itertools.count().__next__
@@ -311,6 +312,8 @@ class Engine:
         init_of, user_of, ready_s = inst.init_ms, inst.user, inst.ready_s
         take, routers = self.pool_take, self.routers
         sharing = self.sharing
+        ahead = [f.scale_target if f.scale_target < 1 else None for f in self.scenario.functions]
+        scale_ahead = self._scale_ahead
         if sharing is not None:
             shared, share = [c is not None for c in sharing.capacity_of], sharing.start
         warming = self.warming
@@ -414,6 +417,8 @@ class Engine:
                 a_warmer(row())
             if attempt != 1:
                 cols.note_retried(SERVED, attempt, t - arrival)
+            if ahead[k] is not None:
+                scale_ahead(k, t, ahead[k])
             if observing and observers[k] is not None:
                 observers[k](
                     Invocation(rid, names[k], arrival, start, end, cold, iid, KIND_NAMES[kind])
@@ -427,6 +432,30 @@ class Engine:
             a_dur(d_ms)
 
         return dispatch
+
+    def _scale_ahead(self, k: int, t: float, target: float) -> None:
+        """Start the instances function k lacks for its requests in flight to stay within
+        `target` of capacity: their init starts now, in the background (a new instance takes
+        a scaling token, and memory with hosts); ready, they idle under the keep-alive policy
+        until a request comes."""
+        router = self.routers[k]
+        for _ in range(router.missing(target, t)):
+            if not self.limits.take_token(k, t):
+                return
+            h = -1
+            if self.hosts is not None:
+                h = self.hosts.place(k, t) if not self._queue.count else -1
+                if h < 0:
+                    self.limits.give_back(k)
+                    return
+            inst = self.instances
+            iid = inst.new_prewarmed(k, t, t)
+            inst.host[iid] = h
+            self._prewarm_keep[iid] = None  # the keep-alive policy's window, once ready
+            ready = inst.ready_s(iid)
+            heapq.heappush(self.busy, (ready, iid))
+            heapq.heappush(self.warming[k], (ready, iid))
+            router.starting.add(iid)
 
     def _claim_prewarmed(self, k: int, t: float) -> int:
         """The pre-warmed instance of k's pool that will be ready soonest, not ready at t
@@ -518,7 +547,7 @@ class Engine:
             )
         od_busy, used = self.limits.od_busy, self.limits.used
         unreserved = [r is None for r in self.limits.reserved]
-        window_of = []
+        self._window_of = window_of = []
         for f, policy in zip(self.scenario.functions, self.keep_alive, strict=True):
             window_of.append(policy.keep_alive_s if policy.builtin() else checked(policy, f.name))
         prewarm_of = [
@@ -571,6 +600,8 @@ class Engine:
                 else:
                     expiry[iid], reason[iid] = evict_at, IDLE
                 put[k](iid, end)
+                if routers[k] is not None:
+                    routers[k].went_idle(iid, expiry[iid])
                 if hosted:
                     went_idle(iid, k, end, expiry[iid])
                 if prewarming and prewarm_of[k] is not None:
@@ -603,7 +634,10 @@ class Engine:
         inst.warming.discard(iid)
         inst.special[iid] = False
         retire = inst.retire[iid]
-        evict_at = end + self._prewarm_keep.pop(iid)
+        keep = self._prewarm_keep.pop(iid)
+        if keep is None:  # started ahead by scaling: it idles like any instance
+            keep = self._window_of[k](end, iid)
+        evict_at = end + keep
         if end >= retire:  # its lifetime ran out during its init: gone as it is ready
             inst.end(iid, end, EndReason.LIFETIME)
             if self.hosts is not None:
@@ -614,6 +648,8 @@ class Engine:
         else:
             inst.end(iid, evict_at, EndReason.IDLE)
         self.pool_put[k](iid, end)
+        if self.routers[k] is not None:
+            self.routers[k].went_idle(iid, inst.expiry[iid])
         if self.hosts is not None:
             self.hosts.went_idle(iid, k, end, inst.expiry[iid])
         return True

@@ -12,10 +12,19 @@ Rules [sources: knative-concurrency, cloudrun-concurrency]:
 - least-loaded: an idle instance, then the least busy open one (spreads requests, as
   Knative's activator does, which is what matters when requests share CPU).
 A draining instance (past its recycling time) takes no new request.
+
+Scaling ahead (scale_target < 1, the rule of Knative, Cloud Run and Managed Instances
+[sources: knative-concurrency, aws-managed-instances]): the platform keeps
+ceil(requests in flight / (scale_target x N)) instances, starting the missing ones in the
+background; requests keep going to instances with room meanwhile. The router counts what it
+needs for that: requests in flight, busy instances, idle ones (until their keep-alive ends)
+and those starting.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable
 
 
@@ -35,6 +44,11 @@ class Router:
         self._active, self._retire, self._take_idle = active, retire, take_idle
         #: load -> {instance id: None}, insertion-ordered (a pick is deterministic)
         self._buckets: dict[int, dict[int, None]] = {}
+        self.in_flight = 0  # requests on the function's instances
+        self.busy = 0  # instances serving at least one request
+        self.starting: set[int] = set()  # started ahead, not yet idle or serving
+        self._idle: dict[int, float] = {}  # idle instance -> end of its keep-alive
+        self._idle_ends: list[tuple[float, int]] = []
 
     def pick(self, t: float) -> tuple[int, bool]:
         """(instance, came from the idle pool) for a request at t, its load counted; (-1,
@@ -75,6 +89,11 @@ class Router:
         load = active[iid]
         if load:
             self._leave_bucket(iid, load)
+        else:
+            self.busy += 1
+            self._idle.pop(iid, None)
+            self.starting.discard(iid)
+        self.in_flight += 1
         load += 1
         active[iid] = load
         if load < self.capacity:
@@ -85,11 +104,31 @@ class Router:
         active = self._active
         load = active[iid]
         self._leave_bucket(iid, load)
+        self.in_flight -= 1
         load -= 1
         active[iid] = load
+        if not load:
+            self.busy -= 1
         if load and self._retire[iid] > now:
             self._buckets.setdefault(load, {})[iid] = None
         return load
+
+    def went_idle(self, iid: int, until: float) -> None:
+        """iid is idle (serving nothing) until `until`, when its keep-alive ends."""
+        self.starting.discard(iid)
+        self._idle[iid] = until
+        heapq.heappush(self._idle_ends, (until, iid))
+
+    def missing(self, target: float, t: float) -> int:
+        """Instances to start at t for requests in flight to stay within `target` of the
+        capacity (busy, idle and starting instances x N)."""
+        idle, ends = self._idle, self._idle_ends
+        while ends and ends[0][0] <= t:
+            until, iid = heapq.heappop(ends)
+            if idle.get(iid) == until:
+                del idle[iid]
+        have = self.busy + len(idle) + len(self.starting)
+        return math.ceil(self.in_flight / (target * self.capacity) - 1e-9) - have
 
     def _leave_bucket(self, iid: int, load: int) -> None:
         bucket = self._buckets.get(load)

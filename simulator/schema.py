@@ -384,6 +384,20 @@ class Function(Model):
             "null: off."
         ),
     )
+    scale_target: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description=(
+            "With instance_concurrency > 1: start instances in the background so that requests "
+            "in flight stay within this share of the capacity (instances x "
+            "instance_concurrency); requests meanwhile go to instances with room. 1: an "
+            "instance starts only when a request finds every one full (and waits for it). "
+            "Knative aims at 0.7, Cloud Run at about 0.6; Managed Instances keep headroom for "
+            "traffic to double (0.5) [sources: knative-concurrency, cloudrun-concurrency, "
+            "aws-managed-instances]."
+        ),
+    )
     billing: Literal["per-request", "busy-instance", "alive-instance"] = Field(
         "per-request",
         description=(
@@ -629,6 +643,12 @@ class Scenario(Model):
                     "(provisioned concurrency is billed per request by Lambda); use per-request"
                 )
             if f.instance_concurrency == 1:
+                if f.scale_target < 1:
+                    raise ValueError(
+                        f"[{i}].scale_target {f.scale_target:g}: only with "
+                        "instance_concurrency > 1 (an instance serving one request is full as "
+                        "soon as it serves)"
+                    )
                 continue
             if f.provisioned_schedule():
                 raise ValueError(
