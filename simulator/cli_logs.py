@@ -168,7 +168,7 @@ def logs_export(
         data = yaml.safe_load(files[2].read_text())
         memory = {f["name"]: f.get("memory_mb", 128) for f in data["functions"]}
         ev = export.events(pd.read_parquet(files[0]), pd.read_parquet(files[1]), memory,
-                           data["name"], epoch_s)  # fmt: skip
+                           data["name"], epoch_s, _snapstart_billed_ms(data))  # fmt: skip
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
 
@@ -276,3 +276,17 @@ def logs_backtest(
 
     _write(out_dir, "logs-backtest", fill)
     out_console.print(f"written to {out_dir}", highlight=False, markup=False)
+
+
+def _snapstart_billed_ms(data: dict) -> dict[str, float]:
+    """Billed Restore Duration per SnapStart function of a run's (resolved) scenario."""
+    from .globalstate import GlobalStateItem
+    from .snapstart import SnapStart
+
+    return {
+        f["name"]: SnapStart.model_validate(f["snapstart"]).billed_ms(
+            [GlobalStateItem.model_validate(i) for i in f.get("global_state") or []]
+        )
+        for f in data["functions"]
+        if f.get("snapstart") is not None
+    }

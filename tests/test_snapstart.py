@@ -104,3 +104,43 @@ def test_snapstart_errors_name_the_field(change, message):
 
     with pytest.raises(ScenarioError, match=message):
         parse_scenario(scenario(f))
+
+
+@pytest.mark.parametrize("fmt", ["text", "filter-log-events", "insights-csv", "lambda-json"])
+def test_exported_snapstart_logs_report_restores_and_are_fitted_back(tmp_path, fmt):
+    pytest.importorskip("lifelines")
+    from coldsim.cli import app
+    from typer.testing import CliRunner
+
+    sc = tmp_path / "s.yaml"
+    sc.write_text(
+        "name: snap\nseed: 4\nduration_s: 20000\nplatform: {keep_alive: {policy: fixed, "
+        "idle_s: 60}, max_lifetime_s: null}\nfunctions:\n  - {name: f, memory_mb: 1024, "
+        "runtime: python3.12, snapstart: {after_restore_ms: 30}, duration: {dist: constant, "
+        "value_ms: 20.5}, arrivals: {process: poisson, rate_per_s: 0.01}}\n"
+    )
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(sc), "--out", str(tmp_path / "run")]).exit_code == 0
+    res = runner.invoke(app, ["logs", "export", str(tmp_path / "run"), "--out",
+                              str(tmp_path / "logs"), "--format", fmt])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    if fmt == "text":  # Billed Duration = the handler rounded up + Billed Restore Duration
+        line = next(x for x in (tmp_path / "logs" / "text" / "f.txt").read_text().splitlines()
+                    if "Restore Duration" in x)  # fmt: skip
+        assert "Billed Duration: 187 ms" in line and "Billed Restore Duration: 166 ms" in line
+        assert "Init Duration" not in line
+    res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
+                              str(tmp_path / "fit")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    import json
+
+    import pandas as pd
+
+    report = json.loads((tmp_path / "fit" / "fit.json").read_text())["per_function"]["f"]
+    truth = pd.read_parquet(tmp_path / "run" / "instances.parquet")["init_ms"]
+    assert report["init_ms_p50"] is None
+    assert report["restore_ms_p50"] == pytest.approx(truth.median(), rel=0.02)
+    from coldsim import load_scenario
+
+    fitted = load_scenario(tmp_path / "fit" / "scenario.yaml").functions[0]
+    assert fitted.snapstart is not None

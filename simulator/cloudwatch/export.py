@@ -3,7 +3,8 @@
 One log group per function (`/aws/lambda/<name>`), one log stream per instance (an execution
 environment: `YYYY/MM/DD/[$LATEST]<32 hex digits>`, dated by its creation), and per served
 request the platform lines: START as its handler starts, END and REPORT as it ends (Duration,
-Billed Duration, Memory Size, and Init Duration on an on-demand cold start). Requests that
+Billed Duration, Memory Size, and Init Duration on an on-demand cold start, or with SnapStart
+Restore Duration and Billed Restore Duration, which Billed Duration includes). Requests that
 never ran (throttled, dropped) write nothing, as on Lambda. coldsim does not model memory use,
 so `Max Memory Used` is left out. Times are `epoch_s` plus simulated seconds.
 
@@ -52,10 +53,12 @@ def events(
     memory_mb: Mapping[str, int],
     scenario: str,
     epoch_s: float = EPOCH_S,
+    snapstart_billed_ms: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """One row per served request: function, stream, start and end (epoch s), request id,
     duration_ms, billed_ms, memory_mb, init_ms (NaN unless an on-demand cold start),
-    sorted by end."""
+    restore_ms and billed_restore_ms (NaN unless a cold start of a function in
+    `snapstart_billed_ms`, which gives its Billed Restore Duration), sorted by end."""
     served = invocations[invocations["status"].astype(str) == "served"]
     iid = served["instance_id"].to_numpy()
     inst = instances.set_index("instance_id")
@@ -69,6 +72,13 @@ def events(
     # Billed: the handler, plus the init of on-demand cold starts (since 1 August 2025
     # [sources: aws-init-billing]), in whole ms.
     billed = np.ceil(duration + np.nan_to_num(init))
+    restore = np.full(len(served), np.nan)
+    billed_restore = np.full(len(served), np.nan)
+    for f, billed_ms in (snapstart_billed_ms or {}).items():
+        rows = cold & (functions == f)  # a restore, not an init [sources: aws-snapstart]
+        restore[rows], init[rows] = init[rows], np.nan
+        billed_restore[rows] = math.ceil(billed_ms)
+        billed[rows] = np.ceil(duration[rows]) + billed_restore[rows]
     out = pd.DataFrame({
         "function": functions,
         "stream": [streams[i] for i in iid],
@@ -79,6 +89,8 @@ def events(
         "billed_ms": billed,
         "memory_mb": [memory_mb[f] for f in functions],
         "init_ms": init,
+        "restore_ms": restore,
+        "billed_restore_ms": billed_restore,
     })  # fmt: skip
     return out.sort_values(["end_s", "request_id"], kind="stable").reset_index(drop=True)
 
@@ -90,6 +102,11 @@ def _report(r) -> str:
     )
     if not math.isnan(r.init_ms):
         text += f"Init Duration: {r.init_ms:.2f} ms\t"
+    if not math.isnan(r.restore_ms):
+        text += (
+            f"Restore Duration: {r.restore_ms:.2f} ms\t"
+            f"Billed Restore Duration: {r.billed_restore_ms:.0f} ms\t"
+        )
     return text
 
 
@@ -110,9 +127,16 @@ def _text_lines(ev: pd.DataFrame) -> list[tuple[float, str, str, str]]:
 
 
 def _json_records(ev: pd.DataFrame) -> list[tuple[float, str, str, str]]:
-    """Lambda's JSON log format: initStart on cold starts, start, report."""
+    """Lambda's JSON log format: initStart (restoreStart with SnapStart) on cold starts,
+    start, report."""
     lines = []
     for r in ev.itertuples(index=False):
+        if not math.isnan(r.restore_ms):
+            t = r.start_s - r.restore_ms / 1000.0
+            record = {"runtimeVersion": "coldsim", "functionName": r.function,
+                      "functionVersion": "1"}  # fmt: skip
+            lines.append((t, r.function, r.stream, json.dumps(
+                {"time": _iso(t), "type": "platform.restoreStart", "record": record})))  # fmt: skip
         if not math.isnan(r.init_ms):
             t = r.start_s - r.init_ms / 1000.0
             record = {"initializationType": "on-demand", "phase": "init",
@@ -144,6 +168,9 @@ def _json_records(ev: pd.DataFrame) -> list[tuple[float, str, str, str]]:
                    "memorySizeMB": int(r.memory_mb)}  # fmt: skip
         if not math.isnan(r.init_ms):
             metrics["initDurationMs"] = round(r.init_ms, 3)
+        if not math.isnan(r.restore_ms):
+            metrics["restoreDurationMs"] = round(r.restore_ms, 3)
+            metrics["billedRestoreDurationMs"] = int(r.billed_restore_ms)
         lines.append(
             (
                 r.end_s,
