@@ -394,8 +394,8 @@ class Function(Model):
             "instance_concurrency); requests meanwhile go to instances with room. 1: an "
             "instance starts only when a request finds every one full (and waits for it). "
             "Knative aims at 0.7, Cloud Run at about 0.6; Managed Instances keep headroom for "
-            "traffic to double (0.5) [sources: knative-concurrency, cloudrun-concurrency, "
-            "aws-managed-instances]."
+            "traffic to double (0.5) "
+            "[sources: knative-concurrency, cloudrun-concurrency, aws-managed-instances]."
         ),
     )
     billing: Literal["per-request", "busy-instance", "alive-instance"] = Field(
