@@ -59,6 +59,13 @@ CASES = {
     "a_observed": scenario(10.0, 100_000.0, keep_alive={"policy": "observing:ObservingFixed"}),
     "shared_limit": scenario(5.0, 10_000.0, functions=20, concurrency_limit=150),
 }
+# Case a on multi-request instances: 32 requests each, routed least-loaded, scaling ahead, and
+# with CPU sharing (2 vCPUs, 30% CPU: past 6.7 requests at once they slow down) or without.
+_multi = {"instance_concurrency": 32, "scale_target": 0.7, "instance_vcpus": 2.0}
+CASES["a_multi"] = scenario(10.0, 100_000.0, routing="least-loaded")
+CASES["a_multi"]["functions"][0].update(_multi, cpu_bound=0.0)
+CASES["a_multi_shared_cpu"] = scenario(10.0, 100_000.0, routing="least-loaded")
+CASES["a_multi_shared_cpu"]["functions"][0].update(_multi, cpu_bound=0.3)
 AZURE_500 = ROOT.parent / "shared" / "traces" / "azure2019_dirigent_azure_500"
 if AZURE_500.is_dir():  # the whole 500-function sample, 8 h, 3.04 M invocations
     CASES["azure_500"] = {
