@@ -141,6 +141,10 @@ class Engine:
             if f.instance_concurrency > 1 else None
             for f, take in zip(sc.functions, self.pool_take, strict=True)
         ]  # fmt: skip
+        self._ahead = [f.scale_target if f.scale_target < 1 else None for f in sc.functions]
+        for k, router in enumerate(self.routers):
+            if router is not None:  # it counts its idle instances (for scaling ahead)
+                self.pool_put[k] = self._put_counted(self.pool_put[k], router)
         capacity = [f.requests_at_full_speed() for f in sc.functions]
         self.sharing = CpuSharing(capacity) if any(c is not None for c in capacity) else None
         # One keep-alive policy copy per function, or per application with instance_scope
@@ -178,6 +182,16 @@ class Engine:
         self.columns = Columns()
         self.next_request_id = itertools.count().__next__
         self.events = 0
+
+    def _put_counted(self, put: Callable[[int, float], None], router: Router):
+        """put(iid, end_s) into an idle pool, telling the router till when it is idle."""
+        expiry, went_idle = self.instances.expiry, router.went_idle
+
+        def put_counted(iid: int, end_s: float) -> None:
+            put(iid, end_s)
+            went_idle(iid, expiry[iid])
+
+        return put_counted
 
     def _stream(self, f, purpose: str) -> np.random.Generator:
         return stream(self.seed, f.name, purpose)
@@ -310,12 +324,18 @@ class Engine:
         )  # fmt: skip
         pc_target, pc_excess = pc.target, pc.excess
         init_of, user_of, ready_s = inst.init_ms, inst.user, inst.ready_s
-        take, routers = self.pool_take, self.routers
-        sharing = self.sharing
-        ahead = [f.scale_target if f.scale_target < 1 else None for f in self.scenario.functions]
+        # Multi-request functions take through their router (negative codes: see _routed).
+        routers, ahead = self.routers, self._ahead
+        take = [
+            self.pool_take[k] if router is None else self._routed(k)
+            for k, router in enumerate(routers)
+        ]
+        share_of = [None] * len(routers)
+        if self.sharing is not None:
+            share_of = [
+                self._shared_start if c is not None else None for c in self.sharing.capacity_of
+            ]
         scale_ahead = self._scale_ahead
-        if sharing is not None:
-            shared, share = [c is not None for c in sharing.capacity_of], sharing.start
         warming = self.warming
         release, take_token, new_instance = self.release, limits.take_token, inst.new
         throttle, claim, heappush = self._throttle, self._claim_prewarmed, heapq.heappush
@@ -357,30 +377,27 @@ class Engine:
                         return throttle(k, t, d_ms, arrival, attempt, kind, rid, ACCOUNT)
                 elif od_busy[k] + pc_target[k] + pc_excess[k] >= reserved:
                     return throttle(k, t, d_ms, arrival, attempt, kind, rid, RESERVED)
-                router = routers[k]
-                if router is None:
-                    iid = take[k](t)
-                    idle = iid >= 0
-                else:  # an instance with room, maybe busy or initialising
-                    iid, idle = router.pick(t)
+                iid = take[k](t)
                 if iid >= 0:
-                    if idle:
-                        user_of[iid] = k  # with instance_scope app, maybe another function's
-                        if hosted:
-                            taken(iid)
                     start = t
                     cold = False
-                    if router is not None and (ready := ready_s(iid)) > t:
-                        start = ready  # it joins an instance still initialising
-                        cold = True
-                        a_cold(row())
-                        sparse["prewarm_wait"]["row"].append(row())
-                        sparse["prewarm_wait"]["init_ms"].append((ready - t) * 1000.0)
+                    user_of[iid] = k  # with instance_scope app, maybe another function's
+                    if hosted:
+                        taken(iid)
+                elif iid < -1:  # it joins a multi-request instance still initialising
+                    iid = -2 - iid
+                    start = ready_s(iid)
+                    cold = True
+                    a_cold(row())
+                    sparse["prewarm_wait"]["row"].append(row())
+                    sparse["prewarm_wait"]["init_ms"].append((start - t) * 1000.0)
                 elif warming[k] and (iid := claim(k, t)) >= 0:
                     start = ready_s(iid)  # waits for (the rest of) its init
                     cold = True
-                    if router is not None:
-                        router.joined(iid)
+                    if routers[k] is not None:
+                        routers[k].joined(iid)
+                        if ahead[k] is not None:
+                            scale_ahead(k, t, ahead[k])
                 else:  # a new instance: the request waits for its init, paid once
                     if not take_token(k, t):
                         return throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
@@ -392,8 +409,10 @@ class Engine:
                     iid = new_instance(k, t, False)
                     if hosted:
                         host_of[iid] = h
-                    if router is not None:
-                        router.joined(iid)
+                    if routers[k] is not None:
+                        routers[k].joined(iid)
+                        if ahead[k] is not None:
+                            scale_ahead(k, t, ahead[k])
                     a_cold(row())
                     start = t + init_of[iid] / 1000.0
                     cold = True
@@ -401,37 +420,55 @@ class Engine:
                     used[0] += 1
                 else:
                     od_busy[k] += 1
-            end = start + d_ms / 1000.0  # without CPU sharing
-            if sharing is not None and shared[k]:  # its end depends on who else runs
-                due = share(k, iid, t, start, d_ms / 1000.0, row())
-                heappush(busy, (due, iid))
-                if hosted and queue.count and due < wake[0]:
-                    arm(due)
-                a_end_now = math.nan
-            else:
+            if share_of[k] is None:
+                end = start + d_ms / 1000.0
                 heappush(busy, (end, iid))
                 if hosted and queue.count and end < wake[0]:
                     arm(end)  # an instance freed then may take a queued request
-                a_end_now = end
+            else:  # its end depends on who else runs: logged as it comes
+                end = share_of[k](k, iid, t, start, d_ms)
             if kind != USER:
                 a_warmer(row())
             if attempt != 1:
                 cols.note_retried(SERVED, attempt, t - arrival)
-            if ahead[k] is not None:
-                scale_ahead(k, t, ahead[k])
-            if observing and observers[k] is not None:
-                observers[k](
-                    Invocation(rid, names[k], arrival, start, end, cold, iid, KIND_NAMES[kind])
-                )
+            if observing and observers[k] is not None:  # (the end without CPU sharing)
+                observers[k](Invocation(rid, names[k], arrival, start, start + d_ms / 1000.0,
+                                        cold, iid, KIND_NAMES[kind]))  # fmt: skip
             a_fn(k)
             a_rid(rid)
             a_arr(arrival)
             a_start(start)
-            a_end(a_end_now)
+            a_end(end)
             a_iid(iid)
             a_dur(d_ms)
 
         return dispatch
+
+    def _routed(self, k: int) -> Callable[[float], int]:
+        """take(t) for a multi-request function: an instance with room that is ready (its
+        id), or still initialising (-2 - its id), or -1; the request is counted on it, and
+        instances are started ahead if it is short of them."""
+        pick, ready_s = self.routers[k].pick, self.instances.ready_s
+        target, scale_ahead = self._ahead[k], self._scale_ahead
+
+        def take(t: float) -> int:
+            iid = pick(t)[0]
+            if iid < 0:
+                return -1
+            if target is not None:
+                scale_ahead(k, t, target)
+            return iid if ready_s(iid) <= t else -2 - iid
+
+        return take
+
+    def _shared_start(self, k: int, iid: int, t: float, start: float, d_ms: float) -> float:
+        """A request starts on an instance whose CPU it shares: its departure is scheduled
+        (and rescheduled as others come and go); its end, unknown yet, is logged as NaN."""
+        due = self.sharing.start(k, iid, t, start, d_ms / 1000.0, self.columns.row())
+        heapq.heappush(self.busy, (due, iid))
+        if self.hosts is not None and self._queue.count and due < self._wake[0]:
+            self._arm(due)
+        return math.nan
 
     def _scale_ahead(self, k: int, t: float, target: float) -> None:
         """Start the instances function k lacks for its requests in flight to stay within
@@ -539,12 +576,8 @@ class Engine:
         inst = self.instances
         busy, retire_at, expiry, reason = self.busy, inst.retire, inst.expiry, inst.reason
         fn_of, user_of, special = inst.fn, inst.user, inst.special
-        routers, sharing = self.routers, self.sharing
-        if sharing is not None:
-            shared, finish = [c is not None for c in sharing.capacity_of], sharing.finish
-            ends, durations, starts = (
-                self.columns.invocations[c] for c in ("end_s", "duration_ms", "start_s")
-            )
+        multi = [router is not None for router in self.routers]
+        multi_end = self._multi_end
         od_busy, used = self.limits.od_busy, self.limits.used
         unreserved = [r is None for r in self.limits.reserved]
         self._window_of = window_of = []
@@ -556,8 +589,7 @@ class Engine:
         ]
         prewarming = any(prewarm_of)
         put = self.pool_put
-        special_release, prewarm = self._special_release, self._prewarm
-        heappop, heappush = heapq.heappop, heapq.heappush
+        special_release, prewarm, heappop = self._special_release, self._prewarm, heapq.heappop
         hosts, pending, start_pending = self.hosts, self._pending, self._start_pending
         hosted = hosts is not None
         if hosted:
@@ -572,22 +604,13 @@ class Engine:
                 k = fn_of[iid]
                 if special[iid] and special_release(k, iid, end):
                     continue
-                if sharing is not None and shared[k]:
-                    done = finish(k, iid, end)
-                    if done is None:
-                        continue  # a departure rescheduled since
-                    row, due = done
-                    ends[row] = end
-                    durations[row] = (end - starts[row]) * 1000.0
-                    if due < math.inf:
-                        heappush(busy, (due, iid))
+                if multi[k] and multi_end(k, iid, end):
+                    continue  # it still serves other requests (or a stale departure)
                 u = user_of[iid]  # the concurrency it held was its request's function's
                 if unreserved[u]:
                     used[0] -= 1
                 else:
                     od_busy[u] -= 1
-                if routers[k] is not None and routers[k].left(iid, end):
-                    continue  # it still serves other requests
                 retire = retire_at[iid]
                 if end >= retire:
                     expiry[iid], reason[iid] = end, LIFETIME
@@ -600,8 +623,6 @@ class Engine:
                 else:
                     expiry[iid], reason[iid] = evict_at, IDLE
                 put[k](iid, end)
-                if routers[k] is not None:
-                    routers[k].went_idle(iid, expiry[iid])
                 if hosted:
                     went_idle(iid, k, end, expiry[iid])
                 if prewarming and prewarm_of[k] is not None:
@@ -610,6 +631,30 @@ class Engine:
                 start_pending()
 
         return release
+
+    def _multi_end(self, k: int, iid: int, end: float) -> bool:
+        """A departure at `end` from a multi-request instance: True if handled here (a stale
+        CPU-sharing departure, or the instance still serves others: its request's
+        concurrency is given back here), False when the instance is now idle."""
+        sharing = self.sharing
+        if sharing is not None and sharing.capacity_of[k] is not None:
+            done = sharing.finish(k, iid, end)
+            if done is None:
+                return True  # rescheduled since
+            row, due = done
+            inv = self.columns.invocations
+            inv["end_s"][row] = end
+            inv["duration_ms"][row] = (end - inv["start_s"][row]) * 1000.0
+            if due < math.inf:
+                heapq.heappush(self.busy, (due, iid))
+        if not self.routers[k].left(iid, end):
+            return False
+        limits, u = self.limits, self.instances.user[iid]
+        if limits.reserved[u] is None:
+            limits.used[0] -= 1
+        else:
+            limits.od_busy[u] -= 1
+        return True
 
     def _special_release(self, k: int, iid: int, end: float) -> bool:
         """A provisioned instance freed, or a pre-warmed one's init ended; True when handled
@@ -648,8 +693,6 @@ class Engine:
         else:
             inst.end(iid, evict_at, EndReason.IDLE)
         self.pool_put[k](iid, end)
-        if self.routers[k] is not None:
-            self.routers[k].went_idle(iid, inst.expiry[iid])
         if self.hosts is not None:
             self.hosts.went_idle(iid, k, end, inst.expiry[iid])
         return True

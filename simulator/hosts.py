@@ -84,8 +84,10 @@ class Hosts:
             evictable[h] += mb[k]
 
         def taken(iid: int) -> None:
-            """An idle instance serves a request: no longer leaving or evictable."""
-            if leaving_of.pop(iid)[1]:
+            """An instance serves a request: if idle, no longer leaving or evictable (a
+            multi-request instance may be busy already)."""
+            entry = leaving_of.pop(iid, None)
+            if entry is not None and entry[1]:
                 h = host[iid]
                 evictable[h] -= mb[fn[iid]]
                 valid[h] -= 1
