@@ -141,10 +141,13 @@ class Engine:
             if f.instance_concurrency > 1 else None
             for f, take in zip(sc.functions, self.pool_take, strict=True)
         ]  # fmt: skip
-        self._ahead = [f.scale_target if f.scale_target < 1 else None for f in sc.functions]
+        #: Functions whose platform starts instances ahead of requests.
+        self._ahead = [f.scale_target < 1 or f.min_instances > 0 for f in sc.functions]
         for k, router in enumerate(self.routers):
             if router is not None:  # it counts its idle instances (for scaling ahead)
-                self.pool_put[k] = self._put_counted(self.pool_put[k], router)
+                self.pool_put[k] = self._put_counted(
+                    self.pool_put[k], router, sc.functions[k].min_instances
+                )
         capacity = [f.requests_at_full_speed() for f in sc.functions]
         self.sharing = CpuSharing(capacity) if any(c is not None for c in capacity) else None
         # One keep-alive policy copy per function, or per application with instance_scope
@@ -183,12 +186,22 @@ class Engine:
         self.next_request_id = itertools.count().__next__
         self.events = 0
 
-    def _put_counted(self, put: Callable[[int, float], None], router: Router):
-        """put(iid, end_s) into an idle pool, telling the router till when it is idle."""
-        expiry, went_idle = self.instances.expiry, router.went_idle
+    def _put_counted(self, put: Callable[[int, float], None], router: Router, least: int):
+        """put(iid, end_s) into an idle pool, telling the router till when it is idle. While
+        fewer than `least` idle instances are kept for the function's minimum, this one is
+        kept too, until it is recycled (or a request takes it; busy ones need no keeping)."""
+        inst = self.instances
+        expiry, reason, retire, went_idle = inst.expiry, inst.reason, inst.retire, router.went_idle
+        pinned = router.pinned
 
         def put_counted(iid: int, end_s: float) -> None:
             put(iid, end_s)
+            if least:  # the minimum is held by idle instances kept till recycled
+                for other in [i for i in pinned if expiry[i] <= end_s]:
+                    pinned.discard(other)  # recycled since
+                if len(pinned) < least:
+                    pinned.add(iid)
+                    expiry[iid], reason[iid] = retire[iid], LIFETIME
             went_idle(iid, expiry[iid])
 
         return put_counted
@@ -220,6 +233,9 @@ class Engine:
         # The hot paths are closures over state that no longer changes shape from here on.
         self.release = self._releaser()
         self.dispatch = self._dispatcher()
+        for k, f in enumerate(self.scenario.functions):
+            if f.min_instances:  # set up with the function: their inits start at 0 s
+                self._scale_ahead(k, 0.0)
         env = self.env
         for k, f in enumerate(self.scenario.functions):
             env.process(self._arrivals(k, f))
@@ -336,6 +352,7 @@ class Engine:
                 self._shared_start if c is not None else None for c in self.sharing.capacity_of
             ]
         scale_ahead = self._scale_ahead
+        full_throttles = [f.when_full == "throttle" for f in self.scenario.functions]
         warming = self.warming
         release, take_token, new_instance = self.release, limits.take_token, inst.new
         throttle, claim, heappush = self._throttle, self._claim_prewarmed, heapq.heappush
@@ -391,13 +408,16 @@ class Engine:
                     a_cold(row())
                     sparse["prewarm_wait"]["row"].append(row())
                     sparse["prewarm_wait"]["init_ms"].append((start - t) * 1000.0)
+                elif full_throttles[k]:  # no cold start on the request's path
+                    scale_ahead(k, t, 1)
+                    return throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
                 elif warming[k] and (iid := claim(k, t)) >= 0:
                     start = ready_s(iid)  # waits for (the rest of) its init
                     cold = True
                     if routers[k] is not None:
                         routers[k].joined(iid)
-                        if ahead[k] is not None:
-                            scale_ahead(k, t, ahead[k])
+                        if ahead[k]:
+                            scale_ahead(k, t)
                 else:  # a new instance: the request waits for its init, paid once
                     if not take_token(k, t):
                         return throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
@@ -411,8 +431,8 @@ class Engine:
                         host_of[iid] = h
                     if routers[k] is not None:
                         routers[k].joined(iid)
-                        if ahead[k] is not None:
-                            scale_ahead(k, t, ahead[k])
+                        if ahead[k]:
+                            scale_ahead(k, t)
                     a_cold(row())
                     start = t + init_of[iid] / 1000.0
                     cold = True
@@ -449,14 +469,14 @@ class Engine:
         id), or still initialising (-2 - its id), or -1; the request is counted on it, and
         instances are started ahead if it is short of them."""
         pick, ready_s = self.routers[k].pick, self.instances.ready_s
-        target, scale_ahead = self._ahead[k], self._scale_ahead
+        ahead, scale_ahead = self._ahead[k], self._scale_ahead
 
         def take(t: float) -> int:
             iid = pick(t)[0]
             if iid < 0:
                 return -1
-            if target is not None:
-                scale_ahead(k, t, target)
+            if ahead:
+                scale_ahead(k, t)
             return iid if ready_s(iid) <= t else -2 - iid
 
         return take
@@ -470,13 +490,14 @@ class Engine:
             self._arm(due)
         return math.nan
 
-    def _scale_ahead(self, k: int, t: float, target: float) -> None:
-        """Start the instances function k lacks for its requests in flight to stay within
-        `target` of capacity: their init starts now, in the background (a new instance takes
-        a scaling token, and memory with hosts); ready, they idle under the keep-alive policy
-        until a request comes."""
-        router = self.routers[k]
-        for _ in range(router.missing(target, t)):
+    def _scale_ahead(self, k: int, t: float, waiting: int = 0) -> None:
+        """Start the instances function k lacks for its requests in flight (and `waiting`
+        ones turned away) to stay within scale_target of capacity, and for min_instances to
+        be alive: their init starts now, in the background (a new instance takes a scaling
+        token, and memory with hosts); ready, they idle under the keep-alive policy until a
+        request comes."""
+        router, f = self.routers[k], self.scenario.functions[k]
+        for _ in range(router.missing(f.scale_target, t, f.min_instances, waiting)):
             if not self.limits.take_token(k, t):
                 return
             h = -1

@@ -47,6 +47,7 @@ class Router:
         self.in_flight = 0  # requests on the function's instances
         self.busy = 0  # instances serving at least one request
         self.starting: set[int] = set()  # started ahead, not yet idle or serving
+        self.pinned: set[int] = set()  # idle instances kept for min_instances
         self._idle: dict[int, float] = {}  # idle instance -> end of its keep-alive
         self._idle_ends: list[tuple[float, int]] = []
 
@@ -93,6 +94,7 @@ class Router:
             self.busy += 1
             self._idle.pop(iid, None)
             self.starting.discard(iid)
+            self.pinned.discard(iid)
         self.in_flight += 1
         load += 1
         active[iid] = load
@@ -119,16 +121,20 @@ class Router:
         self._idle[iid] = until
         heapq.heappush(self._idle_ends, (until, iid))
 
-    def missing(self, target: float, t: float) -> int:
-        """Instances to start at t for requests in flight to stay within `target` of the
-        capacity (busy, idle and starting instances x N)."""
+    def alive(self, t: float) -> int:
+        """Instances busy, idle (keep-alive not over at t) and starting."""
         idle, ends = self._idle, self._idle_ends
         while ends and ends[0][0] <= t:
             until, iid = heapq.heappop(ends)
             if idle.get(iid) == until:
                 del idle[iid]
-        have = self.busy + len(idle) + len(self.starting)
-        return math.ceil(self.in_flight / (target * self.capacity) - 1e-9) - have
+        return self.busy + len(idle) + len(self.starting)
+
+    def missing(self, target: float, t: float, least: int = 0, waiting: int = 0) -> int:
+        """Instances to start at t for requests in flight (and `waiting` ones turned away)
+        to stay within `target` of the capacity, and for at least `least` to be alive."""
+        wanted = math.ceil((self.in_flight + waiting) / (target * self.capacity) - 1e-9)
+        return max(wanted, least) - self.alive(t)
 
     def _leave_bucket(self, iid: int, load: int) -> None:
         bucket = self._buckets.get(load)

@@ -398,6 +398,26 @@ class Function(Model):
             "[sources: knative-concurrency, cloudrun-concurrency, aws-managed-instances]."
         ),
     )
+    min_instances: int = Field(
+        0,
+        ge=0,
+        le=15_000,
+        description=(
+            "With instance_concurrency > 1: instances the platform keeps however idle, started "
+            "at 0 s (ready after their init) and replaced when recycled (Managed Instances "
+            "keep 3 by default; Cloud Run and Knative min instances) "
+            "[sources: aws-managed-instances]."
+        ),
+    )
+    when_full: Literal["cold-start", "throttle"] = Field(
+        "cold-start",
+        description=(
+            "With instance_concurrency > 1, a request that finds every instance full: starts "
+            "a new instance and waits for its init (Cloud Run, Knative, Azure), or is "
+            "throttled (reason scaling) while instances start in the background (Managed "
+            "Instances: no cold start on a request's path) [sources: aws-managed-instances]."
+        ),
+    )
     billing: Literal["per-request", "busy-instance", "alive-instance"] = Field(
         "per-request",
         description=(
@@ -643,12 +663,17 @@ class Scenario(Model):
                     "(provisioned concurrency is billed per request by Lambda); use per-request"
                 )
             if f.instance_concurrency == 1:
-                if f.scale_target < 1:
-                    raise ValueError(
-                        f"[{i}].scale_target {f.scale_target:g}: only with "
-                        "instance_concurrency > 1 (an instance serving one request is full as "
-                        "soon as it serves)"
-                    )
+                for field, bad in (
+                    ("scale_target", f.scale_target < 1),
+                    ("min_instances", f.min_instances > 0),
+                    ("when_full", f.when_full != "cold-start"),
+                ):
+                    if bad:
+                        raise ValueError(
+                            f"[{i}].{field} {getattr(f, field)}: only with instance_concurrency "
+                            "> 1 (for Lambda's one request per instance, use "
+                            "provisioned_concurrency)"
+                        )
                 continue
             if f.provisioned_schedule():
                 raise ValueError(
