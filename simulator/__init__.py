@@ -20,7 +20,10 @@ from .scenario import load_scenario, parse_scenario  # noqa: E402
 from .schema import Scenario  # noqa: E402
 from .selection import IdleSelection  # noqa: E402
 from .simulation import simulate  # noqa: E402
+from .style import show_in_jupyter as _show_in_jupyter  # noqa: E402
 from .sweep import SweepResult, sweep  # noqa: E402
+
+_show_in_jupyter()
 
 __all__ = [
     "ArrivalProcess", "EvictionPolicy", "FunctionFacts", "IdleSelection", "Invocation",

@@ -486,8 +486,9 @@ class Engine:
         (and rescheduled as others come and go); its end, unknown yet, is logged as NaN."""
         due = self.sharing.start(k, iid, t, start, d_ms / 1000.0, self.columns.row())
         heapq.heappush(self.busy, (due, iid))
-        if self.hosts is not None and self._queue.count and due < self._wake[0]:
-            self._arm(due)
+        if self.hosts is not None and self._queue.count:  # the instance's departure moved
+            self._wake[0] = math.inf  # (a look armed at the old one would find nothing)
+            self._arm(self._next_change())
         return math.nan
 
     def _scale_ahead(self, k: int, t: float, waiting: int = 0) -> None:
@@ -668,6 +669,8 @@ class Engine:
             inv["duration_ms"][row] = (end - inv["start_s"][row]) * 1000.0
             if due < math.inf:
                 heapq.heappush(self.busy, (due, iid))
+                if self.hosts is not None and self._queue.count:
+                    self._arm(due)  # the others sped up: one may leave sooner
         if not self.routers[k].left(iid, end):
             return False
         limits, u = self.limits, self.instances.user[iid]
@@ -804,9 +807,12 @@ class Engine:
     def _next_change(self) -> float:
         """The next moment a waiting request might be served: an instance freed or leaving,
         a pre-warm starting, or the earliest deadline (the head's)."""
-        head = self._queue.head()
+        head, busy, sharing = self._queue.head(), self.busy, self.sharing
+        if sharing is not None:  # departures rescheduled since are no change
+            while busy and sharing.superseded(self.instances.fn[busy[0][1]], *busy[0]):
+                heapq.heappop(busy)
         return min(
-            self.busy[0][0] if self.busy else math.inf,
+            busy[0][0] if busy else math.inf,
             self.hosts.next_departure(),
             self._pending[0][0] if self._pending else math.inf,
             head.deadline if head is not None else math.inf,

@@ -33,7 +33,8 @@ from .rng import Buffered
 class Invocation(NamedTuple):
     """A request as placed on an instance. Its end is known when it starts (its handler time
     is drawn then), so a policy sees it early; decisions that must not peek ahead use only
-    arrival_s and start_s."""
+    arrival_s and start_s. On a multi-request instance whose CPU is shared, end_s is the
+    end the request would have alone: the real one depends on requests still to come."""
 
     request_id: int
     function: str

@@ -5,6 +5,7 @@ overrides, expands a trace `workload:` into functions and validates against the 
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -174,6 +175,7 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     policy's window), or an empty one where the schema has no default. Changing a mapping's
     kind (`dist`, `policy`, `process`) drops the old kind's parameters: set the kind first,
     then its parameters."""
+    value = copy.deepcopy(value)  # later paths write into it: never into the caller's
     parts = dotted.split(".")
     node: Any = data
     model: Any = Scenario

@@ -70,6 +70,13 @@ class CpuSharing:
         clock.virtual, clock.last = tag, end  # exact: the clock reads the tag as it departs
         return row, self._next(clock, self.capacity_of[k])
 
+    def superseded(self, k: int, end: float, iid: int) -> bool:
+        """Is the departure (end, iid) of a function-k instance one rescheduled since?"""
+        if self.capacity_of[k] is None:
+            return False
+        clock = self._clocks.get(iid)
+        return clock is None or end != clock.due
+
     def _next(self, clock: _Clock, capacity: float) -> float:
         rate = self._rate(capacity, len(clock.running))
         clock.due = clock.last + (clock.running[0][0] - clock.virtual) / rate

@@ -32,6 +32,34 @@ def figures(rows: int, cols: int, width: float = 7.5, height: float = 4.2):
     return fig, axes
 
 
+def show_in_jupyter() -> None:
+    """Let IPython display the figures coldsim returns. They are made without pyplot (no
+    global state, no GUI), so unless `%matplotlib inline` is on, Jupyter would print their
+    repr instead of the image; a PNG formatter for Figure fixes that."""
+    import sys
+
+    if "IPython" not in sys.modules:  # not in IPython: nothing to do, nothing imported
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(Figure)
+    except KeyError:  # nobody displays figures yet
+        png.for_type(Figure, _png)
+
+
+def _png(fig: Figure) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
 #: Quantiles drawn per CDF curve: enough for the eye, cheap for millions of rows.
 CDF_POINTS = 2000
 

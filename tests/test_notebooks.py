@@ -40,3 +40,12 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         resources={"metadata": {"path": str(tmp_path / "notebooks")}},
     ).execute()  # fmt: skip
     assert time.perf_counter() - started < 60, "a notebook should run in under a minute"
+
+
+def test_figures_coldsim_returns_show_as_images():
+    # coldsim draws without pyplot: without its PNG formatter, Jupyter prints the figure's
+    # repr, "<Figure size ...>", instead of the image.
+    cell = "import coldsim\nfrom coldsim import style\nfig, ax = style.figure()\nax.plot([0, 1])\nfig"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    assert any("image/png" in out.get("data", {}) for out in nb.cells[0].outputs)
