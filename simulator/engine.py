@@ -137,7 +137,7 @@ class Engine:
         # Multi-request instances: a router per function over its instances with room.
         self.routers = [
             Router(platform.routing, f.instance_concurrency, self.instances.active,
-                   self.instances.retire, take)
+                   self.instances.retire, take, self.instances.ready_s)
             if f.instance_concurrency > 1 else None
             for f, take in zip(sc.functions, self.pool_take, strict=True)
         ]  # fmt: skip

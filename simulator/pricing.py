@@ -140,6 +140,8 @@ def costs(
     g = pricing.billing_granularity_ms
     dur = invocations["duration_ms"].to_numpy()
     init = invocations["init_ms"].to_numpy()
+    if any(f.instance_concurrency > 1 for f in scenario.functions):
+        cold = cold & _pays_init(cold, iid, init)
 
     def billed_ms(mask: np.ndarray) -> np.ndarray:  # per function
         return np.bincount(codes[mask], weights=_round_up(dur[mask], g), minlength=n_fn)
@@ -202,6 +204,20 @@ def costs(
     }
     out["total"] = sum(out.values())
     return out
+
+
+def _pays_init(cold: np.ndarray, iid: np.ndarray, init: np.ndarray) -> np.ndarray:
+    """Per row: does its bill carry its instance's init? One cold row per instance: the one
+    that waited longest (the request that started it); others joined it during its init."""
+    rows = np.flatnonzero(cold)
+    if not len(rows):
+        return np.ones(len(cold), dtype=bool)
+    order = rows[np.lexsort((-init[rows], iid[rows]))]  # per instance, longest wait first
+    first = np.r_[True, iid[order][1:] != iid[order][:-1]]
+    pays = np.ones(len(cold), dtype=bool)
+    pays[rows] = False
+    pays[order[first]] = True
+    return pays
 
 
 def _snapstart_usd(instances: pd.DataFrame, scenario: Scenario) -> np.ndarray:

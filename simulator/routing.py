@@ -7,8 +7,9 @@ and selection like any instance, only when it serves none. Instances serving 1..
 are kept in buckets by load, so a pick costs the number of distinct loads, not of instances.
 
 Rules [sources: knative-concurrency, cloudrun-concurrency]:
-- pack: the busiest open instance, then an idle one (fewest instances alive: Cloud Run's
-  aim of filling instances up to their concurrency);
+- pack: the busiest ready open instance, then an idle one, then the busiest one still
+  initialising (fewest instances alive: Cloud Run's aim of filling instances up to their
+  concurrency, without making a request wait for an init an idle instance spares it);
 - least-loaded: an idle instance, then the least busy open one (spreads requests, as
   Knative's activator does, which is what matters when requests share CPU).
 A draining instance (past its recycling time) takes no new request.
@@ -38,10 +39,12 @@ class Router:
         active: list[int],
         retire: list[float],
         take_idle: Callable[[float], int],
+        ready_s: Callable[[int], float],
     ):
         self.capacity = capacity
         self.packs = rule == "pack"
         self._active, self._retire, self._take_idle = active, retire, take_idle
+        self._ready_s = ready_s
         #: load -> {instance id: None}, insertion-ordered (a pick is deterministic)
         self._buckets: dict[int, dict[int, None]] = {}
         self.in_flight = 0  # requests on the function's instances
@@ -54,23 +57,26 @@ class Router:
     def pick(self, t: float) -> tuple[int, bool]:
         """(instance, came from the idle pool) for a request at t, its load counted; (-1,
         False) when no instance has room."""
-        if not self.packs:
+        if self.packs:
+            iid = self._busiest_ready(t)
+            if iid < 0:
+                iid = self._take_idle(t)
+                if iid >= 0:
+                    self.joined(iid)
+                    return iid, True
+                iid = self._open(t)
+        else:
             iid = self._take_idle(t)
             if iid >= 0:
                 self.joined(iid)
                 return iid, True
-        iid = self._open(t)
+            iid = self._open(t)
         if iid >= 0:
             self.joined(iid)
-            return iid, False
-        if self.packs:
-            iid = self._take_idle(t)
-            if iid >= 0:
-                self.joined(iid)
-                return iid, True
-        return -1, False
+        return iid, False
 
     def _open(self, t: float) -> int:
+        """The busiest (pack) or least busy open instance, ready or not."""
         buckets, retire = self._buckets, self._retire
         while buckets:
             load = max(buckets) if self.packs else min(buckets)
@@ -80,6 +86,21 @@ class Router:
                     return iid
                 break
             del bucket[iid]  # draining: it finishes what it serves, then retires
+            if not bucket:
+                del buckets[load]
+        return -1
+
+    def _busiest_ready(self, t: float) -> int:
+        """The busiest open instance that is ready at t (instances initialising are few:
+        they are skipped, not removed)."""
+        buckets, retire, ready_s = self._buckets, self._retire, self._ready_s
+        for load in sorted(buckets, reverse=True):
+            bucket = buckets[load]
+            for iid in list(bucket):
+                if retire[iid] <= t:  # draining: it finishes what it serves, then retires
+                    del bucket[iid]
+                elif ready_s(iid) <= t:
+                    return iid
             if not bucket:
                 del buckets[load]
         return -1
