@@ -404,8 +404,8 @@ class Function(Model):
         le=15_000,
         description=(
             "With instance_concurrency > 1: instances the platform keeps however idle, started "
-            "at 0 s (ready after their init) and replaced when recycled (Managed Instances "
-            "keep 3 by default; Cloud Run and Knative min instances) "
+            "at 0 s (ready after their init); one recycled is replaced at the next request "
+            "(Managed Instances keep 3 by default; Cloud Run and Knative min instances) "
             "[sources: aws-managed-instances]."
         ),
     )
