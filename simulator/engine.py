@@ -2,14 +2,16 @@
 
 SimPy processes drive what happens at given times: one per function walks its arrival times,
 one per provisioned-concurrency schedule, one per warmer. Everything else is computed rather
-than scheduled. A request's end time is known when it starts, so finished instances are moved
-to their idle pools lazily (a heap of end times, drained up to the current time before any
-decision); an idle instance's eviction time is decided by the keep-alive policy when it goes
-idle and logged then; pools drop expired entries when they meet them. Throttled asynchronous
-requests are the only per-request events: a retry timer each.
+than scheduled. A request's end time is known when it starts (on an instance whose CPU is
+shared: its next departure, rescheduled as requests come and go), so finished instances are
+moved to their idle pools lazily (a heap of end times, drained up to the current time before
+any decision); an idle instance's eviction time is decided by the keep-alive policy when it
+goes idle and logged then; pools drop expired entries when they meet them. Throttled
+asynchronous requests are the only per-request events: a retry timer each.
 
 The components, one module each: `instances` (the instance table), `limits` (concurrency and
-scaling rate), `provisioned` (provisioned concurrency), `eventlog` (what is recorded), and the
+scaling rate), `provisioned` (provisioned concurrency), `routing` and `sharing` (multi-request
+instances), `hosts` (memory), `eventlog` (what is recorded), and the
 policy families `keepalive` and `selection`.
 
 Glossary of the short names in the hot paths: k the function's index, t the time a request is
@@ -142,11 +144,11 @@ class Engine:
             for f, take in zip(sc.functions, self.pool_take, strict=True)
         ]  # fmt: skip
         #: Functions whose platform starts instances ahead of requests.
-        self._ahead = [f.scale_target < 1 or f.min_instances > 0 for f in sc.functions]
+        self._scales_ahead = [f.scale_target < 1 or f.min_instances > 0 for f in sc.functions]
         for k, router in enumerate(self.routers):
             if router is not None:  # it counts its idle instances (for scaling ahead)
                 self.pool_put[k] = self._put_counted(
-                    self.pool_put[k], router, sc.functions[k].min_instances
+                    k, self.pool_put[k], router, sc.functions[k].min_instances
                 )
         capacity = [f.requests_at_full_speed() for f in sc.functions]
         self.sharing = CpuSharing(capacity) if any(c is not None for c in capacity) else None
@@ -186,7 +188,19 @@ class Engine:
         self.next_request_id = itertools.count().__next__
         self.events = 0
 
-    def _put_counted(self, put: Callable[[int, float], None], router: Router, least: int):
+    def _replace_at(self, k: int, when: float) -> None:
+        """Start what function k's minimum lacks at `when` (an instance started for it is
+        recycled then); the replacement is ready after its init. Scheduled as the instance
+        starts: whether it is still kept then is known only then."""
+
+        def replace(_event) -> None:
+            self.release(when)
+            self._scale_ahead(k, when)
+
+        self.events += 1
+        self.env.timeout(max(0.0, when - self.env.now)).callbacks.append(replace)
+
+    def _put_counted(self, k: int, put: Callable[[int, float], None], router: Router, least: int):
         """put(iid, end_s) into an idle pool, telling the router till when it is idle. While
         fewer than `least` idle instances are kept for the function's minimum, this one is
         kept too, until it is recycled (or a request takes it; busy ones need no keeping)."""
@@ -198,7 +212,7 @@ class Engine:
             put(iid, end_s)
             if least:  # the minimum is held by idle instances kept till recycled
                 for other in [i for i in pinned if expiry[i] <= end_s]:
-                    pinned.discard(other)  # recycled since
+                    pinned.discard(other)  # recycled (or evicted) since
                 if len(pinned) < least:
                     pinned.add(iid)
                     expiry[iid], reason[iid] = retire[iid], LIFETIME
@@ -222,10 +236,25 @@ class Engine:
             priority, evicted = eviction.priority, eviction.evicted
         else:
             priority, evicted = checked_eviction(eviction)
+        if any(router is not None for router in self.routers):
+            evicted = self._forgotten_when(evicted)
         return Hosts(
             spec.count, spec.memory_mb, [f.footprint_mb() for f in sc.functions],
             order, priority, evicted, self.instances,
         )  # fmt: skip
+
+    def _forgotten_when(self, evicted: Callable[..., None]) -> Callable[..., None]:
+        """The eviction policy's `evicted`, also telling a multi-request function's router
+        that the instance is gone (an evicted instance kept for the minimum included:
+        memory pressure overrides it)."""
+        routers = self.routers
+
+        def evicted_and_forgotten(iid: int, k: int, h: int, priority: float) -> None:
+            evicted(iid, k, h, priority)
+            if routers[k] is not None:
+                routers[k].forget(iid)
+
+        return evicted_and_forgotten
 
     # -- public -----------------------------------------------------------------------------
 
@@ -250,9 +279,7 @@ class Engine:
         ends = ends[np.isfinite(ends)]
         self._closing_at = max(self.scenario.duration_s, float(ends.max()) if len(ends) else 0.0)
         if self.sharing is not None:  # requests still running on shared CPUs end after these
-            fn, shared = self.instances.fn, self.sharing.capacity_of
-            due = [end for end, iid in self.busy if shared[fn[iid]] is not None]
-            self._closing_at = max([self._closing_at, *due])
+            self._closing_at = max(self._closing_at, self.sharing.last_departure())
         self.release(math.inf)
         log = self._event_log()
         if self.progress is not None:
@@ -341,7 +368,7 @@ class Engine:
         pc_target, pc_excess = pc.target, pc.excess
         init_of, user_of, ready_s = inst.init_ms, inst.user, inst.ready_s
         # Multi-request functions take through their router (negative codes: see _routed).
-        routers, ahead = self.routers, self._ahead
+        routers, ahead = self.routers, self._scales_ahead
         take = [
             self.pool_take[k] if router is None else self._routed(k)
             for k, router in enumerate(routers)
@@ -469,12 +496,15 @@ class Engine:
         id), or still initialising (-2 - its id), or -1; the request is counted on it, and
         instances are started ahead if it is short of them."""
         pick, ready_s = self.routers[k].pick, self.instances.ready_s
-        ahead, scale_ahead = self._ahead[k], self._scale_ahead
+        ahead, scale_ahead = self._scales_ahead[k], self._scale_ahead
+        taken = self.hosts.taken if self.hosts is not None else None
 
         def take(t: float) -> int:
-            iid = pick(t)[0]
+            iid, was_idle = pick(t)
             if iid < 0:
                 return -1
+            if was_idle and taken is not None:
+                taken(iid)  # not evictable by the instances started next (dispatch: no-op)
             if ahead:
                 scale_ahead(k, t)
             return iid if ready_s(iid) <= t else -2 - iid
@@ -515,6 +545,8 @@ class Engine:
             heapq.heappush(self.busy, (ready, iid))
             heapq.heappush(self.warming[k], (ready, iid))
             router.starting.add(iid)
+            if f.min_instances and inst.retire[iid] < self.scenario.duration_s:
+                self._replace_at(k, inst.retire[iid])  # (none after the arrivals end)
 
     def _claim_prewarmed(self, k: int, t: float) -> int:
         """The pre-warmed instance of k's pool that will be ready soonest, not ready at t
@@ -711,6 +743,8 @@ class Engine:
             inst.end(iid, end, EndReason.LIFETIME)
             if self.hosts is not None:
                 self.hosts.leaves(iid, end)
+            if self.routers[k] is not None:
+                self.routers[k].starting.discard(iid)
             return True
         if evict_at > retire:
             inst.end(iid, retire, EndReason.LIFETIME)
@@ -809,7 +843,9 @@ class Engine:
         a pre-warm starting, or the earliest deadline (the head's)."""
         head, busy, sharing = self._queue.head(), self.busy, self.sharing
         if sharing is not None:  # departures rescheduled since are no change
-            while busy and sharing.superseded(self.instances.fn[busy[0][1]], *busy[0]):
+            inst = self.instances  # (a pre-warm's ready time is one, clock or not)
+            while (busy and not inst.special[busy[0][1]]
+                   and sharing.superseded(inst.fn[busy[0][1]], *busy[0])):  # fmt: skip
                 heapq.heappop(busy)
         return min(
             busy[0][0] if busy else math.inf,

@@ -1,10 +1,11 @@
 """Instances (execution environments): their table and their lifecycle facts.
 
 An instance is created (cold init starts), becomes ready after its init, serves requests one
-at a time, and goes idle between them; it ends when its keep-alive window runs out (idle), when
-it is recycled past its lifetime (lifetime), when a provisioned count is lowered
-(deprovisioned), or it is still alive at the horizon. The engine decides those times; this
-table records them, one Python list per column (instances are few next to requests).
+at a time (up to instance_concurrency at once, if set), and goes idle between them; it ends
+when its keep-alive window runs out (idle), when it is recycled past its lifetime (lifetime),
+when a provisioned count is lowered (deprovisioned), or it is still alive at the horizon. The
+engine decides those times; this table records them, one Python list per column (instances
+are few next to requests).
 
 Glossary of the per-instance columns (index = instance id):
   fn        the function that created it          user      the function of its last request

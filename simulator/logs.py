@@ -21,11 +21,13 @@ COLUMNS = {
                    "served.",
         "end_s": "When its handler ended, s; NaN unless served.",
         "instance_id": "The instance that served it; -1 unless served.",
-        "cold": "Served by an instance that was initialising for it (a cold start).",
+        "cold": "It waited for an instance's init (a cold start): one started for it, or, "
+                "with instance_concurrency > 1, one it joined while initialising.",
         "provisioned": "Served by a provisioned-concurrency instance.",
         "init_ms": "Init time the request waited for: the whole init on a cold start, the "
                    "rest of it on a pre-warmed instance; 0 on a warm start.",
-        "duration_ms": "Handler time, ms; NaN for requests that never ran.",
+        "duration_ms": "Handler time, ms (stretched by CPU sharing on a multi-request "
+                       "instance); NaN for requests that never ran.",
         "latency_ms": "end_s - arrival_s, ms: init and handler, plus queueing for async "
                       "requests retried after throttling and waits for host memory; NaN "
                       "unless served.",
@@ -49,7 +51,8 @@ COLUMNS = {
                       "to make room on its host) or unplaced (a pre-warm that found no room "
                       "on any host: it never ran).",
         "invocations": "Requests it served (warmer pings included).",
-        "prewarmed": "Created by a keep-alive policy's pre-warm request.",
+        "prewarmed": "Started ahead of requests: by a keep-alive policy's pre-warm request, "
+                     "or by the platform's scaling (scale_target, min_instances).",
         "host": "The host holding its memory (platform.hosts), numbered from 0; -1 without "
                 "hosts.",
     },
@@ -61,8 +64,9 @@ COLUMNS = {
         "time_s": "When this attempt was throttled, s.",
         "attempt": "Attempt number (1 = the first).",
         "reason": "reserved (the function's reserved concurrency), account (the account's "
-                  "unreserved pool), scaling (the rate of new instances) or memory (no host "
-                  "could make room for a new instance).",
+                  "unreserved pool), scaling (the rate of new instances; or, with when_full "
+                  "throttle, every instance full) or memory (no host could make room for a new "
+                  "instance).",
         "outcome": "retry (async: retried later), throttled (sync: failed) or dropped (async: "
                    "too old to retry; memory: no room, or waited max_wait_s).",
     },
@@ -128,7 +132,8 @@ def instances_frame(log: EventLog) -> pd.DataFrame:
 
 def throttles_frame(log: EventLog) -> pd.DataFrame:
     """One row per throttled attempt. reason: reserved (the function's reserved concurrency) |
-    account (the unreserved account pool) | scaling (the rate of new instances). outcome:
+    account (the unreserved account pool) | scaling (the rate of new instances, or every
+    instance full with when_full throttle) | memory. outcome:
     retry (async, retried later) | throttled (sync) | dropped (async, too old to retry)."""
     thr = dict(log.throttles)
     thr["function"] = _categorical(thr["function"], log.functions)

@@ -119,7 +119,11 @@ def costs(
     configured provisioned concurrency per GB-s, each constant stretch rounded up to 5 min.
     Warmer pings pay all of these too, reported under `warmers` only. A pre-warmed instance's
     whole init is billed once, under `init` of the function whose policy asked for it, when
-    it starts in the window, whether or not a request (or a warmer's ping) takes it."""
+    it starts in the window, whether or not a request (or a warmer's ping) takes it; an
+    instance's init once however many requests joined it. With SnapStart, a cold start bills
+    its Billed Restore Duration instead of init, and `snapstart` holds the cache and restore
+    fees. Functions billed per instance (busy-instance, alive-instance) pay request fees and
+    `instances` (their instances' time at the instance prices) instead of compute and init."""
     from .report import on_instances
 
     pricing = scenario.platform.pricing
@@ -141,7 +145,7 @@ def costs(
     dur = invocations["duration_ms"].to_numpy()
     init = invocations["init_ms"].to_numpy()
     if any(f.instance_concurrency > 1 for f in scenario.functions):
-        cold = cold & _pays_init(cold, iid, init)
+        cold = cold & pays_init(cold, iid, init)
 
     def billed_ms(mask: np.ndarray) -> np.ndarray:  # per function
         return np.bincount(codes[mask], weights=_round_up(dur[mask], g), minlength=n_fn)
@@ -206,7 +210,7 @@ def costs(
     return out
 
 
-def _pays_init(cold: np.ndarray, iid: np.ndarray, init: np.ndarray) -> np.ndarray:
+def pays_init(cold: np.ndarray, iid: np.ndarray, init: np.ndarray) -> np.ndarray:
     """Per row: does its bill carry its instance's init? One cold row per instance: the one
     that waited longest (the request that started it); others joined it during its init."""
     rows = np.flatnonzero(cold)

@@ -8,10 +8,11 @@ are kept in buckets by load, so a pick costs the number of distinct loads, not o
 
 Rules [sources: knative-concurrency, cloudrun-concurrency]:
 - pack: the busiest ready open instance, then an idle one, then the busiest one still
-  initialising (fewest instances alive: Cloud Run's aim of filling instances up to their
-  concurrency, without making a request wait for an init an idle instance spares it);
-- least-loaded: an idle instance, then the least busy open one (spreads requests, as
-  Knative's activator does, which is what matters when requests share CPU).
+  initialising (fills instances up to their concurrency so that fewer stay busy, without
+  making a request wait for an init an idle instance spares it);
+- least-loaded: an idle instance, then the least busy ready open one, then the least busy
+  one still initialising (spreads requests, as Knative's activator does, which is what
+  matters when requests share CPU).
 A draining instance (past its recycling time) takes no new request.
 
 Scaling ahead (scale_target < 1, the rule of Knative, Cloud Run and Managed Instances
@@ -57,20 +58,16 @@ class Router:
     def pick(self, t: float) -> tuple[int, bool]:
         """(instance, came from the idle pool) for a request at t, its load counted; (-1,
         False) when no instance has room."""
-        if self.packs:
-            iid = self._busiest_ready(t)
-            if iid < 0:
-                iid = self._take_idle(t)
-                if iid >= 0:
-                    self.joined(iid)
-                    return iid, True
-                iid = self._open(t)
-        else:
+        iid = self._ready_open(t) if self.packs else -1
+        if iid < 0:
             iid = self._take_idle(t)
             if iid >= 0:
                 self.joined(iid)
                 return iid, True
-            iid = self._open(t)
+            if not self.packs:
+                iid = self._ready_open(t)
+            if iid < 0:
+                iid = self._open(t)
         if iid >= 0:
             self.joined(iid)
         return iid, False
@@ -90,19 +87,26 @@ class Router:
                 del buckets[load]
         return -1
 
-    def _busiest_ready(self, t: float) -> int:
-        """The busiest open instance that is ready at t (instances initialising are few:
-        they are skipped, not removed)."""
+    def _ready_open(self, t: float) -> int:
+        """The busiest (pack) or least busy open instance that is ready at t (instances
+        initialising are few: skipped, not removed)."""
         buckets, retire, ready_s = self._buckets, self._retire, self._ready_s
-        for load in sorted(buckets, reverse=True):
+        for load in sorted(buckets, reverse=self.packs):
             bucket = buckets[load]
-            for iid in list(bucket):
+            draining = []
+            found = -1
+            for iid in bucket:
                 if retire[iid] <= t:  # draining: it finishes what it serves, then retires
-                    del bucket[iid]
+                    draining.append(iid)
                 elif ready_s(iid) <= t:
-                    return iid
+                    found = iid
+                    break
+            for iid in draining:
+                del bucket[iid]
             if not bucket:
                 del buckets[load]
+            if found >= 0:
+                return found
         return -1
 
     def joined(self, iid: int) -> None:
@@ -141,6 +145,11 @@ class Router:
         self.starting.discard(iid)
         self._idle[iid] = until
         heapq.heappush(self._idle_ends, (until, iid))
+
+    def forget(self, iid: int) -> None:
+        """An idle instance left early (evicted for memory)."""
+        self._idle.pop(iid, None)
+        self.pinned.discard(iid)
 
     def alive(self, t: float) -> int:
         """Instances busy, idle (keep-alive not over at t) and starting."""

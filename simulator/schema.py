@@ -26,7 +26,7 @@ from .distributions import DistributionMs, DistributionS, LogNormalMs, UniformS
 from .eviction import EvictionField
 from .eviction import default_policy as default_eviction
 from .globalstate import GlobalStateItem
-from .keepalive import KeepAliveField, default_policy
+from .keepalive import KeepAliveField, default_policy, overrides
 from .model import Model
 from .placement import FirstFit, PlacementField
 from .pricing import Pricing
@@ -216,9 +216,10 @@ class Platform(Model):
         "pack",
         description=(
             "With functions' instance_concurrency > 1: which instance with room takes a "
-            "request. pack: the busiest one, then an idle one (fewest instances, Cloud Run's "
-            "aim); least-loaded: an idle one, then the least busy (spreads load, like Knative's "
-            "activator) [sources: cloudrun-concurrency, knative-concurrency]."
+            "request. pack: the busiest ready one, then an idle one (fewer instances busy); "
+            "least-loaded: an idle one, then the least busy ready one (spreads load, like "
+            "Knative's activator); either then one still initialising (the request waits for "
+            "its init) [sources: knative-concurrency]."
         ),
     )
     async_retry: AsyncRetry = Field(default_factory=AsyncRetry)
@@ -427,7 +428,8 @@ class Function(Model):
             "Azure Flex Consumption). alive-instance: each instance's whole life (Lambda "
             "Managed Instances: EC2 price plus a 15% fee, no duration charge "
             "[sources: aws-managed-instances-pricing]). Instance time is priced by "
-            "platform.pricing.instances; request fees apply to all three."
+            "platform.pricing.instances, whose defaults are Managed Instances' (set them for "
+            "Cloud Run or Azure); request fees apply to all three."
         ),
     )
     instance_vcpus: float | None = Field(
@@ -657,6 +659,30 @@ class Scenario(Model):
                             f"[{i}].snapstart: not with {field} (AWS offers SnapStart on "
                             f"on-demand functions only); drop one of them"
                         )
+            if f.snapstart is not None and f.billing != "per-request":
+                raise ValueError(
+                    f"[{i}].snapstart: not with billing {f.billing} (SnapStart is billed per "
+                    "request, as Lambda on demand); use per-request"
+                )
+            if (
+                f.instance_vcpus is not None
+                and f.instance_concurrency == 1
+                and (f.billing == "per-request")
+            ):
+                raise ValueError(
+                    f"[{i}].instance_vcpus: used only by instance_concurrency > 1 (CPU shared "
+                    "by requests) or per-instance billing; drop it"
+                )
+            if (
+                platform is not None
+                and overrides(platform.keep_alive, "prewarm")
+                and (f.scale_target < 1 or f.min_instances > 0)
+            ):
+                raise ValueError(
+                    f"[{i}]: scale_target and min_instances start instances ahead, as the "
+                    f"keep-alive policy {platform.keep_alive.policy} does by pre-warming; "
+                    "use one of them"
+                )
             if f.billing != "per-request" and f.provisioned_schedule():
                 raise ValueError(
                     f"[{i}].billing {f.billing}: not modelled with provisioned_concurrency "

@@ -38,6 +38,7 @@ class CpuSharing:
     def __init__(self, capacity_of: list[float | None]):
         self.capacity_of = capacity_of
         self._clocks: dict[int, _Clock] = {}
+        self._function: dict[int, int] = {}  # instance -> its function
 
     @staticmethod
     def _rate(capacity: float, n: int) -> float:
@@ -51,6 +52,7 @@ class CpuSharing:
         capacity = self.capacity_of[k]
         if clock is None:
             clock = self._clocks[iid] = _Clock(last=start)
+            self._function[iid] = k
         elif t > clock.last:
             clock.virtual += (t - clock.last) * self._rate(capacity, len(clock.running))
             clock.last = t
@@ -65,10 +67,24 @@ class CpuSharing:
             return None
         tag, row = heapq.heappop(clock.running)
         if not clock.running:
-            del self._clocks[iid]
+            del self._clocks[iid], self._function[iid]
             return row, math.inf
         clock.virtual, clock.last = tag, end  # exact: the clock reads the tag as it departs
         return row, self._next(clock, self.capacity_of[k])
+
+    def last_departure(self) -> float:
+        """When the last request running now would end if none came: each clock replayed
+        through its departures (finish tags in order, one fewer request after each)."""
+        last = -math.inf
+        for iid, clock in self._clocks.items():
+            capacity = self.capacity_of[self._function[iid]]
+            t, virtual = clock.last, clock.virtual
+            tags = sorted(tag for tag, _ in clock.running)
+            for i, tag in enumerate(tags):
+                t += (tag - virtual) / self._rate(capacity, len(tags) - i)
+                virtual = tag
+            last = max(last, t)
+        return last
 
     def superseded(self, k: int, end: float, iid: int) -> bool:
         """Is the departure (end, iid) of a function-k instance one rescheduled since?"""

@@ -515,7 +515,6 @@ def test_instance_concurrency_1_gives_todays_results(seed):
         data["platform"]["routing"] = routing
         for f in data["functions"]:
             f["instance_concurrency"] = 1
-            f["instance_vcpus"] = 0.25  # no effect with one request per instance
         variants.append(run(data))
     for res in variants:
         pd.testing.assert_frame_equal(res.invocations, base.invocations)
@@ -618,7 +617,7 @@ def multi_scenarios(draw):
             "max_event_age_s": 60.0,
             "cpu_bound": 0.0,
         }  # fmt: skip
-        if draw(st.booleans()):  # CPU sharing
+        if f["instance_concurrency"] > 1 and draw(st.booleans()):  # CPU sharing
             f["cpu_bound"] = draw(st.sampled_from([0.0, 0.5, 1.0]))
             f["instance_vcpus"] = draw(st.sampled_from([0.5, 1.0, 2.0]))
         functions.append(f)

@@ -4,9 +4,14 @@ Instances: no cold start on a request's path). Hand-stepped with constant times.
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 from coldsim import ScenarioError, parse_scenario
+from coldsim.report import per_host
 from conftest import const, function, run, scenario
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 def multi(write_trace, times, *, n=4, init_ms=1000.0, duration_ms=10_000.0, idle_s=600.0,
@@ -61,13 +66,17 @@ def test_above_the_minimum_idle_instances_still_expire(write_trace):
     assert gone["ended_s"].iloc[0] == pytest.approx(res.invocations["end_s"].max() + 10.0)
 
 
-def test_recycled_minimum_instances_are_replaced_at_the_next_request(write_trace):
+@pytest.mark.parametrize("when_full", ["cold-start", "throttle"])
+def test_minimum_instances_are_replaced_as_they_are_recycled(write_trace, when_full):
+    # Lifetime 30 s: the minimum's instance is replaced at 30 (ready at 31); none is started
+    # for a recycling after the arrivals end (60 s), so the run ends.
     res = multi(write_trace, [40.0], min_instances=1, lifetime_s=30.0, idle_s=5.0,
-                duration_ms=100.0, duration_s=60.0)  # fmt: skip
-    inst = res.instances
-    assert inst["created_s"].tolist() == [0.0, 40.0]
-    assert inst["end_reason"].astype(str).tolist() == ["lifetime", "alive"]
-    assert inst["ended_s"].iloc[0] == pytest.approx(30.0)
+                duration_ms=100.0, duration_s=60.0, when_full=when_full)  # fmt: skip
+    inst, inv = res.instances, res.invocations
+    assert inst["created_s"].tolist() == [0.0, 30.0]
+    assert inst["end_reason"].astype(str).tolist() == ["lifetime", "lifetime"]
+    assert inst["ended_s"].tolist() == pytest.approx([30.0, 60.0])
+    assert inv["status"].astype(str).tolist() == ["served"] and not inv["cold"].any()
 
 
 def test_when_full_throttle_turns_requests_away_and_scales_in_the_background(write_trace):
@@ -95,3 +104,74 @@ def test_scaling_fields_need_multi_request_instances(field, value):
     f[field] = value
     with pytest.raises(ScenarioError, match=rf"{field} .*only with instance_concurrency > 1"):
         parse_scenario(scenario(f))
+
+
+@st.composite
+def ahead_scenarios(draw):
+    functions = []
+    for k in range(draw(st.integers(1, 2))):
+        f = {
+            "name": f"fn{k}",
+            "memory_mb": draw(st.sampled_from([512, 1024])),
+            "init": draw(st.sampled_from([const(0), const(700), {"dist": "exponential",
+                                                                  "mean_ms": 800}])),
+            "duration": {"dist": "exponential", "mean_ms": draw(st.floats(100, 3000))},
+            "arrivals": {"process": "poisson", "rate_per_s": draw(st.floats(0.2, 4))},
+            "invocation": draw(st.sampled_from(["sync", "async"])),
+            "max_event_age_s": 60.0,
+            "instance_concurrency": draw(st.integers(2, 5)),
+            "cpu_bound": draw(st.sampled_from([0.0, 0.5, 1.0])),
+            "instance_vcpus": draw(st.sampled_from([0.5, 1.0, 2.0])),
+            "scale_target": draw(st.sampled_from([1.0, 0.7, 0.4])),
+            "min_instances": draw(st.sampled_from([0, 1, 2])),
+            "when_full": draw(st.sampled_from(["cold-start", "throttle"])),
+            "billing": draw(st.sampled_from(["per-request", "busy-instance", "alive-instance"])),
+        }  # fmt: skip
+        functions.append(f)
+    data = scenario(
+        *functions, duration_s=60.0, seed=draw(st.integers(0, 2**32 - 1)),
+        idle_s=draw(st.sampled_from([0.0, 5.0, 60.0])),
+        max_lifetime_s=draw(st.one_of(st.none(), st.floats(2, 40))),
+        concurrency_limit=draw(st.one_of(st.none(), st.integers(2, 8))),
+        scaling=draw(st.sampled_from([None, {"instances": 2, "per_s": 1}])),
+    )  # fmt: skip
+    data["platform"]["routing"] = draw(st.sampled_from(["pack", "least-loaded"]))
+    if draw(st.booleans()):
+        data["platform"]["hosts"] = {
+            "count": draw(st.integers(1, 2)), "memory_mb": draw(st.sampled_from([1024, 2048])),
+            "on_full": draw(st.sampled_from(["drop", "queue"])), "max_wait_s": 5.0,
+        }  # fmt: skip
+    return data
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ahead_scenarios())
+def test_instances_started_ahead_keep_the_invariants(data):
+    res = run(data)
+    sc = parse_scenario(data)
+    inv, inst = res.invocations, res.instances
+    ok = inv["status"].astype(str) == "served"
+    served = inv[ok]
+    # Every request ends once; served ones ran on an instance, after its init, before its end.
+    assert inv["request_id"].is_unique
+    assert np.isfinite(served[["start_s", "end_s"]].to_numpy()).all()
+    iid = served["instance_id"].to_numpy()
+    ended = inst["ended_s"].to_numpy()
+    ends_at = np.where(np.isnan(ended), np.inf, ended)
+    assert (served["start_s"].to_numpy() >= inst["ready_s"].to_numpy()[iid] - 1e-9).all()
+    assert (served["end_s"].to_numpy() <= ends_at[iid] + 1e-9).all()
+    # Never more than N requests on an instance at once (ends before starts at equal times).
+    n_of = {f.name: f.instance_concurrency for f in sc.functions}
+    for _, rows in served.groupby("instance_id"):
+        events = sorted([(e, -1) for e in rows["end_s"]] + [(b, 1) for b in rows["start_s"]])
+        load = np.cumsum([step for _, step in events])
+        assert load.max() <= n_of[rows["function"].iloc[0]]
+    # A host's memory is never exceeded.
+    if sc.platform.hosts is not None:
+        table = per_host(inv, inst, sc)
+        assert (table["peak_used_mb"] <= sc.platform.hosts.memory_mb + 1e-6).all()
+        assert (inst.loc[inst["end_reason"].astype(str) != "unplaced", "host"] >= 0).all()
+    # With the same seed, the same logs.
+    again = run(data)
+    pd.testing.assert_frame_equal(again.invocations, inv)
+    pd.testing.assert_frame_equal(again.instances, inst)

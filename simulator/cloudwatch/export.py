@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..pricing import pays_init
+
 FORMATS = ("text", "filter-log-events", "insights-csv", "lambda-json")
 
 #: Simulated time 0 is this moment unless told otherwise: 2026-01-01T00:00:00Z.
@@ -66,6 +68,8 @@ def events(
     ahead = (inst["provisioned"] | inst["prewarmed"]).to_numpy()
     streams = [_stream(i, created[i], epoch_s, scenario) for i in range(len(inst))]
     cold = served["cold"].to_numpy() & ~ahead[iid]  # init on the request's path, reported
+    # once per instance: requests that joined a multi-request instance's init only waited
+    cold &= pays_init(cold, iid, served["init_ms"].to_numpy())
     duration = served["duration_ms"].to_numpy()
     init = np.where(cold, inst["init_ms"].to_numpy()[iid], np.nan)
     functions = served["function"].astype(str).to_numpy()

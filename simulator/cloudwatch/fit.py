@@ -15,10 +15,16 @@ maximum-likelihood (Turnbull) estimate of lifelines [sources: lifelines]:
   its function), nor does one not seen from its start (provisioned, or begun before the
   logs: provisioned environments are never reaped when idle).
 A narrow estimate (the intervals holding its 5th to 95th percentiles span at most 10% of the
-median) becomes a fixed keep-alive, a wider one a uniform range through them. Environments
-that lived past `young_s` and ended at once (their next cold start came sooner than any
-keep-alive) give the recycling lifetime. Arrivals are replayed as observed, or a Poisson process
-is fitted to them (hourly or diurnal: .arrivals).
+median) becomes a fixed keep-alive, a wider one a uniform range through them. The recycling
+lifetime (max_lifetime_s) is estimated the same way, and by the same rule, from every
+environment seen from its start (`lifetime`):
+- one past `young_s` whose function next started cold sooner than the shortest keep-alive
+  after its last request was recycled, between its ages at that request and that cold start;
+- every other one (reaped while idle, alive at the logs' end) outlived its age at its last
+  request: right-censored, which is what keeps environments reaped young from biasing the
+  lifetime low. With fewer than 10 recycled the lifetime is not estimated.
+Arrivals are replayed as observed, or a Poisson process is fitted to them (hourly or diurnal:
+.arrivals).
 """
 
 from __future__ import annotations
@@ -85,7 +91,8 @@ def environments(inv: pd.DataFrame, log_end_s: float, young_s: float = YOUNG_S):
             last = float(end.max())
             age = last - born
             envs.append({"function": f, "stream": stream, "created_s": born, "last_end_s": last,
-                         "uses": len(r), "age_s": age})  # fmt: skip
+                         "uses": len(r), "age_s": age,
+                         "last_start_s": float(start.max())})  # fmt: skip
             if math.isnan(born):
                 # Not seen from its start: provisioned (never reaped when idle: no evidence
                 # on the keep-alive), or begun before the logs.
@@ -110,25 +117,58 @@ def environments(inv: pd.DataFrame, log_end_s: float, young_s: float = YOUNG_S):
     return pd.DataFrame(envs), pd.DataFrame(idle, columns=columns)
 
 
-def keep_alive(idle: pd.DataFrame) -> dict[str, Any]:
-    """Turnbull's estimate of the keep-alive from the idle periods; its quantiles and the
-    policy they suggest (None when no environment was seen to end)."""
-    use = idle[idle["kind"].isin(["reused", "ended"])]
-    ended = use["kind"] == "ended"
-    if not ended.any():
-        return {"policy": None, "evidence": _counts(idle), "note": (
-            "no environment was seen to end while young: nothing bounds the keep-alive "
-            "from above (longer logs, or logs of a less busy function, would)")}  # fmt: skip
+@dataclass
+class _Turnbull:
+    """Turnbull's estimate: its intervals (sorted by midpoint; an unbounded one's midpoint is
+    its left end) and their probabilities."""
+
+    left: np.ndarray
+    right: np.ndarray
+    mid: np.ndarray
+    probs: np.ndarray
+
+    def at(self, p: float) -> int:
+        """The interval holding the p-th percentile."""
+        return min(int(np.searchsorted(np.cumsum(self.probs), p / 100.0)), len(self.mid) - 1)
+
+    def quantiles(self) -> dict[int, float]:
+        return {p: float(self.mid[self.at(p)]) for p in (5, 25, 50, 75, 95)}
+
+    def unbounded(self) -> float:
+        """The mass beyond every observed upper bound."""
+        return float(self.probs[~np.isfinite(self.right)].sum())
+
+    def fixed_or_uniform(self) -> float | dict[str, Any]:
+        """The median when the estimate is narrow, else a uniform range through its 5th and
+        95th percentiles. The estimate's mass sits in intervals; their extent, not their
+        midpoints, is what the data pin down: a fixed value only when the whole 5-95% span
+        is within 10% of the median (its middle is then within 5% of any value in it)."""
+        q = self.quantiles()
+        median = q[50]
+        lo, hi = float(self.left[self.at(5)]), float(self.right[self.at(95)])
+        if np.isfinite(hi) and hi - lo <= 0.10 * median:
+            return round(median, 1)
+        if not np.isfinite(hi):
+            hi = q[95]
+        width = (hi - lo) / 0.9
+        low = max(0.0, lo - 0.05 * width)
+        return {"dist": "uniform", "low_s": round(low, 1), "high_s": round(low + width, 1)}
+
+
+def _turnbull(
+    lower: np.ndarray, upper: np.ndarray, informative: np.ndarray, tol: float = 1e-7
+) -> _Turnbull:
+    """lifelines' NPMLE of interval-censored [lower, upper] (upper inf: right-censored).
+
+    Lower bounds of the `informative` = False observations (ones bounded only from below)
+    that lie below every finite upper bound say nothing the largest of them does not (all
+    the estimate's mass lies above that one), so only it is kept; then bounds to 10 ms,
+    equal ones counted once with a weight: thousands of short-lived observations add one. Its
+    EM stops once an iteration gains less than `tol` in log-likelihood."""
     from lifelines.fitters.npmle import npmle
 
-    # Reuse gaps shorter than every upper bound say nothing the longest of them does not
-    # (all the estimate's mass lies above that one), so only it is kept; then bounds to 10 ms,
-    # equal ones counted once with a weight. A busy function's thousands of short gaps add
-    # one observation.
-    lower = use["lower_s"].to_numpy(dtype=float)
-    upper = use["upper_s"].to_numpy(dtype=float)
     shortest_upper = upper[np.isfinite(upper)].min()
-    short = (use["kind"] == "reused").to_numpy() & (lower < shortest_upper)
+    short = ~informative & (lower < shortest_upper)
     if short.any():
         longest_short = lower[short].argmax()
         keep = ~short
@@ -139,74 +179,120 @@ def keep_alive(idle: pd.DataFrame) -> dict[str, Any]:
     pairs, weights = np.unique(bounds, axis=0, return_counts=True)
     lower, upper = pairs[:, 0], np.maximum(pairs[:, 1], pairs[:, 0])
     with np.errstate(divide="ignore", invalid="ignore"):  # its EM meets p = 0 and p = 1
-        probs, intervals = npmle(lower, upper, weights=weights.astype(float))
+        probs, intervals = npmle(lower, upper, weights=weights.astype(float), tol=tol)
     probs = np.asarray(probs, dtype=float)
     left = np.array([iv.left for iv in intervals], dtype=float)
     right = np.array([iv.right for iv in intervals], dtype=float)
     mid = np.where(np.isfinite(right), (left + right) / 2, left)
     order = np.argsort(mid)
-    mid, left, right = mid[order], left[order], right[order]
     probs = probs[order] / probs.sum()
-    cum = np.cumsum(probs)
+    return _Turnbull(left[order], right[order], mid[order], probs)
 
-    def at(p: float) -> int:
-        return min(int(np.searchsorted(cum, p / 100.0)), len(mid) - 1)
 
-    q = {p: float(mid[at(p)]) for p in (5, 25, 50, 75, 95)}
-    beyond = float(probs[~np.isfinite(right)].sum())
-    median = q[50]
-    # The estimate's mass sits in intervals; their extent, not their midpoints, is what the
-    # data pin down: a fixed keep-alive only when the whole 5-95% span is within 10% of the
-    # median (its middle is then within 5% of any value in it).
-    lo, hi = float(left[at(5)]), float(right[at(95)])
-    if np.isfinite(hi) and hi - lo <= 0.10 * median:
-        policy = {"policy": "fixed", "idle_s": round(median, 1)}
-    else:  # a uniform range through the 5th and 95th percentiles
-        if not np.isfinite(hi):
-            hi = q[95]
-        width = (hi - lo) / 0.9
-        low = max(0.0, lo - 0.05 * width)
-        policy = {"policy": "random",
-                  "idle_s": {"dist": "uniform", "low_s": round(low, 1),
-                             "high_s": round(low + width, 1)}}  # fmt: skip
+def keep_alive(idle: pd.DataFrame) -> dict[str, Any]:
+    """Turnbull's estimate of the keep-alive from the idle periods; its quantiles and the
+    policy they suggest (None when no environment was seen to end)."""
+    return _keep_alive(idle)[0]
+
+
+def _keep_alive(idle: pd.DataFrame) -> tuple[dict[str, Any], float | None]:
+    """keep_alive(), and the shortest keep-alive the estimate allows: the lower end of the
+    intervals holding its 5th to 95th percentiles (None when not estimated)."""
+    use = idle[idle["kind"].isin(["reused", "ended"])]
+    ended = use["kind"] == "ended"
+    if not ended.any():
+        return {"policy": None, "evidence": _counts(idle), "note": (
+            "no environment was seen to end while young: nothing bounds the keep-alive "
+            "from above (longer logs, or logs of a less busy function, would)")}, None  # fmt: skip
+    # A busy function's thousands of short reuse gaps add one observation (_turnbull).
+    est = _turnbull(use["lower_s"].to_numpy(dtype=float), use["upper_s"].to_numpy(dtype=float),
+                    ~(use["kind"] == "reused").to_numpy())  # fmt: skip
+    q = est.quantiles()
+    value = est.fixed_or_uniform()
+    if isinstance(value, dict):  # a uniform range through the 5th and 95th percentiles
+        policy = {"policy": "random", "idle_s": value}
+    else:
+        policy = {"policy": "fixed", "idle_s": value}
     # Observations close to the estimate are what pin it down: reuse after at least half the
     # shortest keep-alive, or an end seen within twice the longest.
     near = int(((use["kind"] == "reused") & (use["lower_s"] >= q[5] / 2)).sum()
                + (ended & (use["upper_s"] <= 2 * q[95])).sum())  # fmt: skip
-    out = {"policy": policy, "quantiles_s": q, "mass_unbounded": beyond,
+    out = {"policy": policy, "quantiles_s": q, "mass_unbounded": est.unbounded(),
            "evidence": {**_counts(idle), "near_the_estimate": near}}  # fmt: skip
     if near < 30:
         out["note"] = (
             f"weak evidence: only {near} idle periods end or are reused near the estimate; "
             "logs of a function idle for minutes at a time pin the keep-alive down best"
         )
-    return out
+    return out, float(est.left[est.at(5)])
 
 
-def lifetime(envs: pd.DataFrame, idle: pd.DataFrame, keep: dict[str, Any],
-             young_s: float = YOUNG_S) -> dict[str, Any]:  # fmt: skip
-    """Recycling: environments past young_s whose next cold start came sooner than the
-    shortest keep-alive ended at once, by age."""
-    floor = keep.get("quantiles_s", {}).get(5)
-    old = idle[idle["kind"] == "old"].merge(envs, on=["function", "stream"])
-    if floor is None or old.empty:
+#: Recycled environments needed before the recycling lifetime is estimated.
+MIN_RECYCLED = 10
+
+
+def lifetime(
+    envs: pd.DataFrame, idle: pd.DataFrame, shortest_keep_s: float | None
+) -> dict[str, Any]:
+    """Turnbull's estimate of the recycling lifetime R (the age at which the platform retires
+    an environment, idle or at the end of its request) from every environment seen from its
+    start, and the max_lifetime_s it suggests (None unless MIN_RECYCLED were seen recycled).
+
+    - Recycled: an old environment (past young_s at its last request) whose function next
+      started cold sooner than the shortest keep-alive after that request (`shortest_keep_s`).
+      A cold start means no environment sat idle, and the keep-alive had not run out, so it
+      was recycled: R lies between its ages at that request's start and at that cold start.
+    - Right-censored: every other one (reaped while idle, alive when the logs end, or gone
+      some other way) was alive as its last request started: R exceeds its age then.
+    Counting those that left (mostly reaped) as at risk until then is what the naive estimate
+    (the ages of recycled ones) lacks: environments reaped young rarely reach a long R, so the
+    recycled ones are the short-R ones and that estimate comes out low.
+
+    The threshold is the keep-alive itself (the low end of its estimate), not half of it as
+    before: an environment whose function went that long without a cold start after its last
+    request was gone by then whatever its R (reaped, if not recycled), so all its end shows,
+    alive at that request, does not depend on R. Below the keep-alive, environments recycled
+    in a gap between the threshold and the keep-alive would count as alive just before their
+    recycling, and R come out long; above it, reaped ones would count as recycled (R short)."""
+    old = idle[idle["kind"] == "old"]
+    if shortest_keep_s is None or old.empty:
         return {"max_lifetime_s": None, "recycled": 0}
-    # Gone sooner than any keep-alive would have reaped it: recycled (halved for slack).
-    old = old[old["next_cold_s"] < floor / 2]
-    ages = old["age_s"].to_numpy()
-    ages = ages[np.isfinite(ages)]
-    if len(ages) < 10:
-        return {
-            "max_lifetime_s": None,
-            "recycled": int(len(ages)),
-            "note": "fewer than 10 environments recycled: lifetime not estimated",
-        }
-    q5, q95 = np.percentile(ages, [5, 95])
-    width = (q95 - q5) / 0.9
-    low = max(0.0, q5 - 0.05 * width)
-    return {"max_lifetime_s": {"dist": "uniform", "low_s": round(float(low), 1),
-                               "high_s": round(float(low + width), 1)},
-            "recycled": int(len(ages)), "median_age_s": float(np.median(ages))}  # fmt: skip
+    final = idle[idle["kind"].isin(["ended", "old", "open"])].merge(envs, on=["function", "stream"])
+    recycled = ((final["kind"] == "old") & (final["next_cold_s"] < shortest_keep_s)).to_numpy()
+    n, censored = int(recycled.sum()), int((~recycled).sum())
+    if n < MIN_RECYCLED:
+        out: dict[str, Any] = {"max_lifetime_s": None, "recycled": n}
+        if n:  # (none: the report as it was before this estimate, byte for byte)
+            out["right_censored"] = censored
+        out["note"] = "fewer than 10 environments recycled: lifetime not estimated"
+        return out
+    born = final["created_s"].to_numpy(dtype=float)
+    lower = final["last_start_s"].to_numpy(dtype=float) - born
+    upper = np.where(recycled, final["last_end_s"].to_numpy(dtype=float)
+                     + final["next_cold_s"].to_numpy(dtype=float) - born, np.inf)  # fmt: skip
+    # lifelines' default tolerance (1e-7) can keep its EM going for minutes on a few hundred
+    # intervals; at 1e-4 the quantiles came out as with it to within seconds.
+    est = _turnbull(lower, upper, recycled, tol=1e-4)
+    q = {p: round(v, 1) for p, v in est.quantiles().items()}
+    beyond = est.unbounded()
+    oldest = float(np.max(upper[recycled]))
+    out = {"max_lifetime_s": est.fixed_or_uniform(), "quantiles_s": q, "mass_unbounded": beyond,
+           "recycled": n, "right_censored": censored,
+           "right_censored_past_first_recycled": int((lower[~recycled]
+                                                      >= upper[recycled].min()).sum()),
+           "recycled_if_next_cold_within_s": round(shortest_keep_s, 1)}  # fmt: skip
+    if beyond >= 0.5:
+        out["note"] = (
+            f"{beyond:.0%} of the estimate lies beyond the oldest age seen recycled "
+            f"({oldest:.0f} s): most environments outlived these logs' evidence, so the "
+            "lifetime is a lower bound (longer logs would tell more)"
+        )
+    elif beyond > 0.05:
+        out["note"] = (
+            f"{beyond:.0%} of the estimate lies beyond the oldest age seen recycled "
+            f"({oldest:.0f} s): the range's upper end is a lower bound"
+        )
+    return out
 
 
 def _counts(idle: pd.DataFrame) -> dict[str, int]:
@@ -230,8 +316,10 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
     t0 = math.floor(float(inv["arrival_s"].min()))
     log_end = float(inv["end_s"].max())
     envs, idle = environments(inv, log_end, young_s)
-    keep = keep_alive(idle) if not idle.empty else {"policy": None, "evidence": {}}
-    life = lifetime(envs, idle, keep, young_s) if not envs.empty else {"max_lifetime_s": None}
+    keep, shortest_keep = (
+        _keep_alive(idle) if not idle.empty else ({"policy": None, "evidence": {}}, None)
+    )
+    life = lifetime(envs, idle, shortest_keep) if not envs.empty else {"max_lifetime_s": None}
     functions, observed, per_function = [], {}, {}
     for f, r in inv.groupby("function", sort=True):
         times = np.sort(r["arrival_s"].to_numpy() - t0)
