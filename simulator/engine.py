@@ -515,6 +515,8 @@ class Engine:
         """A request starts on an instance whose CPU it shares: its departure is scheduled
         (and rescheduled as others come and go); its end, unknown yet, is logged as NaN."""
         due = self.sharing.start(k, iid, t, start, d_ms / 1000.0, self.columns.row())
+        if due is None:  # its next departure did not move
+            return math.nan
         heapq.heappush(self.busy, (due, iid))
         if self.hosts is not None and self._queue.count:  # the instance's departure moved
             self._wake[0] = math.inf  # (a look armed at the old one would find nothing)

@@ -44,10 +44,12 @@ class CpuSharing:
     def _rate(capacity: float, n: int) -> float:
         return 1.0 if n <= capacity else capacity / n
 
-    def start(self, k: int, iid: int, t: float, start: float, work_s: float, row: int) -> float:
+    def start(
+        self, k: int, iid: int, t: float, start: float, work_s: float, row: int
+    ) -> float | None:
         """A request (invocation row `row`) placed at t starts at `start` (later if the
         instance is initialising) with work_s of handler time alone; the instance's next
-        departure time."""
+        departure time, or None if it did not move (the one scheduled holds)."""
         clock = self._clocks.get(iid)
         capacity = self.capacity_of[k]
         if clock is None:
@@ -57,7 +59,9 @@ class CpuSharing:
             clock.virtual += (t - clock.last) * self._rate(capacity, len(clock.running))
             clock.last = t
         heapq.heappush(clock.running, (clock.virtual + work_s, row))
-        return self._next(clock, capacity)
+        before = clock.due
+        due = self._next(clock, capacity)
+        return None if due == before else due
 
     def finish(self, k: int, iid: int, end: float) -> tuple[int, float] | None:
         """The departure the engine scheduled at `end`: (the finished request's row, the
