@@ -64,13 +64,17 @@ def logs_fit(
     rep = result.report
     keep = rep["keep_alive"]
     table = Table(title=f"{name}: fitted to {rep['invocations']:,} invocations")
-    for col in ("function", "requests", "cold", "cold rate", "p50 ms", "init p50 ms", "envs"):
-        table.add_column(col, justify="left" if col == "function" else "right")
+    for col in ("function", "runtime", "requests", "cold", "cold rate", "p50 ms", "init p50 ms",
+                "envs"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("function", "runtime") else "right")
     for f, m in rep["per_function"].items():
-        table.add_row(f, f"{m['invocations']:,}", f"{m['cold_starts']:,}",
+        table.add_row(f, m["runtime"] or "-", f"{m['invocations']:,}", f"{m['cold_starts']:,}",
                       _pct(m["cold_start_rate"]), _num(m["duration_ms_p50"]),
                       _num(m["init_ms_p50"]), f"{m['environments']:,}")  # fmt: skip
     out_console.print(table)
+    for f, m in rep["per_function"].items():
+        if m.get("note"):
+            out_console.print(f"{f}: note: {m['note']}", highlight=False, markup=False)
     ev = keep.get("evidence", {})
     life = rep["lifetime"].get("max_lifetime_s")
     out_console.print(
@@ -167,8 +171,11 @@ def logs_export(
         out_dir = check_output_dir(out or run_dir.with_name(run_dir.name + "-logs"), "logs")
         data = yaml.safe_load(files[2].read_text())
         memory = {f["name"]: f.get("memory_mb", 128) for f in data["functions"]}
+        # The runtime each environment logs as it starts (null: python3.12, coldsim's default).
+        runtimes = {f["name"]: f.get("runtime") for f in data["functions"]}
         ev = export.events(pd.read_parquet(files[0]), pd.read_parquet(files[1]), memory,
-                           data["name"], epoch_s, _snapstart_billed_ms(data))  # fmt: skip
+                           data["name"], epoch_s, _snapstart_billed_ms(data),
+                           runtimes)  # fmt: skip
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
 

@@ -401,3 +401,192 @@ def test_deeply_nested_json_is_a_clean_error(tmp_path):
     path = write(tmp_path / "deep.json", "[" * 100_000 + "]" * 100_000)
     with pytest.raises(ScenarioError, match=r"deep\.json: JSON nested too deeply"):
         read_logs([path])
+
+
+# --- runtime versions: INIT_START / RESTORE_START, platform.initStart / restoreStart --------
+
+ARN = "arn:aws:lambda:us-east-1::runtime:7b620fc2e66107a1046b140b9d320295811af3ad5d4c6a011fad1fa65127e9e6"
+
+
+def start_line(version, kind="INIT_START"):
+    # As Lambda writes it (AWS's example: "INIT_START Runtime Version: python:3.13.v14
+    # Runtime Version ARN: arn:aws:lambda:eu-south-1::runtime:7b62..."), a tab between.
+    return f"{kind} Runtime Version: {version}\tRuntime Version ARN: {ARN}"
+
+
+def test_init_start_lines_in_text_give_each_functions_most_common_runtime(tmp_path):
+    detailed = write(
+        tmp_path / "checkout.log",
+        f"2024-05-01T12:00:00.000000+00:00 {STREAM_A} {start_line('python:3.12.v18')}\n"
+        f"2024-05-01T12:00:00.253000+00:00 {STREAM_A} {COLD}\n"
+        f"2024-05-01T12:00:04.000000+00:00 {STREAM_B} {start_line('python:3.12.v20')}\n"
+        f"2024-05-01T12:00:04.100000+00:00 {STREAM_B} {start_line('python:3.12.v20')}\n"
+        f"2024-05-01T12:00:05.004000+00:00 {STREAM_B} {WARM}\n",
+    )
+    short = write(
+        tmp_path / "api.txt",  # aws logs tail --format short: no stream
+        f"2024-05-01T12:00:00 {start_line('nodejs:22.v40')}\n"
+        f"2024-05-01T12:00:00 {COLD.replace(RID1, RID3)}\n",
+    )
+    console = write(
+        tmp_path / "orders.txt",  # the console's download: a tab after the time
+        f"2024-05-01T12:00:00.100Z\t{start_line('java:21.v20', 'RESTORE_START')}\n"
+        f"2024-05-01T12:00:00.400Z\tREPORT RequestId: {RID2}\tDuration: 26.63 ms\t"
+        "Billed Duration: 354 ms\tMemory Size: 512 MB\tRestore Duration: 326.96 ms\t"
+        "Billed Restore Duration: 327 ms\t\n",
+    )
+    parsed = read_logs([detailed, short, console])
+    assert parsed.malformed == 0 and len(parsed.invocations) == 4
+    assert parsed.runtimes == {
+        "api": "nodejs:22.v40",
+        "checkout": "python:3.12.v20",  # two environments of three
+        "orders": "java:21.v20",
+    }
+
+
+def test_init_and_restore_start_messages_in_json_csv_and_subscriptions(tmp_path):
+    ms = int(T0 * 1000)
+    page = {
+        "events": [
+            event(STREAM_A, ms, start_line("ruby:3.3.v12") + "\n"),
+            event(STREAM_A, ms + 253, COLD + "\n"),
+        ],
+        "searchedLogStreams": [],
+    }
+    fle = write(tmp_path / "billing.json", json.dumps(page))
+    csv = (
+        "@timestamp,@logStream,@log,@message\n"
+        f'2024-05-01 12:00:00.000,{STREAM_A},123456789012:/aws/lambda/thumbs,"{start_line("dotnet:8.v31")}"\n'
+        f'2024-05-01 12:00:00.253,{STREAM_A},123456789012:/aws/lambda/thumbs,"{COLD}"\n'
+    )
+    insights = write(tmp_path / "insights.csv", csv)
+    restore = start_line("java:17.v33", "RESTORE_START")
+    firehose = write(
+        tmp_path / "firehose-1",
+        payload("/aws/lambda/ledger", STREAM_B, (ms + 1, restore), (ms + 5004, WARM)),
+    )
+    for path, function, version, kind in [
+        (fle, "billing", "ruby:3.3.v12", "filter-log-events"),
+        (insights, "thumbs", "dotnet:8.v31", "insights-csv"),
+        (firehose, "ledger", "java:17.v33", "subscription"),
+    ]:
+        parsed = read_logs([path])
+        assert parsed.files == {str(path): kind}
+        assert parsed.runtimes == {function: version} and parsed.malformed == 0
+        assert len(parsed.invocations) == 1
+
+
+def test_lambda_json_init_start_and_restore_start_records_carry_the_runtime_version(tmp_path):
+    ms = int(T0 * 1000)
+    init = record(
+        "platform.initStart",
+        "2024-05-01T12:00:00.000Z",
+        initializationType="on-demand",
+        phase="init",
+        runtimeVersion="python:3.13.v14",
+        runtimeVersionArn=ARN,
+    )
+    restore = record(
+        "platform.restoreStart",
+        "2024-05-01T12:00:00.000Z",
+        runtimeVersion="java:21.v20",
+        runtimeVersionArn=ARN,
+        functionName="orders",
+        functionVersion="1",
+    )
+    lines = write(
+        tmp_path / "orders.jsonl",  # no envelope: the function is the file's stem
+        restore + "\n" + report(RID1, "2024-05-01T12:00:00.400Z", restoreDurationMs=326.96) + "\n",
+    )
+    wrapped = write(
+        tmp_path / "checkout.json",  # in filter-log-events
+        json.dumps(
+            {
+                "events": [
+                    event(STREAM_A, ms, init),
+                    event(STREAM_A, ms + 253, report(RID2, "2024-05-01T12:00:00.253Z")),
+                ]
+            }
+        ),
+    )
+    parsed = read_logs([lines, wrapped])
+    assert parsed.runtimes == {"checkout": "python:3.13.v14", "orders": "java:21.v20"}
+    assert parsed.malformed == 0 and len(parsed.invocations) == 2
+    assert row(parsed, RID1).init_type == "snap-start"
+    assert row(parsed, RID2).init_type == "on-demand"
+
+
+def test_start_lines_without_a_runtime_version_are_neither_runtimes_nor_malformed(tmp_path):
+    log = write(
+        tmp_path / "odd.log",
+        "2024-05-01T12:00:00.000Z INIT_START\n"
+        f"2024-05-01T12:00:00.001Z {STREAM_A} INIT_START Runtime Version:\n"
+        "2024-05-01T12:00:00.002Z RESTORE_START something else\n"
+        "2024-05-01T12:00:00.003Z INIT_START Runtime Version: \tRuntime Version ARN: arn\n"
+        f"2024-05-01T12:00:00.253Z {COLD}\n",
+    )
+    parsed = read_logs([log])
+    assert parsed.runtimes == {} and parsed.malformed == 0 and len(parsed.invocations) == 1
+
+
+@pytest.mark.parametrize(
+    ("version", "runtime"),
+    [
+        ("python:3.12.v18", "python3.12"),
+        ("python:3.13.v14", "python3.13"),
+        ("python:3.11.v2", "python3.11"),
+        ("java:21.v20", "java21"),
+        ("java:17.v33", "java17"),
+        ("nodejs:22.v40", "nodejs22.x"),
+        ("dotnet:8.v31", "dotnet8"),
+        ("ruby:3.3.v12", "ruby3.3"),
+        ("provided:al2023.v95", "provided.al2023"),
+        # coldsim has no preset for these
+        ("java:11.v21", None),
+        ("python:3.9.v14", None),
+        ("nodejs:20.v30", None),
+        ("provided:al2.v100", None),
+        ("nodejs-14.v3", None),  # the Telemetry API reference's example
+        ("coldsim", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_runtime_versions_map_to_coldsims_runtimes(version, runtime):
+    from coldsim.cloudwatch.parse import runtime_name
+
+    assert runtime_name(version) == runtime
+
+
+def test_exported_runtime_versions_read_back_as_the_same_runtime():
+    from coldsim.cloudwatch.export import runtime_version
+    from coldsim.cloudwatch.parse import runtime_name
+    from coldsim.runtimes import MEASURED_MS
+
+    assert runtime_version("python3.12") == "python:3.12.v1" == runtime_version(None)
+    assert runtime_version("java21") == "java:21.v1"
+    assert runtime_version("nodejs22.x") == "nodejs:22.v1"
+    assert runtime_version("rust") == "provided:al2023.v1"  # Rust and Go run on it
+    for runtime in set(MEASURED_MS) - {"go", "rust"}:
+        assert runtime_name(runtime_version(runtime)) == runtime
+
+
+def test_fit_sets_the_logged_runtime_whose_preset_gives_an_unseen_init(tmp_path):
+    pytest.importorskip("lifelines")
+    from coldsim import parse_scenario
+    from coldsim.cloudwatch.fit import fit
+
+    log = write(
+        tmp_path / "api.log",  # a warm request only: no Init Duration to fit
+        f"2024-05-01T11:00:00.000Z {start_line('nodejs:22.v40')}\n"
+        f"2024-05-01T12:00:05.004Z {WARM}\n",
+    )
+    got = fit(read_logs([log]), "fitted")
+    (entry,) = got.scenario["functions"]
+    assert entry["runtime"] == "nodejs22.x" and "init" not in entry
+    m = got.report["per_function"]["api"]
+    assert (m["runtime"], m["runtime_version"]) == ("nodejs22.x", "nodejs:22.v40")
+    assert "nodejs22.x's measured hello-world preset" in m["note"]
+    poisson = {**entry, "arrivals": {"process": "poisson", "rate_per_s": 1.0}}
+    init = parse_scenario({**got.scenario, "functions": [poisson]}).functions[0].init
+    assert init.median == 145.0  # nodejs22.x's, not python3.12's 86 ms

@@ -144,3 +144,79 @@ def test_exported_snapstart_logs_report_restores_and_are_fitted_back(tmp_path, f
 
     fitted = load_scenario(tmp_path / "fit" / "scenario.yaml").functions[0]
     assert fitted.snapstart is not None
+
+
+@pytest.mark.parametrize("fmt", ["text", "filter-log-events", "insights-csv", "lambda-json"])
+def test_exported_java_snapstart_logs_are_fitted_back_as_java_without_snapstart_fees(tmp_path, fmt):
+    pytest.importorskip("lifelines")
+    import json
+
+    from coldsim import load_scenario, parse_scenario, simulate
+    from coldsim.cli import app
+    from typer.testing import CliRunner
+
+    sc = tmp_path / "s.yaml"
+    sc.write_text(
+        "name: snap\nseed: 4\nduration_s: 20000\nplatform: {keep_alive: {policy: fixed, "
+        "idle_s: 60}, max_lifetime_s: null}\nfunctions:\n  - {name: f, memory_mb: 1024, "
+        "runtime: java21, snapstart: {after_restore_ms: 30}, duration: {dist: constant, "
+        "value_ms: 20.5}, arrivals: {process: poisson, rate_per_s: 0.01}}\n"
+    )
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(sc), "--out", str(tmp_path / "run")]).exit_code == 0
+    res = runner.invoke(
+        app, ["logs", "export", str(tmp_path / "run"), "--out", str(tmp_path / "logs")]
+        + ["--format", fmt]
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    if fmt == "text":  # each environment opens with the runtime version it restored
+        lines = (tmp_path / "logs" / "text" / "f.txt").read_text().splitlines()
+        starts = [x for x in lines if "_START Runtime Version" in x]
+        assert starts and all("RESTORE_START Runtime Version: java:21.v1\t" in x for x in starts)
+        assert len(starts) == sum("Restore Duration" in x for x in lines)  # one per cold start
+    res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
+                              str(tmp_path / "fit")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "fit" / "fit.json").read_text())["per_function"]["f"]
+    assert (report["runtime"], report["runtime_version"]) == ("java21", "java:21.v1")
+    assert "note" not in report
+    fitted = load_scenario(tmp_path / "fit" / "scenario.yaml")
+    assert fitted.functions[0].runtime == "java21" and fitted.functions[0].snapstart is not None
+    assert simulate(fitted).summary["cost_usd"]["snapstart"] == 0.0
+    # Fitted as before, without the runtime: python3.12's cache and restore fees.
+    import yaml
+
+    data = yaml.safe_load((tmp_path / "fit" / "scenario.yaml").read_text())
+    del data["functions"][0]["runtime"]
+    python = parse_scenario(data, base_dir=tmp_path / "fit")
+    assert simulate(python).summary["cost_usd"]["snapstart"] > 0.0
+
+
+def test_snapstart_restores_without_a_known_runtime_note_that_python_fees_are_billed(tmp_path):
+    pytest.importorskip("lifelines")
+    from coldsim.cloudwatch.fit import fit
+    from coldsim.cloudwatch.parse import read_logs
+
+    report = (
+        "REPORT RequestId: {}\tDuration: 26.63 ms\tBilled Duration: 354 ms\tMemory Size: 512 MB"
+        "\tRestore Duration: 326.96 ms\tBilled Restore Duration: 327 ms\t"
+    )
+    unlogged = tmp_path / "orders.log"  # no RESTORE_START line (a filtered export)
+    unlogged.write_text(f"2024-05-01T12:00:00.400Z {report.format('a1')}\n")
+    java11 = tmp_path / "ledger.log"  # Java 11: coldsim has no preset for it
+    java11.write_text(
+        "2024-05-01T12:00:00.000Z RESTORE_START Runtime Version: java:11.v21\tRuntime Version "
+        "ARN: arn:aws:lambda:us-east-1::runtime:0abc\n"
+        f"2024-05-01T12:00:00.400Z {report.format('b2')}\n"
+    )
+    got = fit(read_logs([unlogged, java11]), "fitted")
+    assert all("runtime" not in f for f in got.scenario["functions"])
+    orders, ledger = got.report["per_function"]["orders"], got.report["per_function"]["ledger"]
+    assert (orders["runtime"], orders["runtime_version"]) == (None, None)
+    assert (ledger["runtime"], ledger["runtime_version"]) == (None, "java:11.v21")
+    fees = "the scenario assumes python3.12 and so bills SnapStart's cache and restore fees"
+    for m in (orders, ledger):
+        assert fees in m["note"]
+        assert "set `runtime` (java17 or java21)" in m["note"]
+    assert "no INIT_START or RESTORE_START line names the runtime" in orders["note"]
+    assert "runtime version java:11.v21 is not among coldsim's runtimes" in ledger["note"]

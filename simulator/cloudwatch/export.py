@@ -1,8 +1,13 @@
 """A run's invocations as the CloudWatch logs Lambda would have written (`coldsim logs export`).
 
 One log group per function (`/aws/lambda/<name>`), one log stream per instance (an execution
-environment: `YYYY/MM/DD/[$LATEST]<32 hex digits>`, dated by its creation), and per served
-request the platform lines: START as its handler starts, END and REPORT as it ends (Duration,
+environment: `YYYY/MM/DD/[$LATEST]<32 hex digits>`, dated by its creation), opened as the
+environment starts by the line naming its runtime version (`INIT_START Runtime Version:
+python:3.12.v1\tRuntime Version ARN: arn:aws:lambda:...`, or with SnapStart `RESTORE_START
+...`; in the JSON log format platform.initStart or platform.restoreStart with
+`runtimeVersion` [sources: AWS Lambda developer guide, runtime-management-identify and
+telemetry-schema-reference]), from the scenario's `runtime` (python3.12 when null), and per
+served request the platform lines: START as its handler starts, END and REPORT as it ends (Duration,
 Billed Duration, Memory Size, and Init Duration on an on-demand cold start, or with SnapStart
 Restore Duration and Billed Restore Duration, which Billed Duration includes). Requests that
 never ran (throttled, dropped) write nothing, as on Lambda. coldsim does not model memory use,
@@ -11,8 +16,8 @@ so `Max Memory Used` is left out. Times are `epoch_s` plus simulated seconds.
 Formats: `text` (as `aws logs tail --format detailed` prints), `filter-log-events` (the JSON of
 `aws logs filter-log-events`, one file per function), `insights-csv` (a Logs Insights export
 of `@timestamp, @logStream, @log, @message`), `lambda-json` (filter-log-events JSON whose
-messages are Lambda's JSON log format records: platform.initStart, platform.start,
-platform.report).
+messages are Lambda's JSON log format records: platform.initStart or platform.restoreStart,
+platform.start, platform.report).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..pricing import pays_init
+from ..runtimes import DEFAULT_RUNTIME
 
 FORMATS = ("text", "filter-log-events", "insights-csv", "lambda-json")
 
@@ -44,6 +50,27 @@ def request_ids(scenario: str, rids: np.ndarray) -> list[str]:
     return out
 
 
+def runtime_version(runtime: str | None) -> str:
+    """The runtime version Lambda logs for one of coldsim's runtimes (None: python3.12), as
+    version 1: "python3.12" -> "python:3.12.v1", "java21" -> "java:21.v1", "nodejs22.x" ->
+    "nodejs:22.v1", "provided.al2023" (and go and rust, which run on it) ->
+    "provided:al2023.v1". `parse.runtime_name` reads it back."""
+    name = runtime or DEFAULT_RUNTIME
+    if name in ("go", "rust"):
+        name = "provided.al2023"
+    if name.startswith("provided."):
+        family, release = "provided", name.removeprefix("provided.")
+    else:  # python3.12, nodejs22.x, java21, dotnet8, ruby3.3: the family, then its release
+        family = name.rstrip("0123456789.x")
+        release = name.removeprefix(family).removesuffix(".x")
+    return f"{family}:{release}.v1"
+
+
+def _runtime_arn(version: str) -> str:
+    """A stable runtime version ARN (AWS's end in 64 hex digits)."""
+    return f"arn:aws:lambda:us-east-1::runtime:{hashlib.sha256(version.encode()).hexdigest()}"
+
+
 def _stream(iid: int, created_s: float, epoch_s: float, scenario: str) -> str:
     day = datetime.fromtimestamp(epoch_s + created_s, UTC).strftime("%Y/%m/%d")
     return f"{day}/[$LATEST]{hashlib.md5(f'{scenario}/{iid}'.encode()).hexdigest()}"
@@ -56,16 +83,22 @@ def events(
     scenario: str,
     epoch_s: float = EPOCH_S,
     snapstart_billed_ms: Mapping[str, float] | None = None,
+    runtimes: Mapping[str, str | None] | None = None,
 ) -> pd.DataFrame:
     """One row per served request: function, stream, start and end (epoch s), request id,
     duration_ms, billed_ms, memory_mb, init_ms (NaN unless an on-demand cold start),
     restore_ms and billed_restore_ms (NaN unless a cold start of a function in
-    `snapstart_billed_ms`, which gives its Billed Restore Duration), sorted by end."""
+    `snapstart_billed_ms`, which gives its Billed Restore Duration), sorted by end; and on
+    the first request an environment served, how and when (epoch s) it started: env_start
+    ("on-demand", "provisioned-concurrency", or "snap-start" for a function in
+    `snapstart_billed_ms`; "" on the other rows) and env_start_s, with the runtime_version
+    it logs from `runtimes` (function -> coldsim runtime; python3.12 if absent or None)."""
     served = invocations[invocations["status"].astype(str) == "served"]
     iid = served["instance_id"].to_numpy()
     inst = instances.set_index("instance_id")
     created = inst["created_s"].to_numpy()
-    ahead = (inst["provisioned"] | inst["prewarmed"]).to_numpy()
+    provisioned = inst["provisioned"].to_numpy(dtype=bool)
+    ahead = provisioned | inst["prewarmed"].to_numpy(dtype=bool)
     streams = [_stream(i, created[i], epoch_s, scenario) for i in range(len(inst))]
     cold = served["cold"].to_numpy() & ~ahead[iid]  # init on the request's path, reported
     # once per instance: requests that joined a multi-request instance's init only waited
@@ -76,6 +109,12 @@ def events(
     # Billed: the handler, plus the init of on-demand cold starts (since 1 August 2025
     # [sources: aws-init-billing]), in whole ms.
     billed = np.ceil(duration + np.nan_to_num(init))
+    # Each environment logs its start (INIT_START, RESTORE_START) once, as it is created.
+    order = np.argsort(served["start_s"].to_numpy(), kind="stable")
+    first = np.zeros(len(served), dtype=bool)
+    first[order[np.unique(iid[order], return_index=True)[1]]] = True
+    env_start = np.where(provisioned[iid], "provisioned-concurrency", "on-demand").astype(object)
+    env_start[~first] = ""
     restore = np.full(len(served), np.nan)
     billed_restore = np.full(len(served), np.nan)
     for f, billed_ms in (snapstart_billed_ms or {}).items():
@@ -83,6 +122,8 @@ def events(
         restore[rows], init[rows] = init[rows], np.nan
         billed_restore[rows] = math.ceil(billed_ms)
         billed[rows] = np.ceil(duration[rows]) + billed_restore[rows]
+        env_start[first & (functions == f)] = "snap-start"
+    versions = {f: runtime_version((runtimes or {}).get(f)) for f in set(functions.tolist())}
     out = pd.DataFrame({
         "function": functions,
         "stream": [streams[i] for i in iid],
@@ -95,6 +136,9 @@ def events(
         "init_ms": init,
         "restore_ms": restore,
         "billed_restore_ms": billed_restore,
+        "env_start": env_start,
+        "env_start_s": np.where(first, epoch_s + created[iid], np.nan),
+        "runtime_version": [versions[f] for f in functions],
     })  # fmt: skip
     return out.sort_values(["end_s", "request_id"], kind="stable").reset_index(drop=True)
 
@@ -118,10 +162,21 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds")
 
 
+def _start_line(r) -> str:
+    """INIT_START, or RESTORE_START with SnapStart, as an environment starts: its runtime
+    version [sources: AWS Lambda developer guide, runtime-management-identify]."""
+    kind = "RESTORE_START" if r.env_start == "snap-start" else "INIT_START"
+    version = r.runtime_version
+    return f"{kind} Runtime Version: {version}\tRuntime Version ARN: {_runtime_arn(version)}"
+
+
 def _text_lines(ev: pd.DataFrame) -> list[tuple[float, str, str, str]]:
-    """(time, function, stream, message) of START, END and REPORT lines, in time order."""
+    """(time, function, stream, message) of INIT_START or RESTORE_START (as an environment
+    starts), START, END and REPORT lines, in time order."""
     lines = []
     for r in ev.itertuples(index=False):
+        if r.env_start:
+            lines.append((r.env_start_s, r.function, r.stream, _start_line(r)))
         lines.append((r.start_s, r.function, r.stream,
                       f"START RequestId: {r.request_id} Version: $LATEST"))  # fmt: skip
         lines.append((r.end_s, r.function, r.stream, f"END RequestId: {r.request_id}"))
@@ -131,29 +186,23 @@ def _text_lines(ev: pd.DataFrame) -> list[tuple[float, str, str, str]]:
 
 
 def _json_records(ev: pd.DataFrame) -> list[tuple[float, str, str, str]]:
-    """Lambda's JSON log format: initStart (restoreStart with SnapStart) on cold starts,
-    start, report."""
+    """Lambda's JSON log format: initStart (restoreStart with SnapStart) as an environment
+    starts, with its runtimeVersion [sources: AWS Lambda developer guide,
+    telemetry-schema-reference]; start, report."""
     lines = []
     for r in ev.itertuples(index=False):
-        if not math.isnan(r.restore_ms):
-            t = r.start_s - r.restore_ms / 1000.0
-            record = {"runtimeVersion": "coldsim", "functionName": r.function,
-                      "functionVersion": "1"}  # fmt: skip
-            lines.append((t, r.function, r.stream, json.dumps(
-                {"time": _iso(t), "type": "platform.restoreStart", "record": record})))  # fmt: skip
-        if not math.isnan(r.init_ms):
-            t = r.start_s - r.init_ms / 1000.0
-            record = {"initializationType": "on-demand", "phase": "init",
-                      "runtimeVersion": "coldsim", "functionName": r.function,
-                      "functionVersion": "$LATEST"}  # fmt: skip
-            lines.append(
-                (
-                    t,
-                    r.function,
-                    r.stream,
-                    json.dumps({"time": _iso(t), "type": "platform.initStart", "record": record}),
-                )
-            )
+        if r.env_start:
+            t, version = r.env_start_s, r.runtime_version
+            runtime = {"runtimeVersion": version, "runtimeVersionArn": _runtime_arn(version)}
+            if r.env_start == "snap-start":
+                kind = "platform.restoreStart"
+                record = {**runtime, "functionName": r.function, "functionVersion": "1"}
+            else:
+                kind = "platform.initStart"
+                record = {"initializationType": r.env_start, "phase": "init", **runtime,
+                          "functionName": r.function, "functionVersion": "$LATEST"}  # fmt: skip
+            message = json.dumps({"time": _iso(t), "type": kind, "record": record})
+            lines.append((t, r.function, r.stream, message))
         lines.append(
             (
                 r.start_s,

@@ -24,7 +24,10 @@ environment seen from its start (`lifetime`):
   request: right-censored, which is what keeps environments reaped young from biasing the
   lifetime low. With fewer than 10 recycled the lifetime is not estimated.
 Arrivals are replayed as observed, or a Poisson process is fitted to them (hourly or diurnal:
-.arrivals).
+.arrivals). Each function's runtime is the one its environments logged as they started
+(INIT_START, RESTORE_START, platform.initStart or platform.restoreStart: `Parsed.runtimes`),
+when coldsim has it: it prices SnapStart (Java pays no cache or restore fees) and gives the
+init preset of a function whose logs show no on-demand init.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScenarioError
-from ..snapstart import BILLED_RESTORE_MS
-from .parse import Parsed
+from ..runtimes import DEFAULT_RUNTIME
+from ..snapstart import BILLED_RESTORE_MS, SUPPORTED, priced
+from .parse import Parsed, runtime_name
 
 #: Percentiles kept of empirical distributions (0, 1, ..., 100).
 PERCENTILES = list(range(0, 101))
@@ -306,6 +310,35 @@ def _empirical(values: np.ndarray) -> dict[str, Any]:
                                                                        strict=True)}}  # fmt: skip
 
 
+def _runtime(version: str | None, restored: bool, init_seen: bool) -> tuple[str | None, str]:
+    """The runtime a fitted function sets (None: coldsim's default, python3.12), from the
+    version its environments logged, and a note when that matters and is not known."""
+    runtime = runtime_name(version)
+    logged = f"runtime version {version}" if version else ""
+    if runtime is not None and restored and runtime not in SUPPORTED:
+        why, runtime = f"{logged} ({runtime}) has no SnapStart among coldsim's runtimes", None
+    elif runtime is None and version:
+        why = f"{logged} is not among coldsim's runtimes"
+    else:
+        why = "no INIT_START or RESTORE_START line names the runtime"
+    if restored and runtime is None and priced(DEFAULT_RUNTIME):
+        return None, (
+            f"SnapStart restores seen but the runtime is unknown ({why}): the scenario assumes "
+            f"{DEFAULT_RUNTIME} and so bills SnapStart's cache and restore fees; for a Java "
+            f"function set `runtime` ({' or '.join(r for r in SUPPORTED if not priced(r))}), "
+            "for which AWS charges none"
+        )
+    if runtime is None and version:
+        what = "and its measured init" if not (init_seen or restored) else "(init as observed)"
+        return None, f"{why}: the scenario assumes {DEFAULT_RUNTIME} {what}"
+    if runtime is not None and not (init_seen or restored):
+        return runtime, (
+            f"no on-demand init seen: init is {runtime}'s measured hello-world preset; set "
+            "`init` to add your function's own"
+        )
+    return runtime, ""
+
+
 def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = "replay") -> Fit:
     """A scenario with the fitted times and keep-alive, whose arrivals replay the observed ones
     or (arrivals "hourly" or "diurnal") are a Poisson process fitted to them (.arrivals): its
@@ -327,14 +360,16 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
         mem = r["memory_mb"].dropna()
         memory = int(min(10240, max(128, round(mem.mode().iloc[0])))) if len(mem) else 128
         on_demand = r["init_ms"].notna() & (r["init_type"] != "provisioned-concurrency")
-        entry: dict[str, Any] = {
-            "name": f, "memory_mb": memory,
-            "duration": _empirical(r["duration_ms"].to_numpy()),
-            "arrivals": {"process": "trace", "path": f"arrivals/{f}.csv"},
-        }  # fmt: skip
+        restored = r["restore_ms"].notna()
+        version = parsed.runtimes.get(f)
+        runtime, note = _runtime(version, bool(restored.any()), bool(on_demand.any()))
+        entry: dict[str, Any] = {"name": f, "memory_mb": memory}
+        if runtime is not None:
+            entry["runtime"] = runtime
+        entry["duration"] = _empirical(r["duration_ms"].to_numpy())
+        entry["arrivals"] = {"process": "trace", "path": f"arrivals/{f}.csv"}
         if on_demand.any():
             entry["init"] = _empirical(r.loc[on_demand, "init_ms"].to_numpy())
-        restored = r["restore_ms"].notna()
         if restored.any():  # SnapStart: cold starts restore (hooks included in the figure)
             restore = r.loc[restored, "restore_ms"].to_numpy()
             billed = min(BILLED_RESTORE_MS, float(restore.mean()))  # not in every format
@@ -352,7 +387,11 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
             "environments": int(r.loc[r["stream"] != "", "stream"].nunique()),
             "timeouts": int((r["status"] == "timeout").sum()),
             "memory_mb": memory,
+            "runtime": runtime,  # set in the scenario; None: python3.12, coldsim's default
+            "runtime_version": version,  # as logged (the most common), None if not seen
         }  # fmt: skip
+        if note:
+            per_function[f]["note"] = note
     duration_s = math.ceil(max(float(t.max()) for t in observed.values()) + 1.0)
     fitted = None
     if arrivals != "replay":

@@ -32,6 +32,23 @@ log format (``{"type": "platform.report", ...}``), whatever the envelope.
 
 A REPORT seen twice (same function, stream, request id and time, e.g. a page saved twice) is
 kept once.
+
+`Parsed.runtimes` maps each function to the runtime version its environments started with
+(the most common one, e.g. ``python:3.12.v18``), from the line Lambda writes as an environment
+starts, in every format above but Insights' REPORT fields [sources: AWS Lambda developer
+guide, "Identifying Lambda runtime version changes" (runtime-management-identify), and the
+Telemetry API event schema reference (telemetry-schema-reference)]:
+
+- text: ``INIT_START Runtime Version: python:3.13.v14\tRuntime Version ARN:
+  arn:aws:lambda:eu-south-1::runtime:7b62...`` (AWS's example), and with SnapStart, as a
+  restored environment starts, ``RESTORE_START Runtime Version: java:11.v21\tRuntime Version
+  ARN: ...`` (as posted on AWS re:Post);
+- Lambda's JSON log format: ``{"type": "platform.initStart", "record": {"initializationType":
+  "on-demand", "phase": "init", "runtimeVersion": "nodejs-14.v3", "runtimeVersionArn": "arn"}}``
+  (AWS's example; logs write ``nodejs:22.v40``), and ``platform.restoreStart`` records with the
+  same ``runtimeVersion`` and ``runtimeVersionArn``.
+
+`runtime_name` turns a runtime version into coldsim's runtime name (``python3.12``).
 """
 
 from __future__ import annotations
@@ -44,8 +61,9 @@ import math
 import re
 import zlib
 from array import array
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +72,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScenarioError
+from ..runtimes import MEASURED_MS
 
 COLUMNS = [
     "function", "stream", "end_s", "request_id", "duration_ms", "billed_ms", "memory_mb",
@@ -103,9 +122,17 @@ _JSON_METRICS = [
 ]  # fmt: skip
 _TIMED_OUT = re.compile(r"(\S+)[ \t]+Task timed out after")
 _JSON_REPORT = re.compile(r'"type"\s*:\s*"platform\.report"')
-_INTERESTING = r"REPORT RequestId|platform\.|Task timed out"
+_INTERESTING = r"REPORT RequestId|platform\.|Task timed out|INIT_START|RESTORE_START"
 _INIT_EVENTS = {"platform.initStart", "platform.initReport"}
 _RESTORE_EVENTS = {"platform.restoreStart", "platform.restoreReport"}  # SnapStart, by definition
+#: The records that carry the environment's runtimeVersion (initReport and restoreReport don't).
+_RUNTIME_EVENTS = {"platform.initStart", "platform.restoreStart"}
+#: "INIT_START Runtime Version: python:3.12.v18\tRuntime Version ARN: arn:..." (RESTORE_START
+#: with SnapStart), the line Lambda writes as an environment starts.
+_START_LINE = re.compile(r"(?:INIT|RESTORE)_START[ \t]+Runtime Version:[ \t]*(?!Runtime\b)(\S+)")
+#: A runtime version: "python:3.12.v18", "nodejs:22.v40", "provided:al2023.v95" (the
+#: Telemetry API's example writes "nodejs-14.v3").
+_VERSION = re.compile(r"([a-z]+)[:-]([0-9a-z][0-9a-z.]*?)\.v\d+")
 _INSIGHTS_REQUIRED = ["@requestId", "@duration", "@billedDuration", "@memorySize"]
 _INSIGHTS_OPTIONAL = ["@maxMemoryUsed", "@initDuration"]
 _INSIGHTS_META = ["@timestamp", "@logStream", "@log", "@type", "@message"]
@@ -119,6 +146,28 @@ class Parsed:
     malformed: int  # REPORTs (and unreadable rows) that could not be read
     examples: list[str]  # "file:line: what is wrong", for the first few of them
     files: dict[str, str]  # each file read -> its format (a FORMATS key, or "empty")
+    #: function -> the runtime version its environments started with (the most common one;
+    #: the first seen of equally common ones), e.g. "python:3.12.v18"; only those seen
+    runtimes: dict[str, str] = field(default_factory=dict)
+
+
+def runtime_name(version: str | None) -> str | None:
+    """coldsim's runtime (a `MEASURED_MS` key) for one of Lambda's runtime versions:
+    "python:3.12.v18" -> "python3.12", "nodejs:22.v40" -> "nodejs22.x", "java:21.v20" ->
+    "java21", "dotnet:8.v31" -> "dotnet8", "ruby:3.3.v12" -> "ruby3.3", "provided:al2023.v95"
+    -> "provided.al2023". None for one coldsim has no preset for (java:11, python:3.9 ...) or
+    that is not a runtime version."""
+    m = _VERSION.fullmatch((version or "").strip().lower())
+    if m is None:
+        return None
+    family, release = m.groups()
+    if family == "nodejs":
+        name = f"nodejs{release.split('.')[0]}.x"  # the runtime is per major version
+    elif family == "provided":
+        name = f"provided.{release}"
+    else:
+        name = family + release
+    return name if name in MEASURED_MS else None
 
 
 def read_logs(paths: Sequence[str | Path] | str | Path, function: str | None = None) -> Parsed:
@@ -135,7 +184,11 @@ def read_logs(paths: Sequence[str | Path] | str | Path, function: str | None = N
     table = _table(sink)
     if table.empty:
         raise _nothing_found(formats, sink)
-    return Parsed(table, sink.malformed, sink.examples, formats)
+    return Parsed(table, sink.malformed, sink.examples, formats, _runtimes(sink.runtimes))
+
+
+def _runtimes(seen: dict[str, Counter]) -> dict[str, str]:
+    return {f: counts.most_common(1)[0][0] for f, counts in sorted(seen.items())}
 
 
 class _Bad(Exception):
@@ -156,6 +209,7 @@ class _Sink:
         self.frames: list[pd.DataFrame] = []  # Insights fields, read a chunk at a time
         self.inits: list[tuple[str, str, float, str]] = []  # function, stream, time_s, type
         self.timeouts: list[tuple[str, str, float]] = []  # function, request_id, time_s
+        self.runtimes: dict[str, Counter] = {}  # function -> runtime version -> environments
         self.malformed = 0
         self.examples: list[str] = []
 
@@ -169,6 +223,11 @@ class _Sink:
         self.statuses.append(status)
         self.numbers.append(end_s)
         self.numbers.extend(values)
+
+    def runtime(self, function: str, version: Any) -> None:
+        """An environment of `function` started with runtime `version` (if a string)."""
+        if isinstance(version, str) and version.strip():
+            self.runtimes.setdefault(function, Counter())[version.strip()] += 1
 
     def bad(self, path: Path, where: object, what: str) -> None:
         self.malformed += 1
@@ -298,7 +357,7 @@ def _message(
     sink: _Sink, msg: str, time_s: float | None, function: str, stream: str, path: Path,
     where: object,
 ) -> None:  # fmt: skip
-    """One log event's message; anything but a REPORT, init or timeout is skipped."""
+    """One log event's message; anything but a REPORT, init, restore or timeout is skipped."""
     text = msg.strip()
     if text.startswith("{"):
         if "platform." in text or "Task timed out" in text:
@@ -320,6 +379,10 @@ def _message(
             sink.bad(path, where, str(err))
             return
         sink.report(function, stream, time_s, request_id, values, status)
+    elif text.startswith(("INIT_START", "RESTORE_START")):
+        m = _START_LINE.match(text)  # never a malformed REPORT: a line without one says nothing
+        if m:
+            sink.runtime(function, m.group(1))
     elif "Task timed out" in text and time_s is not None:
         m = _TIMED_OUT.search(text)  # "<time> <request id> Task timed out after 3.00 seconds"
         if m:
@@ -365,6 +428,8 @@ def _record(
             return
         sink.report(function, stream, end_s, request_id, values, status)
     elif kind in _INIT_EVENTS or kind in _RESTORE_EVENTS:
+        if kind in _RUNTIME_EVENTS and isinstance(body, dict):
+            sink.runtime(function, body.get("runtimeVersion"))
         init = body.get("initializationType") if isinstance(body, dict) else None
         if kind in _RESTORE_EVENTS:
             init = "snap-start"
@@ -466,7 +531,10 @@ def _read_text(sink: _Sink, f: _File) -> None:
                 rest = line[m.end() :].strip()
                 if not rest or not any(c in rest for c in " \t"):
                     block = (lineno, m.group(1), rest, [])  # maybe a JSON message below
-                elif "REPORT RequestId" in rest or "platform." in rest or "Task timed out" in rest:
+                elif (
+                    "REPORT RequestId" in rest or "platform." in rest or "Task timed out" in rest
+                    or "_START Runtime Version" in rest
+                ):  # fmt: skip
                     _text_event(sink, f, lineno, m.group(1), rest)
             if block is not None:
                 _flush(sink, f, block)
@@ -487,7 +555,8 @@ def _text_event(sink: _Sink, f: _File, lineno: int, stamp: str, rest: str) -> No
         if "REPORT RequestId" in rest or _JSON_REPORT.search(rest):
             sink.bad(f.path, lineno, str(err))
         return
-    if rest.startswith(("REPORT", "{")):  # --format short, console download: no stream
+    # --format short, console download: no stream
+    if rest.startswith(("REPORT", "{", "INIT_START", "RESTORE_START")):
         stream, msg = "", rest
     else:  # --format detailed: the stream, then the message
         stream, msg = rest.split(None, 1)
