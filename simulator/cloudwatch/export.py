@@ -5,8 +5,8 @@ environment: `YYYY/MM/DD/[$LATEST]<32 hex digits>`, dated by its creation), open
 environment starts by the line naming its runtime version (`INIT_START Runtime Version:
 python:3.12.v1\tRuntime Version ARN: arn:aws:lambda:...`, or with SnapStart `RESTORE_START
 ...`; in the JSON log format platform.initStart or platform.restoreStart with
-`runtimeVersion` [sources: AWS Lambda developer guide, runtime-management-identify and
-telemetry-schema-reference]), from the scenario's `runtime` (python3.12 when null), and per
+`runtimeVersion` [sources: aws-runtime-version, aws-telemetry-schema]), from the
+scenario's `runtime` (python3.12 when null), and per
 served request the platform lines: START as its handler starts, END and REPORT as it ends (Duration,
 Billed Duration, Memory Size, and Init Duration on an on-demand cold start, or with SnapStart
 Restore Duration and Billed Restore Duration, which Billed Duration includes). Requests that
@@ -164,7 +164,7 @@ def _iso(t: float) -> str:
 
 def _start_line(r) -> str:
     """INIT_START, or RESTORE_START with SnapStart, as an environment starts: its runtime
-    version [sources: AWS Lambda developer guide, runtime-management-identify]."""
+    version [sources: aws-runtime-version]."""
     kind = "RESTORE_START" if r.env_start == "snap-start" else "INIT_START"
     version = r.runtime_version
     return f"{kind} Runtime Version: {version}\tRuntime Version ARN: {_runtime_arn(version)}"
@@ -187,8 +187,7 @@ def _text_lines(ev: pd.DataFrame) -> list[tuple[float, str, str, str]]:
 
 def _json_records(ev: pd.DataFrame) -> list[tuple[float, str, str, str]]:
     """Lambda's JSON log format: initStart (restoreStart with SnapStart) as an environment
-    starts, with its runtimeVersion [sources: AWS Lambda developer guide,
-    telemetry-schema-reference]; start, report."""
+    starts, with its runtimeVersion [sources: aws-telemetry-schema]; start, report."""
     lines = []
     for r in ev.itertuples(index=False):
         if r.env_start:

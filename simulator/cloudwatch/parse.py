@@ -35,9 +35,8 @@ kept once.
 
 `Parsed.runtimes` maps each function to the runtime version its environments started with
 (the most common one, e.g. ``python:3.12.v18``), from the line Lambda writes as an environment
-starts, in every format above but Insights' REPORT fields [sources: AWS Lambda developer
-guide, "Identifying Lambda runtime version changes" (runtime-management-identify), and the
-Telemetry API event schema reference (telemetry-schema-reference)]:
+starts, in every format above but Insights' REPORT fields
+[sources: aws-runtime-version, aws-telemetry-schema]:
 
 - text: ``INIT_START Runtime Version: python:3.13.v14\tRuntime Version ARN:
   arn:aws:lambda:eu-south-1::runtime:7b62...`` (AWS's example), and with SnapStart, as a
