@@ -4,11 +4,14 @@ and for Python and .NET a cache and a charge per restore."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
-from coldsim import ScenarioError
+import yaml
+from coldsim import ScenarioError, load_scenario, parse_scenario, simulate
 from conftest import const, function, run, scenario
 
 GB_S_X86 = 0.0000166667
@@ -106,8 +109,13 @@ def test_snapstart_errors_name_the_field(change, message):
         parse_scenario(scenario(f))
 
 
-@pytest.mark.parametrize("fmt", ["text", "filter-log-events", "insights-csv", "lambda-json"])
-def test_exported_snapstart_logs_report_restores_and_are_fitted_back(tmp_path, fmt):
+FORMATS = ["text", "filter-log-events", "insights-csv", "lambda-json"]
+
+
+def run_export_fit(tmp_path, runtime: str, fmt: str) -> tuple[list[str], dict]:
+    """A SnapStart function (restore + 30 ms hooks, 20.5 ms handler) run, exported in one
+    format and fitted back from the command line: (the text log's lines or [], fit.json's
+    report of the function)."""
     pytest.importorskip("lifelines")
     from coldsim.cli import app
     from typer.testing import CliRunner
@@ -116,7 +124,7 @@ def test_exported_snapstart_logs_report_restores_and_are_fitted_back(tmp_path, f
     sc.write_text(
         "name: snap\nseed: 4\nduration_s: 20000\nplatform: {keep_alive: {policy: fixed, "
         "idle_s: 60}, max_lifetime_s: null}\nfunctions:\n  - {name: f, memory_mb: 1024, "
-        "runtime: python3.12, snapstart: {after_restore_ms: 30}, duration: {dist: constant, "
+        f"runtime: {runtime}, snapstart: {{after_restore_ms: 30}}, duration: {{dist: constant, "
         "value_ms: 20.5}, arrivals: {process: poisson, rate_per_s: 0.01}}\n"
     )
     runner = CliRunner()
@@ -124,68 +132,41 @@ def test_exported_snapstart_logs_report_restores_and_are_fitted_back(tmp_path, f
     res = runner.invoke(app, ["logs", "export", str(tmp_path / "run"), "--out",
                               str(tmp_path / "logs"), "--format", fmt])  # fmt: skip
     assert res.exit_code == 0, res.output
-    if fmt == "text":  # Billed Duration = the handler rounded up + Billed Restore Duration
-        line = next(x for x in (tmp_path / "logs" / "text" / "f.txt").read_text().splitlines()
-                    if "Restore Duration" in x)  # fmt: skip
-        assert "Billed Duration: 187 ms" in line and "Billed Restore Duration: 166 ms" in line
-        assert "Init Duration" not in line
+    text = tmp_path / "logs" / "text" / "f.txt"
+    lines = text.read_text().splitlines() if text.is_file() else []
     res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
                               str(tmp_path / "fit")])  # fmt: skip
     assert res.exit_code == 0, res.output
-    import json
+    return lines, json.loads((tmp_path / "fit" / "fit.json").read_text())["per_function"]["f"]
 
-    import pandas as pd
 
-    report = json.loads((tmp_path / "fit" / "fit.json").read_text())["per_function"]["f"]
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_exported_snapstart_logs_report_restores_and_are_fitted_back(tmp_path, fmt):
+    lines, report = run_export_fit(tmp_path, "python3.12", fmt)
+    if lines:  # Billed Duration = the handler rounded up + Billed Restore Duration
+        line = next(x for x in lines if "Restore Duration" in x)
+        assert "Billed Duration: 187 ms" in line and "Billed Restore Duration: 166 ms" in line
+        assert "Init Duration" not in line
     truth = pd.read_parquet(tmp_path / "run" / "instances.parquet")["init_ms"]
     assert report["init_ms_p50"] is None
     assert report["restore_ms_p50"] == pytest.approx(truth.median(), rel=0.02)
-    from coldsim import load_scenario
-
     fitted = load_scenario(tmp_path / "fit" / "scenario.yaml").functions[0]
     assert fitted.snapstart is not None
 
 
-@pytest.mark.parametrize("fmt", ["text", "filter-log-events", "insights-csv", "lambda-json"])
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_exported_java_snapstart_logs_are_fitted_back_as_java_without_snapstart_fees(tmp_path, fmt):
-    pytest.importorskip("lifelines")
-    import json
-
-    from coldsim import load_scenario, parse_scenario, simulate
-    from coldsim.cli import app
-    from typer.testing import CliRunner
-
-    sc = tmp_path / "s.yaml"
-    sc.write_text(
-        "name: snap\nseed: 4\nduration_s: 20000\nplatform: {keep_alive: {policy: fixed, "
-        "idle_s: 60}, max_lifetime_s: null}\nfunctions:\n  - {name: f, memory_mb: 1024, "
-        "runtime: java21, snapstart: {after_restore_ms: 30}, duration: {dist: constant, "
-        "value_ms: 20.5}, arrivals: {process: poisson, rate_per_s: 0.01}}\n"
-    )
-    runner = CliRunner()
-    assert runner.invoke(app, ["run", str(sc), "--out", str(tmp_path / "run")]).exit_code == 0
-    res = runner.invoke(
-        app, ["logs", "export", str(tmp_path / "run"), "--out", str(tmp_path / "logs")]
-        + ["--format", fmt]
-    )  # fmt: skip
-    assert res.exit_code == 0, res.output
-    if fmt == "text":  # each environment opens with the runtime version it restored
-        lines = (tmp_path / "logs" / "text" / "f.txt").read_text().splitlines()
+    lines, report = run_export_fit(tmp_path, "java21", fmt)
+    if lines:  # each environment opens with the runtime version it restored
         starts = [x for x in lines if "_START Runtime Version" in x]
         assert starts and all("RESTORE_START Runtime Version: java:21.v1\t" in x for x in starts)
         assert len(starts) == sum("Restore Duration" in x for x in lines)  # one per cold start
-    res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
-                              str(tmp_path / "fit")])  # fmt: skip
-    assert res.exit_code == 0, res.output
-    report = json.loads((tmp_path / "fit" / "fit.json").read_text())["per_function"]["f"]
     assert (report["runtime"], report["runtime_version"]) == ("java21", "java:21.v1")
     assert "note" not in report
     fitted = load_scenario(tmp_path / "fit" / "scenario.yaml")
     assert fitted.functions[0].runtime == "java21" and fitted.functions[0].snapstart is not None
     assert simulate(fitted).summary["cost_usd"]["snapstart"] == 0.0
     # Fitted as before, without the runtime: python3.12's cache and restore fees.
-    import yaml
-
     data = yaml.safe_load((tmp_path / "fit" / "scenario.yaml").read_text())
     del data["functions"][0]["runtime"]
     python = parse_scenario(data, base_dir=tmp_path / "fit")
