@@ -392,8 +392,22 @@ TABLES = ("sweep.parquet", "sweep.csv", "runs.parquet")
 def write_tables(result: SweepResult, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_file(out / "sweep.parquet", lambda p: result.table.to_parquet(p, index=False))
-    write_file(out / "sweep.csv", lambda p: result.table.to_csv(p, index=False))
+    write_file(
+        out / "sweep.csv", lambda p: _as_text(result.table, result.knobs).to_csv(p, index=False)
+    )
     write_file(out / "runs.parquet", lambda p: result.runs.to_parquet(p, index=False))
+
+
+def _as_text(table: pd.DataFrame, knobs: list[str]) -> pd.DataFrame:
+    """The table with mapping- and list-valued knobs (a distribution, a SnapStart block) as
+    JSON, as a scenario would write them, not as Python reprs; null as null."""
+    import json
+
+    out = table.copy()
+    for k in knobs:
+        if out[k].map(lambda v: isinstance(v, dict | list) or v is None).any():
+            out[k] = out[k].map(json.dumps)
+    return out
 
 
 def _load(store: Path | None, key: str) -> dict[str, float] | None:
