@@ -14,6 +14,7 @@ from pydantic import (
     Discriminator,
     Field,
     NonNegativeInt,
+    PositiveInt,
     PrivateAttr,
     Tag,
     ValidationInfo,
@@ -223,7 +224,7 @@ class Platform(Model):
         ),
     )
     async_retry: AsyncRetry = Field(default_factory=AsyncRetry)
-    connection_limits: dict[str, int] | None = Field(
+    connection_limits: dict[str, PositiveInt] | None = Field(
         None,
         description=(
             "Connections each resource named by functions' global_state accepts (a "
@@ -237,7 +238,8 @@ class Platform(Model):
             "How long raised provisioned concurrency takes to become usable (delay_s + added "
             "/ per_minute; requests meanwhile spill over to on-demand instances). A count "
             "configured at 0 s was set up before the span: not delayed (ready after its init). "
-            "null: raises are ready after their init [sources: aws-pc-allocation]."
+            "Default {delay_s: 90, per_minute: 6000}; null: raises are ready after their init "
+            "[sources: aws-pc-allocation]."
         ),
     )
     pricing: Pricing = Field(default_factory=Pricing)
@@ -380,7 +382,7 @@ class Function(Model):
         description=(
             "Lambda SnapStart: {restore, billed_restore_ms, after_restore_ms}. Cold starts "
             "restore a snapshot instead of running `init` (global state comes with it; "
-            "items holding connections are re-opened after restore). Java, Python 3.12+ and "
+            "items holding connections are re-opened after restore). Java 17/21, Python 3.12+ and "
             ".NET 8+ only; not with provisioned concurrency [sources: aws-snapstart]. "
             "null: off."
         ),

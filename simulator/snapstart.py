@@ -32,7 +32,8 @@ BILLED_RESTORE_MS = 136.0
 
 
 class SnapStart(Model):
-    """SnapStart on: cold starts restore a snapshot (Java 11+, Python 3.12+, .NET 8+)."""
+    """SnapStart on: cold starts restore a snapshot (AWS: Java 11+, Python 3.12+, .NET 8+;
+    among coldsim's runtimes java17, java21, python3.12, python3.13, dotnet8)."""
 
     restore: DistributionMs = Field(
         default_factory=lambda: LogNormalMs.model_validate(MEASURED_RESTORE),

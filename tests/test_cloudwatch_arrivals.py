@@ -147,16 +147,20 @@ def test_one_day_of_logs_cannot_judge_the_hourly_dispersion():
     assert fitted["overdispersed"] is False
 
 
-def test_logs_shorter_than_a_day_get_hourly_rates_but_no_daily_cycle():
-    # 5 h of logs from 00:20:00 UTC (the replay's time 0): time 0 moves back to 00:00.
+def test_logs_shorter_than_a_day_get_neither_hourly_rates_nor_a_daily_cycle():
+    # 5 h of logs from 00:20:00 UTC: hourly rates would repeat every 6 h, not daily.
     t = draw({"process": "piecewise", "rates_per_s": [0.05]}, 0.0, 5 * HOUR_S, seed=6)
     t0 = 1_767_225_600 + 1200
     with pytest.raises(ScenarioError, match="a daily cycle needs logs spanning 18 h or more"):
         fit_arrivals({"f": t}, t0, 5 * 3600, "diurnal")
-    got = fit_arrivals({"f": t}, t0, 5 * 3600, "hourly")
+    with pytest.raises(ScenarioError, match="need logs reaching into all 24 clock hours"):
+        fit_arrivals({"f": t}, t0, 5 * 3600, "hourly")
+    # From 00:20 to 23:20 the logs reach into all 24 clock hours (the last one in part).
+    t = draw({"process": "piecewise", "rates_per_s": [0.05]}, 0.0, 23 * HOUR_S, seed=6)
+    got = fit_arrivals({"f": t}, t0, 23 * 3600, "hourly")
     assert got.t0_epoch_s == 1_767_225_600 and got.processes["f"]["start_s"] == 1200
-    assert len(got.processes["f"]["rates_per_s"]) == 6  # 00:00 to 05:20: six clock hours
-    assert got.per_function["f"]["diurnal"] is None and "repeating every 6 h" in got.report["note"]
+    assert len(got.processes["f"]["rates_per_s"]) == 24
+    assert got.per_function["f"]["diurnal"] is not None  # 23 h: a daily cycle is fitted too
 
 
 @pytest.fixture(scope="module")

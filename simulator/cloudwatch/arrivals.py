@@ -9,7 +9,7 @@ part counts for the seconds seen (its exposure), and the fitted process runs fro
 so it expects as many requests over the window as were observed.
 
 - hourly: one rate per hour of day, a `piecewise` process with 3600 s intervals from time 0,
-  repeating daily (fewer than 24 rates when the logs span less than a day). The estimate is
+  repeating daily; for logs reaching into all 24 clock hours. The estimate is
   count / exposure over the days seen, its standard error sqrt(count) / exposure. Days are
   pooled: a weekly pattern is not fitted.
 - diurnal: rate(t) = base · (1 + amplitude · cos(2π (t − peak) / 1 day)), amplitude in [0, 1],
@@ -261,6 +261,11 @@ def fit_arrivals(
     shift = t0_epoch_s - hour
     start, end = shift, duration_s + shift
     daily = end - start >= MIN_DIURNAL_SPAN_S
+    if chosen == "hourly" and end <= DAY_S - HOUR_S:  # some clock hour never seen
+        raise ScenarioError(
+            f"hourly rates repeat every day: they need logs reaching into all 24 clock hours "
+            f"(these cover {math.ceil(end / HOUR_S)}); replay, or fit longer logs"
+        )
     if chosen == "diurnal" and not daily:
         raise ScenarioError(
             f"a daily cycle needs logs spanning {MIN_DIURNAL_SPAN_S / HOUR_S:g} h or more (these "
@@ -298,16 +303,14 @@ def fit_arrivals(
             if name in fit:
                 per_function[f][name].update(fit.pop(name))
         per_function[f].update(fit)
-    n_rates = len(hourly.rates_per_s)
     report = {
         "process": chosen, "time_zero_epoch_s": hour,
         "time_zero_utc": _clock(hour, "%Y-%m-%dT%H:%M:%SZ"), "window_s": [start, end],
         "note": "time 0 is the clock hour (UTC) at or before the first request; the fitted "
         "processes generate arrivals from start_s (the first request) to the end, the span the "
         "logs cover"
-        + (f"; rates_per_s[k] is the rate in hour k from time 0, the list repeating every "
-           f"{n_rates} h" + (" (daily)" if n_rates == 24 else " (the logs span less than a day)")
-           if chosen == "hourly" else "")
+        + ("; rates_per_s[k] is the rate in clock hour k from time 0, the list repeating "
+           "daily" if chosen == "hourly" else "")
         + ("" if daily else "; no daily cycle fitted: the logs span less than "
            f"{MIN_DIURNAL_SPAN_S / HOUR_S:g} h")
         + "; arrivals/<function>.csv hold the observed times (not used by the scenario)",
