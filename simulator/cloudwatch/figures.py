@@ -72,7 +72,8 @@ def fit_figure(fit: Fit, parsed) -> Figure:
         ax.axvspan(q[5], max(q[95], q[5] * 1.01), color="0.3", alpha=0.25,
                    label=f"keep-alive estimate (5-95%): {q[5]:.0f}-{q[95]:.0f} s")  # fmt: skip
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    if len(reused) or len(ended):  # (no log streams in the logs: no idle periods to count)
+        ax.set_yscale("log")
     ax.set_xlabel("idle time (s, log scale)")
     ax.set_ylabel("idle periods")
     ax.set_title("Idle gaps: reused vs ended")
