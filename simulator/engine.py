@@ -166,6 +166,11 @@ class Engine:
                 if app is not None:
                     policy_of_app[app] = policy
             self.keep_alive.append(policy)
+        #: Per function: the keep-alive window of an instance going idle, window(end_s, iid).
+        self._window_of = [
+            policy.keep_alive_s if policy.builtin() else checked(policy, f.name)
+            for f, policy in zip(sc.functions, self.keep_alive, strict=True)
+        ]
         self.retry = platform.async_retry
         self.hosts = self._hosts() if platform.hosts is not None else None
         #: Pre-warmed instances waiting for their init to start, to be placed on a host then:
@@ -636,9 +641,7 @@ class Engine:
         multi_end = self._multi_end
         od_busy, used = self.limits.od_busy, self.limits.used
         unreserved = [r is None for r in self.limits.reserved]
-        self._window_of = window_of = []
-        for f, policy in zip(self.scenario.functions, self.keep_alive, strict=True):
-            window_of.append(policy.keep_alive_s if policy.builtin() else checked(policy, f.name))
+        window_of = self._window_of
         prewarm_of = [
             guarded(policy, "prewarm", policy.prewarm) if overrides(policy, "prewarm") else None
             for policy in self.keep_alive

@@ -252,7 +252,7 @@ def _instance_time_usd(
     """Per function: its instances' billed time in the stats window at the instance prices:
     time alive (alive-instance), or time serving at least one request, inits included
     (busy-instance)."""
-    from .report import _busy_intervals, _overlap
+    from .report import busy_intervals, overlap
 
     prices = scenario.platform.pricing.instances
     w0, w1 = scenario.warmup_s, scenario.duration_s
@@ -265,16 +265,16 @@ def _instance_time_usd(
     fn_of = function_codes(instances)
     alive = np.array([f.billing == "alive-instance" for f in scenario.functions])
     ended = instances["ended_s"].to_numpy()
-    alive_s = _overlap(
+    alive_s = overlap(
         instances["created_s"].to_numpy(), np.where(np.isnan(ended), np.inf, ended), w0, w1
     )
     seconds = np.bincount(fn_of, weights=alive_s, minlength=n_fn) * alive
     busy = np.array([f.billing == "busy-instance" for f in scenario.functions])
     if busy.any():
-        begin, end, iid = _busy_intervals(invocations, instances, busy)
+        begin, end, iid = busy_intervals(invocations, instances, busy)
         mine = busy[fn_of[iid]]
         seconds += np.bincount(
-            fn_of[iid[mine]], weights=_overlap(begin[mine], end[mine], w0, w1), minlength=n_fn
+            fn_of[iid[mine]], weights=overlap(begin[mine], end[mine], w0, w1), minlength=n_fn
         )
     return seconds / 3600.0 * per_hour
 

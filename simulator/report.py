@@ -59,14 +59,14 @@ def summarize(
     ahead = instances["provisioned"].to_numpy() | instances["prewarmed"].to_numpy()
     on_demand_cold = cold & ~on_instances(ahead, iid)  # init on the request's path
     begin[on_demand_cold] = created[iid[on_demand_cold]]
-    run_s = _overlap(begin, invocations["end_s"].to_numpy(), w0, w1)
+    run_s = overlap(begin, invocations["end_s"].to_numpy(), w0, w1)
     shared = multi_request_functions(scenario)[function_codes(instances)]
     if shared.any():  # overlapping requests on one instance: it is busy once, not N times
         on_shared = on_instances(shared, iid)
         run_s[on_shared] = 0.0
         b, e, i = _union(begin[on_shared], invocations["end_s"].to_numpy()[on_shared],
                          iid[on_shared])  # fmt: skip
-        run_s = np.concatenate([run_s, _overlap(b, e, w0, w1)])
+        run_s = np.concatenate([run_s, overlap(b, e, w0, w1)])
         codes_run = np.concatenate([codes, inst_codes[i]])
     else:
         codes_run = codes
@@ -75,10 +75,10 @@ def summarize(
     del run_s, codes_run
     ready = instances["ready_s"].to_numpy()
     # Inits off the request path (provisioned, pre-warmed) are busy time too.
-    busy_s += _by_function(_overlap(created, ready, w0, w1) * ahead, inst_codes, n_fn)
+    busy_s += _by_function(overlap(created, ready, w0, w1) * ahead, inst_codes, n_fn)
     ended = instances["ended_s"].to_numpy()
     alive_s = _by_function(
-        _overlap(created, np.where(np.isnan(ended), np.inf, ended), w0, w1), inst_codes, n_fn
+        overlap(created, np.where(np.isnan(ended), np.inf, ended), w0, w1), inst_codes, n_fn
     )
     idle_s = np.maximum(alive_s - busy_s, 0.0)
     peaks = _peak_alive(created, ended, inst_codes, n_fn, w0, w1)
@@ -261,7 +261,7 @@ def host_memory(
     n_hosts = scenario.platform.hosts.count
     created, ended, host, mb = _instance_memory(instances, scenario)
     ends = np.where(np.isnan(ended), np.inf, ended)
-    begin, end, iid = _busy_intervals(invocations, instances, multi_request_functions(scenario))
+    begin, end, iid = busy_intervals(invocations, instances, multi_request_functions(scenario))
     width = np.diff(edges)
     used = np.zeros((n_hosts, len(width)))
     busy = np.zeros((n_hosts, len(width)))
@@ -286,7 +286,7 @@ def _instance_memory(instances: pd.DataFrame, scenario: Scenario):
     )
 
 
-def _busy_intervals(
+def busy_intervals(
     invocations: pd.DataFrame, instances: pd.DataFrame, multi_request: np.ndarray | None = None
 ):
     """(begin, end, instance) of every busy interval: executions, from the instance's
@@ -419,7 +419,7 @@ def on_instances(flag: np.ndarray, instance_id: np.ndarray) -> np.ndarray:
     return out
 
 
-def _overlap(start: np.ndarray, end: np.ndarray, w0: float, w1: float) -> np.ndarray:
+def overlap(start: np.ndarray, end: np.ndarray, w0: float, w1: float) -> np.ndarray:
     """Length of [start, end) ∩ [w0, w1) per row; 0 where either is NaN (never ran)."""
     return np.nan_to_num(
         np.clip(np.minimum(end, w1) - np.maximum(start, w0), 0.0, None), copy=False
@@ -498,7 +498,7 @@ def occupancy(
     summarize(), an on-demand cold start is busy from its instance's creation, and inits off
     the request path (provisioned, pre-warmed) are busy on their own; an instance serving
     several requests (functions flagged in multi_request) is busy once."""
-    begin, end, _ = _busy_intervals(invocations, instances, multi_request)
+    begin, end, _ = busy_intervals(invocations, instances, multi_request)
     busy = np.diff(_integral(begin, end, edges)) / np.diff(edges)
     return busy, alive_over_time(instances, edges)
 
