@@ -25,12 +25,14 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL, URGENT
 
+from .arrival_stream import ArrivalStream
 from .arrivals.base import checked as checked_batches
 from .eventlog import (
     Columns,
@@ -191,6 +193,8 @@ class Engine:
         self._stale: dict[int, float] = {}  # taken pre-warmed instance -> its outdated ready time
         self.columns = Columns()
         self.next_request_id = itertools.count().__next__
+        #: Per function: the SimPy event id of its next arrival (see _serve_arrivals).
+        self._eid = [0] * n
         self.events = 0
 
     def _replace_at(self, k: int, when: float) -> None:
@@ -270,15 +274,24 @@ class Engine:
         for k, f in enumerate(self.scenario.functions):
             if f.min_instances:  # set up with the function: their inits start at 0 s
                 self._scale_ahead(k, 0.0)
-        env = self.env
+        env, stream = self.env, ArrivalStream()
+        # Each function's arrivals start as its own SimPy process would have (an urgent event
+        # at 0 s, in this order among the provisioning and warmer processes): one start event
+        # for each run of functions up to one that has such processes.
+        group: list[int] = []
+        last = len(self.scenario.functions) - 1
         for k, f in enumerate(self.scenario.functions):
-            env.process(self._arrivals(k, f))
+            group.append(k)
+            if f.provisioned_schedule() or f.warmer is not None or k == last:
+                self._start_arrivals(group, stream)
+                group = []
             if f.provisioned_schedule():
                 env.process(self._provisioning(k, f))
             if f.warmer is not None:
                 env.process(self._warmer(k, f))
         if self.progress is not None:
             env.process(self._ticker())
+        self._serve_arrivals(stream)
         env.run()
         ends = np.frombuffer(self.columns.invocations["end_s"], dtype=float)
         ends = ends[np.isfinite(ends)]
@@ -291,14 +304,26 @@ class Engine:
             self.progress(1.0)
         return log
 
-    # -- processes --------------------------------------------------------------------------
+    # -- arrivals ---------------------------------------------------------------------------
 
-    def _arrivals(self, k: int, f):
-        """The function's requests, in arrival order."""
-        self.events += 2  # the process's start and end
-        env, timeout, dispatch, next_rid = (
-            self.env, self.env.timeout, self.dispatch, self.next_request_id,
-        )  # fmt: skip
+    def _start_arrivals(self, functions: list[int], stream: ArrivalStream) -> None:
+        """At 0 s (urgent, as a process's start): the functions' arrivals join the stream,
+        each taking the event id its first timeout would have had."""
+        env, eid = self.env, self._eid
+
+        def start(_event) -> None:
+            for k in functions:
+                self.events += 2  # a process's start and end, as counted before
+                if stream.start(k, self._arrival_batches(k, self.scenario.functions[k])):
+                    eid[k] = next(env._eid)
+
+        event = simpy.Event(env)
+        event._ok, event._value = True, None
+        event.callbacks.append(start)
+        env.schedule(event, URGENT)
+
+    def _arrival_batches(self, k: int, f) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Function k's arrival times and handler times (ms), in numpy batches."""
         duration_rng = self._stream(f, "duration")
         factor = f.duration_factor()  # handler CPU follows memory, if asked
         per_request = extra_request_ms(f.global_state)  # state built in every request
@@ -316,10 +341,62 @@ class Engine:
             if per_request:
                 durations = durations + per_request
             self.events += len(times)
-            for t, d_ms in zip(times.tolist(), durations.tolist(), strict=True):
-                delay = t - env.now
-                yield timeout(delay if delay > 0.0 else 0.0)
-                dispatch(k, t, d_ms, t, 1, USER, next_rid())
+            yield times, durations
+
+    def _serve_arrivals(self, stream: ArrivalStream) -> None:
+        """Dispatch every arrival, in SimPy's order among the scheduled events: an event comes
+        first if its (time, priority, id) is below the arrival's (key, NORMAL, id); an
+        arrival's id is taken when its function's previous arrival was served."""
+        env = self.env
+        queue, step, next_eid, eid = env._queue, env.step, env._eid.__next__, self._eid
+        dispatch, next_rid = self.dispatch, self.next_request_id
+        while queue and queue[0][0] == 0.0 and queue[0][1] == URGENT:
+            step()  # processes' starts (the arrivals' among them)
+        while (chunk := stream.next_chunk()) is not None:
+            keys, times, durations, functions = (
+                chunk.keys, chunk.times, chunk.durations, chunk.functions,
+            )  # fmt: skip
+            for first, end, tied in chunk.segments:
+                if tied:
+                    self._serve_tied(chunk, first, end)
+                    continue
+                for key, t, d_ms, k in zip(
+                    keys[first:end], times[first:end], durations[first:end],
+                    functions[first:end], strict=True,
+                ):  # fmt: skip
+                    if queue and queue[0][0] <= key:
+                        while queue and (queue[0][0] < key or queue[0][0] == key and (
+                                queue[0][1] < NORMAL or queue[0][2] < eid[k])):  # fmt: skip
+                            step()
+                    env._now = key
+                    dispatch(k, t, d_ms, t, 1, USER, next_rid())
+                    eid[k] = next_eid()
+
+    def _serve_tied(self, chunk, first: int, end: int) -> None:
+        """Arrivals at one key: in the order of their event ids, the scheduled events at that
+        key among them; a function's next arrival takes its id when its previous is served."""
+        env = self.env
+        queue, step, next_eid, eid = env._queue, env.step, env._eid.__next__, self._eid
+        mine: dict[int, list[int]] = {}  # function -> its positions in the run, in order
+        for i in range(first, end):
+            mine.setdefault(chunk.functions[i], []).append(i)
+        ready = [(eid[k], k) for k in mine]
+        heapq.heapify(ready)
+        key = chunk.keys[first]
+        while ready:
+            _, k = heapq.heappop(ready)
+            while queue and (queue[0][0] < key or queue[0][0] == key and (
+                    queue[0][1] < NORMAL or queue[0][2] < eid[k])):  # fmt: skip
+                step()
+            i = mine[k].pop(0)
+            env._now = key
+            t = chunk.times[i]
+            self.dispatch(k, t, chunk.durations[i], t, 1, USER, self.next_request_id())
+            eid[k] = next_eid()
+            if mine[k]:
+                heapq.heappush(ready, (eid[k], k))
+
+    # -- processes --------------------------------------------------------------------------
 
     def _provisioning(self, k: int, f):
         """Apply the provisioned-concurrency schedule. Steps at or after duration_s are not
