@@ -258,3 +258,83 @@ def test_one_function_replay_takes_duration_and_memory_from_the_trace_folder():
     assert sc.functions[0].memory_mb == azure2019.memory_mb(memory[h])
     f["memory_mb"] = 2048  # what the user gives wins
     assert parse_scenario(scenario(f, duration_s=600)).functions[0].memory_mb == 2048
+
+
+# --- a whole day, quickly: pyarrow reads, pandas reports ----------------------------------
+
+
+def _day_file(tmp_path, rows):
+    head = "HashOwner,HashApp,HashFunction,Trigger," + ",".join(str(m) for m in range(1, 6))
+    path = tmp_path / "invocations.csv"
+    path.write_text("\n".join([head, *rows]) + "\n")
+    return path
+
+
+ROWS = [f"o{i},a{i // 2},f{i},http,{i},0,{i % 3},1,2" for i in range(8)]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ((3, 5, "0x1f"), r"line 5, column 2: '0x1f' is not a whole number"),
+        ((3, 5, "-2"), r"line 5, column 2: -2 is not a whole number"),
+        ((3, 6, "2147483648"), r"line 5, column 3: 2147483648 is not a whole number"),
+        ((6, 4, "1.5"), r"line 8, column 1: 1.5 is not a whole number"),
+        ((6, 4, ""), r"line 8, column 1: no value"),
+        ((2, 2, "NA"), r"line 4, column HashFunction: missing"),
+        ((2, 8, "1,7"), r"malformed CSV"),
+        ((4, 2, "f1"), r"line 6 repeats the function of line 3"),
+    ],
+)
+def test_the_fast_reader_leaves_every_problem_to_the_reporting_one(tmp_path, change, message):
+    row, cell, value = change
+    rows = [r.split(",") for r in ROWS]
+    if change[2] == "f1":
+        rows[row][:2] = rows[1][:2]
+    rows[row][cell] = value
+    path = _day_file(tmp_path, [",".join(r) for r in rows])
+    with pytest.raises(ScenarioError, match=message):
+        azure2019.read_invocations(path)
+
+
+def test_fast_and_reporting_readers_agree(tmp_path):
+    rows = [*ROWS[:3], "", *ROWS[3:], "", ""]  # blank lines are skipped
+    path = _day_file(tmp_path, rows)
+    inv = azure2019.read_invocations(path)
+    columns = [*azure2019.KEYS, "Trigger", *map(str, range(1, 6))]
+    keys, counts = azure2019._read_slow(path, columns, columns[4:], 20)
+    assert (inv.counts == counts).all() and inv.counts.shape == (8, 5)
+    assert (inv.functions == keys[:, 2]).all() and (inv.triggers == "http").all()
+    assert inv.totals().tolist() == [r.sum() for r in counts]
+    assert inv.totals((2, 3)).tolist() == counts[:, 1:3].sum(axis=1).tolist()
+    assert inv.app_sizes() == {f"a{i}": 2 for i in range(4)}
+
+
+@pytest.mark.parametrize("how", ["uniform", "poisson", "equidistant"])
+def test_a_spread_in_pieces_is_the_spread_exactly(how):
+    counts = np.random.default_rng(1).poisson(40, 300) * (np.arange(300) % 7 != 0)
+    whole = azure2019.spread(counts, how, np.random.default_rng(2), 30.0)
+    for piece in (1, 50, 1000, 10**6):
+        parts = list(azure2019.spread_pieces(counts, how, np.random.default_rng(2), 30.0, piece))
+        assert np.array_equal(np.concatenate(parts), whole)
+        assert all(len(p) <= max(piece, counts.max()) for p in parts)
+
+
+@pytest.mark.parametrize("how", ["uniform", "poisson", "equidistant"])
+def test_a_replay_spread_lazily_draws_the_whole_replays_times_and_batches(tmp_path, how):
+    from coldsim.arrivals.azure2019 import Azure2019
+    from coldsim.arrivals.replay import ReplayBase
+
+    big = [f"o,a,f{i},http," + ",".join(str(c) for c in (9000, 0, 30000, 5, 7000)) for i in (1, 2)]
+    path = _day_file(tmp_path, big)
+    for kw in ({}, {"rate_multiplier": 1.5, "time_scale": 2.0}, {"end_s": 150.0, "start_s": 20}):
+        replay = Azure2019.model_construct(
+            process="azure2019", invocations=path, function="f2", spread=how, minutes=None,
+            durations=None, memory=None, time_scale=kw.get("time_scale", 1.0),
+            rate_multiplier=kw.get("rate_multiplier", 1.0), start_s=kw.get("start_s", 0.0),
+            end_s=kw.get("end_s"),
+        )  # fmt: skip
+        lazy = list(replay.batches_with_durations(np.random.default_rng(4), 300.0))
+        whole = list(ReplayBase.batches_with_durations(replay, np.random.default_rng(4), 300.0))
+        assert [len(t) for t, _ in lazy] == [len(t) for t, _ in whole]
+        assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(lazy, whole, strict=True))

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from ..rng import batch_sizes
 from ..traces import azure2019
 from .replay import ReplayBase
 from .trace import InputPath
@@ -64,14 +65,42 @@ class Azure2019(ReplayBase):
         trace = azure2019.read_invocations(self.invocations)
         return trace.counts[trace.row(self.function), trace.minute_columns(self.minutes)]
 
-    def trace(self, rng):
+    def _replayed_counts(self, rng) -> np.ndarray:
         counts = self.counts().astype(np.int64)
         if self.rate_multiplier != 1.0:
             # Per minute: each request kept/copied with mean m (a sum of the per-request draws).
             whole = int(self.rate_multiplier)
             extra = rng.binomial(counts, self.rate_multiplier - whole)
             counts = counts * whole + extra
-        return azure2019.spread(counts, self.spread, rng) / self.time_scale, None
+        return counts
+
+    def trace(self, rng):
+        times = azure2019.spread(self._replayed_counts(rng), self.spread, rng)
+        return times / self.time_scale, None
+
+    def batches_with_durations(self, rng, duration_s):
+        """As trace() cut to the window and sliced into batches, but spread a few minutes at a
+        time (the same draws, times and batches): a busy function's day is never held whole."""
+        t0, t1 = self.window(duration_s)
+        pieces = azure2019.spread_pieces(self._replayed_counts(rng), self.spread, rng)
+        sizes = batch_sizes()
+        size = next(sizes)
+        pending = np.empty(0)
+        for piece in pieces:
+            times = piece / self.time_scale
+            if len(times) and times[0] >= t1:
+                break  # sorted: nothing later is in the window
+            times = times[(times >= t0) & (times < t1)]
+            pending = np.concatenate([pending, times]) if len(pending) else times
+            k = 0
+            while len(pending) - k >= size:
+                yield pending[k : k + size], None
+                k += size
+                size = next(sizes)
+            pending = pending[k:]
+        if len(pending):
+            yield pending, None
 
     def expected_count(self, t0, t1):
-        return float(self.counts().sum()) * self.rate_multiplier
+        trace = azure2019.read_invocations(self.invocations)
+        return float(trace.totals(self.minutes)[trace.row(self.function)]) * self.rate_multiplier

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import functools
 import math
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from ..errors import ScenarioError
 from .common import chunks, file_key, hashes, header, numbers, require_columns
@@ -42,11 +46,18 @@ class Invocations:
     minutes: np.ndarray  # the minute columns' labels, as in the file
     counts: np.ndarray  # int32, functions x minutes
 
+    def _cached(self, name: str, build):
+        """A derived table, built once (workloads ask for it for every function)."""
+        value = self.__dict__.get(name)
+        if value is None:
+            value = build()
+            object.__setattr__(self, name, value)
+        return value
+
     def row(self, function: str) -> int:
-        index = self.__dict__.get("_index")
-        if index is None:  # built once: workloads look up every function
-            index = {h: i for i, h in enumerate(self.functions.tolist())}
-            object.__setattr__(self, "_index", index)
+        index = self._cached(
+            "_index", lambda: {h: i for i, h in enumerate(self.functions.tolist())}
+        )
         if function in index:
             return index[function]
         hits = np.flatnonzero(self.functions == function)
@@ -62,13 +73,30 @@ class Invocations:
         if minutes is None:
             return slice(None)
         first, last = minutes
-        labels = self.minutes.tolist()
-        if first > last or first not in labels or last not in labels:
+        at = self._cached("_column", lambda: {m: j for j, m in enumerate(self.minutes.tolist())})
+        if first > last or first not in at or last not in at:
+            labels = self.minutes.tolist()
             raise ValueError(
                 f"minutes {list(minutes)} must be labels of the file's minute columns "
                 f"({labels[0]}..{labels[-1]}), first <= last"
             )
-        return slice(labels.index(first), labels.index(last) + 1)
+        return slice(at[first], at[last] + 1)
+
+    def totals(self, minutes: tuple[int, int] | None = None) -> np.ndarray:
+        """Each function's invocations (int64) in the minute labels [first, last] (all)."""
+        cache = self._cached("_totals", dict)
+        key = None if minutes is None else tuple(minutes)
+        if key not in cache:
+            cache[key] = self.counts[:, self.minute_columns(minutes)].sum(axis=1, dtype=np.int64)
+        return cache[key]
+
+    def app_sizes(self) -> dict[str, int]:
+        """Functions per HashApp."""
+        return self._cached(
+            "_app_sizes",
+            lambda: dict(zip(*(a.tolist() for a in np.unique(self.apps, return_counts=True)),
+                             strict=True)),
+        )  # fmt: skip
 
 
 def files_for(path: Path) -> dict[str, Path | None]:
@@ -110,12 +138,94 @@ def _read_invocations(key: tuple[str, int, int]) -> Invocations:
         raise ScenarioError(
             f"minute columns must be numbered (found {bad[:3] or 'none'})", file=str(path)
         )
-    # Fill one preallocated matrix (no list of blocks to concatenate: half the peak memory).
     labels = np.array([int(c) for c in minute_cols])
     if len(np.unique(labels)) != len(labels):
         twice = sorted({int(m) for m in labels if (labels == m).sum() > 1})
         raise ScenarioError(f"minute column {twice[0]} appears twice", file=str(path))
-    counts = np.zeros((_data_lines(path), len(minute_cols)), dtype=np.int32)
+    rows, plain = _scan(path)
+    read = _read_fast(path, columns, minute_cols, rows) if plain else None
+    if read is None:  # something to report (or an unusual spelling): pandas says where
+        read = _read_slow(path, columns, minute_cols, rows)
+    k, counts = read
+    order = np.argsort(labels, kind="stable")  # minute columns in time order, as labelled
+    if (np.diff(labels) < 0).any():
+        labels, counts = labels[order], counts[:, order]
+    return Invocations(
+        owners=k[:, 0], apps=k[:, 1], functions=k[:, 2], triggers=k[:, 3],
+        minutes=labels, counts=counts,
+    )  # fmt: skip
+
+
+#: What pandas reads as a missing cell (its default na_values): such a key is reported.
+PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+             "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan",
+             "null"]  # fmt: skip
+#: Bytes of CSV text per block of the fast reader (about 1,300 rows of a day file: fewer,
+#: larger blocks copy faster; these keep the reader's own memory near 100 MB).
+BLOCK_BYTES = 4 << 20
+
+
+def _read_fast(
+    path: Path, columns: list[str], minute_cols: list[str], rows: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Keys and counts by pyarrow's CSV reader, block by block into one preallocated matrix;
+    None for a file the pandas reader must look at: a cell that is missing, not a plain
+    integer, negative or above 2^31 - 1, a row of the wrong length, a function listed twice,
+    text that is not UTF-8."""
+    names = [f"c{i}" for i in range(len(columns))]
+    key_at = [columns.index(c) for c in (*KEYS, "Trigger")]
+    minute_at = [columns.index(c) for c in minute_cols]
+    types = {names[i]: pa.string() for i in key_at} | {names[i]: pa.int32() for i in minute_at}
+    # Column-major: each block's columns are copied whole (a row's counts are 1,440 numbers
+    # anywhere in memory: no faster either way for the readers of a row).
+    counts = np.zeros((rows, len(minute_cols)), dtype=np.int32, order="F")
+    keys: list[list[np.ndarray]] = [[] for _ in key_at]
+    n = 0
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, block_size=BLOCK_BYTES, use_threads=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types,
+                null_values=PANDAS_NA,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+        for batch in reader:
+            b = batch.num_rows
+            if not b:
+                continue
+            if n + b > rows or any(batch.column(i).null_count for i in range(len(names))):
+                return None
+            for j, i in enumerate(key_at):
+                keys[j].append(batch.column(i).to_numpy(zero_copy_only=False).astype(str))
+            block = counts[n : n + b]
+            for j, i in enumerate(minute_at):
+                block[:, j] = batch.column(i).to_numpy()
+            if (block < 0).any():
+                return None
+            n += b
+    except (pa.ArrowException, OSError, UnicodeDecodeError):
+        return None
+    k = (
+        np.column_stack([np.concatenate(part) for part in keys])
+        if n
+        else np.empty((0, 4), dtype=str)
+    )
+    if _repeated(k[:, :3]):
+        return None
+    return k, counts[:n]
+
+
+def _read_slow(
+    path: Path, columns: list[str], minute_cols: list[str], rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keys and counts by pandas, in chunks: every problem reported by line and column."""
+    # Fill one preallocated matrix (no list of blocks to concatenate: half the peak memory).
+    counts = np.zeros((rows, len(minute_cols)), dtype=np.int32)
     keys, line_of, n = [], [], 0
     for lines, chunk in chunks(path, len(columns), dtype={c: str for c in (*KEYS, "Trigger")}):
         keys.append(hashes(path, chunk[[*KEYS, "Trigger"]], lines))
@@ -127,13 +237,12 @@ def _read_invocations(key: tuple[str, int, int]) -> Invocations:
     counts = counts[:n]
     k = np.concatenate(keys) if keys else np.empty((0, 4), dtype=str)
     _no_repeated_rows(path, k[:, :3], np.concatenate(line_of) if line_of else np.empty(0))
-    order = np.argsort(labels, kind="stable")  # minute columns in time order, as labelled
-    if (np.diff(labels) < 0).any():
-        labels, counts = labels[order], counts[:, order]
-    return Invocations(
-        owners=k[:, 0], apps=k[:, 1], functions=k[:, 2], triggers=k[:, 3],
-        minutes=labels, counts=counts,
-    )  # fmt: skip
+    return k, counts
+
+
+def _repeated(keys: np.ndarray) -> bool:
+    """Whether some (owner, app, function) appears twice."""
+    return bool(len(keys)) and bool(pd.DataFrame(keys).duplicated().any())
 
 
 def _no_repeated_rows(path: Path, keys: np.ndarray, lines: np.ndarray) -> None:
@@ -153,14 +262,20 @@ def _no_repeated_rows(path: Path, keys: np.ndarray, lines: np.ndarray) -> None:
         )
 
 
-def _data_lines(path: Path) -> int:
-    """Lines after the header (an upper bound on rows: blank lines are not rows)."""
+def _scan(path: Path) -> tuple[int, bool]:
+    """Lines after the header (an upper bound on rows: blank lines are not rows), and whether
+    the text is plain for pyarrow: no "0x" (pyarrow reads 0x1f as a hexadecimal number,
+    pandas as text to report)."""
     newlines = returns = 0
+    plain, tail = True, b""
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
             newlines += block.count(b"\n")
             returns += block.count(b"\r")
-    return max(newlines, returns) + 1  # old Mac endings; a last line without one
+            if plain and (b"x" in block or b"X" in block):  # memchr: quick
+                plain = re.search(rb"0[xX]", tail + block) is None
+            tail = block[-1:]
+    return max(newlines, returns) + 1, plain  # old Mac endings; a last line without one
 
 
 def read_durations(path: str | Path) -> pd.DataFrame:
@@ -208,24 +323,62 @@ def spread(
     poisson (exponential gaps rescaled to the minute: the same law as uniform, drawn the
     In-Vitro way)."""
     counts = np.asarray(counts, dtype=np.int64)
+    if how not in ("equidistant", "uniform", "poisson"):
+        raise ValueError(how)
+    return _spread_minutes(counts, 0, how, rng, start_s, 0.0)[0]
+
+
+#: Requests per piece of a replay spread piece by piece (a piece is at least one minute).
+PIECE = 1 << 14
+
+
+def spread_pieces(
+    counts: np.ndarray,
+    how: str,
+    rng: np.random.Generator,
+    start_s: float = 0.0,
+    piece: int = PIECE,
+) -> Iterator[np.ndarray]:
+    """spread() in pieces of whole minutes (about `piece` requests each, or one busier
+    minute): each piece sorted and at or after the previous one; concatenated, they are
+    spread()'s array exactly (the same draws from rng, in the same order; the same sums)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if how not in ("equidistant", "uniform", "poisson"):
+        raise ValueError(how)
+    cum = np.cumsum(counts)
+    a, carry = 0, 0.0
+    while a < len(counts):
+        before = int(cum[a - 1]) if a else 0
+        b = max(a + 1, int(np.searchsorted(cum, before + piece, side="right")))
+        times, carry = _spread_minutes(counts[a:b], a, how, rng, start_s, carry)
+        yield times
+        a = b
+
+
+def _spread_minutes(
+    counts: np.ndarray, first: int, how: str, rng, start_s: float, carry: float
+) -> tuple[np.ndarray, float]:
+    """Times of minutes first, first + 1, ... with these counts, and the running sum of the
+    poisson gaps after them (`carry`: the sum before them; 0 at the trace's start)."""
     total = int(counts.sum())
-    minute = np.repeat(np.arange(len(counts)), counts)
+    local = np.repeat(np.arange(len(counts)), counts)
+    minute = local + first if first else local
     if how == "equidistant":
-        first = np.cumsum(counts) - counts
-        j = np.arange(total) - np.repeat(first, counts)
+        starts = np.cumsum(counts) - counts
+        j = np.arange(total) - np.repeat(starts, counts)
         offset = (j + 0.5) / np.repeat(counts, counts)
     elif how == "uniform":
         offset = rng.random(total)
-    elif how == "poisson":
+    else:  # poisson
         gaps = rng.exponential(1.0, total + len(counts))
         ends = np.cumsum(counts + 1)
-        cum = np.cumsum(gaps)
-        base = np.concatenate([[0.0], cum[ends[:-1] - 1]])
+        # The running sum continues the previous minutes' (the same additions, in order).
+        cum = np.cumsum(np.concatenate([[carry], gaps]))[1:] if first else np.cumsum(gaps)
+        base = np.concatenate([[carry if first else 0.0], cum[ends[:-1] - 1]])
         span = cum[ends - 1] - base
-        idx = np.arange(total) + minute  # skip each minute's closing gap
+        idx = np.arange(total) + local  # skip each minute's closing gap
         offset = (cum[idx] - np.repeat(base, counts)) / np.repeat(span, counts)
-    else:
-        raise ValueError(how)
+        carry = float(cum[-1]) if len(cum) else carry
     times = start_s + 60.0 * (minute + offset)
     times.sort()
-    return times
+    return times, carry
