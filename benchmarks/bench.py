@@ -14,6 +14,8 @@ results/bench/bench.jsonl and prints a table. Cases:
      the per-request cost of a plug-in that watches traffic;
   azure_500: replay of the Azure 2019 500-function sample in ../shared/traces (8 h, 3.04 M
      invocations), end to end from the CSV files; skipped when the folder is absent;
+  a_vs_heapq: case a's engine (limits off) and benchmarks/heapq_reference.py's minimal loop,
+     alternating in one process, best of 3 each: the engine's speed as a fraction of the loop's;
   azure_500_hosts: azure_500 on 6 hosts of 4,096 MB (instances hold the trace's memory),
      greedy-dual eviction, requests that find no room dropped: memory pressure binds (tens of
      thousands of evictions); compare its throughput with azure_500's.
@@ -85,8 +87,39 @@ if AZURE_500.is_dir():  # the whole 500-function sample, 8 h, 3.04 M invocations
     }
 
 
+def reference_ratio(repeats: int = 3) -> dict:
+    """Case a's engine against the minimal heapq loop of benchmarks/heapq_reference.py, side
+    by side in one process (alternating, best of `repeats` each): the engine's speed as a
+    fraction of the loop's (the issue's target: 0.5 or better)."""
+    import heapq_reference
+    from coldsim.engine import Engine
+    from coldsim.scenario import parse_scenario
+
+    scenario = parse_scenario(CASES["a_nolimits"])
+    best_engine = best_loop = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        heapq_reference.run()
+        best_loop = min(best_loop, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        log = Engine(scenario).run()
+        best_engine = min(best_engine, time.perf_counter() - t0)
+    return {
+        "case": "a_vs_heapq",
+        "invocations": len(log.invocations["arrival_s"]),
+        "engine_s": round(best_engine, 3),
+        "heapq_loop_s": round(best_loop, 3),
+        "speed_vs_heapq_loop": round(best_loop / best_engine, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "python": sys.version.split()[0],
+    }
+
+
 def run_case(name: str) -> dict:
     from coldsim import simulate
+
+    if name == "a_vs_heapq":
+        return reference_ratio()
 
     t0 = time.perf_counter()
     # From plain data: validation (and trace reading) included. The plug-in policy of
@@ -113,7 +146,7 @@ def main() -> None:
         print(json.dumps(run_case(sys.argv[2])))
         return
     rows = []
-    for name in CASES:
+    for name in [*CASES, "a_vs_heapq"]:
         out = subprocess.run([sys.executable, __file__, "--case", name], check=True,
                              capture_output=True, text=True, cwd=ROOT).stdout  # fmt: skip
         rows.append(json.loads(out.strip().splitlines()[-1]))
@@ -127,6 +160,7 @@ def main() -> None:
         "memory_between": [half["invocations"], full["invocations"]],
         "limits_overhead": round(full["wall_s"] / by["a_nolimits"]["wall_s"] - 1, 3),
         "observed_policy_overhead": round(by["a_observed"]["wall_s"] / full["wall_s"] - 1, 3),
+        "speed_vs_heapq_loop": by["a_vs_heapq"]["speed_vs_heapq_loop"],
     })  # fmt: skip
     print(json.dumps(rows[-1]))
     out_dir = ROOT / "results" / "bench"
@@ -146,6 +180,8 @@ def _table(rows: list[dict]) -> None:
                 "peak RSS MB"):  # fmt: skip
         table.add_column(col, justify="right")
     for r in rows[:-1]:
+        if "wall_s" not in r:
+            continue
         table.add_row(r["case"], f"{r['invocations']:,}", f"{r['throttled']:,}",
                       f"{r['wall_s']:.2f}", f"{r['invocations_per_s']:,}",
                       f"{r['engine_invocations_per_s']:,}", f"{r['peak_rss_mb']:,.0f}")  # fmt: skip
@@ -154,7 +190,8 @@ def _table(rows: list[dict]) -> None:
     Console(width=120).print(
         f"peak RSS slope: {d['memory_bytes_per_invocation']} bytes per invocation; "
         f"non-binding limits cost {100 * d['limits_overhead']:+.1f}% wall time; a Python "
-        f"policy observing every request {100 * d['observed_policy_overhead']:+.1f}%"
+        f"policy observing every request {100 * d['observed_policy_overhead']:+.1f}%; case a's "
+        f"engine runs at {d['speed_vs_heapq_loop']:.2f}x the speed of a minimal heapq loop"
     )
 
 

@@ -175,6 +175,16 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
     allow_import: AllowImportOpt = False,
     skip_memory_check: MemoryOpt = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Local processes: the run split into shards of functions "
+                                 "that share nothing [default: 1, unsplit]."),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", help="Dask scheduler address: the shards run there "
+                                    "(pip install coldsim[dask])."),
+    ] = None,
 ) -> None:
     """Run a scenario: summary.json, logs (Parquet), resolved scenario.yaml, plots."""
     try:
@@ -184,14 +194,14 @@ def run(
         out_dir = check_output_dir(out if out is not None else Path("results") / sc.name, "run")
         if not skip_memory_check:
             check_memory(sc, hint=" (or pass --skip-memory-check to insist)")
+        split = {"workers": workers, "dask": dask, "memory_check": False}
         if quiet:
-            result = simulate(sc, memory_check=False)
+            result = simulate(sc, **split)
         else:
-            with _progress(f"simulating [bold]{escape(sc.name)}[/]") as bar:
+            what = "shards done" if dask is not None or (workers or 1) > 1 else "simulated time"
+            with _progress(f"simulating [bold]{escape(sc.name)}[/] ({what})") as bar:
                 task = bar.add_task("run", total=1.0)
-                result = simulate(
-                    sc, progress=lambda f: bar.update(task, completed=f), memory_check=False
-                )
+                result = simulate(sc, progress=lambda f: bar.update(task, completed=f), **split)
     except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
     try:

@@ -82,8 +82,12 @@ class Engine:
         scenario: Scenario,
         seed: int | None = None,
         progress: Callable[[float], None] | None = None,
+        horizon_floor_s: float = 0.0,
     ):
+        """horizon_floor_s: the log's horizon is at least this (a shard of a sharded run is
+        closed at the whole run's horizon: instances alive then, provisioned replacements)."""
         self.scenario = sc = scenario
+        self.horizon_floor_s = horizon_floor_s
         self.seed = sc.seed if seed is None else seed
         self.progress = progress
         self.env = simpy.Environment()
@@ -998,13 +1002,17 @@ class Engine:
     def _event_log(self) -> EventLog:
         inv = self.columns.invocation_columns(self.instances.init_ms)
         ends = inv["end_s"][np.isfinite(inv["end_s"])]
-        horizon = max(self.scenario.duration_s, float(ends.max()) if len(ends) else 0.0)
+        horizon = max(self.scenario.duration_s, float(ends.max()) if len(ends) else 0.0,
+                      self.horizon_floor_s)  # fmt: skip
         self.provisioned.finish(horizon)
+        inst = self.instances
         return EventLog(
             functions=[f.name for f in self.scenario.functions],
             invocations=inv,
-            instances=self.instances.columns(horizon, inv["instance_id"]),
+            instances=inst.columns(horizon, inv["instance_id"]),
             throttles=self.columns.throttle_columns(),
             horizon_s=horizon,
             events=self.events,
+            ends=(np.array(inst.expiry, dtype=float), np.array(inst.reason, dtype=np.int8)),
+            next_replacement_s=self.provisioned.next_replacement_s,
         )

@@ -101,6 +101,11 @@ class EventLog:
     throttles: dict[str, np.ndarray]  # one row per throttled attempt
     horizon_s: float  # when the last request finished (>= duration_s)
     events: int  # SimPy events processed
+    #: Every instance's end and its reason as if no horizon cut them (for closing a shard of a
+    #: sharded run at the whole run's horizon), and when the next idle provisioned instance
+    #: would be replaced (inf: none).
+    ends: tuple[np.ndarray, np.ndarray] | None = None
+    next_replacement_s: float = math.inf
 
 
 class Columns:

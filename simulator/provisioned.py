@@ -10,6 +10,7 @@ up. Idle provisioned instances wait in a per-function heap (newest first).
 from __future__ import annotations
 
 import heapq
+import math
 
 from .eventlog import EndReason
 from .instances import Instances
@@ -121,9 +122,11 @@ class Provisioned:
     def finish(self, horizon: float) -> None:
         """Replace idle provisioned instances retired before the horizon, for the log."""
         inst = self._inst
+        self.next_replacement_s = math.inf  # the first replacement a later horizon would add
         for k, heap in enumerate(self.idle):
             for _, iid in list(heap):
                 while inst.expiry[iid] <= horizon:
                     at = inst.expiry[iid]
                     iid = inst.new(k, at, True, ready=at)
                     inst.end(iid, inst.retire[iid], EndReason.LIFETIME)
+                self.next_replacement_s = min(self.next_replacement_s, inst.expiry[iid])

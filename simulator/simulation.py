@@ -11,11 +11,13 @@ from . import __version__
 from .budget import check_memory
 from .engine import Engine
 from .errors import ScenarioError
+from .eventlog import EventLog
 from .logs import instances_frame, invocations_frame, throttles_frame
 from .report import summarize
 from .result import Result
 from .scenario import load_scenario, parse_scenario
 from .schema import Scenario
+from .sharding import simulate_shards
 
 
 def simulate(
@@ -25,12 +27,19 @@ def simulate(
     *,
     allow_import: bool = False,
     memory_check: bool = True,
+    workers: int | None = None,
+    dask: str | Any | None = None,
 ) -> Result:
     """Run a scenario (a Scenario, plain data, or a YAML path). `seed` overrides the scenario's;
-    `progress(fraction)` is called as simulated time advances; `allow_import` lets a path or
-    plain data name plug-in classes in modules not imported yet. A run whose memory estimate
-    exceeds what the machine has available is refused (ScenarioError) unless memory_check is
-    False."""
+    `progress(fraction)` is called as simulated time advances (as shards finish, sharded);
+    `allow_import` lets a path or plain data name plug-in classes in modules not imported
+    yet. A run whose memory estimate exceeds what the machine has available is refused
+    (ScenarioError) unless memory_check is False.
+
+    workers (> 1) or dask (a scheduler address or a distributed.Client) split the run into
+    shards of functions that share nothing, simulated in parallel and merged: the same logs
+    and summary as one process (see coldsim.sharding); a scenario whose functions share
+    capacity is refused."""
     if scenario is None:
         raise ScenarioError("simulate() needs a scenario: a Scenario, a mapping or a YAML path")
     if isinstance(scenario, str | Path):
@@ -41,13 +50,22 @@ def simulate(
         raise ScenarioError(
             f"simulate() takes a Scenario, a mapping or a YAML path, not {type(scenario).__name__}"
         )
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ScenarioError(f"workers must be a whole number >= 1, got {workers!r}")
     if seed is not None:
         scenario = scenario.updated({"seed": seed})
     if memory_check:
         check_memory(scenario, hint=" (or pass memory_check=False to insist)")
     t0 = time.perf_counter()
-    log = Engine(scenario, progress=progress).run()
-    engine_wall_s = time.perf_counter() - t0
+    if dask is not None or (workers or 1) > 1:
+        log = simulate_shards(scenario, workers, dask, progress)
+    else:
+        log = Engine(scenario, progress=progress).run()
+    return result_of(scenario, log, time.perf_counter() - t0, t0)
+
+
+def result_of(scenario: Scenario, log: EventLog, engine_wall_s: float, t0: float) -> Result:
+    """A run's Result from its event log: the logs as DataFrames and the summary."""
     invocations = invocations_frame(log, scenario.warmup_s)
     instances = instances_frame(log)
     throttles = throttles_frame(log)

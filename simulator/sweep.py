@@ -9,15 +9,12 @@ a rerun skips it. Tables are written at the end, each by one rename.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
 import itertools
 import json
 import math
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +28,7 @@ from . import __version__
 from .budget import available_bytes, check_memory, estimate_bytes
 from .errors import ScenarioError
 from .output import check_output_dir, write_file, write_manifest
+from .parallel import execute
 from .plugins import PolicyError
 from .scenario import load_scenario, parse_scenario, set_path
 from .schema import Scenario
@@ -247,14 +245,14 @@ def sweep(
                 folders = sorted({str(Path(f).parent) for f in plugin_files(data)})
                 where = ", ".join(f"{k}={v}" for k, v in pts[i].items())
                 label = f"grid point {where}, replication {r} (seed {seed})"
-                jobs.append((i, r, key, (data, seed, folders, label)))
+                jobs.append(((i, r, key), (data, seed, folders, label)))
     total = len(pts) * reps
     if memory_check and dask is None and jobs:  # a Dask cluster's memory is its own
-        workers = _workers_that_fit([scenarios[i] for i in {job[0] for job in jobs}],
+        workers = _workers_that_fit([scenarios[i] for i in {job[0][0] for job in jobs}],
                                     min(workers or os.cpu_count() or 1, len(jobs)))  # fmt: skip
     if progress:
         progress(len(done), total)
-    for (i, r, key), values in _execute(jobs, workers, dask):
+    for (i, r, key), values in execute(run_one, jobs, workers, dask):
         done[(i, r)] = values
         _save(store, key, {"point": pts[i], "replication": r, "seed": seeds[r], "metrics": values})
         if progress:
@@ -276,66 +274,6 @@ def _workers_that_fit(scenarios: list[Scenario], workers: int) -> int:
     if have is None:
         return workers
     return max(1, min(workers, int(have // estimate_bytes(biggest))))
-
-
-def _execute(jobs, workers: int | None, dask):
-    """Yield ((point, replication, key), metrics) as runs finish."""
-    if not jobs:
-        return
-    if dask is not None:
-        from distributed import Client, as_completed
-
-        own = not isinstance(dask, Client)
-        try:
-            client = Client(dask, timeout="20s") if own else dask
-        except (OSError, TimeoutError, ValueError) as err:
-            raise ScenarioError(f"Dask scheduler {dask}: cannot reach it ({err})") from None
-        try:
-            futures = {
-                client.submit(run_one, *args, pure=False): (i, r, key) for i, r, key, args in jobs
-            }
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-        finally:
-            if own:
-                client.close()
-        return
-    workers = workers or os.cpu_count() or 1
-    if workers == 1:
-        for i, r, key, args in jobs:
-            yield (i, r, key), run_one(*args)
-        return
-    # Workers ignore Ctrl-C: the parent stops them at once, after keeping what finished.
-    pool = cf.ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
-    futures = {pool.submit(run_one, *args): (i, r, key) for i, r, key, args in jobs}
-    try:
-        for future in cf.as_completed(futures):
-            yield futures[future], future.result()
-    except BaseException:
-        _quiet_pool_shutdown()
-        for future in futures:
-            future.cancel()
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()  # runs under way are lost; finished ones were stored
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-
-
-def _quiet_pool_shutdown() -> None:
-    """The pool's manager thread, finding its workers gone, may try to fail futures already
-    cancelled and raise InvalidStateError (a CPython race): not the user's concern."""
-    previous = threading.excepthook
-
-    def hook(args):
-        if not isinstance(args.exc_value, cf.InvalidStateError):
-            previous(args)
-
-    threading.excepthook = hook
-
-
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _runs_table(pts, seeds, done, knobs) -> pd.DataFrame:
