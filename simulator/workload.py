@@ -125,23 +125,18 @@ class Workload(Model):
         memory, per_function = (
             azure2019.read_memory(files["memory"]) if files["memory"] else (None, True)
         )
-        app_size = dict(zip(*np.unique(inv.apps, return_counts=True), strict=True))
         names = short_names([keys[i] for i in chosen])
         apps = dict(
             zip(inv.apps[chosen].tolist(), short_names(inv.apps[chosen].tolist()), strict=True)
         )
+        found = azure2019_fields_of(inv, chosen, durations, memory, per_function)
+        arrivals = {"process": "azure2019", "invocations": str(files["invocations"])}
+        replay = {"spread": self.spread, "minutes": self.minutes, **self._replay()}
         out = []
-        for name, i in zip(names, chosen, strict=True):
+        for name, i, fields in zip(names, chosen, found, strict=True):
             f: dict[str, Any] = {**self.function, "name": name, "app": apps[inv.apps[i]]}
-            f["arrivals"] = {
-                "process": "azure2019",
-                "invocations": str(files["invocations"]),
-                "function": keys[i],
-                "spread": self.spread,
-                "minutes": self.minutes,
-                **self._replay(),
-            }
-            f.update(azure2019_fields(inv, i, durations, memory, per_function, app_size))
+            f["arrivals"] = {**arrivals, "function": keys[i], **replay}
+            f.update(fields)
             if "duration" not in f:
                 raise ValueError(
                     f"function {keys[i]} has no durations row; give workload.function.duration"
@@ -214,26 +209,38 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def azure2019_fields(inv, i, durations, memory, per_function, app_size) -> dict[str, Any]:
-    """duration (empirical through the percentiles), memory_mb and host_memory_mb of trace
-    function i, where the durations and memory files have them. memory_mb is a Lambda size
+def azure2019_fields_of(inv, rows, durations, memory, per_function) -> list[dict[str, Any]]:
+    """For trace rows (functions): duration (empirical through the percentiles), memory_mb and
+    host_memory_mb, where the durations and memory files have them. memory_mb is a Lambda size
     (whole MB, at least 128); host_memory_mb is the trace's own figure (tens of MB for most
-    apps), what an instance holds on a host with platform.hosts."""
-    key = inv.functions[i]
-    out: dict[str, Any] = {}
-    if durations is not None and key in durations.index:
-        row = durations.loc[key]
-        out["duration"] = {
-            "dist": "empirical",
-            "percentiles_ms": {p: float(row[c]) for p, c in azure2019.DURATION_PERCENTILES.items()},
-        }
+    apps), what an instance holds on a host with platform.hosts. One lookup per file for all
+    the rows."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out: list[dict[str, Any]] = [{} for _ in range(len(rows))]
+    if not len(rows):
+        return out
+    keys = inv.functions[rows]
+    if durations is not None:
+        at = durations.index.get_indexer(keys)
+        columns = list(azure2019.DURATION_PERCENTILES.values())
+        table = durations[columns].to_numpy(dtype=float)[np.maximum(at, 0)].tolist()
+        percentiles = list(azure2019.DURATION_PERCENTILES)
+        for k in np.flatnonzero(at >= 0).tolist():
+            out[k]["duration"] = {
+                "dist": "empirical",
+                "percentiles_ms": dict(zip(percentiles, table[k], strict=True)),
+            }
     if memory is not None:
-        owner = key if per_function else inv.apps[i]
-        if owner in memory.index:
-            mb = memory[owner] if per_function else memory[owner] / app_size[inv.apps[i]]
-            out["memory_mb"] = azure2019.memory_mb(mb)
-            if mb > 0:
-                out["host_memory_mb"] = round(float(mb), 4)
+        apps = inv.apps[rows]
+        at = memory.index.get_indexer(keys if per_function else apps)
+        mb = memory.to_numpy(dtype=float)[np.maximum(at, 0)]
+        if not per_function:
+            sizes = inv.app_sizes()
+            mb = mb / np.array([sizes[a] for a in apps.tolist()], dtype=np.int64)
+        for k in np.flatnonzero(at >= 0).tolist():
+            out[k]["memory_mb"] = azure2019.memory_mb(mb[k])
+            if mb[k] > 0:
+                out[k]["host_memory_mb"] = round(float(mb[k]), 4)
     return out
 
 
@@ -261,7 +268,8 @@ def fields_for_azure2019_arrivals(
         i = inv.row(str(arrivals.get("function", "")))
     except KeyError:
         return {}  # the arrival process reports it
+    if durations_file is None and memory_file is None:
+        return {}
     durations = azure2019.read_durations(durations_file) if durations_file else None
     memory, per_function = azure2019.read_memory(memory_file) if memory_file else (None, True)
-    app_size = dict(zip(*np.unique(inv.apps, return_counts=True), strict=True))
-    return azure2019_fields(inv, i, durations, memory, per_function, app_size)
+    return azure2019_fields_of(inv, [i], durations, memory, per_function)[0]

@@ -338,3 +338,25 @@ def test_a_replay_spread_lazily_draws_the_whole_replays_times_and_batches(tmp_pa
         whole = list(ReplayBase.batches_with_durations(replay, np.random.default_rng(4), 300.0))
         assert [len(t) for t, _ in lazy] == [len(t) for t, _ in whole]
         assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(lazy, whole, strict=True))
+
+
+def test_inspect_takes_cvs_and_timeline_from_the_counts():
+    from coldsim.traces import inspect
+
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(rng.choice([0.02, 0.5, 20.0], size=(300, 1))[:, [0] * 180])
+    counts[0], counts[1, :] = 0, 0
+    counts[1, [3, 90]] = 1, 2  # three requests; counts[0]: none
+    cvs, spans = [], []
+    for c in counts:
+        t = azure2019.spread(c, "equidistant", None)
+        if len(t) >= 3 and np.diff(t).mean() > 0:
+            cvs.append(np.diff(t).std() / np.diff(t).mean())
+        spans.append(t)
+    assert np.allclose(inspect.equidistant_cvs(counts), cvs, rtol=1e-9, atol=1e-12)
+    for minutes in (180, 3, 2000):  # bins of 15 min; of 1 s (by times); of an hour
+        part = np.tile(counts, (1, 12))[:, :minutes]
+        times = [azure2019.spread(c, "equidistant", None) for c in part]
+        got = inspect._minute_timeline(part, 60.0 * minutes)
+        want = inspect._timeline(times, 60.0 * minutes)
+        assert np.array_equal(got[0], want[0]) and got[1:] == want[1:]

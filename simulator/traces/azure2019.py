@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import ScenarioError
-from .common import chunks, file_key, hashes, header, numbers, require_columns
+from .common import chunks, hashes, header, numbers, require_columns
 
 KEYS = ["HashOwner", "HashApp", "HashFunction"]
 DURATION_PERCENTILES = {0: "percentile_Average_0", 1: "percentile_Average_1",
@@ -124,7 +125,17 @@ def find_files(folder: Path) -> dict[str, Path | None]:
 
 def read_invocations(path: str | Path) -> Invocations:
     """The per-minute counts (cached: a workload of many functions reads the file once)."""
-    return _read_invocations(file_key(path))
+    return _read_invocations(_key(path))
+
+
+def _key(path: str | Path) -> tuple[str, int, int]:
+    """file_key without resolving links (a workload asks for every function: the paths are
+    absolute already, resolved by the scenario's validation)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ScenarioError("file not found", file=str(path)) from None
+    return os.path.abspath(path), st.st_size, st.st_mtime_ns
 
 
 @functools.lru_cache(maxsize=4)
@@ -210,6 +221,8 @@ def _read_fast(
             n += b
     except (pa.ArrowException, OSError, UnicodeDecodeError):
         return None
+    finally:  # pyarrow's pool keeps what it freed: give it back before the next allocations
+        pa.default_memory_pool().release_unused()
     k = (
         np.column_stack([np.concatenate(part) for part in keys])
         if n
@@ -281,8 +294,14 @@ def _scan(path: Path) -> tuple[int, bool]:
 def read_durations(path: str | Path) -> pd.DataFrame:
     """Per function (index HashFunction): Average and the percentile columns, in ms. Rows with
     an Average of 0 are kept (the dataset's notebook drops them as possibly misrecorded, but a
-    replay needs every function's times; integer ms make fast handlers 0)."""
-    path = Path(path)
+    replay needs every function's times; integer ms make fast handlers 0). Cached by the
+    file's contents (as read_invocations): the table is shared, do not modify it."""
+    return _read_durations(_key(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_durations(key: tuple[str, int, int]) -> pd.DataFrame:
+    path = Path(key[0])
     require_columns(path, header(path), ["HashFunction", "Average", *DURATION_PERCENTILES.values()])
     parts = []
     cols = ["Average", *DURATION_PERCENTILES.values()]
@@ -296,8 +315,14 @@ def read_durations(path: str | Path) -> pd.DataFrame:
 
 def read_memory(path: str | Path) -> tuple[pd.Series, bool]:
     """AverageAllocatedMb by HashFunction (per-function files, as the In-Vitro samples) or by
-    HashApp (the original per-application files); the flag says which."""
-    path = Path(path)
+    HashApp (the original per-application files); the flag says which. Cached by the file's
+    contents: the series is shared, do not modify it."""
+    return _read_memory(_key(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_memory(key: tuple[str, int, int]) -> tuple[pd.Series, bool]:
+    path = Path(key[0])
     columns = header(path)
     require_columns(path, columns, ["HashApp", "AverageAllocatedMb"])
     per_function = "HashFunction" in columns
