@@ -8,7 +8,7 @@ invocations.csv, durations.csv, memory.csv (the In-Vitro/Dirigent samples).
 
 from __future__ import annotations
 
-import functools
+import collections
 import math
 import os
 import re
@@ -125,20 +125,34 @@ def find_files(folder: Path) -> dict[str, Path | None]:
 
 def read_invocations(path: str | Path) -> Invocations:
     """The per-minute counts (cached: a workload of many functions reads the file once)."""
-    return _read_invocations(_key(path))
+    return _cached(path, _read_invocations)
 
 
-def _key(path: str | Path) -> tuple[str, int, int]:
-    """file_key without resolving links (a workload asks for every function: the paths are
-    absolute already, resolved by the scenario's validation)."""
+#: Tables read, by file contents (device, inode, size, modification time): a file named
+#: through a link and by its own name is read once. The few most recent are kept.
+_CACHE: collections.OrderedDict = collections.OrderedDict()
+CACHED = 6
+
+
+def _cached(path: str | Path, read):
+    """read(the file's resolved path), or the table read before from the same contents.
+    (A stat per call: workloads ask for every function; resolving a path costs a stat per
+    folder of it, and happens once per file.)"""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         raise ScenarioError("file not found", file=str(path)) from None
-    return os.path.abspath(path), st.st_size, st.st_mtime_ns
+    key = (read.__name__, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    value = read((str(Path(path).resolve()), st.st_size, st.st_mtime_ns))
+    _CACHE[key] = value
+    while len(_CACHE) > CACHED:
+        _CACHE.popitem(last=False)
+    return value
 
 
-@functools.lru_cache(maxsize=4)
 def _read_invocations(key: tuple[str, int, int]) -> Invocations:
     path = Path(key[0])
     columns = header(path)
@@ -296,10 +310,9 @@ def read_durations(path: str | Path) -> pd.DataFrame:
     an Average of 0 are kept (the dataset's notebook drops them as possibly misrecorded, but a
     replay needs every function's times; integer ms make fast handlers 0). Cached by the
     file's contents (as read_invocations): the table is shared, do not modify it."""
-    return _read_durations(_key(path))
+    return _cached(path, _read_durations)
 
 
-@functools.lru_cache(maxsize=4)
 def _read_durations(key: tuple[str, int, int]) -> pd.DataFrame:
     path = Path(key[0])
     require_columns(path, header(path), ["HashFunction", "Average", *DURATION_PERCENTILES.values()])
@@ -317,10 +330,9 @@ def read_memory(path: str | Path) -> tuple[pd.Series, bool]:
     """AverageAllocatedMb by HashFunction (per-function files, as the In-Vitro samples) or by
     HashApp (the original per-application files); the flag says which. Cached by the file's
     contents: the series is shared, do not modify it."""
-    return _read_memory(_key(path))
+    return _cached(path, _read_memory)
 
 
-@functools.lru_cache(maxsize=4)
 def _read_memory(key: tuple[str, int, int]) -> tuple[pd.Series, bool]:
     path = Path(key[0])
     columns = header(path)
