@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -243,3 +244,30 @@ def concrete(base: Any, node: Any) -> Any:
         return resolve(field.base, field.builtins, node.get(field.base.tag), {})
     except PluginError:
         return field.base
+
+
+def plugin_files(data: Any) -> Iterator[str]:
+    """Source files of the plug-in modules a scenario's plain data names (`module:Class`
+    values of `policy` or `process`) among the modules imported."""
+    for key, value in string_leaves(data):
+        if key in ("policy", "process") and ":" in value:
+            source = getattr(sys.modules.get(value.partition(":")[0]), "__file__", None)
+            if source and Path(source).is_file():
+                yield source
+
+
+def plugin_folders(data: Any) -> list[str]:
+    """The folders of those files: where a worker process imports the plug-ins from."""
+    return sorted({str(Path(f).parent) for f in plugin_files(data)})
+
+
+def string_leaves(data: Any, key: Any = None) -> Iterator[tuple[Any, str]]:
+    """(key, value) for every string value in nested mappings and lists."""
+    if isinstance(data, Mapping):
+        for k, value in data.items():
+            yield from string_leaves(value, k)
+    elif isinstance(data, list):
+        for value in data:
+            yield from string_leaves(value, key)
+    elif isinstance(data, str):
+        yield key, data

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from .engine import Engine
 from .errors import ScenarioError
 from .eventlog import EndReason, EventLog
 from .parallel import execute
-from .plugins import PolicyError
+from .plugins import PolicyError, plugin_folders
 from .scenario import parse_scenario
 from .schema import Scenario
 
@@ -116,14 +115,12 @@ def simulate_shards(
 ) -> EventLog:
     """The run's event log, simulated in shards on `workers` processes or Dask (`count`
     shards: by default a few per worker)."""
-    from .sweep import plugin_files
-
     check_shardable(scenario)
     if count is None:
         count = SHARDS_PER_WORKER * (workers or 1) if dask is None else 64
     parts = shards(scenario, count)
     data = scenario.to_dict()
-    folders = sorted({str(Path(f).parent) for f in plugin_files(data)})
+    folders = plugin_folders(data)
 
     def job(i: int, floor_s: float) -> tuple[int, tuple]:
         shard_data = {**data, "functions": [data["functions"][k] for k in parts[i]]}

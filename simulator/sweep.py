@@ -29,7 +29,7 @@ from .budget import available_bytes, check_memory, estimate_bytes
 from .errors import ScenarioError
 from .output import check_output_dir, write_file, write_manifest
 from .parallel import execute
-from .plugins import PolicyError
+from .plugins import PolicyError, plugin_files, plugin_folders, string_leaves
 from .scenario import load_scenario, parse_scenario, set_path
 from .schema import Scenario
 from .traces.common import file_key
@@ -113,30 +113,9 @@ def run_key(scenario: Scenario, seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def plugin_files(data: Any) -> Iterable[str]:
-    """Source files of the plug-in modules a scenario names (`module:Class` values)."""
-    for key, value in _leaves(data):
-        if key in ("policy", "process") and ":" in value:
-            source = getattr(sys.modules.get(value.partition(":")[0]), "__file__", None)
-            if source and Path(source).is_file():
-                yield source
-
-
 def _paths(data: Any) -> Iterable[str]:
     """The file paths a scenario's data names."""
-    return (value for key, value in _leaves(data) if key in ("path", "invocations"))
-
-
-def _leaves(data: Any, key: Any = None) -> Iterable[tuple[Any, str]]:
-    """(key, value) for every string value in nested mappings and lists."""
-    if isinstance(data, Mapping):
-        for k, value in data.items():
-            yield from _leaves(value, k)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _leaves(value, key)
-    elif isinstance(data, str):
-        yield key, data
+    return (value for key, value in string_leaves(data) if key in ("path", "invocations"))
 
 
 def run_one(
@@ -242,7 +221,7 @@ def sweep(
                 done[(i, r)] = cached
             else:
                 data = sc.to_dict()
-                folders = sorted({str(Path(f).parent) for f in plugin_files(data)})
+                folders = plugin_folders(data)
                 where = ", ".join(f"{k}={v}" for k, v in pts[i].items())
                 label = f"grid point {where}, replication {r} (seed {seed})"
                 jobs.append(((i, r, key), (data, seed, folders, label)))
