@@ -66,30 +66,42 @@ class Azure2019(ReplayBase):
         return trace.counts[trace.row(self.function), trace.minute_columns(self.minutes)]
 
     def _replayed_counts(self, rng) -> np.ndarray:
-        counts = self.counts().astype(np.int64)
+        counts = self.counts()  # a view of the trace's counts (int32)
         if self.rate_multiplier != 1.0:
             # Per minute: each request kept/copied with mean m (a sum of the per-request draws).
+            counts = counts.astype(np.int64)
             whole = int(self.rate_multiplier)
             extra = rng.binomial(counts, self.rate_multiplier - whole)
             counts = counts * whole + extra
         return counts
 
     def trace(self, rng):
-        times = azure2019.spread(self._replayed_counts(rng), self.spread, rng)
-        return times / self.time_scale, None
+        counts = self._replayed_counts(rng).astype(np.int64)
+        return azure2019.spread(counts, self.spread, rng) / self.time_scale, None
 
     def batches_with_durations(self, rng, duration_s):
         """As trace() cut to the window and sliced into batches, but spread a few minutes at a
-        time (the same draws, times and batches): a busy function's day is never held whole."""
+        time, as the batches need them (the same draws, times and batches): a replay holds
+        about its next batch, never a busy function's whole day."""
         t0, t1 = self.window(duration_s)
-        pieces = azure2019.spread_pieces(self._replayed_counts(rng), self.spread, rng)
         sizes = batch_sizes()
         size = next(sizes)
         pending = np.empty(0)
+        early = 1  # pieces before the window grow (2, 4, ... times a batch): few of them
+        pieces = azure2019.spread_pieces(
+            self._replayed_counts(rng),
+            self.spread,
+            rng,
+            piece=lambda: max(1, early * size - len(pending)),
+        )
         for piece in pieces:
             times = piece / self.time_scale
             if len(times) and times[0] >= t1:
                 break  # sorted: nothing later is in the window
+            if len(times) and times[-1] < t0:
+                early = min(2 * early, azure2019.PIECE // size + 1)
+                continue
+            early = 1
             times = times[(times >= t0) & (times < t1)]
             pending = np.concatenate([pending, times]) if len(pending) else times
             k = 0

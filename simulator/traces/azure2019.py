@@ -12,7 +12,7 @@ import collections
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -367,6 +367,8 @@ def spread(
 
 #: Requests per piece of a replay spread piece by piece (a piece is at least one minute).
 PIECE = 1 << 14
+#: Minutes looked ahead at a time for a piece's end.
+LOOKAHEAD = 64
 
 
 def spread_pieces(
@@ -374,20 +376,30 @@ def spread_pieces(
     how: str,
     rng: np.random.Generator,
     start_s: float = 0.0,
-    piece: int = PIECE,
+    piece: int | Callable[[], int] = PIECE,
 ) -> Iterator[np.ndarray]:
-    """spread() in pieces of whole minutes (about `piece` requests each, or one busier
-    minute): each piece sorted and at or after the previous one; concatenated, they are
-    spread()'s array exactly (the same draws from rng, in the same order; the same sums)."""
-    counts = np.asarray(counts, dtype=np.int64)
+    """spread() in pieces of whole minutes (about `piece` requests each, or one busier minute;
+    `piece` may be a function asked before each piece): each piece sorted and at or after
+    the previous one; concatenated, they are spread()'s array exactly (the same draws from
+    rng, in the same order; the same sums). Holds no copy of the counts: a replay waiting
+    for its turn costs little."""
     if how not in ("equidistant", "uniform", "poisson"):
         raise ValueError(how)
-    cum = np.cumsum(counts)
-    a, carry = 0, 0.0
-    while a < len(counts):
-        before = int(cum[a - 1]) if a else 0
-        b = max(a + 1, int(np.searchsorted(cum, before + piece, side="right")))
-        times, carry = _spread_minutes(counts[a:b], a, how, rng, start_s, carry)
+    target = piece if callable(piece) else lambda: piece
+    a, carry, n = 0, 0.0, len(counts)
+    while a < n:
+        want, b, got = target(), a, 0
+        while b < n:  # the minutes from a whose requests fit in `want` (at least one)
+            ahead = np.cumsum(counts[b : b + LOOKAHEAD], dtype=np.int64) + got
+            fit = int(np.searchsorted(ahead, want, side="right"))
+            if fit < len(ahead):
+                b += fit
+                break
+            got = int(ahead[-1])
+            b += len(ahead)
+        b = max(b, a + 1)
+        minutes = np.asarray(counts[a:b], dtype=np.int64)
+        times, carry = _spread_minutes(minutes, a, how, rng, start_s, carry)
         yield times
         a = b
 
