@@ -16,9 +16,8 @@ from .eventlog import EndReason, Kind, Outcome, Status, ThrottleReason, categori
 from .globalstate import connection_summary
 from .logs import function_codes
 from .pricing import MB_PER_GB, costs
+from .quantiles import exact_stats
 from .schema import Scenario
-
-PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
 
 
 def summarize(
@@ -437,24 +436,10 @@ def _latency_stats(latency, codes, mask, n_fn) -> list[dict[str, float | None]]:
     lat_sorted, cd_sorted = lat[order], cd[order]
     del order
     bounds = np.searchsorted(cd_sorted, np.arange(n_fn + 1))
-    stats = [_stats(lat_sorted[bounds[k] : bounds[k + 1]]) for k in range(n_fn)]
+    stats = [exact_stats(lat_sorted[bounds[k] : bounds[k + 1]]) for k in range(n_fn)]
     lat_sorted.sort()
-    stats.append(_stats(lat_sorted))
+    stats.append(exact_stats(lat_sorted))
     return stats
-
-
-def _stats(sorted_ms: np.ndarray) -> dict[str, float | None]:
-    n = len(sorted_ms)
-    if n == 0:
-        return {"mean": None, **dict.fromkeys(PERCENTILES), "max": None}
-    out = {"mean": float(sorted_ms.mean())}
-    for key, q in PERCENTILES.items():
-        pos = q / 100 * (n - 1)
-        lo = int(np.floor(pos))
-        hi = min(lo + 1, n - 1)
-        out[key] = float(sorted_ms[lo] + (sorted_ms[hi] - sorted_ms[lo]) * (pos - lo))
-    out["max"] = float(sorted_ms[-1])
-    return out
 
 
 def _peak_alive(created, ended, codes, n_fn, w0, w1) -> np.ndarray:

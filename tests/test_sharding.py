@@ -45,7 +45,7 @@ def _per_function(result) -> dict:
         mine = inv[inv["function"] == name].copy()
         rid = {r: i for i, r in enumerate(mine["request_id"])}
         mine["request_id"] = mine["request_id"].map(rid)
-        mine["instance_id"] = mine["instance_id"].map(lambda i: local.get(i, -1))
+        mine["instance_id"] = [local.get(i, -1) for i in mine["instance_id"]]
         mine_thr = thr[thr["function"] == name].copy()
         mine_thr["request_id"] = mine_thr["request_id"].map(rid)
         out[name] = [frame.drop(columns=drop).reset_index(drop=True) for frame, drop in (
