@@ -16,6 +16,9 @@ results/bench/bench.jsonl and prints a table. Cases:
      invocations), end to end from the CSV files; skipped when the folder is absent;
   a_vs_heapq: case a's engine (limits off) and benchmarks/heapq_reference.py's minimal loop,
      alternating in one process, best of 3 each: the engine's speed as a fraction of the loop's;
+  day_w1, day_w2: a synthetic Azure-like trace day (benchmarks/synthetic_day.py, 46,000
+     functions, 1e7 requests, generated once into results/bench/), end to end from the CSV
+     files, with 1 and 2 worker processes (sharded); peak RSS of all processes together;
   azure_500_hosts: azure_500 on 6 hosts of 4,096 MB (instances hold the trace's memory),
      greedy-dual eviction, requests that find no room dropped: memory pressure binds (tens of
      thousands of evictions); compare its throughput with azure_500's.
@@ -87,6 +90,93 @@ if AZURE_500.is_dir():  # the whole 500-function sample, 8 h, 3.04 M invocations
     }
 
 
+#: The synthetic trace day (benchmarks/synthetic_day.py): 46,000 functions. Its size is
+#: bounded by what the in-memory logs hold on this 24 GB machine until results stream (1e7
+#: requests: about 3 GB); the issue's 1e8-request day comes with streamed results.
+DAY = {"functions": 46_000, "requests": 10_000_000, "seed": 1}
+
+
+def day_scenario() -> dict:
+    """A whole day replayed with no shared capacity (no account limit), so it can shard."""
+    folder = ROOT / "results" / "bench" / f"day-{DAY['functions']}-{DAY['requests']}"
+    if not (folder / "invocations_per_function_md.anon.d01.csv").is_file():
+        from synthetic_day import synthetic_day
+
+        synthetic_day(folder, DAY["functions"], DAY["requests"], seed=DAY["seed"])
+    return {
+        "name": "day",
+        "seed": 1,
+        "duration_s": 86_400,
+        "platform": {"keep_alive": {"policy": "fixed", "idle_s": 600},
+                     "concurrency_limit": None},
+        "workload": {"format": "azure2019", "path": str(folder)},
+    }  # fmt: skip
+
+
+class TreeRss:
+    """Peak resident memory of this process and all its descendants together, sampled every
+    0.2 s from /proc (Linux): worker processes included."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, _tree_rss(os.getpid()))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return max(self.peak, own) / 2**20
+
+
+def _tree_rss(pid: int) -> int:
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f
+                              if line.startswith("VmRSS:"))  # fmt: skip
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+def run_day(workers: int) -> dict:
+    from coldsim import simulate
+
+    data = day_scenario()
+    rss = TreeRss()
+    t0 = time.perf_counter()
+    res = simulate(data, workers=workers)
+    wall = time.perf_counter() - t0
+    n = len(res.invocations)
+    return {
+        "case": f"day_w{workers}",
+        "functions": DAY["functions"],
+        "invocations": n,
+        "wall_s": round(wall, 3),
+        "engine_wall_s": round(res.summary["engine_wall_s"], 3),
+        "invocations_per_s": round(n / wall),
+        "engine_invocations_per_s": round(n / res.summary["engine_wall_s"]),
+        "throttled": res.summary["throttled"],
+        "evicted_for_memory": 0,
+        "cold_starts": res.summary["cold_starts"],
+        "peak_rss_mb": round(rss.stop(), 1),
+        "python": sys.version.split()[0],
+    }
+
+
 def reference_ratio(repeats: int = 3) -> dict:
     """Case a's engine against the minimal heapq loop of benchmarks/heapq_reference.py, side
     by side in one process (alternating, best of `repeats` each): the engine's speed as a
@@ -120,6 +210,8 @@ def run_case(name: str) -> dict:
 
     if name == "a_vs_heapq":
         return reference_ratio()
+    if name.startswith("day_w"):
+        return run_day(int(name.removeprefix("day_w")))
 
     t0 = time.perf_counter()
     # From plain data: validation (and trace reading) included. The plug-in policy of
@@ -146,7 +238,7 @@ def main() -> None:
         print(json.dumps(run_case(sys.argv[2])))
         return
     rows = []
-    for name in [*CASES, "a_vs_heapq"]:
+    for name in [*CASES, "a_vs_heapq", "day_w1", "day_w2"]:
         out = subprocess.run([sys.executable, __file__, "--case", name], check=True,
                              capture_output=True, text=True, cwd=ROOT).stdout  # fmt: skip
         rows.append(json.loads(out.strip().splitlines()[-1]))
@@ -161,6 +253,7 @@ def main() -> None:
         "limits_overhead": round(full["wall_s"] / by["a_nolimits"]["wall_s"] - 1, 3),
         "observed_policy_overhead": round(by["a_observed"]["wall_s"] / full["wall_s"] - 1, 3),
         "speed_vs_heapq_loop": by["a_vs_heapq"]["speed_vs_heapq_loop"],
+        "day_speedup_2_workers": round(by["day_w1"]["wall_s"] / by["day_w2"]["wall_s"], 2),
     })  # fmt: skip
     print(json.dumps(rows[-1]))
     out_dir = ROOT / "results" / "bench"

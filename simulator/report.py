@@ -83,6 +83,7 @@ def summarize(
     peaks = _peak_alive(created, ended, inst_codes, n_fn, w0, w1)
     unplaced = instances["end_reason"].cat.codes.to_numpy() == EndReason.UNPLACED
     new = (created >= w0) & (created < w1) & ~unplaced  # pre-warms that never ran: not created
+    n_created = np.bincount(inst_codes[new], minlength=n_fn)
 
     # Provisioned concurrency: spill-over (served on demand while some was configured) and
     # utilisation (∫ min(busy provisioned, configured) dt / ∫ configured dt, so surplus
@@ -142,9 +143,8 @@ def summarize(
     cost = costs(invocations, instances, scenario, counted)
 
     def block(k: int | None) -> dict[str, Any]:
-        pick = slice(None) if k is None else k
         at = -1 if k is None else k
-        total = lambda a: a[pick].sum()  # noqa: E731
+        total = (lambda a: a.sum()) if k is None else (lambda a: a[k])  # noqa: E731
         inv, n_served, cs = int(total(n_inv)), int(total(n_ok)), int(total(n_cold))
         busy, idle = float(total(busy_s)), float(total(idle_s))
         throttled = inv - n_served
@@ -169,7 +169,7 @@ def summarize(
                 **{key: wait_stats[at][key] for key in ("p50", "p99", "max")},
             },
             "instances_ended": {name: int(total(n)) for name, n in ends_by.items()},
-            "instances_created": int(np.sum(np.bincount(inst_codes[new], minlength=n_fn)[pick])),
+            "instances_created": int(total(n_created)),
             "mean_instances": (busy + idle) / width,
             "mean_busy_instances": busy / width,
             "mean_idle_instances": idle / width,
