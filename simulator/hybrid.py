@@ -88,8 +88,67 @@ class HybridHistogram(KeepAlivePolicy):
 
     def start(self, function, rng):
         # The state is a plain object: attribute writes on a pydantic model go through its
-        # validation hooks, which cost more than the rest of a decision.
-        self._h = _Histogram(max(1, math.ceil(self.range_s / self.bin_s)), self.bin_s)
+        # validation hooks, which cost more than the rest of a decision. The per-request hooks
+        # are closures (bound over this copy's methods): they read the parameters from cells.
+        h = self._h = _Histogram(max(1, math.ceil(self.range_s / self.bin_s)), self.bin_s)
+        decide = self._decider(h)
+        recent = h.recent
+        bins, bin_s, n_bins = h.bins, h.bin_s, len(h.bins)
+
+        def observe(invocation) -> None:
+            # _Histogram.add, inlined (it runs once per request).
+            if invocation.kind != "user":
+                return
+            last = h.last_end
+            end_s = invocation.end_s
+            if last is None:
+                h.last_end = end_s
+                return
+            idle = invocation.arrival_s - last
+            if not idle > 0.0:  # max(0.0, idle)
+                idle = 0.0
+            recent.append(idle)
+            i = int(idle // bin_s)
+            if i < n_bins:
+                c = bins[i]
+                bins[i] = c + 1
+                h.sumsq += 2 * c + 1  # (c + 1)^2 - c^2
+                h.sum += 1
+                if i < h.head_i:
+                    h.head_below += 1
+                if i < h.tail_i:
+                    h.tail_below += 1
+            else:
+                h.beyond += 1
+            h.windows = None
+            if end_s > last:  # max(last, end_s)
+                h.last_end = end_s
+
+        def windows() -> tuple[float, tuple[float, float] | None]:
+            w = h.windows
+            if w is None:
+                w = h.windows = decide()
+            return w
+
+        def keep_alive_s(end_s, instance_id):
+            w = h.windows
+            if w is None:
+                w = h.windows = decide()
+            h.prewarm = w[1]
+            return w[0]
+
+        def prewarm(end_s, instance_id):
+            ask = h.prewarm
+            if ask is None:
+                return None
+            h.prewarm = None
+            return Prewarm(end_s + ask[0], ask[1])
+
+        self._bind(observe=observe, windows=windows, keep_alive_s=keep_alive_s,
+                   prewarm=prewarm)  # fmt: skip
+
+    # The class's own hooks, below, are what `keepalive.overrides` sees; on each started copy
+    # the closures above take their place, and do the same.
 
     def observe(self, invocation: Invocation) -> None:
         if invocation.kind == "user":
@@ -112,22 +171,79 @@ class HybridHistogram(KeepAlivePolicy):
         the pre-warmed instance is kept once ready)), from the histogram as it stands."""
         h = self._h
         if h.windows is None:
-            h.windows = self._decide(h)
+            h.windows = self._decider(h)()
         return h.windows
 
-    def _decide(self, h: _Histogram) -> tuple[float, tuple[float, float] | None]:
-        total = h.sum + h.beyond
-        if total and h.beyond / total >= self.oob_threshold:
-            guess = self._forecast()
-            lo, hi = guess * (1 - self.oob_margin), guess * (1 + self.oob_margin)
-            return 0.0, (lo, hi - lo)
-        if h.sum < self.min_samples or h.cv() < self.cv_threshold:
-            return self.range_s, None
-        head = h.bin_of(self.head_percentile) * self.bin_s * (1 - self.margin)
-        tail = (h.bin_of(self.tail_percentile) + 1) * self.bin_s * (1 + self.margin)
-        if head <= 0.0:
-            return tail, None
-        return 0.0, (head, tail - head)
+    def _decider(self, h: _Histogram):
+        """The decision from h as it stands, a closure over the parameters. The percentiles'
+        bins come from pointers kept up to date as idle times arrive (see `_Histogram`): the
+        same bins as `_Histogram.bin_of`'s scans (kept as the reference), found in a few steps
+        instead of up to range_s / bin_s."""
+        oob_threshold, oob_margin = self.oob_threshold, self.oob_margin
+        min_samples, cv_threshold, range_s, bin_s = (
+            self.min_samples, self.cv_threshold, self.range_s, self.bin_s,
+        )  # fmt: skip
+        head_q, tail_q = self.head_percentile / 100.0, self.tail_percentile / 100.0
+        below_head, above_tail = 1 - self.margin, 1 + self.margin
+        forecast = self._forecast
+        bins = h.bins
+        n = len(bins)
+
+        def decide() -> tuple[float, tuple[float, float] | None]:
+            beyond = h.beyond
+            # (with none beyond the range, 0 / total is below oob_threshold, which is > 0)
+            if beyond and beyond / (h.sum + beyond) >= oob_threshold:
+                guess = forecast()
+                lo, hi = guess * (1 - oob_margin), guess * (1 + oob_margin)
+                return 0.0, (lo, hi - lo)
+            count = h.sum
+            if count < min_samples:
+                return range_s, None
+            if n < 2:  # _Histogram.cv, inlined (count > 0 here)
+                cv = 0.0
+            else:
+                mean = count / n
+                var = (h.sumsq - count * mean) / (n - 1)
+                if not var > 0.0:  # max(0.0, var)
+                    var = 0.0
+                cv = math.sqrt(var) / mean
+            if cv < cv_threshold:
+                return range_s, None
+            # The percentiles' bins: each pointer moves to the first bin at which the
+            # cumulative count reaches the target (0 <= target <= count), as bin_of's scans.
+            target = head_q * count
+            i, below = h.head_i, h.head_below
+            if below >= target:  # the bin is before i (or is 0)
+                while i:
+                    i -= 1
+                    below -= bins[i]
+                    if below < target:
+                        break
+            else:
+                while below + bins[i] < target:
+                    below += bins[i]
+                    i += 1
+            h.head_i, h.head_below = i, below
+            head = i * bin_s * below_head
+            target = tail_q * count
+            i, below = h.tail_i, h.tail_below
+            if below >= target:
+                while i:
+                    i -= 1
+                    below -= bins[i]
+                    if below < target:
+                        break
+            else:
+                while below + bins[i] < target:
+                    below += bins[i]
+                    i += 1
+            h.tail_i, h.tail_below = i, below
+            tail = (i + 1) * bin_s * above_tail
+            if head <= 0.0:
+                return tail, None
+            return 0.0, (head, tail - head)
+
+        return decide
 
     def cv(self) -> float:
         """Coefficient of variation of the bin counts (sample standard deviation)."""
@@ -155,10 +271,15 @@ class HybridHistogram(KeepAlivePolicy):
 class _Histogram:
     """One function's idle times: bin counts (a list: read a bin at a time), their running
     sum and sum of squares (for the CV), those past the range, the recent ones (for
-    forecasts), the end of the latest execution, and the decision while it holds."""
+    forecasts), the end of the latest execution, and the decision while it holds.
+
+    For the head and tail percentiles it keeps a pointer: a bin (head_i, tail_i) and the count
+    of idle times in the bins before it (head_below, tail_below), kept up to date as idle times
+    arrive. A decision moves each pointer to its percentile's bin from where it was: a step or
+    two, as the bins change by one idle time at a time, instead of a scan of the bins."""
 
     __slots__ = ("bins", "bin_s", "sum", "sumsq", "beyond", "recent", "last_end", "windows",
-                 "prewarm")  # fmt: skip
+                 "prewarm", "head_i", "head_below", "tail_i", "tail_below")  # fmt: skip
 
     def __init__(self, n_bins: int, bin_s: float):
         self.bins = [0] * n_bins
@@ -168,6 +289,7 @@ class _Histogram:
         self.last_end: float | None = None
         self.windows: tuple | None = None
         self.prewarm: tuple[float, float] | None = None
+        self.head_i = self.head_below = self.tail_i = self.tail_below = 0
 
     def add(self, arrival_s: float, end_s: float) -> None:
         if self.last_end is not None:
@@ -179,6 +301,10 @@ class _Histogram:
                 self.bins[i] = c + 1
                 self.sumsq += 2 * c + 1  # (c + 1)^2 - c^2
                 self.sum += 1
+                if i < self.head_i:
+                    self.head_below += 1
+                if i < self.tail_i:
+                    self.tail_below += 1
             else:
                 self.beyond += 1
             self.windows = None

@@ -154,3 +154,43 @@ def test_with_instance_scope_app_an_apps_functions_share_one_policy():
     data["platform"]["instance_scope"] = "function"
     a1, a2, _ = Engine(parse_scenario(data)).keep_alive
     assert a1 is not a2
+
+
+def test_decisions_match_a_rescan_of_the_bins_after_every_idle_time():
+    # The decision follows the percentiles with pointers moved as idle times arrive: after
+    # each one it must equal the decision from scratch (bin_of's scans, the CV from the bins).
+    import math
+
+    import numpy as np
+
+    def from_scratch(p: HybridHistogram):
+        h = p._h
+        total = h.sum + h.beyond
+        if total and h.beyond / total >= p.oob_threshold:
+            return None  # forecast: not the pointers' business
+        bins = np.array(h.bins, dtype=float)
+        cv = float(np.std(bins, ddof=1) / bins.mean()) if h.sum else 0.0
+        assert math.isclose(cv, h.cv(), rel_tol=1e-9, abs_tol=1e-12)
+        if h.sum < p.min_samples or h.cv() < p.cv_threshold:
+            return p.range_s, None
+        head = h.bin_of(p.head_percentile) * p.bin_s * (1 - p.margin)
+        tail = (h.bin_of(p.tail_percentile) + 1) * p.bin_s * (1 + p.margin)
+        return (tail, None) if head <= 0.0 else (0.0, (head, tail - head))
+
+    rng = np.random.default_rng(7)
+    for case in range(40):
+        params = {} if case % 2 else {"head_percentile": 30.0, "tail_percentile": 60.0,
+                                      "cv_threshold": 0.0, "min_samples": 1}  # fmt: skip
+        p = policy(**params)
+        # Idle times from a few clusters, some far apart (the pointers cross empty bins),
+        # now and then past the range.
+        centres = rng.uniform(0, 15000, rng.integers(1, 5))
+        t = 0.0
+        p.observe(Invocation(0, "f", t, t, t + 1.0, True, 0, "user"))
+        for k in range(1, 400):
+            idle = max(0.0, rng.choice(centres) + rng.normal(0, 30))
+            t += 1.0 + idle
+            p.observe(Invocation(k, "f", t, t, t + 1.0, False, 0, "user"))
+            want = from_scratch(p)
+            if want is not None and rng.random() < 0.7:  # not after every one: jumps too
+                assert p.windows() == want, (case, k)
