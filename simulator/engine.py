@@ -487,10 +487,12 @@ class Engine:
         )
         names = [f.name for f in self.scenario.functions]
         observers = [
-            guarded(policy, "observe", policy.observe) if overrides(policy, "observe") else None
+            (policy.observe if policy.builtin() else guarded(policy, "observe", policy.observe))
+            if overrides(policy, "observe") else None
             for policy in self.keep_alive
         ]
         observing = any(observers)
+        new_invocation = tuple.__new__
 
         def dispatch(k, t, d_ms, arrival, attempt, kind, rid):
             if busy and busy[0][0] <= t or pending and pending[0][0] <= t:
@@ -565,8 +567,9 @@ class Engine:
             if attempt != 1:
                 cols.note_retried(SERVED, attempt, t - arrival)
             if observing and observers[k] is not None:  # (the end without CPU sharing)
-                observers[k](Invocation(rid, names[k], arrival, start, start + d_ms / 1000.0,
-                                        cold, iid, KIND_NAMES[kind]))  # fmt: skip
+                observers[k](new_invocation(Invocation, (  # a NamedTuple, built as a tuple
+                    rid, names[k], arrival, start, start + d_ms / 1000.0, cold, iid,
+                    KIND_NAMES[kind])))  # fmt: skip
             a_fn(k)
             a_rid(rid)
             a_arr(arrival)
@@ -724,7 +727,8 @@ class Engine:
         unreserved = [r is None for r in self.limits.reserved]
         window_of = self._window_of
         prewarm_of = [
-            guarded(policy, "prewarm", policy.prewarm) if overrides(policy, "prewarm") else None
+            (policy.prewarm if policy.builtin() else guarded(policy, "prewarm", policy.prewarm))
+            if overrides(policy, "prewarm") else None
             for policy in self.keep_alive
         ]
         prewarming = any(prewarm_of)
@@ -766,7 +770,9 @@ class Engine:
                 if hosted:
                     went_idle(iid, k, end, expiry[iid])
                 if prewarming and prewarm_of[k] is not None:
-                    prewarm(k, iid, end, prewarm_of[k](end, iid))
+                    ask = prewarm_of[k](end, iid)
+                    if ask is not None:
+                        prewarm(k, iid, end, ask)
             while pending and pending[0][0] <= now:
                 start_pending()
 
