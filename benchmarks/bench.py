@@ -182,8 +182,8 @@ def reference_ratio(repeats: int = 3) -> dict:
     by side in one process (alternating, best of `repeats` each): the engine's speed as a
     fraction of the loop's (the issue's target: 0.5 or better)."""
     import heapq_reference
-    from coldsim.engine import Engine
-    from coldsim.scenario import parse_scenario
+    from coldsim.engine.core import Engine
+    from coldsim.scenario.loading import parse_scenario
 
     scenario = parse_scenario(CASES["a_nolimits"])
     best_engine = best_loop = float("inf")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from coldsim import parse_scenario, simulate, style
-from coldsim.report import cold_start_percent_by_app
+from coldsim.reporting.summary import cold_start_percent_by_app
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXED_MIN = [5, 10, 20, 30, 45, 60, 90, 120]

@@ -1,27 +1,22 @@
 """coldsim: a discrete-event simulator of serverless cold and warm starts."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("coldsim")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
-
-from .arrivals import ArrivalProcessBase as ArrivalProcess  # noqa: E402
-from .compare import compare  # noqa: E402
-from .errors import ScenarioError  # noqa: E402
-from .eviction import EvictionPolicy, FunctionFacts  # noqa: E402
-from .keepalive import Invocation, KeepAlivePolicy, Prewarm  # noqa: E402
-from .placement import PlacementPolicy  # noqa: E402
-from .plan import Plan, Target, plan  # noqa: E402
-from .plugins import PolicyError  # noqa: E402
-from .result import Result  # noqa: E402
-from .scenario import load_scenario, parse_scenario  # noqa: E402
-from .schema import Scenario  # noqa: E402
-from .selection import IdleSelection  # noqa: E402
-from .simulation import simulate  # noqa: E402
-from .style import show_in_jupyter as _show_in_jupyter  # noqa: E402
-from .sweep import SweepResult, sweep  # noqa: E402
+from .errors import ScenarioError
+from .policies.base import PolicyError
+from .policies.eviction import EvictionPolicy, FunctionFacts
+from .policies.keepalive import Invocation, KeepAlivePolicy, Prewarm
+from .policies.placement import PlacementPolicy
+from .policies.selection import IdleSelection
+from .reporting import plots, style  # figures' helpers, as notebooks use them
+from .reporting.result import Result
+from .reporting.style import show_in_jupyter as _show_in_jupyter
+from .scenario.loading import load_scenario, parse_scenario
+from .scenario.schema import Scenario
+from .simulation import simulate
+from .studies.compare import compare
+from .studies.plan import Plan, Target, plan
+from .studies.sweep import SweepResult, sweep
+from .version import __version__
+from .workload.arrivals import ArrivalProcessBase as ArrivalProcess
 
 _show_in_jupyter()
 
@@ -29,5 +24,5 @@ __all__ = [
     "ArrivalProcess", "EvictionPolicy", "FunctionFacts", "IdleSelection", "Invocation",
     "KeepAlivePolicy", "PlacementPolicy", "Plan", "PolicyError", "Prewarm", "Result",
     "Scenario", "ScenarioError", "SweepResult", "Target", "__version__", "compare",
-    "load_scenario", "parse_scenario", "plan", "simulate", "sweep",
+    "load_scenario", "parse_scenario", "plan", "plots", "simulate", "style", "sweep",
 ]  # fmt: skip

@@ -1,3 +1,5 @@
-from .cli import main
+"""`python -m coldsim`: the command line."""
+
+from .cli.main import main
 
 main()

@@ -7,17 +7,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .budget import check_memory
-from .engine import Engine
+from .engine.core import Engine
+from .engine.eventlog import EventLog
+from .engine.sharding import simulate_shards
 from .errors import ScenarioError
-from .eventlog import EventLog
-from .logs import instances_frame, invocations_frame, throttles_frame
-from .report import summarize
-from .result import Result
-from .scenario import load_scenario, parse_scenario
-from .schema import Scenario
-from .sharding import simulate_shards
+from .reporting.logs import instances_frame, invocations_frame, throttles_frame
+from .reporting.result import Result
+from .reporting.summary import summarize
+from .scenario.budget import check_memory
+from .scenario.loading import load_scenario, parse_scenario
+from .scenario.schema import Scenario
+from .version import __version__
 
 
 def simulate(

@@ -13,8 +13,8 @@ import math
 import numpy as np
 import pytest
 from coldsim import parse_scenario
-from coldsim.arrival_stream import ArrivalStream, timeout_keys
-from coldsim.engine import USER, Engine
+from coldsim.engine.arrival_stream import ArrivalStream, timeout_keys
+from coldsim.engine.core import USER, Engine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

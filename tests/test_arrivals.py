@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from coldsim.arrivals import ArrivalProcessField as ArrivalProcess
+from coldsim.workload.arrivals import ArrivalProcessField as ArrivalProcess
 from pydantic import TypeAdapter, ValidationError
 
 Z = 4.0

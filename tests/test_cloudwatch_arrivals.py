@@ -17,7 +17,6 @@ import re
 import numpy as np
 import pytest
 from coldsim import load_scenario, simulate
-from coldsim.arrivals import Diurnal, Piecewise
 from coldsim.cli import app
 from coldsim.cloudwatch.arrivals import (
     DAY_S,
@@ -30,6 +29,7 @@ from coldsim.cloudwatch.arrivals import (
 from coldsim.cloudwatch.fit import fit
 from coldsim.cloudwatch.parse import read_logs
 from coldsim.errors import ScenarioError
+from coldsim.workload.arrivals import Diurnal, Piecewise
 from scipy import stats
 from typer.testing import CliRunner
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from coldsim import ScenarioError, load_scenario, parse_scenario, simulate, sweep
 from coldsim.cli import app
-from coldsim.output import OutputDirError
-from coldsim.plots import MAX_BINS, time_bins
+from coldsim.reporting.output import OutputDirError
+from coldsim.reporting.plots import MAX_BINS, time_bins
 from conftest import const, function, scenario
 from typer.testing import CliRunner
 
@@ -169,7 +169,7 @@ def test_cold_start_plot_bins_keep_every_cold_start():
 
 
 def test_progress_shows_percentage_count_and_a_pace_based_eta():
-    from coldsim.cli import _Count, _Eta, _progress
+    from coldsim.cli.common import _Count, _Eta, _progress
 
     with _progress("sweep", "runs") as bar:
         task_id = bar.add_task("sweep", total=None)
@@ -201,7 +201,7 @@ def test_multi_function_figures_have_a_view_per_function_and_keep_0_ms_requests(
 
 
 def test_async_queueing_is_not_latency_in_the_figures():
-    from coldsim.plots import user_latency_ms
+    from coldsim.reporting.plots import user_latency_ms
 
     f = function(arrivals={"process": "periodic", "interval_s": 1}, duration=const(1500))
     f["invocation"] = "async"
@@ -217,7 +217,7 @@ def test_async_queueing_is_not_latency_in_the_figures():
 
 def test_every_output_column_and_summary_key_is_documented(tmp_path):
     import pyarrow.parquet as pq
-    from coldsim.logs import COLUMNS
+    from coldsim.reporting.logs import COLUMNS
     from conftest import ROOT
 
     f = function(arrivals={"process": "poisson", "rate_per_s": 1})
@@ -247,7 +247,7 @@ def test_folders_without_a_manifest_own_only_the_names_coldsim_wrote(tmp_path):
 
 
 def test_a_file_added_while_a_folder_is_written_is_kept(tmp_path):
-    from coldsim.output import write_folder
+    from coldsim.reporting.output import write_folder
 
     out = tmp_path / "r"
     res = simulate(load_scenario(small(tmp_path)))

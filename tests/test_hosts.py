@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 import userpolicies  # noqa: F401  (imported: its policies are trusted by name)
 from coldsim import load_scenario, parse_scenario, simulate
-from coldsim.engine import Engine
-from coldsim.eviction import BUILTINS as EVICTIONS
-from coldsim.eviction import FunctionFacts
-from coldsim.logs import instances_frame, invocations_frame, throttles_frame
-from coldsim.report import _weighted_peaks, summarize
-from coldsim.result import Result
+from coldsim.engine.core import Engine
+from coldsim.policies.eviction import BUILTINS as EVICTIONS
+from coldsim.policies.eviction import FunctionFacts
+from coldsim.reporting.intervals import _weighted_peaks
+from coldsim.reporting.logs import instances_frame, invocations_frame, throttles_frame
+from coldsim.reporting.result import Result
+from coldsim.reporting.summary import summarize
 from conftest import ROOT, const, function, run, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from coldsim import Invocation, parse_scenario
-from coldsim.hybrid import HybridHistogram
+from coldsim.policies.hybrid import HybridHistogram
 from conftest import const, function, run, scenario
 
 
@@ -106,7 +106,7 @@ def test_it_is_a_built_in_by_name():
 
 
 def test_cold_start_percent_by_application():
-    from coldsim.report import cold_start_percent_by_app
+    from coldsim.reporting.summary import cold_start_percent_by_app
 
     a1 = function("a1", arrivals={"process": "periodic", "interval_s": 100})  # 1 cold of 10
     a2 = function("a2", arrivals={"process": "periodic", "interval_s": 100, "offset_s": 50})
@@ -122,7 +122,7 @@ def test_cold_start_percent_by_application():
 
 def test_percentile_bins_match_a_cumulative_sum():
     import numpy as np
-    from coldsim.hybrid import _Histogram
+    from coldsim.policies.hybrid import _Histogram
 
     rng = np.random.default_rng(3)
     for _ in range(200):
@@ -138,7 +138,7 @@ def test_percentile_bins_match_a_cumulative_sum():
 
 
 def test_with_instance_scope_app_an_apps_functions_share_one_policy():
-    from coldsim.engine import Engine
+    from coldsim.engine.core import Engine
 
     fns = [{"name": n, "app": app, "duration": {"dist": "constant", "value_ms": 10},
             "arrivals": {"process": "poisson", "rate_per_s": 0.01}}

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import userpolicies  # noqa: F401  (its policies are trusted by name)
 from coldsim import KeepAlivePolicy, ScenarioError, parse_scenario
-from coldsim.report import _weighted_peaks, multi_request_functions, occupancy, per_host
+from coldsim.reporting.intervals import _weighted_peaks, multi_request_functions, occupancy
+from coldsim.reporting.summary import per_host
 from coldsim.rng import stream
 from conftest import const, function, run, scenario
 from hypothesis import HealthCheck, given, settings

@@ -258,7 +258,7 @@ def test_the_wheel_installs_coldsim_only_and_ignores_a_users_simulator_py(tmp_pa
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True, capture_output=True)  # fmt: skip
-    assert (target / "coldsim" / "engine.py").is_file() and not (target / "simulator").exists()
+    assert (target / "coldsim" / "engine" / "core.py").is_file() and not (target / "simulator").exists()
     user = tmp_path / "project"
     user.mkdir()
     (user / "simulator.py").write_text("raise ImportError('the user\\'s own simulator.py')\n")
@@ -389,7 +389,7 @@ def test_a_prewarm_whose_lifetime_ends_during_its_init_is_gone_when_ready(write_
 
 
 def test_a_grid_over_whole_policies():
-    from coldsim.sweep import parse_grid
+    from coldsim.studies.sweep import parse_grid
 
     grid = parse_grid(["platform.keep_alive={policy: fixed, idle_s: 0},"
                        "{policy: 'userpolicies:Window', window_s: .inf}"])  # fmt: skip

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from coldsim.quantiles import PERCENTILES, RELATIVE_ACCURACY, Quantiles, exact_stats
+from coldsim.reporting.quantiles import PERCENTILES, RELATIVE_ACCURACY, Quantiles, exact_stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -90,7 +90,7 @@ def test_time_averages_against_a_dense_grid(result):
 
 
 def test_occupancy_series_integrates_to_the_window_means(result):
-    from coldsim.report import occupancy
+    from coldsim.reporting.intervals import occupancy
 
     edges = np.linspace(120.0, 600.0, 49)
     busy, alive = occupancy(result.invocations, result.instances, edges)

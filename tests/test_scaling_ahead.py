@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from coldsim import ScenarioError, parse_scenario
-from coldsim.report import per_host
+from coldsim.reporting.summary import per_host
 from conftest import const, function, run, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

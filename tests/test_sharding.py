@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from coldsim import parse_scenario, simulate
 from coldsim.cli import app
+from coldsim.engine.sharding import shards, simulate_shards
 from coldsim.errors import ScenarioError
-from coldsim.sharding import shards, simulate_shards
 from coldsim.simulation import result_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from coldsim import Target, load_scenario, parse_scenario, plan, simulate, sweep
-from coldsim.compare import compare, pareto, wilson
-from coldsim.sweep import parse_grid, replication_seeds
+from coldsim.studies.compare import compare, pareto, wilson
+from coldsim.studies.sweep import parse_grid, replication_seeds
 from conftest import ROOT, const, function, scenario
 from scipy import stats
 
@@ -214,7 +214,7 @@ def test_sweep_block_in_the_scenario_and_the_cli(tmp_path):
 def test_plan_takes_the_low_end_when_it_passes_and_notes_non_monotone_knobs(monkeypatch):
     import importlib
 
-    plan_module = importlib.import_module("coldsim.plan")
+    plan_module = importlib.import_module("coldsim.studies.plan")
 
     def fake_sweep(scenario, grid, replications, workers=None, memory_check=True):
         (value,) = next(iter(grid.values()))
@@ -233,7 +233,7 @@ def test_plan_takes_the_low_end_when_it_passes_and_notes_non_monotone_knobs(monk
 
 def test_compare_never_replaces_a_folder_it_does_not_own(tmp_path):
     from coldsim import ScenarioError, simulate
-    from coldsim.output import OutputDirError
+    from coldsim.reporting.output import OutputDirError
 
     run = tmp_path / "run"
     simulate(known_cold(duration_s=5000)).save(run)
@@ -306,7 +306,7 @@ def test_ctrl_c_stops_a_sweep_at_once_and_keeps_finished_runs(tmp_path):
 
 
 def test_pareto_within_confidence_intervals_and_readable_values():
-    from coldsim.compare import knob_label, pareto_ci, value_text
+    from coldsim.studies.compare import knob_label, pareto_ci, value_text
 
     x = np.array([1.0, 2.0, 3.0])
     y = np.array([3.0, 2.9, 1.0])

@@ -6,7 +6,7 @@ import importlib.util
 
 import numpy as np
 import pandas as pd
-from coldsim.traces import azure2019
+from coldsim.workload.traces import azure2019
 from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("synthetic_day", ROOT / "benchmarks/synthetic_day.py")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from coldsim import ScenarioError, parse_scenario
-from coldsim.traces import azure2019, azure2021
+from coldsim.workload.traces import azure2019, azure2021
 from conftest import TRACES, const, needs_traces, run, scenario
 
 JBININ = TRACES / "azure2019_jbinin_head" / "test_workload.csv"
@@ -322,8 +322,8 @@ def test_a_spread_in_pieces_is_the_spread_exactly(how):
 
 @pytest.mark.parametrize("how", ["uniform", "poisson", "equidistant"])
 def test_a_replay_spread_lazily_draws_the_whole_replays_times_and_batches(tmp_path, how):
-    from coldsim.arrivals.azure2019 import Azure2019
-    from coldsim.arrivals.replay import ReplayBase
+    from coldsim.workload.arrivals.azure2019 import Azure2019
+    from coldsim.workload.arrivals.replay import ReplayBase
 
     big = [f"o,a,f{i},http," + ",".join(str(c) for c in (9000, 0, 30000, 5, 7000)) for i in (1, 2)]
     path = _day_file(tmp_path, big)
@@ -341,7 +341,7 @@ def test_a_replay_spread_lazily_draws_the_whole_replays_times_and_batches(tmp_pa
 
 
 def test_inspect_takes_cvs_and_timeline_from_the_counts():
-    from coldsim.traces import inspect
+    from coldsim.reporting import trace_inspection as inspect
 
     rng = np.random.default_rng(3)
     counts = rng.poisson(rng.choice([0.02, 0.5, 20.0], size=(300, 1))[:, [0] * 180])

@@ -32,8 +32,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import xlogy
 
-from ..arrivals import Diurnal
 from ..errors import ScenarioError
+from ..workload.arrivals import Diurnal
 
 HOUR_S = 3600.0
 DAY_S = 86400.0

@@ -102,7 +102,7 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def figure(report: dict[str, Any], title: str):
-    from .. import style
+    from ..reporting import style
 
     table = report["per_hour"]
     fig, axes = style.figures(2, 1, 9, 6.4)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..pricing import pays_init
+from ..reporting.pricing import pays_init
 from ..runtimes import DEFAULT_RUNTIME
 
 FORMATS = ("text", "filter-log-events", "insights-csv", "lambda-json")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import style
-from ..plots import counts_over_time
+from ..reporting import style
+from ..reporting.plots import counts_over_time
 from .fit import Fit, requests
 
 

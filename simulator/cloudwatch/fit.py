@@ -41,7 +41,7 @@ import pandas as pd
 
 from ..errors import ScenarioError
 from ..runtimes import DEFAULT_RUNTIME
-from ..snapstart import BILLED_RESTORE_MS, SUPPORTED, priced
+from ..scenario.snapstart import BILLED_RESTORE_MS, SUPPORTED, priced
 from .parse import Parsed, runtime_name
 
 #: Percentiles kept of empirical distributions (0, 1, ..., 100).

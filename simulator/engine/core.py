@@ -1,0 +1,1024 @@
+"""The event loop and request dispatch.
+
+SimPy processes drive what happens at given times: one per function walks its arrival times,
+one per provisioned-concurrency schedule, one per warmer. Everything else is computed rather
+than scheduled. A request's end time is known when it starts (on an instance whose CPU is
+shared: its next departure, rescheduled as requests come and go), so finished instances are
+moved to their idle pools lazily (a heap of end times, drained up to the current time before
+any decision); an idle instance's eviction time is decided by the keep-alive policy when it
+goes idle and logged then; pools drop expired entries when they meet them. Throttled
+asynchronous requests are the only per-request events: a retry timer each.
+
+The components, one module each: `instances` (the instance table), `limits` (concurrency and
+scaling rate), `provisioned` (provisioned concurrency), `routing` and `sharing` (multi-request
+instances), `hosts` (memory), `eventlog` (what is recorded), and the
+policy families `keepalive` and `selection`.
+
+Glossary of the short names in the hot paths: k the function's index, t the time a request is
+placed (its arrival, or a retry), d_ms its handler time, rid its request id, iid an instance
+id, busy the heap of (end_s, iid) of instances running or initialising, pc provisioned
+concurrency, od on-demand, a_<column> the append of an invocation column.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from functools import partial
+
+import numpy as np
+import simpy
+from simpy.events import NORMAL, URGENT
+
+from ..policies.base import PolicyError, guarded
+from ..policies.eviction import FunctionFacts
+from ..policies.eviction import checked as checked_eviction
+from ..policies.keepalive import Invocation, checked, overrides
+from ..policies.keepalive import KeepAlivePolicy as _KeepAlive
+from ..policies.placement import checked as checked_placement
+from ..policies.selection import checked as checked_pool
+from ..rng import Buffered, stream
+from ..scenario.globalstate import extra_init_ms, extra_request_ms
+from ..scenario.schema import Scenario
+from ..workload.arrivals.base import checked as checked_batches
+from .arrival_stream import ArrivalStream
+from .eventlog import (
+    Columns,
+    EndReason,
+    EventLog,
+    Kind,
+    Outcome,
+    Status,
+    ThrottleReason,
+    categories,
+)
+from .hosts import Hosts
+from .instances import Instances
+from .limits import Limits
+from .provisioned import Provisioned
+from .routing import Router
+from .sharing import CpuSharing
+from .waiting import Waiting, WaitingLine
+
+# Codes as plain ints: the hot path compares them per request.
+USER, WARMER = int(Kind.USER), int(Kind.WARMER)
+SERVED, THROTTLED, DROPPED = int(Status.SERVED), int(Status.THROTTLED), int(Status.DROPPED)
+RESERVED, ACCOUNT, SCALING, MEMORY = map(int, ThrottleReason)
+IDLE, LIFETIME = int(EndReason.IDLE), int(EndReason.LIFETIME)
+KIND_NAMES = categories(Kind)
+BLOCKED = object()  # dispatch's answer for the queue's head that still finds no room
+
+
+def _plus(draw: Callable[[], float], extra_ms: float) -> Callable[[], float]:
+    """draw, plus a constant (global state built in init); draw itself when it is 0."""
+    return draw if not extra_ms else (lambda: draw() + extra_ms)
+
+
+class Engine:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        progress: Callable[[float], None] | None = None,
+        horizon_floor_s: float = 0.0,
+    ):
+        """horizon_floor_s: the log's horizon is at least this (a shard of a sharded run is
+        closed at the whole run's horizon: instances alive then, provisioned replacements)."""
+        self.scenario = sc = scenario
+        self.horizon_floor_s = horizon_floor_s
+        self.seed = sc.seed if seed is None else seed
+        self.progress = progress
+        self.env = simpy.Environment()
+        platform = sc.platform
+        n = len(sc.functions)
+        life = platform.max_lifetime_s
+        if life is None:
+            lifetime = [lambda: math.inf] * n
+        elif isinstance(life, float | int):
+            lifetime = [lambda: float(life)] * n
+        else:
+            lifetime = [
+                Buffered(partial(life.sample, self._stream(f, "lifetime"))).next
+                for f in sc.functions
+            ]
+        init = [  # a cold start's init, or with SnapStart its restore and hooks
+            _plus(Buffered(partial(f.init.sample, self._stream(f, "init"))).next,
+                  extra_init_ms(f.global_state))
+            if f.snapstart is None else
+            _plus(Buffered(partial(f.snapstart.restore.sample, self._stream(f, "init"))).next,
+                  f.snapstart.hooks_ms(f.global_state))
+            for f in sc.functions
+        ]  # fmt: skip
+        self.instances = Instances(init, lifetime)
+        self.busy: list[tuple[float, int]] = []  # (end_s, instance_id) of busy instances
+        self.limits = Limits(
+            [f.reserved_concurrency for f in sc.functions],
+            platform.concurrency_limit,
+            platform.scaling,
+        )
+        self.provisioned = Provisioned(
+            n, self.instances, self.limits, self.busy, platform.provisioned_allocation
+        )
+        # Idle pools are per function, or per application with instance_scope app (an app's
+        # functions share warm instances, as on Azure Functions). Pre-warmed instances still
+        # initialising wait beside their pool, soonest ready first.
+        self.pool_put, self.pool_take, self.warming = [], [], []
+        by_app: dict[str, tuple] = {}
+        for f in sc.functions:
+            app = f.app if platform.instance_scope == "app" else None
+            if app is None or app not in by_app:
+                pool = platform.idle_selection.model_copy()
+                pool.start(self.instances.expiry, self._stream(f, "selection"))
+                if pool.builtin():
+                    entry = (pool.put, pool.take, [])
+                else:  # a user's pool: its answers are checked
+                    entry = (*checked_pool(pool, self.instances.expiry), [])
+                if app is not None:
+                    by_app[app] = entry
+            else:
+                entry = by_app[app]
+            self.pool_put.append(entry[0])
+            self.pool_take.append(entry[1])
+            self.warming.append(entry[2])
+        # Multi-request instances: a router per function over its instances with room.
+        self.routers = [
+            Router(platform.routing, f.instance_concurrency, self.instances.active,
+                   self.instances.retire, take, self.instances.ready_s)
+            if f.instance_concurrency > 1 else None
+            for f, take in zip(sc.functions, self.pool_take, strict=True)
+        ]  # fmt: skip
+        #: Functions whose platform starts instances ahead of requests.
+        self._scales_ahead = [f.scale_target < 1 or f.min_instances > 0 for f in sc.functions]
+        for k, router in enumerate(self.routers):
+            if router is not None:  # it counts its idle instances (for scaling ahead)
+                self.pool_put[k] = self._put_counted(
+                    k, self.pool_put[k], router, sc.functions[k].min_instances
+                )
+        capacity = [f.requests_at_full_speed() for f in sc.functions]
+        self.sharing = CpuSharing(capacity) if any(c is not None for c in capacity) else None
+        # One keep-alive policy copy per function, or per application with instance_scope
+        # app (it learns from all the app's requests, as the ATC'20 policy does; started with
+        # the app's first function's name and stream).
+        self.keep_alive: list[_KeepAlive] = []
+        policy_of_app: dict[str, _KeepAlive] = {}
+        for f in sc.functions:
+            app = f.app if platform.instance_scope == "app" else None
+            policy = policy_of_app.get(app) if app is not None else None
+            if policy is None:
+                policy = platform.keep_alive.model_copy()
+                policy.start(f.name, self._stream(f, "keep_alive"))
+                if app is not None:
+                    policy_of_app[app] = policy
+            self.keep_alive.append(policy)
+        #: Per function: the keep-alive window of an instance going idle, window(end_s, iid).
+        self._window_of = [
+            policy.keep_alive_s if policy.builtin() else checked(policy, f.name)
+            for f, policy in zip(sc.functions, self.keep_alive, strict=True)
+        ]
+        self.retry = platform.async_retry
+        self.hosts = self._hosts() if platform.hosts is not None else None
+        #: Pre-warmed instances waiting for their init to start, to be placed on a host then:
+        #: a heap of (created_s, instance_id) (with hosts only).
+        self._pending: list[tuple[float, int]] = []
+        #: Requests waiting for memory (on_full queue).
+        self._queue = WaitingLine(n)
+        self._wake = [math.inf]  # when the queue is next looked at
+        #: While the queue is served: 1 for its head (which may take memory), 2 for a request
+        #: that may only take an instance of its own function; else 0.
+        self._draining = [0]
+        #: The run's horizon, known once every request was placed (the final release): no
+        #: pre-warm starts after it.
+        self._closing_at = math.inf
+        self._cancelled: set[int] = set()  # pre-warms that found no room: they never ran
+        #: pre-warmed instance -> its window once ready (None: the keep-alive policy's then)
+        self._prewarm_keep: dict[int, float | None] = {}
+        self._stale: dict[int, float] = {}  # taken pre-warmed instance -> its outdated ready time
+        self.columns = Columns()
+        self.next_request_id = itertools.count().__next__
+        #: Per function: the SimPy event id of its next arrival (see _serve_arrivals).
+        self._eid = [0] * n
+        self.events = 0
+
+    def _replace_at(self, k: int, when: float) -> None:
+        """Start what function k's minimum lacks at `when` (an instance started for it is
+        recycled then); the replacement is ready after its init. Scheduled as the instance
+        starts: whether it is still kept then is known only then."""
+
+        def replace(_event) -> None:
+            self.release(when)
+            self._scale_ahead(k, when)
+
+        self.events += 1
+        self.env.timeout(max(0.0, when - self.env.now)).callbacks.append(replace)
+
+    def _put_counted(self, k: int, put: Callable[[int, float], None], router: Router, least: int):
+        """put(iid, end_s) into an idle pool, telling the router till when it is idle. While
+        fewer than `least` idle instances are kept for the function's minimum, this one is
+        kept too, until it is recycled (or a request takes it; busy ones need no keeping)."""
+        inst = self.instances
+        expiry, reason, retire, went_idle = inst.expiry, inst.reason, inst.retire, router.went_idle
+        pinned = router.pinned
+
+        def put_counted(iid: int, end_s: float) -> None:
+            put(iid, end_s)
+            if least:  # the minimum is held by idle instances kept till recycled
+                for other in [i for i in pinned if expiry[i] <= end_s]:
+                    pinned.discard(other)  # recycled (or evicted) since
+                if len(pinned) < least:
+                    pinned.add(iid)
+                    expiry[iid], reason[iid] = retire[iid], LIFETIME
+            went_idle(iid, expiry[iid])
+
+        return put_counted
+
+    def _stream(self, f, purpose: str) -> np.random.Generator:
+        return stream(self.seed, f.name, purpose)
+
+    def _hosts(self) -> Hosts:
+        sc, spec = self.scenario, self.scenario.platform.hosts
+        names = [f.name for f in sc.functions]
+        placement = spec.placement.model_copy()
+        placement.start(spec.count, spec.memory_mb, names, stream(self.seed, "", "placement"))
+        order = placement.order if placement.builtin() else checked_placement(placement, spec.count)
+        eviction = sc.platform.eviction.model_copy()
+        facts = [FunctionFacts(f.name, f.footprint_mb(), f.init.expected()) for f in sc.functions]
+        eviction.start(facts, spec.count, stream(self.seed, "", "eviction"))
+        if eviction.builtin():
+            priority, evicted = eviction.priority, eviction.evicted
+        else:
+            priority, evicted = checked_eviction(eviction)
+        if any(router is not None for router in self.routers):
+            evicted = self._forgotten_when(evicted)
+        return Hosts(
+            spec.count, spec.memory_mb, [f.footprint_mb() for f in sc.functions],
+            order, priority, evicted, self.instances,
+        )  # fmt: skip
+
+    def _forgotten_when(self, evicted: Callable[..., None]) -> Callable[..., None]:
+        """The eviction policy's `evicted`, also telling a multi-request function's router
+        that the instance is gone (an evicted instance kept for the minimum included:
+        memory pressure overrides it)."""
+        routers = self.routers
+
+        def evicted_and_forgotten(iid: int, k: int, h: int, priority: float) -> None:
+            evicted(iid, k, h, priority)
+            if routers[k] is not None:
+                routers[k].forget(iid)
+
+        return evicted_and_forgotten
+
+    # -- public -----------------------------------------------------------------------------
+
+    def run(self) -> EventLog:
+        # The hot paths are closures over state that no longer changes shape from here on.
+        self.release = self._releaser()
+        self.dispatch = self._dispatcher()
+        for k, f in enumerate(self.scenario.functions):
+            if f.min_instances:  # set up with the function: their inits start at 0 s
+                self._scale_ahead(k, 0.0)
+        env, stream = self.env, ArrivalStream()
+        # Each function's arrivals start as its own SimPy process would have (an urgent event
+        # at 0 s, in this order among the provisioning and warmer processes): one start event
+        # for each run of functions up to one that has such processes.
+        group: list[int] = []
+        last = len(self.scenario.functions) - 1
+        for k, f in enumerate(self.scenario.functions):
+            group.append(k)
+            if f.provisioned_schedule() or f.warmer is not None or k == last:
+                self._start_arrivals(group, stream)
+                group = []
+            if f.provisioned_schedule():
+                env.process(self._provisioning(k, f))
+            if f.warmer is not None:
+                env.process(self._warmer(k, f))
+        if self.progress is not None:
+            env.process(self._ticker())
+        self._serve_arrivals(stream)
+        env.run()
+        ends = np.frombuffer(self.columns.invocations["end_s"], dtype=float)
+        ends = ends[np.isfinite(ends)]
+        self._closing_at = max(self.scenario.duration_s, float(ends.max()) if len(ends) else 0.0)
+        if self.sharing is not None:  # requests still running on shared CPUs end after these
+            self._closing_at = max(self._closing_at, self.sharing.last_departure())
+        self.release(math.inf)
+        log = self._event_log()
+        if self.progress is not None:
+            self.progress(1.0)
+        return log
+
+    # -- arrivals ---------------------------------------------------------------------------
+
+    def _start_arrivals(self, functions: list[int], stream: ArrivalStream) -> None:
+        """At 0 s (urgent, as a process's start): the functions' arrivals join the stream,
+        each taking the event id its first timeout would have had."""
+        env, eid = self.env, self._eid
+
+        def start(_event) -> None:
+            for k in functions:
+                self.events += 2  # a process's start and end, as counted before
+                if stream.start(k, self._arrival_batches(k, self.scenario.functions[k])):
+                    eid[k] = next(env._eid)
+
+        event = simpy.Event(env)
+        event._ok, event._value = True, None
+        event.callbacks.append(start)
+        env.schedule(event, URGENT)
+
+    def _arrival_batches(self, k: int, f) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Function k's arrival times and handler times (ms), in numpy batches."""
+        duration_rng = self._stream(f, "duration")
+        factor = f.duration_factor()  # handler CPU follows memory, if asked
+        per_request = extra_request_ms(f.global_state)  # state built in every request
+        batches = f.arrivals.batches_with_durations(
+            self._stream(f, "arrivals"), self.scenario.duration_s
+        )
+        if not f.arrivals.builtin():
+            window = f.arrivals.window(self.scenario.duration_s)
+            batches = checked_batches(f.arrivals, batches, *window)
+        for times, durations in batches:
+            if durations is None:
+                durations = f.duration.sample(duration_rng, len(times))
+            if factor != 1.0:
+                durations = durations * factor
+            if per_request:
+                durations = durations + per_request
+            self.events += len(times)
+            yield times, durations
+
+    def _serve_arrivals(self, stream: ArrivalStream) -> None:
+        """Dispatch every arrival, in SimPy's order among the scheduled events: an event comes
+        first if its (time, priority, id) is below the arrival's (key, NORMAL, id); an
+        arrival's id is taken when its function's previous arrival was served."""
+        env = self.env
+        queue, step, next_eid, eid = env._queue, env.step, env._eid.__next__, self._eid
+        dispatch, next_rid = self.dispatch, self.next_request_id
+        while queue and queue[0][0] == 0.0 and queue[0][1] == URGENT:
+            step()  # processes' starts (the arrivals' among them)
+        while (chunk := stream.next_chunk()) is not None:
+            keys, times, durations, functions = (
+                chunk.keys, chunk.times, chunk.durations, chunk.functions,
+            )  # fmt: skip
+            for first, end, tied in chunk.segments:
+                if tied:
+                    self._serve_tied(chunk, first, end)
+                    continue
+                for key, t, d_ms, k in zip(
+                    keys[first:end], times[first:end], durations[first:end],
+                    functions[first:end], strict=True,
+                ):  # fmt: skip
+                    if queue and queue[0][0] <= key:
+                        while queue and (queue[0][0] < key or queue[0][0] == key and (
+                                queue[0][1] < NORMAL or queue[0][2] < eid[k])):  # fmt: skip
+                            step()
+                    env._now = key
+                    dispatch(k, t, d_ms, t, 1, USER, next_rid())
+                    eid[k] = next_eid()
+
+    def _serve_tied(self, chunk, first: int, end: int) -> None:
+        """Arrivals at one key: in the order of their event ids, the scheduled events at that
+        key among them; a function's next arrival takes its id when its previous is served."""
+        env = self.env
+        queue, step, next_eid, eid = env._queue, env.step, env._eid.__next__, self._eid
+        mine: dict[int, list[int]] = {}  # function -> its positions in the run, in order
+        for i in range(first, end):
+            mine.setdefault(chunk.functions[i], []).append(i)
+        ready = [(eid[k], k) for k in mine]
+        heapq.heapify(ready)
+        key = chunk.keys[first]
+        while ready:
+            _, k = heapq.heappop(ready)
+            while queue and (queue[0][0] < key or queue[0][0] == key and (
+                    queue[0][1] < NORMAL or queue[0][2] < eid[k])):  # fmt: skip
+                step()
+            i = mine[k].pop(0)
+            env._now = key
+            t = chunk.times[i]
+            self.dispatch(k, t, chunk.durations[i], t, 1, USER, self.next_request_id())
+            eid[k] = next_eid()
+            if mine[k]:
+                heapq.heappush(ready, (eid[k], k))
+
+    # -- processes --------------------------------------------------------------------------
+
+    def _provisioning(self, k: int, f):
+        """Apply the provisioned-concurrency schedule. Steps at or after duration_s are not
+        applied: the configuration is what it was at the end of the span."""
+        self.events += 2
+        for step in f.provisioned_schedule():
+            if step.at_s >= self.scenario.duration_s:
+                break
+            delay = step.at_s - self.env.now
+            yield self.env.timeout(delay if delay > 0.0 else 0.0)
+            self.events += 1
+            if self.busy and self.busy[0][0] <= step.at_s:
+                self.release(step.at_s)
+            self.provisioned.configure(k, step.count, step.at_s)
+
+    def _warmer(self, k: int, f):
+        """Scheduled pings: `concurrency` simultaneous short invocations every interval_s."""
+        self.events += 2
+        w = f.warmer
+        n = max(0, math.ceil((self.scenario.duration_s - w.offset_s) / w.interval_s))
+        for j in range(n):
+            t = w.offset_s + j * w.interval_s
+            delay = t - self.env.now
+            yield self.env.timeout(delay if delay > 0.0 else 0.0)
+            self.events += 1
+            for _ in range(w.concurrency):
+                self.dispatch(k, t, w.duration_ms, t, 1, WARMER, self.next_request_id())
+
+    def _ticker(self):
+        """Progress reports, up to 99% at duration_s (requests in flight and async retries
+        may run on after it; run() reports 100% at the end). Not counted in `events`, which
+        must not depend on them."""
+        for i in range(1, 100):
+            yield self.env.timeout(self.scenario.duration_s / 100)
+            self.progress(i / 100)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _dispatcher(self) -> Callable[..., None]:
+        """dispatch(k, t, d_ms, arrival, attempt, kind, rid) serves a request at time t (its
+        arrival, or a retry): on an idle provisioned instance, else on an idle on-demand one,
+        else on a pre-warmed one not ready yet, else on a new one; or throttles it.
+
+        A closure, because it runs once per request and locals are the cheapest state Python
+        has; everything it binds is fixed once the engine is built."""
+        busy, limits, inst, pc = self.busy, self.limits, self.instances, self.provisioned
+        pc_idle, pc_take = pc.idle, pc.take
+        reserved_of, od_busy, used, cap = (
+            limits.reserved, limits.od_busy, limits.used, limits.unreserved_cap,
+        )  # fmt: skip
+        pc_target, pc_excess = pc.target, pc.excess
+        init_of, user_of, ready_s = inst.init_ms, inst.user, inst.ready_s
+        # Multi-request functions take through their router (negative codes: see _routed).
+        routers, ahead = self.routers, self._scales_ahead
+        take = [
+            self.pool_take[k] if router is None else self._routed(k)
+            for k, router in enumerate(routers)
+        ]
+        share_of = [None] * len(routers)
+        if self.sharing is not None:
+            share_of = [
+                self._shared_start if c is not None else None for c in self.sharing.capacity_of
+            ]
+        scale_ahead = self._scale_ahead
+        full_throttles = [f.when_full == "throttle" for f in self.scenario.functions]
+        warming = self.warming
+        release, take_token, new_instance = self.release, limits.take_token, inst.new
+        throttle, claim, heappush = self._throttle, self._claim_prewarmed, heapq.heappush
+        hosts, pending, queue = self.hosts, self._pending, self._queue
+        hosted = hosts is not None
+        if hosted:
+            place, taken, host_of = hosts.place, hosts.taken, inst.host
+            give_back, no_room = limits.give_back, self._no_room
+            wake, draining, arm = self._wake, self._draining, self._arm
+        cols = self.columns
+        row = cols.row
+        inv, sparse = cols.invocations, cols.sparse
+        a_fn, a_rid, a_arr, a_start = (
+            inv[c].append for c in ("function", "request_id", "arrival_s", "start_s")
+        )
+        a_end, a_iid, a_dur = (inv[c].append for c in ("end_s", "instance_id", "duration_ms"))
+        a_cold, a_pc, a_warmer = (
+            sparse[c]["row"].append for c in ("cold", "provisioned", "warmer")
+        )
+        names = [f.name for f in self.scenario.functions]
+        observers = [
+            (policy.observe if policy.builtin() else guarded(policy, "observe", policy.observe))
+            if overrides(policy, "observe") else None
+            for policy in self.keep_alive
+        ]
+        observing = any(observers)
+        new_invocation = tuple.__new__
+
+        def dispatch(k, t, d_ms, arrival, attempt, kind, rid):
+            if busy and busy[0][0] <= t or pending and pending[0][0] <= t:
+                release(t)
+            iid = pc_take(k, t) if pc_idle[k] else -1
+            if iid >= 0:
+                a_pc(row())
+                start = t
+                cold = False
+            else:
+                reserved = reserved_of[k]
+                if reserved is None:
+                    if used[0] >= cap:
+                        return throttle(k, t, d_ms, arrival, attempt, kind, rid, ACCOUNT)
+                elif od_busy[k] + pc_target[k] + pc_excess[k] >= reserved:
+                    return throttle(k, t, d_ms, arrival, attempt, kind, rid, RESERVED)
+                iid = take[k](t)
+                if iid >= 0:
+                    start = t
+                    cold = False
+                    user_of[iid] = k  # with instance_scope app, maybe another function's
+                    if hosted:
+                        taken(iid)
+                elif iid < -1:  # it joins a multi-request instance still initialising
+                    iid = -2 - iid
+                    start = ready_s(iid)
+                    cold = True
+                    a_cold(row())
+                    sparse["prewarm_wait"]["row"].append(row())
+                    sparse["prewarm_wait"]["init_ms"].append((start - t) * 1000.0)
+                elif full_throttles[k]:  # no cold start on the request's path
+                    scale_ahead(k, t, 1)
+                    return throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
+                elif warming[k] and (iid := claim(k, t)) >= 0:
+                    start = ready_s(iid)  # waits for (the rest of) its init
+                    cold = True
+                    if routers[k] is not None:
+                        routers[k].joined(iid)
+                        if ahead[k]:
+                            scale_ahead(k, t)
+                else:  # a new instance: the request waits for its init, paid once
+                    if not take_token(k, t):
+                        return throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
+                    if hosted:  # memory goes to waiting requests first, in order
+                        h = place(k, t) if draining[0] == 1 or not queue.count else -1
+                        if h < 0:
+                            give_back(k)
+                            return no_room(k, t, d_ms, arrival, attempt, kind, rid)
+                    iid = new_instance(k, t, False)
+                    if hosted:
+                        host_of[iid] = h
+                    if routers[k] is not None:
+                        routers[k].joined(iid)
+                        if ahead[k]:
+                            scale_ahead(k, t)
+                    a_cold(row())
+                    start = t + init_of[iid] / 1000.0
+                    cold = True
+                if reserved is None:
+                    used[0] += 1
+                else:
+                    od_busy[k] += 1
+            if share_of[k] is None:
+                end = start + d_ms / 1000.0
+                heappush(busy, (end, iid))
+                if hosted and queue.count and end < wake[0]:
+                    arm(end)  # an instance freed then may take a queued request
+            else:  # its end depends on who else runs: logged as it comes
+                end = share_of[k](k, iid, t, start, d_ms)
+            if kind != USER:
+                a_warmer(row())
+            if attempt != 1:
+                cols.note_retried(SERVED, attempt, t - arrival)
+            if observing and observers[k] is not None:  # (the end without CPU sharing)
+                observers[k](new_invocation(Invocation, (  # a NamedTuple, built as a tuple
+                    rid, names[k], arrival, start, start + d_ms / 1000.0, cold, iid,
+                    KIND_NAMES[kind])))  # fmt: skip
+            a_fn(k)
+            a_rid(rid)
+            a_arr(arrival)
+            a_start(start)
+            a_end(end)
+            a_iid(iid)
+            a_dur(d_ms)
+
+        return dispatch
+
+    def _routed(self, k: int) -> Callable[[float], int]:
+        """take(t) for a multi-request function: an instance with room that is ready (its
+        id), or still initialising (-2 - its id), or -1; the request is counted on it, and
+        instances are started ahead if it is short of them."""
+        pick, ready_s = self.routers[k].pick, self.instances.ready_s
+        ahead, scale_ahead = self._scales_ahead[k], self._scale_ahead
+        taken = self.hosts.taken if self.hosts is not None else None
+
+        def take(t: float) -> int:
+            iid, was_idle = pick(t)
+            if iid < 0:
+                return -1
+            if was_idle and taken is not None:
+                taken(iid)  # not evictable by the instances started next (dispatch: no-op)
+            if ahead:
+                scale_ahead(k, t)
+            return iid if ready_s(iid) <= t else -2 - iid
+
+        return take
+
+    def _shared_start(self, k: int, iid: int, t: float, start: float, d_ms: float) -> float:
+        """A request starts on an instance whose CPU it shares: its departure is scheduled
+        (and rescheduled as others come and go); its end, unknown yet, is logged as NaN."""
+        due = self.sharing.start(k, iid, t, start, d_ms / 1000.0, self.columns.row())
+        if due is None:  # its next departure did not move
+            return math.nan
+        heapq.heappush(self.busy, (due, iid))
+        if self.hosts is not None and self._queue.count:  # the instance's departure moved
+            self._wake[0] = math.inf  # (a look armed at the old one would find nothing)
+            self._arm(self._next_change())
+        return math.nan
+
+    def _scale_ahead(self, k: int, t: float, waiting: int = 0) -> None:
+        """Start the instances function k lacks for its requests in flight (and `waiting`
+        ones turned away) to stay within scale_target of capacity, and for min_instances to
+        be alive: their init starts now, in the background (a new instance takes a scaling
+        token, and memory with hosts); ready, they idle under the keep-alive policy until a
+        request comes."""
+        router, f = self.routers[k], self.scenario.functions[k]
+        for _ in range(router.missing(f.scale_target, t, f.min_instances, waiting)):
+            if not self.limits.take_token(k, t):
+                return
+            h = -1
+            if self.hosts is not None:
+                h = self.hosts.place(k, t) if not self._queue.count else -1
+                if h < 0:
+                    self.limits.give_back(k)
+                    return
+            inst = self.instances
+            iid = inst.new_prewarmed(k, t, t)
+            inst.host[iid] = h
+            self._prewarm_keep[iid] = None  # the keep-alive policy's window, once ready
+            ready = inst.ready_s(iid)
+            heapq.heappush(self.busy, (ready, iid))
+            heapq.heappush(self.warming[k], (ready, iid))
+            router.starting.add(iid)
+            if f.min_instances and inst.retire[iid] < self.scenario.duration_s:
+                self._replace_at(k, inst.retire[iid])  # (none after the arrivals end)
+
+    def _claim_prewarmed(self, k: int, t: float) -> int:
+        """The pre-warmed instance of k's pool that will be ready soonest, not ready at t
+        (those ready by t went idle in the pool already), or -1. The request is a cold start:
+        it waits for the rest of the init, or for a whole init started now if the instance's
+        init had not begun. With hosts, one whose init has not begun must find memory now
+        (and may not take it before requests waiting for memory); else a later one already
+        on a host serves."""
+        heap, inst, hosts = self.warming[k], self.instances, self.hosts
+        skipped: list[tuple[float, int]] = []
+        try:
+            while heap:
+                ready, iid = heapq.heappop(heap)
+                if iid not in inst.warming or ready <= t:
+                    continue
+                if hosts is not None and inst.host[iid] < 0:  # its init has not begun
+                    may_place = self._draining[0] == 1 or not self._queue
+                    h = hosts.place(inst.fn[iid], t) if may_place else -1
+                    if h < 0:
+                        skipped.append((ready, iid))
+                        continue
+                    inst.host[iid] = h
+                return self._claimed(k, iid, ready, t)
+            return -1
+        finally:
+            for entry in skipped:
+                heapq.heappush(heap, entry)
+
+    def _claimed(self, k: int, iid: int, ready: float, t: float) -> int:
+        inst = self.instances
+        inst.warming.discard(iid)
+        inst.user[iid] = k
+        del self._prewarm_keep[iid]
+        self._stale[iid] = ready  # its queued init end no longer holds
+        cols = self.columns
+        cols.sparse["cold"]["row"].append(cols.row())
+        if inst.created[iid] > t:
+            inst.start_init_now(iid, t)
+        else:
+            wait = cols.sparse["prewarm_wait"]
+            wait["row"].append(cols.row())
+            wait["init_ms"].append((ready - t) * 1000.0)
+        return iid
+
+    def _throttle(self, k, t, d_ms, arrival, attempt, kind, rid, reason) -> None:
+        f = self.scenario.functions[k]
+        cols = self.columns
+        if f.invocation == "async":
+            doublings = min(attempt - 1, 60)  # the cap is reached long before; no overflow
+            delay = min(self.retry.first_delay_s * 2.0**doublings, self.retry.max_delay_s)
+            retry_at = t + delay
+            if retry_at - arrival <= f.max_event_age_s:
+                self._log_throttle(k, kind, rid, arrival, t, attempt, reason, Outcome.RETRY)
+                ev = self.env.timeout(delay)
+                ev.callbacks.append(
+                    lambda _ev: self.dispatch(k, retry_at, d_ms, arrival, attempt + 1, kind, rid)
+                )
+                self.events += 1
+                return
+            outcome = DROPPED
+        else:
+            outcome = THROTTLED
+        self._log_throttle(k, kind, rid, arrival, t, attempt, reason, outcome)
+        if kind != USER:
+            cols.sparse["warmer"]["row"].append(cols.row())
+        cols.note_retried(outcome, attempt, t - arrival)
+        cols.unserved(k, rid, arrival)
+
+    def _log_throttle(self, k, kind, rid, arrival, t, attempt, reason, outcome) -> None:
+        self.columns.throttle(
+            function=k, kind=kind, request_id=rid, arrival_s=arrival, time_s=t,
+            attempt=attempt, reason=reason, outcome=outcome,
+        )  # fmt: skip
+
+    # -- instance lifecycle -----------------------------------------------------------------
+
+    def _releaser(self) -> Callable[[float], None]:
+        """release(now): every instance whose request (or init, if provisioned or pre-warmed)
+        ended by `now` goes idle, or is retired: past its lifetime, or surplus to a lowered
+        provisioned count. A closure, like dispatch: it runs about once per request."""
+        inst = self.instances
+        busy, retire_at, expiry, reason = self.busy, inst.retire, inst.expiry, inst.reason
+        fn_of, user_of, special = inst.fn, inst.user, inst.special
+        multi = [router is not None for router in self.routers]
+        multi_end = self._multi_end
+        od_busy, used = self.limits.od_busy, self.limits.used
+        unreserved = [r is None for r in self.limits.reserved]
+        window_of = self._window_of
+        prewarm_of = [
+            (policy.prewarm if policy.builtin() else guarded(policy, "prewarm", policy.prewarm))
+            if overrides(policy, "prewarm") else None
+            for policy in self.keep_alive
+        ]
+        prewarming = any(prewarm_of)
+        put = self.pool_put
+        special_release, prewarm, heappop = self._special_release, self._prewarm, heapq.heappop
+        hosts, pending, start_pending = self.hosts, self._pending, self._start_pending
+        hosted = hosts is not None
+        if hosted:
+            went_idle, leaves = hosts.went_idle, hosts.leaves
+
+        def release(now):
+            while busy and busy[0][0] <= now:
+                if pending and pending[0][0] < busy[0][0]:
+                    start_pending()  # a pre-warm's init starts before that instance is free
+                    continue
+                end, iid = heappop(busy)
+                k = fn_of[iid]
+                if special[iid] and special_release(k, iid, end):
+                    continue
+                if multi[k] and multi_end(k, iid, end):
+                    continue  # it still serves other requests (or a stale departure)
+                u = user_of[iid]  # the concurrency it held was its request's function's
+                if unreserved[u]:
+                    used[0] -= 1
+                else:
+                    od_busy[u] -= 1
+                retire = retire_at[iid]
+                if end >= retire:
+                    expiry[iid], reason[iid] = end, LIFETIME
+                    if hosted:
+                        leaves(iid, end)
+                    continue
+                evict_at = end + window_of[k](end, iid)
+                if evict_at > retire:
+                    expiry[iid], reason[iid] = retire, LIFETIME
+                else:
+                    expiry[iid], reason[iid] = evict_at, IDLE
+                put[k](iid, end)
+                if hosted:
+                    went_idle(iid, k, end, expiry[iid])
+                if prewarming and prewarm_of[k] is not None:
+                    ask = prewarm_of[k](end, iid)
+                    if ask is not None:
+                        prewarm(k, iid, end, ask)
+            while pending and pending[0][0] <= now:
+                start_pending()
+
+        return release
+
+    def _multi_end(self, k: int, iid: int, end: float) -> bool:
+        """A departure at `end` from a multi-request instance: True if handled here (a stale
+        CPU-sharing departure, or the instance still serves others: its request's
+        concurrency is given back here), False when the instance is now idle."""
+        sharing = self.sharing
+        if sharing is not None and sharing.capacity_of[k] is not None:
+            done = sharing.finish(k, iid, end)
+            if done is None:
+                return True  # rescheduled since
+            row, due = done
+            inv = self.columns.invocations
+            inv["end_s"][row] = end
+            inv["duration_ms"][row] = (end - inv["start_s"][row]) * 1000.0
+            if due < math.inf:
+                heapq.heappush(self.busy, (due, iid))
+                if self.hosts is not None and self._queue.count:
+                    self._arm(due)  # the others sped up: one may leave sooner
+        if not self.routers[k].left(iid, end):
+            return False
+        limits, u = self.limits, self.instances.user[iid]
+        if limits.reserved[u] is None:
+            limits.used[0] -= 1
+        else:
+            limits.od_busy[u] -= 1
+        return True
+
+    def _special_release(self, k: int, iid: int, end: float) -> bool:
+        """A provisioned instance freed, or a pre-warmed one's init ended; True when handled
+        here, False when it goes idle like any on-demand instance."""
+        inst = self.instances
+        if inst.provisioned[iid]:
+            self.provisioned.went_idle(k, iid, end)
+            return True
+        if self.hosts is not None and inst.host[iid] < 0 and iid in inst.warming:
+            self._place_prewarm(iid)  # init 0: it starts as it is ready
+        if iid in self._cancelled:  # a pre-warm that never found room
+            self._cancelled.discard(iid)
+            return True
+        stale = self._stale.get(iid)
+        if stale is not None:  # a request took it while it was warming
+            if end != stale:
+                return False  # that request's end (its init started early): idle as usual
+            del self._stale[iid]
+            inst.special[iid] = False  # from now on an ordinary instance
+            return True
+        # Ready and untaken: idle for its pre-warm keep-alive window, within its lifetime.
+        inst.warming.discard(iid)
+        inst.special[iid] = False
+        retire = inst.retire[iid]
+        keep = self._prewarm_keep.pop(iid)
+        if keep is None:  # started ahead by scaling: it idles like any instance
+            keep = self._window_of[k](end, iid)
+        evict_at = end + keep
+        if end >= retire:  # its lifetime ran out during its init: gone as it is ready
+            inst.end(iid, end, EndReason.LIFETIME)
+            if self.hosts is not None:
+                self.hosts.leaves(iid, end)
+            if self.routers[k] is not None:
+                self.routers[k].starting.discard(iid)
+            return True
+        if evict_at > retire:
+            inst.end(iid, retire, EndReason.LIFETIME)
+        else:
+            inst.end(iid, evict_at, EndReason.IDLE)
+        self.pool_put[k](iid, end)
+        if self.hosts is not None:
+            self.hosts.went_idle(iid, k, end, inst.expiry[iid])
+        return True
+
+    def _prewarm(self, k: int, iid: int, end: float, ask) -> None:
+        """The keep-alive policy asked for a pre-warmed instance when `iid` went idle."""
+        if ask is None:
+            return
+        try:
+            ready_at, keep_s = (float(x) for x in ask)
+        except (TypeError, ValueError):
+            ready_at = keep_s = math.nan
+        if not (math.isfinite(ready_at) and keep_s >= 0.0):
+            raise PolicyError(
+                f"keep-alive policy {self.keep_alive[k].policy} returned {ask!r} from prewarm: "
+                "need None or Prewarm(ready_at_s, keep_alive_s) with a finite ready_at_s and "
+                "keep_alive_s >= 0"
+            )
+        inst = self.instances
+        new = inst.new_prewarmed(k, end, max(ready_at, end))
+        ready = inst.ready_s(new)
+        self._prewarm_keep[new] = keep_s
+        heapq.heappush(self.busy, (ready, new))
+        heapq.heappush(self.warming[k], (ready, new))
+        if self.hosts is not None:  # it takes memory when its init starts
+            heapq.heappush(self._pending, (inst.created[new], new))
+
+    def _start_pending(self) -> None:
+        """The next pre-warm's init starts: it goes on a host, or is given up."""
+        created, iid = heapq.heappop(self._pending)
+        inst = self.instances
+        if inst.host[iid] >= 0 or iid not in inst.warming:
+            return  # a request took it and started its init earlier, or it went with 0 init
+        self._place_prewarm(iid)
+
+    def _place_prewarm(self, iid: int) -> None:
+        """Put a pre-warm on a host as its init starts, or give it up (it never runs): when
+        no host can make room, when requests wait for memory (they come first), or when it
+        would start after the run's horizon (nobody would use it)."""
+        inst, hosts = self.instances, self.hosts
+        created = inst.created[iid]
+        h = -1
+        if not self._queue.count and created < self._closing_at:
+            h = hosts.place(inst.fn[iid], created)
+        if h >= 0:
+            inst.host[iid] = h
+            return
+        inst.warming.discard(iid)
+        del self._prewarm_keep[iid]
+        inst.init_ms[iid] = 0.0
+        inst.end(iid, created, EndReason.UNPLACED)
+        self._cancelled.add(iid)
+
+    # -- memory pressure --------------------------------------------------------------------
+
+    def _no_room(self, k, t, d_ms, arrival, attempt, kind, rid):
+        """No memory for a new instance for this request: it waits in line (or stays there:
+        BLOCKED, while the line is served), or is dropped."""
+        spec = self.scenario.platform.hosts
+        if self._draining[0]:
+            return BLOCKED
+        if spec.on_full == "queue":
+            deadline = t + spec.max_wait_s
+            f = self.scenario.functions[k]
+            if f.invocation == "async":  # Lambda drops events older than their maximum age
+                deadline = min(deadline, arrival + f.max_event_age_s)
+            if deadline > t:
+                self._queue.add(Waiting(deadline, t, k, d_ms, arrival, attempt, kind, rid))
+                self._arm(self._next_change())
+                return None
+        self._drop(k, t, arrival, attempt, kind, rid, t)
+        return None
+
+    def _drop(self, k, t, arrival, attempt, kind, rid, queued_at) -> None:
+        """A request that found no memory (and waited from queued_at to t) is dropped."""
+        cols = self.columns
+        self._log_throttle(k, kind, rid, arrival, t, attempt, MEMORY, Outcome.DROPPED)
+        if kind != USER:
+            cols.sparse["warmer"]["row"].append(cols.row())
+        if t > queued_at:
+            wait = cols.sparse["memory_wait"]
+            wait["row"].append(cols.row())
+            wait["wait_ms"].append((t - queued_at) * 1000.0)
+        # queue_delay_ms: only the async queueing before it met the memory shortage
+        cols.note_retried(DROPPED, attempt, queued_at - arrival)
+        cols.unserved(k, rid, arrival)
+
+    def _next_change(self) -> float:
+        """The next moment a waiting request might be served: an instance freed or leaving,
+        a pre-warm starting, or the earliest deadline (the head's)."""
+        head, busy, sharing = self._queue.head(), self.busy, self.sharing
+        if sharing is not None:  # departures rescheduled since are no change
+            inst = self.instances  # (a pre-warm's ready time is one, clock or not)
+            while (busy and not inst.special[busy[0][1]]
+                   and sharing.superseded(inst.fn[busy[0][1]], *busy[0])):  # fmt: skip
+                heapq.heappop(busy)
+        return min(
+            busy[0][0] if busy else math.inf,
+            self.hosts.next_departure(),
+            self._pending[0][0] if self._pending else math.inf,
+            head.deadline if head is not None else math.inf,
+        )
+
+    def _arm(self, when: float) -> None:
+        """Look at the queue at `when` (unless an earlier look is due)."""
+        if when >= self._wake[0]:
+            return
+        self._wake[0] = when
+        self.events += 1
+        ev = self.env.timeout(max(0.0, when - self.env.now))
+        ev.callbacks.append(lambda _ev: self._drain(when))
+
+    def _drain(self, when: float) -> None:
+        """Serve waiting requests: those an instance of their own function can take, then
+        the line in order while memory is found; drop those past their deadline."""
+        if when != self._wake[0]:
+            return  # superseded by an earlier look
+        self._wake[0] = math.inf
+        self.release(when)
+        queue = self._queue
+        for k in sorted(queue.functions):  # no memory needed: any place in the line
+            while (item := queue.first_of(k)) is not None and item.deadline > when:
+                if not self._serve(item, when, 2):
+                    break
+        while (item := queue.head()) is not None:
+            if item.deadline <= when:
+                queue.done(item)
+                self._drop(item.k, item.deadline, item.arrival, item.attempt, item.kind,
+                           item.rid, item.queued_at)  # fmt: skip
+                continue
+            if not self._serve(item, when, 1):
+                break
+        if queue:
+            self._arm(self._next_change())
+
+    def _serve(self, item: Waiting, when: float, mode: int) -> bool:
+        """Dispatch a waiting request (mode 1: it may take memory; 2: only an instance of
+        its function); False if it must wait on."""
+        cols, draining = self.columns, self._draining
+        row = cols.row()
+        retried = len(cols.sparse["retried"]["row"])
+        draining[0] = mode
+        try:
+            answer = self.dispatch(item.k, when, item.d_ms, item.arrival, item.attempt,
+                                   item.kind, item.rid)  # fmt: skip
+        finally:
+            draining[0] = 0
+        if answer is BLOCKED:
+            return False
+        self._queue.done(item)
+        if cols.row() > row and cols.invocations["instance_id"][row] >= 0:  # served
+            waited_ms = (when - item.queued_at) * 1000.0
+            wait = cols.sparse["memory_wait"]
+            wait["row"].append(row)
+            wait["wait_ms"].append(waited_ms)
+            delays = cols.sparse["retried"]["queue_delay_ms"]
+            if len(delays) > retried:  # an async retry: its memory wait is not Lambda's queue
+                delays[-1] -= waited_ms
+        return True
+
+    # -- output -----------------------------------------------------------------------------
+
+    def _event_log(self) -> EventLog:
+        inv = self.columns.invocation_columns(self.instances.init_ms)
+        ends = inv["end_s"][np.isfinite(inv["end_s"])]
+        horizon = max(self.scenario.duration_s, float(ends.max()) if len(ends) else 0.0,
+                      self.horizon_floor_s)  # fmt: skip
+        self.provisioned.finish(horizon)
+        inst = self.instances
+        return EventLog(
+            functions=[f.name for f in self.scenario.functions],
+            invocations=inv,
+            instances=inst.columns(horizon, inv["instance_id"]),
+            throttles=self.columns.throttle_columns(),
+            horizon_s=horizon,
+            events=self.events,
+            ends=(np.array(inst.expiry, dtype=float), np.array(inst.reason, dtype=np.int8)),
+            next_replacement_s=self.provisioned.next_replacement_s,
+        )

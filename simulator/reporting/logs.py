@@ -1,0 +1,147 @@
+"""Event logs as pandas DataFrames: one row per request, per instance, per throttled attempt."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..engine.eventlog import EndReason, EventLog, Kind, Outcome, Status, ThrottleReason, categories
+
+#: Every column of the three logs: its unit is in its name, its meaning here. Written into the
+#: Parquet files as field metadata ("description") and listed in docs/outputs.md.
+COLUMNS = {
+    "invocations": {
+        "request_id": "Request number, in order of first arrival (retries keep theirs).",
+        "function": "The function the request is for.",
+        "kind": "user (your traffic) or warmer (a warmer's ping).",
+        "status": "served; throttled (sync, over a limit: never ran); dropped (async, past "
+                  "its max_event_age_s; or, with hosts, no room for a new instance).",
+        "arrival_s": "When the request first arrived, s.",
+        "start_s": "When its handler started (after init on a cold start), s; NaN unless "
+                   "served.",
+        "end_s": "When its handler ended, s; NaN unless served.",
+        "instance_id": "The instance that served it; -1 unless served.",
+        "cold": "It waited for an instance's init (a cold start): one started for it, or, "
+                "with instance_concurrency > 1, one it joined while initialising.",
+        "provisioned": "Served by a provisioned-concurrency instance.",
+        "init_ms": "Init time the request waited for: the whole init on a cold start, the "
+                   "rest of it on a pre-warmed instance; 0 on a warm start.",
+        "duration_ms": "Handler time, ms (stretched by CPU sharing on a multi-request "
+                       "instance); NaN for requests that never ran.",
+        "latency_ms": "end_s - arrival_s, ms: init and handler, plus queueing for async "
+                      "requests retried after throttling and waits for host memory; NaN "
+                      "unless served.",
+        "queue_delay_ms": "Time an async request waited in Lambda's queue after being "
+                          "throttled, ms (0 otherwise).",
+        "memory_wait_ms": "Time the request waited for host memory (hosts.on_full "
+                          "queue), ms, whether it was then served or dropped (0 otherwise).",
+        "attempts": "Attempts made (async requests retried after throttling: more than 1).",
+        "counted": "Arrived in the statistics window [warmup_s, duration_s).",
+    },
+    "instances": {
+        "instance_id": "Instance number, in order of creation.",
+        "function": "The function that created it.",
+        "provisioned": "A provisioned-concurrency instance.",
+        "created_s": "When its init started, s.",
+        "ready_s": "When its init ended, s.",
+        "init_ms": "Its init time, ms.",
+        "ended_s": "When it ended, s; NaN if alive at the horizon.",
+        "end_reason": "idle (keep-alive window over), lifetime (recycled), deprovisioned "
+                      "(provisioned count lowered), alive (at the horizon), pressure (evicted "
+                      "to make room on its host) or unplaced (a pre-warm that found no room "
+                      "on any host: it never ran).",
+        "invocations": "Requests it served (warmer pings included).",
+        "prewarmed": "Started ahead of requests: by a keep-alive policy's pre-warm request, "
+                     "or by the platform's scaling (scale_target, min_instances).",
+        "host": "The host holding its memory (platform.hosts), numbered from 0; -1 without "
+                "hosts.",
+    },
+    "throttles": {
+        "function": "The function the request is for.",
+        "kind": "user or warmer.",
+        "request_id": "The throttled request (see invocations).",
+        "arrival_s": "When the request first arrived, s.",
+        "time_s": "When this attempt was throttled, s.",
+        "attempt": "Attempt number (1 = the first).",
+        "reason": "reserved (the function's reserved concurrency), account (the account's "
+                  "unreserved pool), scaling (the rate of new instances; or, with when_full "
+                  "throttle, every instance full) or memory (no host could make room for a new "
+                  "instance).",
+        "outcome": "retry (async: retried later), throttled (sync: failed) or dropped (async: "
+                   "too old to retry; memory: no room, or waited max_wait_s).",
+    },
+}  # fmt: skip
+
+
+def write_parquet(frame: pd.DataFrame, path, log: str) -> None:
+    """Write a log with each column's description as Parquet field metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    docs = COLUMNS[log]
+    fields = [
+        f.with_metadata({"description": docs[f.name]}) if f.name in docs else f
+        for f in table.schema
+    ]
+    table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    pq.write_table(table, path)
+
+
+def _categorical(codes: np.ndarray, labels) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=list(labels))
+
+
+def invocations_frame(log: EventLog, warmup_s: float) -> pd.DataFrame:
+    """Requests by arrival. status: served | throttled (sync, over a limit: never ran) |
+    dropped (async, past its max event age); kind: user | warmer. start_s, end_s and
+    latency_ms (end - arrival, so it includes init and any async queueing) are NaN unless
+    served. counted: arrived in the stats window [warmup_s, duration_s)."""
+    inv = log.invocations
+    data = {
+        "request_id": inv["request_id"],
+        "function": _categorical(inv["function"], log.functions),
+        "kind": _categorical(inv["kind"], categories(Kind)),
+        "status": _categorical(inv["status"], categories(Status)),
+        "arrival_s": inv["arrival_s"],
+        "start_s": inv["start_s"],
+        "end_s": inv["end_s"],
+        "instance_id": inv["instance_id"],
+        "cold": inv["cold"],
+        "provisioned": inv["provisioned"],
+        "init_ms": inv["init_ms"],
+        "duration_ms": inv["duration_ms"],
+        "latency_ms": (inv["end_s"] - inv["arrival_s"]) * 1000.0,
+        "queue_delay_ms": inv["queue_delay_ms"],
+        "memory_wait_ms": inv["memory_wait_ms"],
+        "attempts": inv["attempts"],
+        "counted": inv["arrival_s"] >= warmup_s,
+    }
+    return pd.DataFrame(data, copy=False)
+
+
+def instances_frame(log: EventLog) -> pd.DataFrame:
+    """One row per instance. end_reason: idle (keep-alive eviction) | lifetime (recycled) |
+    deprovisioned (provisioned count lowered) | alive (at the horizon; ended_s is NaN).
+    Provisioned and pre-warmed instances are created ahead of need: init runs before ready_s."""
+    inst = dict(log.instances)
+    inst["function"] = _categorical(inst["function"], log.functions)
+    inst["end_reason"] = _categorical(inst["end_reason"], categories(EndReason))
+    return pd.DataFrame(inst, copy=False)
+
+
+def throttles_frame(log: EventLog) -> pd.DataFrame:
+    """One row per throttled attempt. reason: reserved (the function's reserved concurrency) |
+    account (the unreserved account pool) | scaling (the rate of new instances, or every
+    instance full with when_full throttle) | memory. outcome:
+    retry (async, retried later) | throttled (sync) | dropped (async, too old to retry)."""
+    thr = dict(log.throttles)
+    thr["function"] = _categorical(thr["function"], log.functions)
+    thr["kind"] = _categorical(thr["kind"], categories(Kind))
+    thr["reason"] = _categorical(thr["reason"], categories(ThrottleReason))
+    thr["outcome"] = _categorical(thr["outcome"], categories(Outcome))
+    return pd.DataFrame(thr, copy=False)
+
+
+def function_codes(frame: pd.DataFrame) -> np.ndarray:
+    return frame["function"].cat.codes.to_numpy()

@@ -1,0 +1,300 @@
+"""Figures for one run (matplotlib). Each function returns a Figure; axes carry units.
+
+Figures are made without pyplot, so building many of them (sweeps, notebooks) leaks no global
+state; Jupyter still displays a returned Figure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from . import style
+from .intervals import alive_over_time, occupancy
+
+COLD, WARM, IDLE = style.PALETTE[1], style.PALETTE[0], "#aec7e8"
+
+
+#: Functions drawn one by one in multi-function figures; the rest are summed as "others".
+MAX_SHOWN = 9
+
+
+def user_latency_ms(invocations: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Served, counted user requests and their latency in ms: for asynchronous requests from
+    the moment they were dispatched (queueing under throttling is its own figure and summary
+    entry, never mixed into latency)."""
+    ok = (
+        invocations["counted"].to_numpy()
+        & (invocations["status"] == "served").to_numpy()
+        & (invocations["kind"] == "user").to_numpy()
+    )
+    rows = invocations[ok]
+    return rows, (rows["latency_ms"] - rows["queue_delay_ms"]).to_numpy()
+
+
+def busiest(invocations: pd.DataFrame, functions: list[str], n: int = MAX_SHOWN) -> list[str]:
+    """The n functions with the most requests, busiest first."""
+    counts = invocations["function"].value_counts()
+    return [f for f in counts.index if f in set(functions)][:n]
+
+
+def latency_cdf(invocations: pd.DataFrame, title: str = "", functions=None) -> Figure:
+    """Empirical CDF of latency, cold vs warm starts (served, counted user requests), log x
+    axis. With several functions: one panel per function (the busiest MAX_SHOWN)."""
+    rows, lat = user_latency_ms(invocations)
+    names = list(functions or [])
+    shown = busiest(rows, names) if len(names) > 1 else [None]
+    cols = 1 if len(shown) == 1 else 3
+    nrows = -(-len(shown) // cols)
+    fig, axes = style.figures(nrows, cols, width=7 if cols == 1 else 11, height=4.2 if cols == 1
+                              else 2.6 * nrows)  # fmt: skip
+    cold = rows["cold"].to_numpy()
+    fn = rows["function"].to_numpy()
+    for ax, name in zip(axes, shown, strict=False):
+        mine = np.ones(len(rows), dtype=bool) if name is None else fn == name
+        for label, mask, color in (("warm", ~cold, WARM), ("cold", cold, COLD)):
+            style.cdf(ax, lat[mine & mask], label=label, color=color)
+        if not ax.lines:
+            ax.text(0.5, 0.5, "no counted requests", ha="center", va="center",
+                    transform=ax.transAxes)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.01)
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.lines:
+            ax.legend(loc="lower right", fontsize=7 if name is not None else None)
+        if name is not None:
+            ax.set_title(name, fontsize=9)
+    for ax in axes[len(shown) :]:
+        ax.set_visible(False)
+    for ax in axes[-cols:]:
+        ax.set_xlabel("latency (ms, log scale)")
+    for ax in axes[::cols]:
+        ax.set_ylabel("fraction ≤ latency")
+    more = len(set(names)) - len(shown) if len(names) > 1 else 0
+    note = f" (the {len(shown)} busiest of {len(set(names))} functions)" if more > 0 else ""
+    fig.suptitle((title or "Latency CDF: cold vs warm starts") + note, fontsize=10)
+    return fig
+
+
+def instances_over_time(
+    invocations: pd.DataFrame,
+    instances: pd.DataFrame,
+    duration_s: float,
+    warmup_s: float = 0.0,
+    bins: int = 400,
+    title: str = "",
+    memory_mb: dict[str, float] | None = None,
+    multi_request: np.ndarray | None = None,
+) -> Figure:
+    """Time-average busy (init + execution) and idle instances per bin, stacked. With several
+    functions (memory_mb: function -> MB), a second panel stacks the memory their alive
+    instances hold, per function (the busiest MAX_SHOWN, the rest as "others")."""
+    edges = np.linspace(0.0, duration_s, bins + 1)
+    busy, alive = occupancy(invocations, instances, edges, multi_request)
+    alive = np.maximum(alive, busy)
+    scale, unit = _time_unit(duration_s)
+    x = edges / scale
+    per_function = memory_mb is not None and len(memory_mb) > 1
+    fig, axes = style.figures(2 if per_function else 1, 1, 8, 7.4 if per_function else 4.2)
+    ax = axes[0]
+    ax.stairs(busy, x, fill=True, color=WARM, label="busy (init + execution)")
+    ax.stairs(alive, x, baseline=busy, fill=True, color=IDLE, label="idle (warm)")
+    ax.set_ylabel("instances (time average per bin)")
+    ax.legend(loc="upper right")
+    ax.set_title(title or "Instances over time")
+    if per_function:
+        ax = axes[1]
+        shown = busiest(invocations, list(memory_mb))
+        names = instances["function"].to_numpy()
+        base = np.zeros(bins)
+        layers = [(f, names == f) for f in shown]
+        others = ~np.isin(names, shown)
+        if others.any():
+            layers.append((f"others ({len(memory_mb) - len(shown)})", others))
+        for i, (label, mine) in enumerate(layers):
+            mb = np.array([memory_mb[f] for f in names[mine]], dtype=float)
+            gb = _gb_alive(instances[mine], mb, edges)
+            ax.stairs(base + gb, x, baseline=base, fill=True, color=style.color(i), label=label)
+            base = base + gb
+        ax.set_ylabel("memory held by instances (GB)")
+        ax.legend(loc="upper right", fontsize=7, ncol=2)
+        ax.set_title("Memory of alive instances, per function")
+    for ax in axes:
+        _shade_warmup(ax, warmup_s / scale)
+        ax.set_xlim(0, duration_s / scale)
+        ax.grid(True, alpha=0.3)
+    axes[-1].set_xlabel(f"simulated time ({unit})")
+    return fig
+
+
+def _gb_alive(instances: pd.DataFrame, memory_mb: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Time-average GB held by the given instances (memory_mb: each one's) in each bin."""
+    out = np.zeros(len(edges) - 1)
+    for mb in np.unique(memory_mb):
+        out += alive_over_time(instances[memory_mb == mb], edges) * mb / 1024.0
+    return out
+
+
+#: Bin widths for counts over time, and how they are named: the smallest that keeps a plot
+#: under MAX_BINS bars is used, so work and memory follow the figure, not the span.
+BIN_WIDTHS = (
+    (1.0, "second"), (10.0, "10 s"), (60.0, "minute"), (300.0, "5 min"), (900.0, "15 min"),
+    (3600.0, "hour"), (6 * 3600.0, "6 h"), (86400.0, "day"), (7 * 86400.0, "week"),
+    (30 * 86400.0, "30 days"), (365 * 86400.0, "365 days"),
+)  # fmt: skip
+MAX_BINS = 240
+
+
+def time_bins(span_s: float) -> tuple[float, str]:
+    """(width in s, name) of the bins for counts over a span: at most MAX_BINS of them."""
+    for width, name in BIN_WIDTHS:
+        if span_s / width <= MAX_BINS:
+            return width, name
+    width = float(np.ceil(span_s / MAX_BINS / BIN_WIDTHS[-1][0])) * BIN_WIDTHS[-1][0]
+    return width, f"{width / 86400:,.0f} days"
+
+
+def counts_over_time(times_s: np.ndarray, span_s: float) -> tuple[np.ndarray, float, str]:
+    """Counts of `times_s` in bins over [0, span_s): (counts, bin width s, bin name)."""
+    width, name = time_bins(span_s)
+    bins = max(1, int(np.ceil(span_s / width)))
+    t = np.asarray(times_s, dtype=float)
+    t = t[(t >= 0) & (t < bins * width)]
+    counts = np.bincount((t // width).astype(np.int64), minlength=bins)[:bins]
+    return counts, width, name
+
+
+def cold_starts_over_time(
+    invocations: pd.DataFrame, duration_s: float, warmup_s: float = 0.0, title: str = ""
+) -> Figure:
+    """Cold starts per bin of simulated time, bins sized to the figure (at most MAX_BINS)."""
+    t = invocations.loc[invocations["cold"], "arrival_s"].to_numpy()
+    counts, width, per = counts_over_time(t, duration_s)
+    scale, unit = _time_unit(duration_s)
+    fig, ax = style.figure(8, 3.6)
+    ax.stairs(counts, np.arange(len(counts) + 1) * width / scale, fill=True, color=COLD, alpha=0.8)
+    _shade_warmup(ax, warmup_s / scale)
+    ax.set_xlim(0, duration_s / scale)
+    ax.set_ylim(0, max(1, counts.max(initial=0)) * 1.08)  # the tallest bar stays in view
+    ax.set_xlabel(f"simulated time ({unit})")
+    ax.set_ylabel(f"cold starts per {per}")
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or f"Cold starts per {per} (total {len(t):,})")
+    return fig
+
+
+def _time_unit(duration_s: float) -> tuple[float, str]:
+    if duration_s >= 2 * 86400:
+        return 86400.0, "days"
+    if duration_s >= 3 * 3600:
+        return 3600.0, "hours"
+    if duration_s >= 180:
+        return 60.0, "minutes"
+    return 1.0, "s"
+
+
+def _shade_warmup(ax, warmup: float) -> None:
+    if warmup > 0:
+        ax.axvspan(0, warmup, color="0.85", alpha=0.6, lw=0, label="warm-up (not counted)")
+
+
+def per_bin(counts: np.ndarray, width: float, per: str, title: str = "") -> Figure:
+    """Invocations per bin of a trace's time (bins of `width` s, named `per`)."""
+    span_s = len(counts) * width
+    scale, unit = _time_unit(span_s)
+    fig, ax = style.figure(8, 3.6)
+    ax.stairs(counts, np.arange(len(counts) + 1) * width / scale, fill=True, color=WARM)
+    ax.set_xlim(0, span_s / scale)
+    ax.set_ylim(0, max(1, counts.max(initial=0)) * 1.08)
+    ax.set_xlabel(f"trace time ({unit})")
+    ax.set_ylabel(f"invocations per {per}")
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or f"Invocations per {per}")
+    return fig
+
+
+def hosts_over_time(
+    invocations: pd.DataFrame,
+    instances: pd.DataFrame,
+    scenario,
+    bins: int = 200,
+    title: str = "",
+    dropped_no_memory: int | None = None,
+) -> Figure:
+    """With platform.hosts: memory held on each host over time (share of its memory, a heatmap
+    row per host), the idle part of it (the wasted memory), and each host's time-average
+    busy and idle memory over the stats window."""
+    from .summary import host_memory, per_host
+
+    spec = scenario.platform.hosts
+    duration_s = scenario.duration_s
+    edges = np.linspace(0.0, duration_s, bins + 1)
+    used, busy = host_memory(invocations, instances, scenario, edges)
+    table = per_host(invocations, instances, scenario)
+    scale, unit = _time_unit(duration_s)
+    fig, axes = style.figures(3, 1, 9, 9.6)
+    extent = (0.0, duration_s / scale, spec.count - 0.5, -0.5)
+    for ax, values, label in (
+        (axes[0], used, "memory held (% of host)"),
+        (axes[1], used - busy, "idle memory (% of host)"),
+    ):
+        image = ax.imshow(100.0 * values / spec.memory_mb, aspect="auto", extent=extent,
+                          vmin=0, vmax=100, cmap="viridis", interpolation="nearest")  # fmt: skip
+        fig.colorbar(image, ax=ax, label=label, pad=0.01)
+        ax.set_ylabel("host")
+        _shade_warmup(ax, scenario.warmup_s / scale)
+    evicted = int(table["instances_evicted"].sum())
+    dropped = "" if dropped_no_memory is None else f"; dropped for memory: {dropped_no_memory:,}"
+    axes[0].set_title(
+        f"{title or 'Memory held on each host'} (evicted for memory: {evicted:,}{dropped})"
+    )
+    axes[1].set_title("Idle instances' memory on each host (wasted memory)")
+    axes[1].set_xlabel(f"simulated time ({unit})")
+    ax = axes[2]
+    h = table["host"].to_numpy()
+    ax.bar(h, table["mean_busy_mb"], color=WARM, label="busy (init + execution)")
+    ax.bar(h, table["mean_idle_mb"], bottom=table["mean_busy_mb"], color=IDLE, label="idle")
+    ax.axhline(spec.memory_mb, color="0.3", lw=1, ls="--", label="host memory")
+    ax.set_xlabel("host")
+    ax.set_ylabel("time-average memory (MB)")
+    ax.set_title("Per-host utilisation over the stats window")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    for ax in axes:  # hosts are numbered
+        (ax.xaxis if ax is axes[2] else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
+    return fig
+
+
+def connections_over_time(
+    invocations: pd.DataFrame, instances: pd.DataFrame, scenario, bins: int = 400,
+    title: str = "",
+) -> Figure:  # fmt: skip
+    """Connections held to each resource of functions' global_state over time (time average
+    per bin), against its declared limit."""
+    from ..scenario.globalstate import resources
+    from .connections import connection_intervals
+    from .intervals import _weighted_integral
+
+    names = resources(scenario.functions)
+    limits = scenario.platform.connection_limits or {}
+    duration_s = scenario.duration_s
+    edges = np.linspace(0.0, duration_s, bins + 1)
+    scale, unit = _time_unit(duration_s)
+    fig, axes = style.figures(len(names), 1, 8, 3.4 * len(names))
+    for ax, name in zip(axes, names, strict=True):
+        start, end, weight = connection_intervals(invocations, instances, scenario, name)
+        mean = np.diff(_weighted_integral(start, end, weight, edges)) / np.diff(edges)
+        ax.stairs(mean, edges / scale, fill=True, color=style.PALETTE[0], alpha=0.8,
+                  label="connections held (time average per bin)")  # fmt: skip
+        if name in limits:
+            ax.axhline(limits[name], color=style.PALETTE[1], lw=1.5, ls="--",
+                       label=f"limit ({limits[name]:,})")  # fmt: skip
+        _shade_warmup(ax, scenario.warmup_s / scale)
+        ax.set_xlim(0, duration_s / scale)
+        ax.set_ylabel(f"connections to {name}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper right", fontsize=8)
+    axes[0].set_title(title or "Connections held over time")
+    axes[-1].set_xlabel(f"simulated time ({unit})")
+    return fig

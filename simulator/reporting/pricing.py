@@ -1,0 +1,219 @@
+"""The billing rules: what a run costs, per function, at the scenario's prices (`prices`).
+
+Sources (docs/sources.md): aws-pricing for the prices (arm64 provisioned concurrency is
+derived, ~20% below x86: AWS's page lists it per Region, not checked here); aws-init-billing
+for INIT billed on demand since 1 Aug 2025. Free tier off: capacity planning compares
+marginal costs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ..engine.eventlog import Kind, Status
+from ..runtimes import CUSTOM_RUNTIMES
+from ..scenario.prices import MB_PER_GB
+from .intervals import busy_intervals, on_instances, overlap
+from .logs import function_codes
+
+if TYPE_CHECKING:
+    from ..scenario.schema import Scenario
+
+def costs(
+    invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario, counted: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Cost per function (USD) of what happened in the stats window, by AWS's billing rules:
+    a fee per served request; duration rounded up to the billing granularity, at the
+    provisioned execution price on provisioned instances; on a cold start the billed duration
+    is round_up(init + handler), and the extra over round_up(handler) is the `init` cost;
+    configured provisioned concurrency per GB-s, each constant stretch rounded up to 5 min.
+    Warmer pings pay all of these too, reported under `warmers` only. A pre-warmed instance's
+    whole init is billed once, under `init` of the function whose policy asked for it, when
+    it starts in the window, whether or not a request (or a warmer's ping) takes it; an
+    instance's init once however many requests joined it. With SnapStart, a cold start bills
+    its Billed Restore Duration instead of init, and `snapstart` holds the cache and restore
+    fees. Functions billed per instance (busy-instance, alive-instance) pay request fees and
+    `instances` (their instances' time at the instance prices) instead of compute and init."""
+    pricing = scenario.platform.pricing
+    n_fn = len(scenario.functions)
+    gb = np.array([f.memory_mb for f in scenario.functions], dtype=float) / MB_PER_GB
+    prices = [getattr(pricing, f.architecture) for f in scenario.functions]
+    od_ms = np.array([p.gb_s_usd for p in prices]) * gb / 1000.0  # per billed ms
+    pc_ms = np.array([p.provisioned_exec_gb_s_usd for p in prices]) * gb / 1000.0
+    pc_gb_s = np.array([p.provisioned_gb_s_usd for p in prices]) * gb
+    codes = function_codes(invocations)
+    served = (invocations["status"].cat.codes.to_numpy() == Status.SERVED) & counted
+    user = invocations["kind"].cat.codes.to_numpy() == Kind.USER
+    on_pc = invocations["provisioned"].to_numpy()
+    prewarmed = instances["prewarmed"].to_numpy()
+    iid = invocations["instance_id"].to_numpy()
+    # Rows on pre-warmed instances waited for part of an init billed with the instance.
+    cold = invocations["cold"].to_numpy() & ~on_instances(prewarmed, iid)
+    g = pricing.billing_granularity_ms
+    dur = invocations["duration_ms"].to_numpy()
+    init = invocations["init_ms"].to_numpy()
+    if any(f.instance_concurrency > 1 for f in scenario.functions):
+        cold = cold & pays_init(cold, iid, init)
+
+    def billed_ms(mask: np.ndarray) -> np.ndarray:  # per function
+        return np.bincount(codes[mask], weights=_round_up(dur[mask], g), minlength=n_fn)
+
+    # INIT is billed on demand since Aug 2025; custom runtimes (provided.*) always paid it.
+    bills_init = np.array(
+        [pricing.bill_init or f.runtime in CUSTOM_RUNTIMES for f in scenario.functions]
+    )
+
+    # SnapStart: a cold start's Billed Restore Duration (runtime load and hooks), billed
+    # whatever bill_init says (it is not INIT).
+    restore_ms = np.array([
+        f.snapstart.billed_ms(f.global_state) if f.snapstart is not None else np.nan
+        for f in scenario.functions
+    ])  # fmt: skip
+    snap = ~np.isnan(restore_ms)
+    bills_init = bills_init | snap
+
+    def init_ms(mask: np.ndarray) -> np.ndarray:  # the extra billed for init, per function
+        rows = np.flatnonzero(mask & cold)
+        paid = init[rows]
+        if snap.any():
+            paid = np.where(snap[codes[rows]], restore_ms[codes[rows]], paid)
+        extra = _round_up(dur[rows] + paid, g) - _round_up(dur[rows], g)
+        return np.bincount(codes[rows], weights=extra, minlength=n_fn) * bills_init
+
+    def group(kind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mask = served & kind
+        fees = np.bincount(codes[mask], minlength=n_fn) * pricing.request_usd
+        compute = billed_ms(mask & ~on_pc) * od_ms + billed_ms(mask & on_pc) * pc_ms
+        return fees, compute, init_ms(mask & ~on_pc) * od_ms
+
+    fees, compute, init_usd = group(user)
+    warmers = sum(group(~user)) + np.zeros(n_fn)
+    created = instances["created_s"].to_numpy()
+    ahead = prewarmed & (created >= scenario.warmup_s) & (created < scenario.duration_s)
+    inst_codes = function_codes(instances)[ahead]
+    prewarm_ms = instances["init_ms"].to_numpy()[ahead]
+    if snap.any():
+        prewarm_ms = np.where(snap[inst_codes], restore_ms[inst_codes], prewarm_ms)
+    prewarm_ms = _round_up(prewarm_ms, g)
+    prewarm_usd = np.bincount(inst_codes, weights=prewarm_ms, minlength=n_fn) * od_ms
+    init_usd = init_usd + prewarm_usd * bills_init
+    by_instance = np.array([f.billing != "per-request" for f in scenario.functions])
+    instance_usd = np.zeros(n_fn)
+    if by_instance.any():  # no duration charge: the instances' time is billed instead
+        compute[by_instance] = init_usd[by_instance] = 0.0
+        warmers[by_instance] = (
+            np.bincount(codes[served & ~user], minlength=n_fn)[by_instance] * pricing.request_usd
+        )
+        instance_usd = _instance_time_usd(invocations, instances, scenario)
+    out = {
+        "requests": fees,
+        "compute": compute,
+        "init": init_usd + np.zeros(n_fn),
+        "provisioned": _billed_provisioned(scenario) * pc_gb_s,
+        "instances": instance_usd,
+        "snapstart": _snapstart_usd(instances, scenario),
+        "warmers": warmers,
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
+def pays_init(cold: np.ndarray, iid: np.ndarray, init: np.ndarray) -> np.ndarray:
+    """Per row: does its bill carry its instance's init? One cold row per instance: the one
+    that waited longest (the request that started it); others joined it during its init."""
+    rows = np.flatnonzero(cold)
+    if not len(rows):
+        return np.ones(len(cold), dtype=bool)
+    order = rows[np.lexsort((-init[rows], iid[rows]))]  # per instance, longest wait first
+    first = np.r_[True, iid[order][1:] != iid[order][:-1]]
+    pays = np.ones(len(cold), dtype=bool)
+    pays[rows] = False
+    pays[order[first]] = True
+    return pays
+
+
+def _snapstart_usd(instances: pd.DataFrame, scenario: Scenario) -> np.ndarray:
+    """Per function: SnapStart's cache over the stats window and its restores in it (Python
+    and .NET; Java pays neither). The cache's 3-hour minimum per published version is not
+    added: a run is one version's stretch of traffic."""
+    from ..engine.eventlog import EndReason
+    from ..scenario.snapstart import priced
+
+    pricing = scenario.platform.pricing
+    w0, w1 = scenario.warmup_s, scenario.duration_s
+    n_fn = len(scenario.functions)
+    gb = np.array([f.memory_mb for f in scenario.functions], dtype=float) / MB_PER_GB
+    on = np.array([f.snapstart is not None and priced(f.runtime) for f in scenario.functions])
+    if not on.any():
+        return np.zeros(n_fn)
+    created = instances["created_s"].to_numpy()
+    ran = instances["end_reason"].cat.codes.to_numpy() != EndReason.UNPLACED
+    restored = (created >= w0) & (created < w1) & ran & ~instances["provisioned"].to_numpy()
+    restores = np.bincount(function_codes(instances)[restored], minlength=n_fn)
+    cache = gb * (w1 - w0) * pricing.snapstart_cache_gb_s_usd
+    return (cache + restores * gb * pricing.snapstart_restore_gb_usd) * on
+
+
+def _instance_time_usd(
+    invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario
+) -> np.ndarray:
+    """Per function: its instances' billed time in the stats window at the instance prices:
+    time alive (alive-instance), or time serving at least one request, inits included
+    (busy-instance)."""
+    prices = scenario.platform.pricing.instances
+    w0, w1 = scenario.warmup_s, scenario.duration_s
+    n_fn = len(scenario.functions)
+    per_hour = np.array([
+        (f.vcpus() * prices.vcpu_hour_usd + f.memory_mb / MB_PER_GB * prices.gb_hour_usd)
+        * (1.0 + prices.management_fee)
+        for f in scenario.functions
+    ])  # fmt: skip
+    fn_of = function_codes(instances)
+    alive = np.array([f.billing == "alive-instance" for f in scenario.functions])
+    ended = instances["ended_s"].to_numpy()
+    alive_s = overlap(
+        instances["created_s"].to_numpy(), np.where(np.isnan(ended), np.inf, ended), w0, w1
+    )
+    seconds = np.bincount(fn_of, weights=alive_s, minlength=n_fn) * alive
+    busy = np.array([f.billing == "busy-instance" for f in scenario.functions])
+    if busy.any():
+        begin, end, iid = busy_intervals(invocations, instances, busy)
+        mine = busy[fn_of[iid]]
+        seconds += np.bincount(
+            fn_of[iid[mine]], weights=overlap(begin[mine], end[mine], w0, w1), minlength=n_fn
+        )
+    return seconds / 3600.0 * per_hour
+
+
+def _round_up(ms: np.ndarray, granularity_ms: float) -> np.ndarray:
+    # The tiny slack keeps float noise (e.g. 100.00000000001) from billing a whole extra unit.
+    return np.ceil(ms / granularity_ms - 1e-9) * granularity_ms
+
+
+def _billed_provisioned(scenario: Scenario) -> np.ndarray:
+    """Billed provisioned instance-seconds per function in the stats window. Each unit is
+    billed from when it is enabled to when it is disabled (or the end of the span), rounded
+    up to `provisioned_rounding_s`; the part of that billed span from warmup_s on counts."""
+    rounding = scenario.platform.pricing.provisioned_rounding_s
+    w0, end = scenario.warmup_s, scenario.duration_s
+    out = np.zeros(len(scenario.functions))
+    for k, f in enumerate(scenario.functions):
+        steps = [st for st in f.provisioned_schedule() if st.at_s < end]
+        top = max((st.count for st in steps), default=0)
+        for level in range(1, top + 1):  # unit `level` is on while count >= level
+            on = None
+            for st, nxt in zip(steps, [*steps[1:], None], strict=True):
+                if st.count >= level and on is None:
+                    on = st.at_s
+                off = nxt.at_s if nxt is not None else end
+                if on is not None and (nxt is None or nxt.count < level):
+                    span = off - on
+                    if rounding:
+                        span = math.ceil(span / rounding - 1e-9) * rounding
+                    out[k] += max(0.0, on + span - max(on, w0))
+                    on = None
+    return out

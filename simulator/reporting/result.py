@@ -1,0 +1,118 @@
+"""A finished run: its logs, summary and plots, and writing them to a folder atomically."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from matplotlib.figure import Figure
+
+from ..scenario.schema import Scenario
+from . import plots
+from .intervals import multi_request_functions
+from .logs import write_parquet
+from .output import check_output_dir, write_folder
+from .summary import per_host
+
+PLOTS = {
+    "latency_cdf.png": "plot_latency_cdf",
+    "instances_over_time.png": "plot_instances",
+    "cold_starts_over_time.png": "plot_cold_starts",
+}
+
+
+@dataclass
+class Result:
+    scenario: Scenario  # as run (seed included)
+    invocations: pd.DataFrame
+    instances: pd.DataFrame
+    throttles: pd.DataFrame
+    summary: dict[str, Any] = field(repr=False)
+
+    def plot_latency_cdf(self) -> Figure:
+        return plots.latency_cdf(
+            self.invocations,
+            f"{self.scenario.name}: latency CDF",
+            [f.name for f in self.scenario.functions],
+        )
+
+    def plot_instances(self) -> Figure:
+        s = self.scenario
+        return plots.instances_over_time(
+            self.invocations, self.instances, s.duration_s, s.warmup_s,
+            title=f"{s.name}: instances over time",
+            memory_mb={f.name: f.memory_mb for f in s.functions},
+            multi_request=multi_request_functions(s),
+        )  # fmt: skip
+
+    def plot_cold_starts(self) -> Figure:
+        s = self.scenario
+        return plots.cold_starts_over_time(
+            self.invocations, s.duration_s, s.warmup_s, title=f"{s.name}: cold starts over time"
+        )
+
+    def plot_hosts(self) -> Figure:
+        """Memory per host over time (with platform.hosts)."""
+        if self.scenario.platform.hosts is None:
+            raise ValueError("this run has no platform.hosts")
+        return plots.hosts_over_time(
+            self.invocations, self.instances, self.scenario,
+            title=f"{self.scenario.name}: memory held on each host",
+            dropped_no_memory=self.summary["dropped_no_memory"],
+        )  # fmt: skip
+
+    def plot_connections(self) -> Figure:
+        """Connections held to each resource of functions' global_state over time."""
+        return plots.connections_over_time(
+            self.invocations, self.instances, self.scenario,
+            title=f"{self.scenario.name}: connections held over time",
+        )  # fmt: skip
+
+    def host_table(self) -> pd.DataFrame:
+        """One row per host: time-average memory used, busy and idle, peak, utilisation,
+        instances placed and evicted (with platform.hosts)."""
+        if self.scenario.platform.hosts is None:
+            raise ValueError("this run has no platform.hosts")
+        return per_host(self.invocations, self.instances, self.scenario)
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write summary.json, the logs (Parquet), scenario.yaml and the plots to out_dir.
+        Everything goes to a temporary sibling first, then replaces out_dir in one rename, so a
+        reader never sees a half-written result. An existing out_dir is replaced only if it is
+        empty or holds an earlier run."""
+        out = check_output_dir(out_dir, "run")
+
+        def fill(tmp: Path) -> None:
+            summary = json.dumps(_finite(self.summary), indent=2, allow_nan=False)
+            (tmp / "summary.json").write_text(summary + "\n")
+            (tmp / "scenario.yaml").write_text(
+                yaml.safe_dump(self.scenario.to_dict(), sort_keys=False)
+            )
+            for log in ("invocations", "instances", "throttles"):
+                write_parquet(getattr(self, log), tmp / f"{log}.parquet", log)
+            for name, method in PLOTS.items():
+                getattr(self, method)().savefig(tmp / name, dpi=110)
+            if self.scenario.platform.hosts is not None:
+                self.host_table().to_csv(tmp / "hosts.csv", index=False)
+                self.plot_hosts().savefig(tmp / "hosts.png", dpi=110)
+            if self.summary.get("connections"):
+                self.plot_connections().savefig(tmp / "connections.png", dpi=110)
+
+        write_folder(out, "run", fill)
+        return out
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such values become null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

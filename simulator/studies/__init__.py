@@ -1,0 +1,1 @@
+"""Many runs: sweeps over knobs with replications, comparisons of scenarios, capacity plans."""
