@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ScenarioError
+from ..reporting.logs import read_requests
 from ..reporting.output import OutputDirError, check_output_dir
 from .common import _fail, _num, _pct, _write, app, out_console
 
@@ -163,7 +164,7 @@ def logs_export(
             raise ScenarioError(
                 f"--format {bad[0]!r}: expected one of {', '.join(export.FORMATS)}"
             )
-        files = [run_dir / n for n in ("invocations.parquet", "instances.parquet",
+        files = [run_dir / n for n in ("summary.json", "instances.parquet",
                                        "scenario.yaml")]  # fmt: skip
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
@@ -173,7 +174,7 @@ def logs_export(
         memory = {f["name"]: f.get("memory_mb", 128) for f in data["functions"]}
         # The runtime each environment logs as it starts (null: python3.12, coldsim's default).
         runtimes = {f["name"]: f.get("runtime") for f in data["functions"]}
-        ev = export.events(pd.read_parquet(files[0]), pd.read_parquet(files[1]), memory,
+        ev = export.events(read_requests(run_dir, "logs export"), pd.read_parquet(files[1]), memory,
                            data["name"], epoch_s, _snapstart_billed_ms(data),
                            runtimes)  # fmt: skip
     except (ScenarioError, OutputDirError) as err:

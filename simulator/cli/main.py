@@ -50,6 +50,18 @@ from .common import (
 )
 
 
+def _requests_option(value: str | None) -> str | None:
+    if value is None or value in ("all", "none"):
+        return value
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = math.nan
+    if not 0 < fraction <= 1:
+        raise typer.BadParameter(f"all, none or a fraction in (0, 1], not {value!r}")
+    return repr(fraction)
+
+
 @app.command()
 def run(
     scenario: ScenarioArg,
@@ -74,11 +86,18 @@ def run(
         typer.Option("--dask", help="Dask scheduler address: the shards run there "
                                     "(pip install coldsim[dask])."),
     ] = None,
+    requests: Annotated[
+        str | None,
+        typer.Option("--requests", callback=_requests_option, metavar="all|none|FRACTION",
+                     help="invocations.parquet: every request, none, or a seeded sample of "
+                          "this fraction (outputs.requests) [default: the scenario's, all]."),
+    ] = None,
 ) -> None:
     """Run a scenario: summary.json, logs (Parquet), resolved scenario.yaml, plots."""
     try:
+        overrides = [*(set_ or ()), *([f"outputs.requests={requests}"] if requests else [])]
         sc = load_scenario(
-            scenario, set_ or (), seed=seed, duration_s=duration_s, allow_import=allow_import
+            scenario, overrides, seed=seed, duration_s=duration_s, allow_import=allow_import
         )
         out_dir = check_output_dir(out if out is not None else Path("results") / sc.name, "run")
         if not skip_memory_check:

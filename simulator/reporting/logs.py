@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from ..engine.eventlog import EndReason, EventLog, Kind, Outcome, Status, ThrottleReason, categories
+from ..errors import ScenarioError
+from ..rng import stream
 
 #: Every column of the three logs: its unit is in its name, its meaning here. Written into the
 #: Parquet files as field metadata ("description") and listed in docs/outputs.md.
@@ -73,8 +78,13 @@ COLUMNS = {
 }  # fmt: skip
 
 
-def write_parquet(frame: pd.DataFrame, path, log: str) -> None:
-    """Write a log with each column's description as Parquet field metadata."""
+#: The Parquet schema metadata key that says what a request log holds (see requests_written).
+ABOUT_KEY = b"coldsim.requests"
+
+
+def write_parquet(frame: pd.DataFrame, path, log: str, about: dict | None = None) -> None:
+    """Write a log with each column's description as Parquet field metadata, and `about`
+    (what the file holds) as the schema's metadata under ABOUT_KEY."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -84,8 +94,57 @@ def write_parquet(frame: pd.DataFrame, path, log: str) -> None:
         f.with_metadata({"description": docs[f.name]}) if f.name in docs else f
         for f in table.schema
     ]
-    table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    metadata = dict(table.schema.metadata or {})
+    if about is not None:
+        metadata[ABOUT_KEY] = json.dumps(about).encode()
+    table = table.cast(pa.schema(fields, metadata=metadata))
     pq.write_table(table, path)
+
+
+def requests_written(
+    invocations: pd.DataFrame, requests: str | float, seed: int
+) -> tuple[pd.DataFrame | None, dict]:
+    """The request log a run writes for `outputs.requests` (all, none or a fraction), and what
+    it holds: a sample keeps each request independently with probability `fraction`, drawn
+    from the run's seed (its own stream: the same run writes the same sample)."""
+    total = len(invocations)
+    if requests == "none":
+        return None, {"requests": "none", "rows_total": total, "rows_written": 0}
+    if requests == "all":
+        return invocations, {"requests": "all", "rows_total": total, "rows_written": total}
+    keep = stream(seed, "", "outputs").random(total) < requests
+    sample = invocations[keep].reset_index(drop=True)
+    return sample, {
+        "requests": "sample", "fraction": requests, "rows_total": total,
+        "rows_written": len(sample),
+        "sampled_by": "each request kept independently with probability `fraction`, drawn "
+                      "from the run's seed",
+    }  # fmt: skip
+
+
+def read_requests(folder: Path, purpose: str) -> pd.DataFrame:
+    """A run folder's invocations.parquet, which `purpose` needs whole: a clear error
+    (ScenarioError) when the run wrote none, or only a sample, of its requests."""
+    import pyarrow.parquet as pq
+
+    path = Path(folder) / "invocations.parquet"
+    summary = Path(folder) / "summary.json"
+    if not path.is_file():
+        raise ScenarioError(
+            f"{purpose} needs every request of the run, and it wrote no invocations.parquet "
+            "(outputs.requests none?): run it again with --requests all",
+            file=str(folder),
+        )
+    raw = (pq.read_schema(path).metadata or {}).get(ABOUT_KEY)
+    about = json.loads(raw) if raw else {"requests": "all"}
+    if about.get("requests") == "sample":
+        raise ScenarioError(
+            f"{purpose} needs every request of the run, and invocations.parquet holds a sample "
+            f"({about['rows_written']:,} of {about['rows_total']:,} requests, outputs.requests "
+            f"{about['fraction']:g}): run it again with --requests all",
+            file=str(folder if summary.is_file() else path),
+        )
+    return pd.read_parquet(path)
 
 
 def _categorical(codes: np.ndarray, labels) -> pd.Categorical:

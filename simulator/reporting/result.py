@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from ..scenario.schema import Scenario
 from . import plots
 from .intervals import multi_request_functions
-from .logs import write_parquet
+from .logs import requests_written, write_parquet
 from .output import check_output_dir, write_folder
 from .summary import per_host
 
@@ -81,7 +81,8 @@ class Result:
         return per_host(self.invocations, self.instances, self.scenario)
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write summary.json, the logs (Parquet), scenario.yaml and the plots to out_dir.
+        """Write summary.json, the logs (Parquet: the requests' as scenario.outputs.requests
+        says), scenario.yaml and the plots to out_dir.
         Everything goes to a temporary sibling first, then replaces out_dir in one rename, so a
         reader never sees a half-written result. An existing out_dir is replaced only if it is
         empty or holds an earlier run."""
@@ -93,7 +94,11 @@ class Result:
             (tmp / "scenario.yaml").write_text(
                 yaml.safe_dump(self.scenario.to_dict(), sort_keys=False)
             )
-            for log in ("invocations", "instances", "throttles"):
+            s = self.scenario
+            requests, about = requests_written(self.invocations, s.outputs.requests, s.seed)
+            if requests is not None:
+                write_parquet(requests, tmp / "invocations.parquet", "invocations", about)
+            for log in ("instances", "throttles"):
                 write_parquet(getattr(self, log), tmp / f"{log}.parquet", log)
             for name, method in PLOTS.items():
                 getattr(self, method)().savefig(tmp / name, dpi=110)

@@ -6,6 +6,7 @@ docs/sources.md that supports it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -47,6 +48,31 @@ class SweepSpec(Model):
         description="Dotted path -> values, e.g. {platform.keep_alive.idle_s: [60, 300, 600]}."
     )
     replications: int = Field(5, ge=1, le=1000, description="Runs per point (seeds shared).")
+
+
+class Outputs(Model):
+    """The `outputs:` block: what a run writes besides its summary, figures and the instance
+    and throttle logs."""
+
+    requests: Literal["all", "none"] | float = Field(
+        "all",
+        description=(
+            "invocations.parquet, one row per request: all of them, none (no file), or a "
+            "fraction in (0, 1]: a uniform sample, each request kept with that probability by "
+            "the run's seed (the file's metadata says it is a sample). The summary and figures "
+            "always count every request."
+        ),
+    )
+
+    @field_validator("requests", mode="before")
+    @classmethod
+    def _all_none_or_fraction(cls, value):
+        if isinstance(value, str) and value in ("all", "none"):
+            return value
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (ok and 0 < value <= 1 and math.isfinite(value)):
+            raise ValueError(f"must be all, none or a fraction in (0, 1], got {value!r}")
+        return "all" if value == 1 else float(value)
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -588,6 +614,9 @@ class Scenario(Model):
     functions: list[Function] = Field(min_length=1, description="The functions to simulate.")
     sweep: SweepSpec | None = Field(
         None, description="Knobs and values for `coldsim sweep` (ignored by `coldsim run`)."
+    )
+    outputs: Outputs = Field(
+        default_factory=Outputs, description="What a run writes: all requests, none or a sample."
     )
 
     @field_validator("workload")

@@ -16,6 +16,7 @@ import pandas as pd
 from ..errors import ScenarioError
 from ..reporting import plots, style
 from ..reporting.intervals import occupancy
+from ..reporting.logs import read_requests
 from ..reporting.output import check_output_dir, write_folder
 from ..reporting.result import Result
 from ..scenario.loading import load_scenario
@@ -60,7 +61,7 @@ def load_runs(
                 Run(
                     summary["scenario"],
                     summary,
-                    pd.read_parquet(folder / "invocations.parquet"),
+                    read_requests(folder, "compare"),
                     pd.read_parquet(folder / "instances.parquet"),
                     summary["duration_s"],
                 )
