@@ -12,8 +12,9 @@ results/bench/bench.jsonl and prints a table. Cases:
      150 that binds, for 10,000 s (~1 M requests, a quarter of them throttled);
   a_observed: case a with a user's keep-alive policy (Python) that observes every request:
      the per-request cost of a plug-in that watches traffic;
-  azure_500: replay of the Azure 2019 500-function sample in ../shared/traces (8 h, 3.04 M
-     invocations), end to end from the CSV files; skipped when the folder is absent;
+  azure_500: replay of the Azure 2019 500-function sample (the shared reference traces beside
+     the project, when present; 8 h, 3.04 M invocations), end to end from the CSV files;
+     skipped when the folder is absent;
   a_vs_heapq: case a's engine (limits off) and benchmarks/heapq_reference.py's minimal loop,
      alternating in one process, best of 3 each: the engine's speed as a fraction of the loop's;
   day_w1, day_w2: a synthetic Azure-like trace day (benchmarks/synthetic_day.py, 46,000

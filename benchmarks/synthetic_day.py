@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/synthetic_day.py /tmp/day --functions 46000 --requests 1e8
 
-writes into the folder, under the dataset's own names (see ../shared/traces/FORMATS.md):
+writes into the folder, under the dataset's own names (the formats of docs/sources.md's
+`azure-2019`, the dataset's own notes):
 
 - invocations_per_function_md.anon.d01.csv: HashOwner,HashApp,HashFunction,Trigger,1..1440
 - function_durations_percentiles.anon.d01.csv: HashOwner,HashApp,HashFunction,Average,Count,
@@ -41,7 +42,7 @@ MINUTES = 1440
 INVOCATIONS = "invocations_per_function_md.anon.d01.csv"
 DURATIONS = "function_durations_percentiles.anon.d01.csv"
 MEMORY = "app_memory_percentiles.anon.d01.csv"
-TRIGGERS = {  # share of functions (ATC'20, via the mikhail.io review; FORMATS.md §4.1)
+TRIGGERS = {  # share of functions by trigger (ATC'20, Shahrad et al. 2020, Fig. 2)
     "http": 0.55, "queue": 0.15, "timer": 0.16, "orchestration": 0.07, "storage": 0.03,
     "event": 0.02, "others": 0.02,
 }  # fmt: skip
