@@ -54,10 +54,12 @@ def simulate(
         raise ScenarioError(f"workers must be a whole number >= 1, got {workers!r}")
     if seed is not None:
         scenario = scenario.updated({"seed": seed})
-    if memory_check:
-        check_memory(scenario, hint=" (or pass memory_check=False to insist)")
+    sharded = dask is not None or (workers or 1) > 1
+    if memory_check:  # sharded, the parent holds the shards' logs and their merge
+        check_memory(scenario, 2 if sharded else 1, hint=" (or pass memory_check=False to insist)",
+                     what="this run, sharded," if sharded else None)
     t0 = time.perf_counter()
-    if dask is not None or (workers or 1) > 1:
+    if sharded:
         log = simulate_shards(scenario, workers, dask, progress)
     else:
         log = Engine(scenario, progress=progress).run()

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from coldsim import ArrivalProcess as ArrivalProcessBase
 from coldsim import parse_scenario
 from coldsim.engine.arrival_stream import ArrivalStream, timeout_keys
 from coldsim.engine.core import USER, Engine
@@ -83,6 +84,12 @@ TIED = {
                      "hosts": {"count": 1, "memory_mb": 512, "on_full": "queue",
                                "max_wait_s": 15}},
         "functions": [_function(n, 4, memory_mb=256) for n in "pqrs"],
+    },
+    # One function alone at each key, against a warmer's pings at the same times: the order
+    # of an untied arrival and a scheduled event at its key.
+    "alone": {
+        "name": "ties-alone", "seed": 3, "duration_s": 600,
+        "functions": [_function("p", 5, warmer={"interval_s": 20, "concurrency": 2})],
     },
     # Arrivals at 0 s, before and with everything else that starts then.
     "zero": {
@@ -168,3 +175,91 @@ def test_chunks_hold_every_arrival_once_in_key_order():
         seen += list(zip(chunk.keys, chunk.functions, strict=True))
     assert len(seen) == sum(len(np.concatenate(p)) for p in batches.values())
     assert [t for t, _ in seen] == sorted(t for t, _ in seen)
+
+
+# --- rows handed over in blocks as the run goes --------------------------------------------
+
+
+def _blocked(data: dict, rows: int) -> dict:
+    engine = Engine(parse_scenario(data))
+    engine.flush_rows, engine.chunk_arrivals = rows, 3 * rows
+    log = engine.run()
+    assert len(engine._blocks) > 1 or len(log.invocations["arrival_s"]) <= rows
+    return {"inv": log.invocations, "inst": log.instances, "thr": log.throttles,
+            "events": log.events, "horizon": log.horizon_s}  # fmt: skip
+
+
+def _bundled(name: str, duration_s: float) -> dict:
+    import yaml
+    from conftest import ROOT
+
+    data = yaml.safe_load((ROOT / "scenarios" / f"{name}.yaml").read_text())
+    return {**data, "duration_s": duration_s, "warmup_s": 0, "sweep": None}
+
+
+BLOCKS = {
+    **TIED,  # async retries pending across blocks, a memory queue, warmers
+    "cpu-sharing": _bundled("multi-request", 1800),  # rows whose end comes later
+    "cluster": _bundled("cluster-pressure", 1800),  # evictions, drops, waits
+    "allocation": _bundled("provisioned-allocation", 3600),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BLOCKS))
+@pytest.mark.parametrize("rows", [1, 37])
+def test_rows_handed_over_in_blocks_make_the_same_logs(case, rows):
+    """Rows of requests still under way (retries, waits for memory, shared CPUs) stay until
+    they end; every block follows the previous one in request-id order."""
+    _assert_same(_blocked(BLOCKS[case], rows), _logs(Engine, BLOCKS[case]))
+
+
+class Reuse(ArrivalProcessBase):
+    """A plug-in that yields slices of one buffer it refills (numpy-style reuse)."""
+
+    process: str = "reuse"
+    interval_s: float = 1.0
+    size: int = 4
+
+    def generate(self, rng, t0, t1):
+        buf = np.empty(self.size)
+        t = t0
+        while t < t1:
+            n = 0
+            while n < self.size and t < t1:
+                buf[n] = t
+                n, t = n + 1, t + self.interval_s
+            yield buf[:n]
+
+
+def test_a_plug_in_may_reuse_its_buffer():
+    """Batches are copied as they are checked: refilling the buffer changes nothing."""
+    data = {"name": "reuse", "seed": 1, "duration_s": 40,
+            "functions": [{**_function("a", 1), "arrivals": {"process": Reuse, "size": 4}}]}
+    log = Engine(parse_scenario(data)).run()
+    assert log.invocations["arrival_s"].tolist() == [float(i) for i in range(40)]
+
+
+def test_a_burst_after_a_quiet_stretch_is_cut_into_chunks_of_bounded_size():
+    quiet = np.arange(0.0, 10_000.0, 10.0)
+    burst = np.sort(np.random.default_rng(2).uniform(10_000, 11_000, 50_000))
+    stream = ArrivalStream(target=1000)
+    stream.start(0, iter([(quiet, quiet * 0)]))
+    stream.start(1, iter([(burst[:30_000], burst[:30_000] * 0),
+                          (burst[30_000:], burst[30_000:] * 0)]))  # fmt: skip
+    sizes, seen = [], []
+    while (chunk := stream.next_chunk()) is not None:
+        sizes.append(len(chunk.keys))
+        seen += chunk.keys
+    assert max(sizes) <= 2000 and len(seen) == len(quiet) + len(burst)
+    assert seen == sorted(seen)
+    # and through the engine: the same logs with chunks of any size
+    fn = {"init": {"dist": "constant", "value_ms": 100}, "duration": {"dist": "constant", "value_ms": 1}}
+    data = {"name": "burst", "seed": 1, "duration_s": 3000, "platform": {"concurrency_limit": None},
+            "functions": [{**fn, "name": "quiet", "arrivals": {"process": "periodic", "interval_s": 10}},
+                          {**fn, "name": "burst", "arrivals": {"process": "poisson", "rate_per_s": 50,
+                                                               "start_s": 1000, "end_s": 1100}}]}  # fmt: skip
+    engine = Engine(parse_scenario(data))
+    engine.chunk_arrivals = 64
+    log = engine.run()
+    _assert_same({"inv": log.invocations, "inst": log.instances, "thr": log.throttles,
+                  "events": log.events, "horizon": log.horizon_s}, _logs(Engine, data))  # fmt: skip

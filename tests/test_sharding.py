@@ -218,3 +218,36 @@ def test_cli_run_with_workers_writes_the_serial_runs_summary(tmp_path):
         k: v for k, v in b.items() if k not in UNSTABLE}
     assert np.array_equal(pd.read_parquet(tmp_path / "serial" / "invocations.parquet")["cold"],
                           pd.read_parquet(tmp_path / "sharded" / "invocations.parquet")["cold"])
+
+
+def test_an_account_limit_over_one_unreserved_function_keeps_its_pool_in_every_shard():
+    """b's pool is the account limit less a's reserve, whichever shard b runs in."""
+    data = _scenario([_function("a", 1.0, reserved_concurrency=100),
+                      {**_function("b", 150.0), "duration": {"dist": "constant", "value_ms": 1000}}],
+                     concurrency_limit=200)  # fmt: skip
+    data["duration_s"] = 20
+    data["warmup_s"] = 0
+    whole = simulate(data)
+    assert whole.summary["per_function"]["b"]["throttled"] > 0
+    assert_same_run(whole, sharded(data, 2))
+
+
+def test_a_shard_whose_requests_never_ran():
+    data = _scenario([_function("off", 1.0, reserved_concurrency=0), _function("b", 1.0)])
+    whole = simulate(data)
+    assert whole.summary["per_function"]["off"]["served"] == 0
+    assert_same_run(whole, sharded(data, 2))
+
+
+def test_a_sampled_request_log_is_the_same_sharded(tmp_path):
+    """Each function's sample is drawn from its own stream: the same requests however the
+    run was split (and whatever other functions it has)."""
+    data = {**_scenario([{**_function(f"p{i}", 1.0), "arrivals": {
+        "process": "periodic", "interval_s": step}} for i, step in enumerate((1, 2, 0.5, 1.5))]),
+        "outputs": {"requests": 0.3}}  # fmt: skip
+    a = pd.read_parquet(simulate(data).save(tmp_path / "a") / "invocations.parquet")
+    b = pd.read_parquet(sharded(data, 4).save(tmp_path / "b") / "invocations.parquet")
+    key = ["function", "arrival_s", "attempts"]
+    pd.testing.assert_frame_equal(a.sort_values(key)[key].reset_index(drop=True),
+                                  b.sort_values(key)[key].reset_index(drop=True),
+                                  check_categorical=False)  # fmt: skip

@@ -101,7 +101,9 @@ def run(
         )
         out_dir = check_output_dir(out if out is not None else Path("results") / sc.name, "run")
         if not skip_memory_check:
-            check_memory(sc, hint=" (or pass --skip-memory-check to insist)")
+            sharded = dask is not None or (workers or 1) > 1  # the parent merges the shards
+            check_memory(sc, 2 if sharded else 1, hint=" (or pass --skip-memory-check to insist)",
+                         what="this run, sharded," if sharded else None)
         split = {"workers": workers, "dask": dask, "memory_check": False}
         if quiet:
             result = simulate(sc, **split)

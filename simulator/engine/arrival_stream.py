@@ -17,6 +17,7 @@ timeout did. Arrivals at equal keys are left for the engine to order by those id
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Iterator
 
 import numpy as np
@@ -52,32 +53,50 @@ def timeout_keys(times: np.ndarray, last: float) -> np.ndarray:
 
 
 class Cursor:
-    """One function's place in its batches: the current batch's keys, times and handler times
-    as arrays, and how far the stream has taken them."""
+    """One function's arrivals loaded and not yet taken: (keys, times, handler times) pieces
+    in order, the first possibly a remainder of a batch."""
 
-    __slots__ = ("k", "batches", "keys", "times", "durations", "pos", "last_key")
+    __slots__ = ("k", "batches", "pieces", "last_key")
 
     def __init__(self, k: int, batches: Iterator[tuple[np.ndarray, np.ndarray]]):
         self.k = k
         self.batches = batches
-        self.pos = 0
+        self.pieces: deque[tuple[np.ndarray, np.ndarray, np.ndarray]] = deque()
         self.last_key = 0.0  # SimPy's now when the process yielded its first timeout
-        self.keys = self.times = self.durations = None
 
-    def advance(self) -> bool:
-        """Load the next non-empty batch; False when there is none."""
+    def ready(self) -> bool:
+        """Whether an arrival is loaded (the next batch is drawn when none is); False once
+        the function has no more."""
+        if self.pieces:
+            return True
         for times, durations in self.batches:
             if len(times):
-                self.times, self.durations = times, durations
-                self.keys = timeout_keys(times, self.last_key)
-                self.last_key = float(self.keys[-1])
-                self.pos = 0
+                keys = timeout_keys(times, self.last_key)
+                self.last_key = float(keys[-1])
+                self.pieces.append((keys, times, durations))
                 return True
-        self.keys = self.times = self.durations = None
         return False
 
     def next_key(self) -> float:
-        return float(self.keys[self.pos])
+        return float(self.pieces[0][0][0])
+
+    def take_below(self, end: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The arrivals with keys below `end`, in order, no longer held."""
+        out = []
+        while self.ready():
+            keys, times, durations = self.pieces[0]
+            j = int(np.searchsorted(keys, end, "left")) if keys[-1] >= end else len(keys)
+            if j:
+                out.append((keys[:j], times[:j], durations[:j]))
+            if j < len(keys):
+                self.pieces[0] = (keys[j:], times[j:], durations[j:])
+                break
+            self.pieces.popleft()
+        return out
+
+    def give_back(self, piece: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """Arrivals taken and not used: they come first again."""
+        self.pieces.appendleft(piece)
 
 
 class Chunk:
@@ -103,7 +122,7 @@ class ArrivalStream:
     def start(self, k: int, batches: Iterator[tuple[np.ndarray, np.ndarray]]) -> bool:
         """Add function k's batches; False if it has no arrivals at all."""
         cursor = Cursor(k, batches)
-        if not cursor.advance():
+        if not cursor.ready():
             return False
         self._cursors[k] = cursor
         heapq.heappush(self._upcoming, (cursor.next_key(), k))
@@ -113,6 +132,9 @@ class ArrivalStream:
         return bool(self._upcoming)
 
     def next_chunk(self) -> Chunk | None:
+        """The next chunk: the arrivals of a span of time sized to hold about `target` of
+        them, and never more than twice that (a burst after a quiet stretch is cut at the
+        target-th key, keeping arrivals at one key together)."""
         upcoming = self._upcoming
         if not upcoming:
             return None
@@ -120,36 +142,47 @@ class ArrivalStream:
         span = self._span or self._first_span()
         end = t0 + span
         if end <= t0:  # a span below the resolution of t0
-            end = np.nextafter(t0, np.inf)
+            end = float(np.nextafter(t0, np.inf))
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
-        taken = 0
+        touched: list[Cursor] = []
         while upcoming and upcoming[0][0] < end:
-            _, k = heapq.heappop(upcoming)
-            cursor = self._cursors[k]
-            while True:
-                keys = cursor.keys
-                j = int(np.searchsorted(keys, end, "left")) if keys[-1] >= end else len(keys)
-                i = cursor.pos
-                parts.append((keys[i:j], cursor.times[i:j], cursor.durations[i:j], k))
-                taken += j - i
-                if j < len(keys):
-                    cursor.pos = j
-                    heapq.heappush(upcoming, (float(keys[j]), k))
-                    break
-                if not cursor.advance():
-                    del self._cursors[k]
-                    break
+            cursor = self._cursors[heapq.heappop(upcoming)[1]]
+            touched.append(cursor)
+            parts += [(*piece, cursor.k) for piece in cursor.take_below(end)]
+        taken = sum(len(p[0]) for p in parts)
+        if taken > 2 * self.target:
+            parts, taken = self._cut(parts)
+        for cursor in touched:
+            if cursor.ready():
+                heapq.heappush(upcoming, (cursor.next_key(), cursor.k))
+            else:
+                del self._cursors[cursor.k]
         # The next chunk's span aims at the target count (within a factor 4 of this one's).
         self._span = span * min(4.0, max(0.25, self.target / max(taken, 1)))
         return _merged(parts)
+
+    def _cut(self, parts):
+        """Keep the arrivals below the target-th smallest key (all those at the smallest key
+        if it is that one); give the rest back to their functions."""
+        keys = np.concatenate([p[0] for p in parts])
+        edge = float(np.partition(keys, self.target)[self.target])
+        side = "right" if edge == keys.min() else "left"
+        kept = []
+        for piece in reversed(parts):  # a function's later pieces go back first
+            j = int(np.searchsorted(piece[0], edge, side))
+            if j < len(piece[0]):
+                self._cursors[piece[3]].give_back(tuple(a[j:] for a in piece[:3]))
+            if j:
+                kept.append((*(a[:j] for a in piece[:3]), piece[3]))
+        kept.reverse()
+        return kept, sum(len(p[0]) for p in kept)
 
     def _first_span(self) -> float:
         """A first guess: the span in which the loaded batches hold about `target` arrivals."""
         rate = 0.0
         for cursor in self._cursors.values():
-            n = len(cursor.keys)
-            width = float(cursor.keys[-1] - cursor.keys[0])
-            rate += n / width if width > 0 else n
+            keys = cursor.pieces[0][0]
+            rate += len(keys) / max(float(keys[-1] - keys[0]), 1e-6)
         return self.target / rate if rate > 0 else 1.0
 
 

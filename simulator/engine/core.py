@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from functools import partial
 
@@ -43,7 +44,7 @@ from ..rng import Buffered, stream
 from ..scenario.globalstate import extra_init_ms, extra_request_ms
 from ..scenario.schema import Scenario
 from ..workload.arrivals.base import checked as checked_batches
-from .arrival_stream import ArrivalStream
+from .arrival_stream import CHUNK, ArrivalStream
 from .eventlog import (
     Columns,
     EndReason,
@@ -69,6 +70,8 @@ RESERVED, ACCOUNT, SCALING, MEMORY = map(int, ThrottleReason)
 IDLE, LIFETIME = int(EndReason.IDLE), int(EndReason.LIFETIME)
 KIND_NAMES = categories(Kind)
 BLOCKED = object()  # dispatch's answer for the queue's head that still finds no room
+#: Rows held before they are handed over as a block (between chunks of arrivals).
+FLUSH_ROWS = 1 << 16
 
 
 def _plus(draw: Callable[[], float], extra_ms: float) -> Callable[[], float]:
@@ -196,6 +199,14 @@ class Engine:
         self._prewarm_keep: dict[int, float | None] = {}
         self._stale: dict[int, float] = {}  # taken pre-warmed instance -> its outdated ready time
         self.columns = Columns()
+        #: Requests under way whose row is not written yet (an async retry pending, waiting
+        #: for host memory, running on a shared CPU): rows are handed over in request-id
+        #: order, so none from the smallest of these on.
+        self._unfinished: set[int] = set()
+        self._blocks: list[dict[str, np.ndarray]] = []  # invocation rows handed over
+        self._throttle_blocks: list[dict[str, np.ndarray]] = []
+        self.flush_rows = FLUSH_ROWS
+        self.chunk_arrivals = CHUNK  # arrivals merged at a time (rows are handed over between)
         self.next_request_id = itertools.count().__next__
         #: Per function: the SimPy event id of its next arrival (see _serve_arrivals).
         self._eid = [0] * n
@@ -278,7 +289,7 @@ class Engine:
         for k, f in enumerate(self.scenario.functions):
             if f.min_instances:  # set up with the function: their inits start at 0 s
                 self._scale_ahead(k, 0.0)
-        env, stream = self.env, ArrivalStream()
+        env, stream = self.env, ArrivalStream(self.chunk_arrivals)
         # Each function's arrivals start as its own SimPy process would have (an urgent event
         # at 0 s, in this order among the provisioning and warmer processes): one start event
         # for each run of functions up to one that has such processes.
@@ -297,9 +308,7 @@ class Engine:
             env.process(self._ticker())
         self._serve_arrivals(stream)
         env.run()
-        ends = np.frombuffer(self.columns.invocations["end_s"], dtype=float)
-        ends = ends[np.isfinite(ends)]
-        self._closing_at = max(self.scenario.duration_s, float(ends.max()) if len(ends) else 0.0)
+        self._closing_at = max(self.scenario.duration_s, self._last_end())
         if self.sharing is not None:  # requests still running on shared CPUs end after these
             self._closing_at = max(self._closing_at, self.sharing.last_departure())
         self.release(math.inf)
@@ -360,6 +369,8 @@ class Engine:
             keys, times, durations, functions = (
                 chunk.keys, chunk.times, chunk.durations, chunk.functions,
             )  # fmt: skip
+            if self.columns.held() >= self.flush_rows:
+                self._flush()
             for first, end, tied in chunk.segments:
                 if tied:
                     self._serve_tied(chunk, first, end)
@@ -381,9 +392,9 @@ class Engine:
         key among them; a function's next arrival takes its id when its previous is served."""
         env = self.env
         queue, step, next_eid, eid = env._queue, env.step, env._eid.__next__, self._eid
-        mine: dict[int, list[int]] = {}  # function -> its positions in the run, in order
+        mine: dict[int, deque[int]] = {}  # function -> its positions in the run, in order
         for i in range(first, end):
-            mine.setdefault(chunk.functions[i], []).append(i)
+            mine.setdefault(chunk.functions[i], deque()).append(i)
         ready = [(eid[k], k) for k in mine]
         heapq.heapify(ready)
         key = chunk.keys[first]
@@ -392,7 +403,7 @@ class Engine:
             while queue and (queue[0][0] < key or queue[0][0] == key and (
                     queue[0][1] < NORMAL or queue[0][2] < eid[k])):  # fmt: skip
                 step()
-            i = mine[k].pop(0)
+            i = mine[k].popleft()
             env._now = key
             t = chunk.times[i]
             self.dispatch(k, t, chunk.durations[i], t, 1, USER, self.next_request_id())
@@ -486,6 +497,7 @@ class Engine:
             sparse[c]["row"].append for c in ("cold", "provisioned", "warmer")
         )
         names = [f.name for f in self.scenario.functions]
+        unfinished = self._unfinished
         observers = [
             (policy.observe if policy.builtin() else guarded(policy, "observe", policy.observe))
             if overrides(policy, "observe") else None
@@ -561,11 +573,12 @@ class Engine:
                 if hosted and queue.count and end < wake[0]:
                     arm(end)  # an instance freed then may take a queued request
             else:  # its end depends on who else runs: logged as it comes
-                end = share_of[k](k, iid, t, start, d_ms)
+                end = share_of[k](k, iid, t, start, d_ms, rid)
             if kind != USER:
                 a_warmer(row())
             if attempt != 1:
                 cols.note_retried(SERVED, attempt, t - arrival)
+                unfinished.discard(rid)
             if observing and observers[k] is not None:  # (the end without CPU sharing)
                 observers[k](new_invocation(Invocation, (  # a NamedTuple, built as a tuple
                     rid, names[k], arrival, start, start + d_ms / 1000.0, cold, iid,
@@ -600,9 +613,12 @@ class Engine:
 
         return take
 
-    def _shared_start(self, k: int, iid: int, t: float, start: float, d_ms: float) -> float:
+    def _shared_start(
+        self, k: int, iid: int, t: float, start: float, d_ms: float, rid: int
+    ) -> float:
         """A request starts on an instance whose CPU it shares: its departure is scheduled
         (and rescheduled as others come and go); its end, unknown yet, is logged as NaN."""
+        self._unfinished.add(rid)  # its row is written now, its end when it departs
         due = self.sharing.start(k, iid, t, start, d_ms / 1000.0, self.columns.row())
         if due is None:  # its next departure did not move
             return math.nan
@@ -691,6 +707,7 @@ class Engine:
             retry_at = t + delay
             if retry_at - arrival <= f.max_event_age_s:
                 self._log_throttle(k, kind, rid, arrival, t, attempt, reason, Outcome.RETRY)
+                self._unfinished.add(rid)
                 ev = self.env.timeout(delay)
                 ev.callbacks.append(
                     lambda _ev: self.dispatch(k, retry_at, d_ms, arrival, attempt + 1, kind, rid)
@@ -701,6 +718,7 @@ class Engine:
         else:
             outcome = THROTTLED
         self._log_throttle(k, kind, rid, arrival, t, attempt, reason, outcome)
+        self._unfinished.discard(rid)
         if kind != USER:
             cols.sparse["warmer"]["row"].append(cols.row())
         cols.note_retried(outcome, attempt, t - arrival)
@@ -788,9 +806,11 @@ class Engine:
             if done is None:
                 return True  # rescheduled since
             row, due = done
-            inv = self.columns.invocations
-            inv["end_s"][row] = end
-            inv["duration_ms"][row] = (end - inv["start_s"][row]) * 1000.0
+            cols = self.columns
+            inv, at = cols.invocations, row - cols.offset  # (an unfinished row is held)
+            inv["end_s"][at] = end
+            inv["duration_ms"][at] = (end - inv["start_s"][at]) * 1000.0
+            self._unfinished.discard(inv["request_id"][at])
             if due < math.inf:
                 heapq.heappush(self.busy, (due, iid))
                 if self.hosts is not None and self._queue.count:
@@ -911,6 +931,7 @@ class Engine:
                 deadline = min(deadline, arrival + f.max_event_age_s)
             if deadline > t:
                 self._queue.add(Waiting(deadline, t, k, d_ms, arrival, attempt, kind, rid))
+                self._unfinished.add(rid)
                 self._arm(self._next_change())
                 return None
         self._drop(k, t, arrival, attempt, kind, rid, t)
@@ -929,6 +950,7 @@ class Engine:
         # queue_delay_ms: only the async queueing before it met the memory shortage
         cols.note_retried(DROPPED, attempt, queued_at - arrival)
         cols.unserved(k, rid, arrival)
+        self._unfinished.discard(rid)
 
     def _next_change(self) -> float:
         """The next moment a waiting request might be served: an instance freed or leaving,
@@ -993,7 +1015,8 @@ class Engine:
         if answer is BLOCKED:
             return False
         self._queue.done(item)
-        if cols.row() > row and cols.invocations["instance_id"][row] >= 0:  # served
+        if cols.row() > row and cols.invocations["instance_id"][row - cols.offset] >= 0:  # served
+            self._unfinished.discard(item.rid)
             waited_ms = (when - item.queued_at) * 1000.0
             wait = cols.sparse["memory_wait"]
             wait["row"].append(row)
@@ -1005,8 +1028,29 @@ class Engine:
 
     # -- output -----------------------------------------------------------------------------
 
+    def _flush(self) -> None:
+        """Hand over the rows that are final: those of requests numbered below every request
+        still under way (in request-id order), and the throttled attempts so far."""
+        cols = self.columns
+        rows = cols.final_rows(min(self._unfinished, default=2**31))
+        if rows:
+            self._blocks.append(cols.take(rows, self.instances.init_ms))
+        self._throttle_blocks.append(cols.take_throttles())
+
+    def _last_end(self) -> float:
+        """The latest end of a request so far (0 if none)."""
+        ends = [b["end_s"] for b in self._blocks]
+        ends.append(np.frombuffer(self.columns.invocations["end_s"][:], dtype=float))
+        ends = np.concatenate(ends)
+        ends = ends[np.isfinite(ends)]
+        return float(ends.max()) if len(ends) else 0.0
+
     def _event_log(self) -> EventLog:
-        inv = self.columns.invocation_columns(self.instances.init_ms)
+        self._flush()  # every request has ended: every row is final
+        assert not self._unfinished and not self.columns.held(), "requests never ended"
+        inv = _concatenated(self._blocks, self.columns)
+        throttles = {c: np.concatenate([b[c] for b in self._throttle_blocks])
+                     for c in self.columns.throttles}  # fmt: skip
         ends = inv["end_s"][np.isfinite(inv["end_s"])]
         horizon = max(self.scenario.duration_s, float(ends.max()) if len(ends) else 0.0,
                       self.horizon_floor_s)  # fmt: skip
@@ -1016,9 +1060,16 @@ class Engine:
             functions=[f.name for f in self.scenario.functions],
             invocations=inv,
             instances=inst.columns(horizon, inv["instance_id"]),
-            throttles=self.columns.throttle_columns(),
+            throttles=throttles,
             horizon_s=horizon,
             events=self.events,
             ends=(np.array(inst.expiry, dtype=float), np.array(inst.reason, dtype=np.int8)),
             next_replacement_s=self.provisioned.next_replacement_s,
         )
+
+
+def _concatenated(blocks: list[dict[str, np.ndarray]], columns: Columns) -> dict[str, np.ndarray]:
+    """The invocation blocks as one table (an empty one, typed, when there were none)."""
+    if blocks:
+        return {c: np.concatenate([b[c] for b in blocks]) for c in blocks[0]}
+    return columns.take(0, [])

@@ -109,7 +109,9 @@ class EventLog:
 
 
 class Columns:
-    """The engine's growing columns. Writers are bound by column name."""
+    """The engine's growing columns. Writers are bound by column name. Rows are handed over
+    in blocks as the run goes (`take`): the columns hold only rows not taken yet, `offset`
+    being the number taken, so row numbers stay absolute."""
 
     def __init__(self) -> None:
         self.invocations = {c: array(t) for c, t in DENSE_TYPES.items()}
@@ -117,9 +119,14 @@ class Columns:
             name: {c: array(t) for c, t in cols.items()} for name, cols in SPARSE_TYPES.items()
         }
         self.throttles = {c: array(t) for c, t in THROTTLE_TYPES.items()}
+        self.offset = 0
 
     def row(self) -> int:
-        """Index of the invocation row about to be written."""
+        """Number of the invocation row about to be written."""
+        return self.offset + len(self.invocations["arrival_s"])
+
+    def held(self) -> int:
+        """Invocation rows written and not taken yet."""
         return len(self.invocations["arrival_s"])
 
     def note_retried(self, status: int, attempts: int, waited_s: float) -> None:
@@ -145,13 +152,34 @@ class Columns:
         for name, value in values.items():
             self.throttles[name].append(value)
 
-    def invocation_columns(self, instance_init_ms: list[float]) -> dict[str, np.ndarray]:
-        """Full invocation columns, ordered by request id (retried rows were written late)."""
-        inv = {c: _numpy(col) for c, col in self.invocations.items()}
-        n = len(inv["arrival_s"])
-        sparse = {
-            name: {c: _numpy(col) for c, col in cols.items()} for name, cols in self.sparse.items()
-        }
+    def final_rows(self, before_rid: int) -> int:
+        """How many held rows, from the first, can be taken while requests from `before_rid`
+        on may still write theirs: the longest run whose requests are all numbered below
+        `before_rid` and below every request held after it (a retried request's row comes
+        after rows of later requests), so that blocks follow each other in request-id order."""
+        rids = _copy(self.invocations["request_id"])
+        if not len(rids):
+            return 0
+        highest = np.maximum.accumulate(rids)  # of the rows up to each
+        lowest_after = np.minimum.accumulate(rids[::-1])[::-1][1:]  # of the rows after each
+        ok = highest < before_rid
+        ok[:-1] &= highest[:-1] < lowest_after
+        cuts = np.flatnonzero(ok)
+        return int(cuts[-1]) + 1 if len(cuts) else 0
+
+    def take(self, rows: int, instance_init_ms: list[float]) -> dict[str, np.ndarray]:
+        """The first `rows` held rows as full invocation columns, ordered by request id (a
+        retried request's row is written when it ends), and no longer held. Taken blocks
+        follow each other in request-id order when each is cut by final_rows."""
+        inv = {c: _taken(col, rows) for c, col in self.invocations.items()}
+        end = self.offset + rows
+        sparse = {}
+        for name, cols in self.sparse.items():
+            j = int(np.searchsorted(_copy(cols["row"]), end))
+            sparse[name] = {c: _taken(col, j) for c, col in cols.items()}
+            sparse[name]["row"] -= self.offset
+        self.offset = end
+        n = rows
         for name in ("cold", "provisioned"):
             inv[name] = np.zeros(n, dtype=bool)
             inv[name][sparse[name]["row"]] = True
@@ -176,9 +204,20 @@ class Columns:
             inv = {c: v[order] for c, v in inv.items()}
         return inv
 
-    def throttle_columns(self) -> dict[str, np.ndarray]:
-        return {c: _numpy(col) for c, col in self.throttles.items()}
+    def take_throttles(self) -> dict[str, np.ndarray]:
+        """Every held throttle row (they are final as written), no longer held."""
+        return {c: _taken(col, len(col)) for c, col in self.throttles.items()}
 
 
-def _numpy(column: array) -> np.ndarray:
-    return np.frombuffer(column, dtype=column.typecode)
+def _taken(column: array, n: int) -> np.ndarray:
+    """The column's first n values (a copy), removed from it."""
+    out = _copy(column, n)
+    del column[:n]
+    return out
+
+
+def _copy(column: array, n: int | None = None) -> np.ndarray:
+    """The column's first n values (all by default) as numpy, copied first: a numpy view of
+    the column itself would keep it from shrinking while anything (a profiler's frame, a
+    traceback) holds the view."""
+    return np.frombuffer(column[:n] if n is not None else column[:], dtype=column.typecode)

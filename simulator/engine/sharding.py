@@ -40,22 +40,25 @@ SHARDS_PER_WORKER = 4
 
 def check_shardable(scenario: Scenario) -> None:
     """Refuse (ScenarioError, naming the field) a scenario whose functions share capacity."""
-    platform = scenario.platform
+    platform, file = scenario.platform, scenario.origin()["file"]
     if platform.hosts is not None:
         raise ScenarioError(
-            "platform.hosts: the functions share the hosts' memory, so the run cannot be split "
-            "into shards; run it with one worker (no --workers/--dask), or remove "
-            "platform.hosts to simulate without hosts"
-        )
+            "the functions share the hosts' memory, so the run cannot be split into shards; "
+            "run it with one worker (no --workers/--dask), or remove platform.hosts to "
+            "simulate without hosts",
+            file=file, field="platform.hosts",
+        )  # fmt: skip
     pooled = [f.name for f in scenario.functions if f.reserved_concurrency is None]
     if platform.concurrency_limit is not None and len(pooled) > 1:
         raise ScenarioError(
-            f"platform.concurrency_limit: {len(pooled)} functions without reserved_concurrency "
+            f"{len(pooled)} functions without reserved_concurrency "
             f"({', '.join(pooled[:3])}{', ...' if len(pooled) > 3 else ''}) share the "
             f"account's limit of {platform.concurrency_limit}, so the run cannot be split into "
-            "shards; set platform.concurrency_limit: null (no account limit), or give each "
-            "function reserved_concurrency, or run with one worker"
-        )
+            "shards; set platform.concurrency_limit: null for no account limit (on the command "
+            "line: --set platform.concurrency_limit=null), or give each function "
+            "reserved_concurrency, or run with one worker",
+            file=file, field="platform.concurrency_limit",
+        )  # fmt: skip
 
 
 def groups(scenario: Scenario) -> list[list[int]]:
@@ -122,8 +125,14 @@ def simulate_shards(
     data = scenario.to_dict()
     folders = plugin_folders(data)
 
+    limit = scenario.platform.concurrency_limit
+    reserved = [f.reserved_concurrency or 0 for f in scenario.functions]
+
     def job(i: int, floor_s: float) -> tuple[int, tuple]:
         shard_data = {**data, "functions": [data["functions"][k] for k in parts[i]]}
+        if limit is not None:  # the unreserved pool as in the whole run: less others' reserve
+            outside = sum(reserved) - sum(reserved[k] for k in parts[i])
+            shard_data["platform"] = {**data["platform"], "concurrency_limit": limit - outside}
         return i, (shard_data, scenario.seed, floor_s, folders)
 
     logs: dict[int, EventLog] = {}
@@ -167,8 +176,7 @@ def merge(
     invocations = _stacked([log.invocations for _, log in parts], order)
     invocations["function"] = np.concatenate(inv_fn)[order].astype(np.int32)
     invocations["request_id"] = np.arange(len(order), dtype=np.int32)
-    served = [np.where(log.invocations["instance_id"] >= 0,
-                       m[np.maximum(log.invocations["instance_id"], 0)], -1)
+    served = [np.append(m, -1)[log.invocations["instance_id"]]  # -1 (never ran) stays -1
               for m, (_, log) in zip(inst_maps, parts, strict=True)]  # fmt: skip
     invocations["instance_id"] = np.concatenate(served)[order].astype(np.int32)
     # Throttled attempts: by time (a function's own order kept), then function.

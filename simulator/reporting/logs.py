@@ -112,13 +112,23 @@ def requests_written(
         return None, {"requests": "none", "rows_total": total, "rows_written": 0}
     if requests == "all":
         return invocations, {"requests": "all", "rows_total": total, "rows_written": total}
-    keep = stream(seed, "", "outputs").random(total) < requests
+    # Per function, from its own stream: the same requests whatever the other functions
+    # (and however a sharded run numbered them).
+    codes = invocations["function"].cat.codes.to_numpy()
+    names = invocations["function"].cat.categories
+    keep = np.zeros(total, dtype=bool)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    for k, name in enumerate(names):
+        rows = order[bounds[k] : bounds[k + 1]]
+        if len(rows):
+            keep[rows] = stream(seed, name, "outputs").random(len(rows)) < requests
     sample = invocations[keep].reset_index(drop=True)
     return sample, {
         "requests": "sample", "fraction": requests, "rows_total": total,
         "rows_written": len(sample),
         "sampled_by": "each request kept independently with probability `fraction`, drawn "
-                      "from the run's seed",
+                      "from the run's seed and its function's name",
     }  # fmt: skip
 
 

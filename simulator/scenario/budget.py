@@ -39,15 +39,21 @@ def available_bytes() -> float | None:
         return None
 
 
-def check_memory(scenario, runs_at_once: int = 1, hint: str = "") -> None:
-    """Refuse (ScenarioError) a run, or `runs_at_once` parallel runs, that would not fit."""
+def check_memory(
+    scenario, runs_at_once: int = 1, hint: str = "", what: str | None = None
+) -> None:
+    """Refuse (ScenarioError) a run, or `runs_at_once` parallel runs (or a run that takes
+    that many times one's memory, named `what`), that would not fit."""
     need = estimate_bytes(scenario) * max(1, runs_at_once)
     have = available_bytes()
     if have is not None and need > have:
-        what = f"{runs_at_once} runs at once" if runs_at_once > 1 else "this run"
+        if what is None:
+            what = f"{runs_at_once} runs at once" if runs_at_once > 1 else "this run"
+        origin = getattr(scenario, "origin", None)
         raise ScenarioError(
             f"{what} would need about {need / 2**30:,.1f} GiB of memory "
             f"({BYTES_PER_REQUEST:.0f} bytes per expected request), and the machine has "
             f"{have / 2**30:,.1f} GiB available: shorten duration_s, lower the rates or select "
-            f"fewer functions{hint}"
+            f"fewer functions{hint}",
+            file=origin()["file"] if origin is not None else None,
         )

@@ -93,7 +93,7 @@ def checked(
     while (batch := pull()) is not None:
         times, durations = batch
         try:
-            times = np.asarray(times, dtype=float)
+            times = np.array(times, dtype=float)  # a copy: a plug-in may refill its buffer
         except (TypeError, ValueError):
             times = np.full((1, 1), np.nan)  # reported below
         problem = None
@@ -111,7 +111,7 @@ def checked(
             raise PolicyError(f"arrival process {process.process}: {problem}")
         if len(times):
             last = float(times[-1])
-        yield times, durations
+        yield times, None if durations is None else np.array(durations, dtype=float)
 
 
 def in_batches(
