@@ -213,6 +213,10 @@ def _count(text: str) -> int:
     return int(value)
 
 
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:,.1f} MB" if n_bytes >= 1e5 else f"{n_bytes / 1e3:,.1f} kB"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="Folder to write the three CSV files into.")
@@ -226,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     paths = synthetic_day(args.folder, args.functions, args.requests, args.seed, args.sigma)
     wall = time.perf_counter() - started
-    sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in paths.values())
+    sizes = ", ".join(f"{p.name} {_size(p.stat().st_size)}" for p in paths.values())
     print(f"{args.functions:,} functions, {args.requests:,} requests in {wall:.1f} s: {sizes}")
     return 0
 

@@ -247,3 +247,17 @@ def test_readme_scenario_block_is_valid(tmp_path):
     block = readme.split("## Scenario format")[1].split("```yaml\n")[1].split("```")[0]
     res = invoke("validate", write(tmp_path, block))
     assert res.exit_code == 0, res.output
+
+
+def test_a_run_of_many_functions_prints_the_busiest(tmp_path):
+    """A trace day has thousands of functions: the table shows the 20 busiest and says how
+    many more summary.json holds."""
+    fns = [{"name": f"f{i:02d}", "duration": {"dist": "constant", "value_ms": 10},
+            "arrivals": {"process": "poisson", "rate_per_s": 0.05 * (i + 1)}} for i in range(25)]
+    path = write(tmp_path, yaml.safe_dump({"name": "many", "duration_s": 600, "functions": fns}))
+    out = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "o")], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    assert "the 20 busiest of 25 functions" in out.output and "5 more functions" in out.output
+    assert "f24" in out.output and "f00 " not in out.output  # the busiest in, the quietest out
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert len(summary["per_function"]) == 25

@@ -497,6 +497,10 @@ def version() -> None:
     print(__version__)
 
 
+#: Functions a run's printed table shows at most (summary.json holds every one).
+PRINTED_FUNCTIONS = 20
+
+
 def _print_summary(s: dict) -> None:
     table = Table(title=f"{s['scenario']} (seed {s['seed']}, {s['wall_s']:.2f} s wall)")
     columns = (
@@ -515,6 +519,12 @@ def _print_summary(s: dict) -> None:
     for col in columns:
         table.add_column(col, justify="left" if col == "function" else "right", no_wrap=True)
     rows = list(s["per_function"].items())
+    hidden = 0
+    if len(rows) > PRINTED_FUNCTIONS:  # a trace day has thousands: the busiest, then the rest
+        busiest = sorted(rows, key=lambda r: -r[1]["invocations"])[:PRINTED_FUNCTIONS]
+        hidden = len(rows) - len(busiest)
+        rows = busiest
+        table.title += f": the {len(busiest)} busiest of {len(busiest) + hidden:,} functions"
     if len(rows) > 1:
         rows.append(("all", s))
     for name, m in rows:
@@ -532,6 +542,10 @@ def _print_summary(s: dict) -> None:
             f"{m['cost_usd']['total']:,.4f}",
         )
     out_console.print(table)
+    if hidden:
+        out_console.print(
+            f"{hidden:,} more functions in summary.json (per_function)", highlight=False
+        )
     for name, c in (s.get("connections") or {}).items():
         over = c["time_above_limit_s"]
         out_console.print(
