@@ -184,7 +184,7 @@ def _blocked(data: dict, rows: int) -> dict:
     engine = Engine(parse_scenario(data))
     engine.flush_rows, engine.chunk_arrivals = rows, 3 * rows
     log = engine.run()
-    assert len(engine._blocks) > 1 or len(log.invocations["arrival_s"]) <= rows
+    assert engine.handovers > 1 or len(log.invocations["arrival_s"]) <= rows
     return {"inv": log.invocations, "inst": log.instances, "thr": log.throttles,
             "events": log.events, "horizon": log.horizon_s}  # fmt: skip
 

@@ -70,8 +70,6 @@ RESERVED, ACCOUNT, SCALING, MEMORY = map(int, ThrottleReason)
 IDLE, LIFETIME = int(EndReason.IDLE), int(EndReason.LIFETIME)
 KIND_NAMES = categories(Kind)
 BLOCKED = object()  # dispatch's answer for the queue's head that still finds no room
-#: Rows held before they are handed over as a block (between chunks of arrivals).
-FLUSH_ROWS = 1 << 16
 
 
 def _plus(draw: Callable[[], float], extra_ms: float) -> Callable[[], float]:
@@ -205,7 +203,10 @@ class Engine:
         self._unfinished: set[int] = set()
         self._blocks: list[dict[str, np.ndarray]] = []  # invocation rows handed over
         self._throttle_blocks: list[dict[str, np.ndarray]] = []
-        self.flush_rows = FLUSH_ROWS
+        self.handovers = 0  # blocks of invocation rows handed over
+        #: Rows held before they are handed over as a block (None: all at the end). Blocks
+        #: are for a consumer that streams them; the run's own log holds every row anyway.
+        self.flush_rows: int | None = None
         self.chunk_arrivals = CHUNK  # arrivals merged at a time (rows are handed over between)
         self.next_request_id = itertools.count().__next__
         #: Per function: the SimPy event id of its next arrival (see _serve_arrivals).
@@ -369,7 +370,7 @@ class Engine:
             keys, times, durations, functions = (
                 chunk.keys, chunk.times, chunk.durations, chunk.functions,
             )  # fmt: skip
-            if self.columns.held() >= self.flush_rows:
+            if self.flush_rows is not None and self.columns.held() >= self.flush_rows:
                 self._flush()
             for first, end, tied in chunk.segments:
                 if tied:
@@ -1035,6 +1036,7 @@ class Engine:
         rows = cols.final_rows(min(self._unfinished, default=2**31))
         if rows:
             self._blocks.append(cols.take(rows, self.instances.init_ms))
+            self.handovers += 1
         self._throttle_blocks.append(cols.take_throttles())
 
     def _last_end(self) -> float:
@@ -1069,7 +1071,15 @@ class Engine:
 
 
 def _concatenated(blocks: list[dict[str, np.ndarray]], columns: Columns) -> dict[str, np.ndarray]:
-    """The invocation blocks as one table (an empty one, typed, when there were none)."""
-    if blocks:
-        return {c: np.concatenate([b[c] for b in blocks]) for c in blocks[0]}
-    return columns.take(0, [])
+    """The invocation blocks as one table (an empty one, typed, when there were none),
+    column by column, each block's column freed as it is copied (one column's extra memory
+    at a time)."""
+    if not blocks:
+        return columns.take(0, [])
+    if len(blocks) == 1:
+        return blocks.pop()
+    out = {}
+    for c in list(blocks[0]):
+        out[c] = np.concatenate([b.pop(c) for b in blocks])
+    blocks.clear()
+    return out
