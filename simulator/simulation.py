@@ -23,7 +23,7 @@ from .version import __version__
 def simulate(
     scenario: Scenario | Mapping[str, Any] | str | Path,
     seed: int | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[..., None] | None = None,
     *,
     allow_import: bool = False,
     memory_check: bool = True,
@@ -31,7 +31,8 @@ def simulate(
     dask: str | Any | None = None,
 ) -> Result:
     """Run a scenario (a Scenario, plain data, or a YAML path). `seed` overrides the scenario's;
-    `progress(fraction)` is called as simulated time advances (as shards finish, sharded);
+    `progress(fraction)` is called as simulated time advances (as shards finish, sharded),
+    with `requests=` the requests placed so far if it takes that keyword;
     `allow_import` lets a path or plain data name plug-in classes in modules not imported
     yet. A run whose memory estimate exceeds what the machine has available is refused
     (ScenarioError) unless memory_check is False.

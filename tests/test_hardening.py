@@ -184,6 +184,32 @@ def test_progress_shows_percentage_count_and_a_pace_based_eta():
         assert str(_Count("runs").render(task)) == "6/10 runs"
 
 
+def test_a_runs_progress_reports_requests_and_their_rate():
+    """progress(fraction, requests=n) if the callback takes `requests`, else progress(f);
+    sharded, as shards finish. The CLI shows the rate."""
+    from coldsim import simulate
+    from coldsim.cli.common import _progress, _Rate
+
+    data = {"name": "p", "duration_s": 2000, "platform": {"concurrency_limit": None},
+            "functions": [{"name": f, "duration": {"dist": "constant", "value_ms": 5},
+                           "arrivals": {"process": "poisson", "rate_per_s": 2}} for f in "ab"]}  # fmt: skip
+    for workers in (None, 2):
+        seen, plain = [], []
+
+        def collect(fraction, requests, seen=seen):
+            seen.append((fraction, requests))
+
+        res = simulate(data, workers=workers, progress=collect)
+        simulate(data, workers=workers, progress=plain.append)
+        assert seen[-1] == (1.0, len(res.invocations)) and plain[-1] == 1.0
+        assert [r for _, r in seen] == sorted(r for _, r in seen) and seen[0][1] > 0
+    with _progress("run") as bar:
+        task_id = bar.add_task("run", total=1.0)
+        assert str(_Rate().render(bar.tasks[0])) == ""
+        bar.update(task_id, completed=0.5, requests=5000)
+        assert str(_Rate().render(bar.tasks[0])).endswith(" req/s")
+
+
 def test_multi_function_figures_have_a_view_per_function_and_keep_0_ms_requests():
     fast = function("fast", arrivals={"process": "poisson", "rate_per_s": 2})  # 0 ms handlers
     slow = function("slow", arrivals={"process": "poisson", "rate_per_s": 1}, duration=const(50))

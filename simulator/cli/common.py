@@ -121,6 +121,16 @@ class _Count(ProgressColumn):
         return Text(f"{task.completed:.0f}/{total} {self.unit}", style="progress.download")
 
 
+class _Rate(ProgressColumn):
+    """Requests placed per wall-clock second so far (a run's progress reports them)."""
+
+    def render(self, task) -> Text:
+        requests = task.fields.get("requests")
+        if not requests or not task.elapsed:
+            return Text("")
+        return Text(f"{requests / task.elapsed:,.0f} req/s", style="progress.data.speed")
+
+
 def _progress(label: str, unit: str = "") -> Progress:
     """The progress display of every long command: label, bar, percentage, count, elapsed
     time and time left, on stderr; gone when done."""
@@ -130,6 +140,7 @@ def _progress(label: str, unit: str = "") -> Progress:
         BarColumn(),
         TaskProgressColumn(),
         *count,
+        _Rate(),
         TimeElapsedColumn(),
         _Eta(),
         console=err_console,

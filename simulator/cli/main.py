@@ -111,7 +111,8 @@ def run(
             what = "shards done" if dask is not None or (workers or 1) > 1 else "simulated time"
             with _progress(f"simulating [bold]{escape(sc.name)}[/] ({what})") as bar:
                 task = bar.add_task("run", total=1.0)
-                result = simulate(sc, progress=lambda f: bar.update(task, completed=f), **split)
+                result = simulate(sc, progress=lambda f, requests: bar.update(
+                    task, completed=f, requests=requests), **split)  # fmt: skip
     except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
     try:

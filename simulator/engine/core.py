@@ -23,6 +23,7 @@ concurrency, od on-demand, a_<column> the append of an invocation column.
 from __future__ import annotations
 
 import heapq
+import inspect
 import itertools
 import math
 from collections import deque
@@ -91,6 +92,7 @@ class Engine:
         self.horizon_floor_s = horizon_floor_s
         self.seed = sc.seed if seed is None else seed
         self.progress = progress
+        self._report = reporter(progress)
         self.env = simpy.Environment()
         platform = sc.platform
         n = len(sc.functions)
@@ -315,7 +317,7 @@ class Engine:
         self.release(math.inf)
         log = self._event_log()
         if self.progress is not None:
-            self.progress(1.0)
+            self._report(1.0, len(log.invocations["arrival_s"]))
         return log
 
     # -- arrivals ---------------------------------------------------------------------------
@@ -447,7 +449,7 @@ class Engine:
         must not depend on them."""
         for i in range(1, 100):
             yield self.env.timeout(self.scenario.duration_s / 100)
-            self.progress(i / 100)
+            self._report(i / 100, self.columns.row())
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -1083,3 +1085,18 @@ def _concatenated(blocks: list[dict[str, np.ndarray]], columns: Columns) -> dict
         out[c] = np.concatenate([b.pop(c) for b in blocks])
     blocks.clear()
     return out
+
+
+def reporter(progress: Callable[..., None] | None) -> Callable[[float, int], None]:
+    """report(fraction, requests) for a progress callback: progress(fraction, requests=n)
+    when it takes `requests` (requests placed so far: the CLI shows their rate), else
+    progress(fraction)."""
+    if progress is None:
+        return lambda fraction, requests: None
+    try:
+        takes = "requests" in inspect.signature(progress).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: the one-argument form
+        takes = False
+    if takes:
+        return lambda fraction, requests: progress(fraction, requests=requests)
+    return lambda fraction, requests: progress(fraction)

@@ -30,7 +30,7 @@ from ..errors import ScenarioError
 from ..policies.base import PolicyError, plugin_folders
 from ..scenario.loading import parse_scenario
 from ..scenario.schema import Scenario
-from .core import Engine
+from .core import Engine, reporter
 from .eventlog import EndReason, EventLog
 from .parallel import execute
 
@@ -113,7 +113,7 @@ def simulate_shards(
     scenario: Scenario,
     workers: int | None,
     dask: str | Any | None,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[..., None] | None = None,
     count: int | None = None,
 ) -> EventLog:
     """The run's event log, simulated in shards on `workers` processes or Dask (`count`
@@ -136,10 +136,11 @@ def simulate_shards(
         return i, (shard_data, scenario.seed, floor_s, folders)
 
     logs: dict[int, EventLog] = {}
+    report, placed = reporter(progress), 0
     for i, log in execute(run_shard, [job(i, 0.0) for i in range(len(parts))], workers, dask):
         logs[i] = log
-        if progress is not None:
-            progress(len(logs) / len(parts))
+        placed += len(log.invocations["arrival_s"])
+        report(len(logs) / len(parts), placed)
     horizon = max(log.horizon_s for log in logs.values())
     again = [i for i, log in logs.items() if log.horizon_s < horizon
              and log.next_replacement_s <= horizon]  # fmt: skip
