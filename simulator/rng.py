@@ -32,6 +32,24 @@ def stream(seed: int, function: str, purpose: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
 
 
+class LazyStream:
+    """stream(seed, function, purpose), made when first drawn from: a run of tens of
+    thousands of functions spends seconds making streams that most built-ins never use (a
+    fixed keep-alive, the newest idle instance). Stands for the Generator to coldsim's own
+    code; a user's plug-in gets the Generator itself."""
+
+    __slots__ = ("_key", "_generator")
+
+    def __init__(self, seed: int, function: str, purpose: str):
+        self._key = (seed, function, purpose)
+        self._generator: np.random.Generator | None = None
+
+    def __getattr__(self, name: str):
+        if self._generator is None:
+            self._generator = stream(*self._key)
+        return getattr(self._generator, name)
+
+
 def batch_sizes() -> Iterator[int]:
     """64, 128, ..., BATCH, BATCH, ..."""
     n = FIRST_BATCH

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .engine.core import Engine
+from .engine.core import Engine, frozen_heap
 from .engine.eventlog import EventLog
 from .engine.sharding import simulate_shards
 from .errors import ScenarioError
@@ -63,7 +63,8 @@ def simulate(
     if sharded:
         log = simulate_shards(scenario, workers, dask, progress)
     else:
-        log = Engine(scenario, progress=progress).run()
+        with frozen_heap():
+            log = Engine(scenario, progress=progress).run()
     return result_of(scenario, log, time.perf_counter() - t0, t0)
 
 

@@ -30,7 +30,7 @@ from ..errors import ScenarioError
 from ..policies.base import PolicyError, plugin_folders
 from ..scenario.loading import parse_scenario
 from ..scenario.schema import Scenario
-from .core import Engine, reporter
+from .core import Engine, frozen_heap, reporter
 from .eventlog import EndReason, EventLog
 from .parallel import execute
 
@@ -104,7 +104,8 @@ def run_shard(
             sys.path.append(folder)
     try:
         scenario = parse_scenario(data, allow_import=True)
-        return Engine(scenario, seed=seed, horizon_floor_s=floor_s).run()
+        with frozen_heap():
+            return Engine(scenario, seed=seed, horizon_floor_s=floor_s).run()
     except PolicyError as err:
         raise PolicyError(f"shard of {len(data['functions'])} function(s): {err}") from None
 
