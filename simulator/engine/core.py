@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
+from typing import Any
 
 import numpy as np
 import simpy
@@ -73,6 +74,15 @@ RESERVED, ACCOUNT, SCALING, MEMORY = map(int, ThrottleReason)
 IDLE, LIFETIME = int(EndReason.IDLE), int(EndReason.LIFETIME)
 KIND_NAMES = categories(Kind)
 BLOCKED = object()  # dispatch's answer for the queue's head that still finds no room
+
+
+def _hook(policy: _KeepAlive, method: str) -> Callable[..., Any] | None:
+    """A keep-alive policy's optional hook (observe, prewarm) if its class defines it: a
+    user's behind the plug-in error guard, a built-in's as it is; else None."""
+    if not overrides(policy, method):
+        return None
+    hook = getattr(policy, method)
+    return hook if policy.builtin() else guarded(policy, method, hook)
 
 
 def _plus(draw: Callable[[], float], extra_ms: float) -> Callable[[], float]:
@@ -508,11 +518,7 @@ class Engine:
         )
         names = [f.name for f in self.scenario.functions]
         unfinished = self._unfinished
-        observers = [
-            (policy.observe if policy.builtin() else guarded(policy, "observe", policy.observe))
-            if overrides(policy, "observe") else None
-            for policy in self.keep_alive
-        ]
+        observers = [_hook(policy, "observe") for policy in self.keep_alive]
         observing = any(observers)
         new_invocation = tuple.__new__
 
@@ -754,11 +760,7 @@ class Engine:
         od_busy, used = self.limits.od_busy, self.limits.used
         unreserved = [r is None for r in self.limits.reserved]
         window_of = self._window_of
-        prewarm_of = [
-            (policy.prewarm if policy.builtin() else guarded(policy, "prewarm", policy.prewarm))
-            if overrides(policy, "prewarm") else None
-            for policy in self.keep_alive
-        ]
+        prewarm_of = [_hook(policy, "prewarm") for policy in self.keep_alive]
         prewarming = any(prewarm_of)
         put = self.pool_put
         special_release, prewarm, heappop = self._special_release, self._prewarm, heapq.heappop

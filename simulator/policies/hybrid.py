@@ -39,6 +39,23 @@ from .keepalive import Invocation, KeepAlivePolicy, Prewarm
 RECENT = 50
 
 
+def moved(bins: list[int], i: int, below: int, target: float) -> tuple[int, int]:
+    """A percentile's pointer moved to the first bin at which the cumulative count reaches
+    `target` (0 <= target <= count), as bin_of's scan finds it: (bin, count before it),
+    from (i, below), the pointer's last place and the count before that."""
+    if below >= target:  # the bin is before i (or is 0)
+        while i:
+            i -= 1
+            below -= bins[i]
+            if below < target:
+                break
+    else:
+        while below + bins[i] < target:
+            below += bins[i]
+            i += 1
+    return i, below
+
+
 class HybridHistogram(KeepAlivePolicy):
     """Keep-alive and pre-warm windows learnt from each function's idle times (ATC'20)."""
 
@@ -211,34 +228,10 @@ class HybridHistogram(KeepAlivePolicy):
                 return range_s, None
             # The percentiles' bins: each pointer moves to the first bin at which the
             # cumulative count reaches the target (0 <= target <= count), as bin_of's scans.
-            target = head_q * count
-            i, below = h.head_i, h.head_below
-            if below >= target:  # the bin is before i (or is 0)
-                while i:
-                    i -= 1
-                    below -= bins[i]
-                    if below < target:
-                        break
-            else:
-                while below + bins[i] < target:
-                    below += bins[i]
-                    i += 1
-            h.head_i, h.head_below = i, below
-            head = i * bin_s * below_head
-            target = tail_q * count
-            i, below = h.tail_i, h.tail_below
-            if below >= target:
-                while i:
-                    i -= 1
-                    below -= bins[i]
-                    if below < target:
-                        break
-            else:
-                while below + bins[i] < target:
-                    below += bins[i]
-                    i += 1
-            h.tail_i, h.tail_below = i, below
-            tail = (i + 1) * bin_s * above_tail
+            h.head_i, h.head_below = moved(bins, h.head_i, h.head_below, head_q * count)
+            head = h.head_i * bin_s * below_head
+            h.tail_i, h.tail_below = moved(bins, h.tail_i, h.tail_below, tail_q * count)
+            tail = (h.tail_i + 1) * bin_s * above_tail
             if head <= 0.0:
                 return tail, None
             return 0.0, (head, tail - head)
