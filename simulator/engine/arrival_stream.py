@@ -4,9 +4,10 @@ Each function's arrival process still draws its own batches from its own random 
 function's traffic does not depend on the others, and is what it was when every function was
 its own SimPy process). The stream merges them: for a chunk of time it takes every function's
 arrivals in it, sorts them once with numpy, and hands out Python lists the engine walks in a
-plain loop. Only the functions with an arrival in the chunk are visited (a heap of each one's
-next arrival), and only one batch per function is held, so arrival times are never all in
-memory at once.
+plain loop. A chunk's span aims at CHUNK arrivals and is cut at twice that (a burst after a
+quiet stretch). Only the functions with an arrival in the chunk are visited (a heap of each
+one's next arrival), and only about one batch per function is held, so arrival times are
+never all in memory at once.
 
 The order is SimPy's, exactly: each arrival carries the time its SimPy timeout would have had
 (`key`: the previous arrival's time plus the delay, which may differ from the arrival time in
