@@ -115,6 +115,9 @@ def run(
                     task, completed=f, requests=requests), **split)  # fmt: skip
     except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
+    except KeyboardInterrupt:  # (worker processes are stopped with it)
+        err_console.print("interrupted: nothing was written")
+        raise typer.Exit(code=130) from None
     try:
         result.save(out_dir)
     except OutputDirError as err:  # something appeared there while it ran
