@@ -388,15 +388,16 @@ def spread_pieces(
     target = piece if callable(piece) else lambda: piece
     a, carry, n = 0, 0.0, len(counts)
     while a < n:
-        want, b, got = target(), a, 0
+        want, b, got, step = target(), a, 0, LOOKAHEAD
         while b < n:  # the minutes from a whose requests fit in `want` (at least one)
-            ahead = np.cumsum(counts[b : b + LOOKAHEAD], dtype=np.int64) + got
+            ahead = np.cumsum(counts[b : b + step], dtype=np.int64) + got
             fit = int(np.searchsorted(ahead, want, side="right"))
             if fit < len(ahead):
                 b += fit
                 break
             got = int(ahead[-1])
             b += len(ahead)
+            step *= 2  # a quiet function: look further at once
         b = max(b, a + 1)
         minutes = np.asarray(counts[a:b], dtype=np.int64)
         times, carry = _spread_minutes(minutes, a, how, rng, start_s, carry)
