@@ -1040,11 +1040,13 @@ class Engine:
 
     # -- output -----------------------------------------------------------------------------
 
-    def _flush(self) -> None:
+    def _flush(self, last: bool = False) -> None:
         """Hand over the rows that are final: those of requests numbered below every request
-        still under way (in request-id order), and the throttled attempts so far."""
+        still under way (in request-id order), and the throttled attempts so far; `last`:
+        every row (the run is over)."""
         cols = self.columns
-        rows = cols.final_rows(min(self._unfinished, default=2**31))
+        before = min(self._unfinished, default=2**31)
+        rows = cols.held() if last else cols.final_rows(before)
         if rows:
             self._blocks.append(cols.take(rows, self.instances.init_ms))
             self.handovers += 1
@@ -1059,8 +1061,9 @@ class Engine:
         return float(ends.max()) if len(ends) else 0.0
 
     def _event_log(self) -> EventLog:
-        self._flush()  # every request has ended: every row is final
-        assert not self._unfinished and not self.columns.held(), "requests never ended"
+        if self._unfinished:  # every request has ended by now; else a bookkeeping slip
+            raise RuntimeError(f"requests {sorted(self._unfinished)[:5]} never ended")
+        self._flush(last=True)
         inv = _concatenated(self._blocks, self.columns)
         throttles = {c: np.concatenate([b[c] for b in self._throttle_blocks])
                      for c in self.columns.throttles}  # fmt: skip
