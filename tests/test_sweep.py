@@ -284,8 +284,9 @@ def test_changed_trace_files_are_not_answered_from_the_store(tmp_path):
 
 def test_ctrl_c_stops_a_sweep_at_once_and_keeps_finished_runs(tmp_path):
     path = tmp_path / "s.yaml"
+    # Runs long enough (about a second each) that the sweep is still under way at Ctrl-C.
     path.write_text((ROOT / "scenarios" / "default.yaml").read_text().replace(
-        "duration_s: 3600", "duration_s: 60000"))  # fmt: skip
+        "duration_s: 3600", "duration_s: 400000"))  # fmt: skip
     out = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "coldsim", "sweep", str(path), "--grid",
            "platform.keep_alive.idle_s=10,20,40,80,160,320", "--replications", "6", "--workers", "2",
