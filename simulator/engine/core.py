@@ -1,7 +1,8 @@
 """The event loop and request dispatch.
 
-SimPy processes drive what happens at given times: one per function walks its arrival times,
-one per provisioned-concurrency schedule, one per warmer. Everything else is computed rather
+Arrivals come from one stream of all functions' arrivals (`arrival_stream`), walked in a plain
+loop in SimPy's order; SimPy drives what is scheduled: one process per provisioned-concurrency
+schedule, one per warmer, retry and memory-queue timers. Everything else is computed rather
 than scheduled. A request's end time is known when it starts (on an instance whose CPU is
 shared: its next departure, rescheduled as requests come and go), so finished instances are
 moved to their idle pools lazily (a heap of end times, drained up to the current time before
@@ -11,7 +12,7 @@ asynchronous requests are the only per-request events: a retry timer each.
 
 The components, one module each: `instances` (the instance table), `limits` (concurrency and
 scaling rate), `provisioned` (provisioned concurrency), `routing` and `sharing` (multi-request
-instances), `hosts` (memory), `eventlog` (what is recorded), and the
+instances), `hosts` (memory), `eventlog` (what is recorded and handed over), and the
 policy families `keepalive` and `selection`.
 
 Glossary of the short names in the hot paths: k the function's index, t the time a request is
@@ -880,9 +881,8 @@ class Engine:
         return True
 
     def _prewarm(self, k: int, iid: int, end: float, ask) -> None:
-        """The keep-alive policy asked for a pre-warmed instance when `iid` went idle."""
-        if ask is None:
-            return
+        """The keep-alive policy asked for a pre-warmed instance when `iid` went idle (`ask`,
+        not None: release calls this only then)."""
         try:
             ready_at, keep_s = (float(x) for x in ask)
         except (TypeError, ValueError):
@@ -1105,6 +1105,9 @@ def frozen_heap():
     existed before alone (gc.freeze): a scenario of tens of thousands of functions is millions
     of objects, and every full collection would walk them all (a 46,000-function engine was
     built in 3.6 s instead of 1.3 s). They are handed back to the collector afterwards."""
+    if gc.get_freeze_count():  # the program froze objects itself: leave its choice alone
+        yield
+        return
     gc.freeze()  # (garbage among them waits for the next collection after the run)
     try:
         yield

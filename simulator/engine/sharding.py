@@ -2,7 +2,7 @@
 
 A function's traffic, random streams and instances are its own, so groups of functions that
 share no capacity can be simulated apart and their logs merged into the run's. Shared
-capacity is refused (`shareable`): hosts' memory, and an account concurrency limit over
+capacity is refused (`check_shardable`): hosts' memory, and an account concurrency limit over
 several functions without reserved concurrency. Under `instance_scope: app` an application's
 functions share instances and a keep-alive policy: they stay in one shard. The scaling rate
 is per function (AWS's rule since 2023), and connection limits are only reported, so neither
@@ -164,7 +164,7 @@ def merge(
     # Instances: by creation (a function's own order kept), then function.
     inst_fn = fn("instances")
     order, inst_maps = _numbering(
-        [log.instances["created_s"] for _, log in parts], inst_fn, by_running_max=True
+        [log.instances["created_s"] for _, log in parts], inst_fn
     )
     instances = _stacked([log.instances for _, log in parts], order)
     instances["function"] = np.concatenate(inst_fn)[order].astype(np.int32)
@@ -172,7 +172,7 @@ def merge(
     # Requests: by arrival (a function's own order kept), then function.
     inv_fn = fn("invocations")
     order, rid_maps = _numbering(
-        [log.invocations["arrival_s"] for _, log in parts], inv_fn, by_running_max=False,
+        [log.invocations["arrival_s"] for _, log in parts], inv_fn,
         ids=[log.invocations["request_id"] for _, log in parts],
     )  # fmt: skip
     invocations = _stacked([log.invocations for _, log in parts], order)
@@ -183,8 +183,7 @@ def merge(
     invocations["instance_id"] = np.concatenate(served)[order].astype(np.int32)
     # Throttled attempts: by time (a function's own order kept), then function.
     thr_fn = fn("throttles")
-    order, _ = _numbering([log.throttles["time_s"] for _, log in parts], thr_fn,
-                          by_running_max=False)  # fmt: skip
+    order, _ = _numbering([log.throttles["time_s"] for _, log in parts], thr_fn)
     throttles = _stacked([log.throttles for _, log in parts], order)
     throttles["function"] = np.concatenate(thr_fn)[order].astype(np.int32)
     rids = [m[log.throttles["request_id"]] if len(log.throttles["request_id"]) else
@@ -212,16 +211,16 @@ def _close_at(log: EventLog, horizon: float) -> None:
     log.horizon_s = horizon
 
 
-def _numbering(times, functions, *, by_running_max: bool, ids=None):
+def _numbering(times, functions, *, ids=None):
     """Order of the shards' stacked rows by (time, function, the shard's own order), where a
-    function's rows keep their order; with by_running_max the time is each function's running
-    maximum (rows out of time order within a function stay in place). Also, per shard, a map
-    from its row ids (`ids`, else row numbers) to the new numbers."""
+    function's rows keep their order: the time is each function's running maximum (a row
+    out of time order within its function, such as a pre-warm created ahead, stays in place).
+    Also, per shard, a map from its row ids (`ids`, else row numbers) to the new numbers."""
     t = np.concatenate(times) if times else np.empty(0)
     f = np.concatenate(functions) if functions else np.empty(0, dtype=np.int64)
     local = np.concatenate([np.arange(len(x)) for x in times]) if times else np.empty(0)
     shard = np.concatenate([np.full(len(x), i) for i, x in enumerate(times)]) if times else local
-    if by_running_max and len(t):
+    if len(t):
         by_fn = np.lexsort((local, shard, f))  # each function's rows in its shard's order
         run = pd.Series(t[by_fn]).groupby(f[by_fn]).cummax().to_numpy()
         t = np.empty_like(t)
