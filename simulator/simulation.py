@@ -7,13 +7,24 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .engine.core import Engine, frozen_heap
 from .engine.eventlog import EventLog
 from .engine.sharding import simulate_shards
 from .errors import ScenarioError
-from .reporting.logs import instances_frame, invocations_frame, throttles_frame
+from .reporting.logs import (
+    about_requests,
+    instances_frame,
+    invocations_frame,
+    requests_written,
+    throttles_frame,
+)
+from .reporting.output import check_output_dir, write_folder
 from .reporting.result import Result
-from .reporting.summary import summarize
+from .reporting.rowstats import RowStats
+from .reporting.stream import BLOCK_ROWS, RequestSink, shard_sink
+from .reporting.summary import report, row_stats
 from .scenario.budget import check_memory
 from .scenario.loading import load_scenario, parse_scenario
 from .scenario.schema import Scenario
@@ -29,6 +40,7 @@ def simulate(
     memory_check: bool = True,
     workers: int | None = None,
     dask: str | Any | None = None,
+    save_to: str | Path | None = None,
 ) -> Result:
     """Run a scenario (a Scenario, plain data, or a YAML path). `seed` overrides the scenario's;
     `progress(fraction)` is called as simulated time advances (as shards finish, sharded),
@@ -40,7 +52,14 @@ def simulate(
     workers (> 1) or dask (a scheduler address or a distributed.Client) split the run into
     shards of functions that share nothing, simulated in parallel and merged: the same logs
     and summary as one process (see coldsim.sharding); a scenario whose functions share
-    capacity is refused."""
+    capacity is refused.
+
+    The run is streamed when `save_to` names a folder, or when scenario.outputs.requests is
+    `none` or a fraction: its summary and figures accumulate as it goes and its memory does
+    not grow with its requests. Its Result's `invocations` then holds only the requests
+    kept in memory: none, or the sample; with `save_to`, none (they are in the folder's
+    invocations.parquet, written as the run goes; the folder is replaced atomically at the
+    end, as Result.save does)."""
     if scenario is None:
         raise ScenarioError("simulate() needs a scenario: a Scenario, a mapping or a YAML path")
     if isinstance(scenario, str | Path):
@@ -60,12 +79,70 @@ def simulate(
         check_memory(scenario, 2 if sharded else 1, hint=" (or pass memory_check=False to insist)",
                      what="this run, sharded," if sharded else None)
     t0 = time.perf_counter()
+    if save_to is not None:
+        out = check_output_dir(save_to, "run")
+        results: list[Result] = []
+
+        def fill(tmp: Path) -> None:
+            if sharded and scenario.outputs.requests == "none":
+                results.append(_streamed_shards(scenario, workers, dask, progress, t0))
+                results[0].save_into(tmp)
+            elif sharded:  # every request, or a sample of them, renumbered as one run
+                log = simulate_shards(scenario, workers, dask, progress)
+                results.append(result_of(scenario, log, time.perf_counter() - t0, t0))
+                results[0].save_into(tmp)
+            else:
+                results.append(_streamed(scenario, progress, tmp, t0))
+                results[0].save_into(tmp, requests=False)
+
+        write_folder(out, "run", fill)
+        return results[0]
+    if sharded and scenario.outputs.requests == "none":
+        return _streamed_shards(scenario, workers, dask, progress, t0)
     if sharded:
         log = simulate_shards(scenario, workers, dask, progress)
+    elif scenario.outputs.requests != "all":
+        return _streamed(scenario, progress, None, t0)
     else:
         with frozen_heap():
             log = Engine(scenario, progress=progress).run()
     return result_of(scenario, log, time.perf_counter() - t0, t0)
+
+
+def _streamed(scenario: Scenario, progress, folder: Path | None, t0: float) -> Result:
+    """Run with the engine's rows handed to a RequestSink (invocations.parquet into
+    `folder`, if any) as the run goes."""
+    sink = RequestSink(scenario, folder)
+    with frozen_heap():
+        engine = Engine(scenario, progress=progress)
+        engine.sink, engine.flush_rows = sink, BLOCK_ROWS
+        # Rows are handed over between chunks of arrivals: no chunk much above a block.
+        engine.chunk_arrivals = min(engine.chunk_arrivals, 2 * BLOCK_ROWS)
+        log = engine.run()
+    engine_wall_s = time.perf_counter() - t0
+    requests, instances, throttles, kept, about = sink.finish(log)
+    summary = _facts(scenario, log, engine_wall_s)
+    summary.update(report(sink.stats, instances, scenario, kept))
+    summary["requests_log"] = about
+    summary["wall_s"] = time.perf_counter() - t0
+    return Result(scenario, requests, instances, throttles, summary, sink.stats, kept, True)
+
+
+def _streamed_shards(scenario: Scenario, workers, dask, progress, t0: float) -> Result:
+    """A sharded run whose shards stream (outputs.requests none): each sends back its
+    statistics, its instances and throttles, and the rows it kept, merged here."""
+    log, parts = simulate_shards(scenario, workers, dask, progress, sink=shard_sink)
+    engine_wall_s = time.perf_counter() - t0
+    stats = RowStats(scenario)
+    for functions, shard_stats in parts:
+        stats.merge(shard_stats, np.asarray(functions))
+    instances, throttles = instances_frame(log), throttles_frame(log)
+    kept = invocations_frame(log, scenario.warmup_s)
+    summary = _facts(scenario, log, engine_wall_s)
+    summary.update(report(stats, instances, scenario, kept))
+    summary["requests_log"] = about_requests("none", int(stats.counts["rows"].sum()), 0)
+    summary["wall_s"] = time.perf_counter() - t0
+    return Result(scenario, kept.iloc[:0], instances, throttles, summary, stats, kept, True)
 
 
 def result_of(scenario: Scenario, log: EventLog, engine_wall_s: float, t0: float) -> Result:
@@ -73,7 +150,18 @@ def result_of(scenario: Scenario, log: EventLog, engine_wall_s: float, t0: float
     invocations = invocations_frame(log, scenario.warmup_s)
     instances = instances_frame(log)
     throttles = throttles_frame(log)
-    summary: dict[str, Any] = {
+    stats = row_stats(invocations, instances, throttles, scenario)
+    summary = _facts(scenario, log, engine_wall_s)
+    summary.update(report(stats, instances, scenario, invocations))
+    summary["requests_log"] = requests_written(invocations, scenario.outputs.requests,
+                                               scenario.seed)[1]  # fmt: skip
+    summary["wall_s"] = time.perf_counter() - t0
+    return Result(scenario, invocations, instances, throttles, summary, stats)
+
+
+def _facts(scenario: Scenario, log: EventLog, engine_wall_s: float) -> dict[str, Any]:
+    """The run's facts that head its summary."""
+    return {
         "scenario": scenario.name,
         "seed": scenario.seed,
         "duration_s": scenario.duration_s,
@@ -84,6 +172,3 @@ def result_of(scenario: Scenario, log: EventLog, engine_wall_s: float, t0: float
         "engine_wall_s": engine_wall_s,
         "coldsim_version": __version__,
     }
-    summary.update(summarize(invocations, instances, throttles, scenario))
-    summary["wall_s"] = time.perf_counter() - t0
-    return Result(scenario, invocations, instances, throttles, summary)

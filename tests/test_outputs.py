@@ -20,7 +20,7 @@ DATA = {"name": "outputs", "seed": 7, "duration_s": 4000,
 
 
 def _about(path) -> dict:
-    return json.loads(pq.read_schema(path).metadata[b"coldsim.requests"])
+    return json.loads(pq.read_metadata(path).metadata[b"coldsim.requests"])
 
 
 def _run(tmp_path, name: str, requests) -> tuple:
@@ -38,9 +38,11 @@ def test_all_requests_by_default_and_said_so(tmp_path):
 
 
 def test_a_sample_is_a_seeded_uniform_subset_flagged_in_its_metadata(tmp_path):
-    res, out = _run(tmp_path, "sample", 0.2)
+    sampled, out = _run(tmp_path, "sample", 0.2)  # streamed: it keeps only its sample
+    res = simulate({**DATA, "outputs": {"requests": "all"}})
     n = len(res.invocations)
     sample = pd.read_parquet(out / "invocations.parquet")
+    pd.testing.assert_frame_equal(sample, sampled.invocations, check_categorical=False)
     about = _about(out / "invocations.parquet")
     assert about["requests"] == "sample" and about["fraction"] == 0.2
     assert about["rows_total"] == n and about["rows_written"] == len(sample)

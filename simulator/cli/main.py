@@ -104,7 +104,9 @@ def run(
             sharded = dask is not None or (workers or 1) > 1  # the parent merges the shards
             check_memory(sc, 2 if sharded else 1, hint=" (or pass --skip-memory-check to insist)",
                          what="this run, sharded," if sharded else None)
-        split = {"workers": workers, "dask": dask, "memory_check": False}
+        # The run streams into the folder (its request log in row groups as it goes), which
+        # replaces out_dir atomically at the end.
+        split = {"workers": workers, "dask": dask, "memory_check": False, "save_to": out_dir}
         if quiet:
             result = simulate(sc, **split)
         else:
@@ -118,10 +120,6 @@ def run(
     except KeyboardInterrupt:  # (worker processes are stopped with it)
         err_console.print("interrupted: nothing was written")
         raise typer.Exit(code=130) from None
-    try:
-        result.save(out_dir)
-    except OutputDirError as err:  # something appeared there while it ran
-        raise _fail(err) from None
     except OSError as err:
         raise _fail(f"cannot write {out_dir}: {err}", code=1) from None
     if not quiet:

@@ -221,8 +221,14 @@ class Engine:
         self._throttle_blocks: list[dict[str, np.ndarray]] = []
         self.handovers = 0  # blocks of invocation rows handed over
         #: Rows held before they are handed over as a block (None: all at the end). Blocks
-        #: are for a consumer that streams them; the run's own log holds every row anyway.
+        #: go to the sink when there is one; else the run's own log holds every row.
         self.flush_rows: int | None = None
+        #: A streamed run's consumer of blocks: sink.rows(block, instances) for request rows
+        #: (in request-id order), sink.throttles(block) for throttled attempts. The run's
+        #: log then holds no request rows.
+        self.sink = None
+        self._served = np.zeros(0, dtype=np.int64)  # requests served per instance, so far
+        self._latest_end = 0.0  # of the requests handed over
         self.chunk_arrivals = CHUNK  # arrivals merged at a time (rows are handed over between)
         self.next_request_id = itertools.count().__next__
         #: Per function: the SimPy event id of its next arrival (see _serve_arrivals).
@@ -335,7 +341,7 @@ class Engine:
         self.release(math.inf)
         log = self._event_log()
         if self.progress is not None:
-            self._report(1.0, len(log.invocations["arrival_s"]))
+            self._report(1.0, self.columns.offset)
         return log
 
     # -- arrivals ---------------------------------------------------------------------------
@@ -1048,17 +1054,33 @@ class Engine:
         before = min(self._unfinished, default=2**31)
         rows = cols.held() if last else cols.final_rows(before)
         if rows:
-            self._blocks.append(cols.take(rows, self.instances.init_ms))
+            block = cols.take(rows, self.instances.init_ms)
             self.handovers += 1
-        self._throttle_blocks.append(cols.take_throttles())
+            ends = block["end_s"][np.isfinite(block["end_s"])]
+            if len(ends):
+                self._latest_end = max(self._latest_end, float(ends.max()))
+            iid = block["instance_id"]
+            ids, n = np.unique(iid[iid >= 0], return_counts=True)
+            if len(ids) and ids[-1] >= len(self._served):
+                grown = np.zeros(max(2 * len(self._served), int(ids[-1]) + 1), dtype=np.int64)
+                grown[: len(self._served)] = self._served
+                self._served = grown
+            self._served[ids] += n
+            if self.sink is None:
+                self._blocks.append(block)
+            else:
+                self.sink.rows(block, self.instances)
+        throttles = cols.take_throttles()
+        if self.sink is None:
+            self._throttle_blocks.append(throttles)
+        else:
+            self.sink.throttles(throttles)
 
     def _last_end(self) -> float:
         """The latest end of a request so far (0 if none)."""
-        ends = [b["end_s"] for b in self._blocks]
-        ends.append(np.frombuffer(self.columns.invocations["end_s"][:], dtype=float))
-        ends = np.concatenate(ends)
+        ends = np.frombuffer(self.columns.invocations["end_s"][:], dtype=float)
         ends = ends[np.isfinite(ends)]
-        return float(ends.max()) if len(ends) else 0.0
+        return max(self._latest_end, float(ends.max()) if len(ends) else 0.0)
 
     def _event_log(self) -> EventLog:
         if self._unfinished:  # every request has ended by now; else a bookkeeping slip
@@ -1066,16 +1088,15 @@ class Engine:
         self._flush(last=True)
         inv = _concatenated(self._blocks, self.columns)
         throttles = {c: np.concatenate([b[c] for b in self._throttle_blocks])
-                     for c in self.columns.throttles}  # fmt: skip
-        ends = inv["end_s"][np.isfinite(inv["end_s"])]
-        horizon = max(self.scenario.duration_s, float(ends.max()) if len(ends) else 0.0,
-                      self.horizon_floor_s)  # fmt: skip
+                     if self._throttle_blocks else np.empty(0, dtype=col.typecode)
+                     for c, col in self.columns.throttles.items()}  # fmt: skip
+        horizon = max(self.scenario.duration_s, self._latest_end, self.horizon_floor_s)
         self.provisioned.finish(horizon)
         inst = self.instances
         return EventLog(
             functions=[f.name for f in self.scenario.functions],
             invocations=inv,
-            instances=inst.columns(horizon, inv["instance_id"]),
+            instances=inst.columns(horizon, self._served),
             throttles=throttles,
             horizon_s=horizon,
             events=self.events,

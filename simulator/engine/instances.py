@@ -109,15 +109,32 @@ class Instances:
     def end(self, iid: int, at: float, reason: EndReason) -> None:
         self.expiry[iid], self.reason[iid] = at, reason
 
-    def columns(self, horizon: float, invocation_instance: np.ndarray) -> dict[str, np.ndarray]:
-        """One row per instance; those whose end lies past the horizon are alive."""
+    def facts(self, iids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(created_s, ahead, prewarmed, function) of the given instances, as they are now:
+        for a streamed run's blocks of rows (final for the instances those rows ran on)."""
+        ids = iids.tolist()
+        created, fn = self.created, self.fn
+        provisioned, prewarmed = self.provisioned, self.prewarmed
+        pre = np.array([prewarmed[i] for i in ids], dtype=bool)
+        return (
+            np.array([created[i] for i in ids], dtype=float),
+            np.array([provisioned[i] for i in ids], dtype=bool) | pre,
+            pre,
+            np.array([fn[i] for i in ids], dtype=np.int64),
+        )
+
+    def columns(self, horizon: float, served: np.ndarray) -> dict[str, np.ndarray]:
+        """One row per instance; those whose end lies past the horizon are alive. `served`:
+        requests served per instance (as far as it goes; instance ids index it)."""
         created = np.array(self.created, dtype=float)
         init_ms = np.array(self.init_ms, dtype=float)
         expiry = np.array(self.expiry, dtype=float)
         reasons = np.array(self.reason, dtype=np.int8)
         alive = (expiry > horizon) & (reasons != EndReason.UNPLACED)  # those never ran
         reason = np.where(alive, EndReason.ALIVE, reasons)
-        served = invocation_instance[invocation_instance >= 0]
+        invocations = np.zeros(len(created), dtype=np.int64)
+        n = min(len(served), len(created))
+        invocations[:n] = served[:n]
         return {
             "instance_id": np.arange(len(created), dtype=np.int32),  # as in invocations
             "function": np.array(self.fn, dtype=np.int32),
@@ -127,7 +144,7 @@ class Instances:
             "init_ms": init_ms,
             "ended_s": np.where(alive, np.nan, expiry),
             "end_reason": reason.astype(np.int8),
-            "invocations": np.bincount(served, minlength=len(created)).astype(np.int64),
+            "invocations": invocations,
             "prewarmed": np.array(self.prewarmed, dtype=bool),
             "host": np.array(self.host, dtype=np.int32),
         }

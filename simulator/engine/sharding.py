@@ -94,18 +94,27 @@ def shards(scenario: Scenario, count: int) -> list[list[int]]:
 
 
 def run_shard(
-    data: dict[str, Any], seed: int, floor_s: float, folders: Sequence[str]
-) -> EventLog:
+    data: dict[str, Any], seed: int, floor_s: float, folders: Sequence[str],
+    sink: Callable[[Scenario], Any] | None = None,
+) -> EventLog | tuple[EventLog, Any]:  # fmt: skip
     """Simulate one shard (a top-level function: it travels to workers). data: the shard's
     scenario as plain data, validated by the parent with the user's consent to its plug-ins;
-    folders: where those plug-in modules were found."""
+    folders: where those plug-in modules were found. sink: makes the engine's sink (a
+    top-level function) for a streamed run: then (log, sink.shard(log)) come back."""
     for folder in folders:
         if folder not in sys.path:
             sys.path.append(folder)
     try:
         scenario = parse_scenario(data, allow_import=True)
         with frozen_heap():
-            return Engine(scenario, seed=seed, horizon_floor_s=floor_s).run()
+            engine = Engine(scenario, seed=seed, horizon_floor_s=floor_s)
+            if sink is None:
+                return engine.run()
+            engine.sink = sink(scenario)
+            engine.flush_rows = engine.sink.block_rows
+            engine.chunk_arrivals = min(engine.chunk_arrivals, 2 * engine.flush_rows)
+            log = engine.run()
+            return log, engine.sink.shard(log)
     except PolicyError as err:
         raise PolicyError(f"shard of {len(data['functions'])} function(s): {err}") from None
 
@@ -116,9 +125,12 @@ def simulate_shards(
     dask: str | Any | None,
     progress: Callable[..., None] | None = None,
     count: int | None = None,
-) -> EventLog:
+    sink: Callable[[Scenario], Any] | None = None,
+) -> EventLog | tuple[EventLog, list[tuple[list[int], Any]]]:
     """The run's event log, simulated in shards on `workers` processes or Dask (`count`
-    shards: by default a few per worker)."""
+    shards: by default a few per worker). With `sink` (see run_shard) the run is streamed:
+    (log, [(each shard's functions, what its sink gave back)]); the log's invocations are
+    the rows the sinks kept."""
     check_shardable(scenario)
     if count is None:
         count = SHARDS_PER_WORKER * (workers or 1) if dask is None else 64
@@ -134,20 +146,33 @@ def simulate_shards(
         if limit is not None:  # the unreserved pool as in the whole run: less others' reserve
             outside = sum(reserved) - sum(reserved[k] for k in parts[i])
             shard_data["platform"] = {**data["platform"], "concurrency_limit": limit - outside}
-        return i, (shard_data, scenario.seed, floor_s, folders)
+        return i, (shard_data, scenario.seed, floor_s, folders, sink)
 
     logs: dict[int, EventLog] = {}
+    extra: dict[int, Any] = {}
     report, placed = reporter(progress), 0
-    for i, log in execute(run_shard, [job(i, 0.0) for i in range(len(parts))], workers, dask):
-        logs[i] = log
-        placed += len(log.invocations["arrival_s"])
+
+    def take(i: int, got, again: bool = False) -> None:
+        nonlocal placed
+        if sink is not None:
+            got, extra[i] = got
+        if not again:
+            placed += (int(extra[i].counts["rows"].sum()) if sink is not None
+                       else len(got.invocations["arrival_s"]))  # fmt: skip
+        logs[i] = got
+
+    for i, got in execute(run_shard, [job(i, 0.0) for i in range(len(parts))], workers, dask):
+        take(i, got)
         report(len(logs) / len(parts), placed)
     horizon = max(log.horizon_s for log in logs.values())
     again = [i for i, log in logs.items() if log.horizon_s < horizon
              and log.next_replacement_s <= horizon]  # fmt: skip
-    for i, log in execute(run_shard, [job(i, horizon) for i in again], workers, dask):
-        logs[i] = log
-    return merge(scenario, [(parts[i], logs[i]) for i in range(len(parts))], horizon)
+    for i, got in execute(run_shard, [job(i, horizon) for i in again], workers, dask):
+        take(i, got, again=True)
+    log = merge(scenario, [(parts[i], logs[i]) for i in range(len(parts))], horizon)
+    if sink is None:
+        return log
+    return log, [(parts[i], extra[i]) for i in range(len(parts))]
 
 
 def merge(

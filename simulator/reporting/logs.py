@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,7 +11,6 @@ import pandas as pd
 
 from ..engine.eventlog import EndReason, EventLog, Kind, Outcome, Status, ThrottleReason, categories
 from ..errors import ScenarioError
-from ..rng import stream
 
 #: Every column of the three logs: its unit is in its name, its meaning here. Written into the
 #: Parquet files as field metadata ("description") and listed in docs/outputs.md.
@@ -84,52 +84,108 @@ ABOUT_KEY = b"coldsim.requests"
 
 def write_parquet(frame: pd.DataFrame, path, log: str, about: dict | None = None) -> None:
     """Write a log with each column's description as Parquet field metadata, and `about`
-    (what the file holds) as the schema's metadata under ABOUT_KEY."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    (what the file holds) as the file's key-value metadata under ABOUT_KEY."""
+    writer = LogWriter(path, log)
+    writer.write(frame)
+    writer.close(about)
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    docs = COLUMNS[log]
-    fields = [
-        f.with_metadata({"description": docs[f.name]}) if f.name in docs else f
-        for f in table.schema
-    ]
-    metadata = dict(table.schema.metadata or {})
-    if about is not None:
-        metadata[ABOUT_KEY] = json.dumps(about).encode()
-    table = table.cast(pa.schema(fields, metadata=metadata))
-    pq.write_table(table, path)
+
+class LogWriter:
+    """A log written to Parquet one row group per block (pyarrow's ParquetWriter), so the
+    whole table is never in memory; `close(about)` adds what the file holds (ABOUT_KEY)."""
+
+    def __init__(self, path, log: str):
+        self.path, self.log = Path(path), log
+        self.rows = 0
+        self._writer = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._writer is None:
+            docs = COLUMNS[self.log]
+            fields = [
+                f.with_metadata({"description": docs[f.name]}) if f.name in docs else f
+                for f in table.schema
+            ]
+            self._schema = pa.schema(fields, metadata=table.schema.metadata)
+            self._writer = pq.ParquetWriter(self.path, self._schema)
+        self._writer.write_table(table.cast(self._schema))
+        self.rows += len(frame)
+
+    def close(self, about: dict | None = None, empty: pd.DataFrame | None = None) -> None:
+        """Finish the file; `empty` (the log's columns, no rows) gives the schema of a file
+        that received no block."""
+        if self._writer is None:
+            if empty is None:
+                raise ValueError(f"{self.path}: no rows and no empty frame for the schema")
+            self.write(empty)
+        if about is not None:
+            self._writer.add_key_value_metadata({ABOUT_KEY.decode(): json.dumps(about)})
+        self._writer.close()
+
+
+class Sampler:
+    """A seeded uniform sample of requests, block by block: each request is kept with
+    probability `fraction`, independently, by a hash (SplitMix64) of the run's seed, its
+    function's name and its number among its function's requests. So the same run keeps the
+    same requests however its rows are split into blocks or shards."""
+
+    DESCRIPTION = (
+        "each request kept independently with probability `fraction`: a hash of the run's "
+        "seed, its function's name and its number among that function's requests"
+    )
+
+    def __init__(self, functions: list[str], seed: int, fraction: float):
+        self.fraction = fraction
+        self.keys = np.array([
+            int.from_bytes(hashlib.sha256(f"{seed}/{name}/outputs".encode()).digest()[:8],
+                           "little")
+            for name in functions
+        ], dtype=np.uint64)  # fmt: skip
+        self.seen = np.zeros(len(functions), dtype=np.int64)
+
+    def keep(self, codes: np.ndarray) -> np.ndarray:
+        """Which of a block's rows (their functions' codes, in request order) are kept."""
+        codes = np.asarray(codes, dtype=np.int64)
+        order = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[order], np.arange(len(self.keys)))
+        nth = np.empty(len(codes), dtype=np.int64)
+        nth[order] = np.arange(len(codes)) - starts[codes[order]]
+        nth += self.seen[codes]
+        self.seen += np.bincount(codes, minlength=len(self.keys))
+        golden = np.uint64(0x9E3779B97F4A7C15)
+        z = self.keys[codes] + (nth.astype(np.uint64) + np.uint64(1)) * golden
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+        return (z >> np.uint64(11)).astype(float) * 2.0**-53 < self.fraction
 
 
 def requests_written(
     invocations: pd.DataFrame, requests: str | float, seed: int
 ) -> tuple[pd.DataFrame | None, dict]:
     """The request log a run writes for `outputs.requests` (all, none or a fraction), and what
-    it holds: a sample keeps each request independently with probability `fraction`, drawn
-    from the run's seed (its own stream: the same run writes the same sample)."""
+    it holds (see Sampler for a fraction's sample)."""
     total = len(invocations)
     if requests == "none":
-        return None, {"requests": "none", "rows_total": total, "rows_written": 0}
+        return None, about_requests("none", total, 0)
     if requests == "all":
-        return invocations, {"requests": "all", "rows_total": total, "rows_written": total}
-    # Per function, from its own stream: the same requests whatever the other functions
-    # (and however a sharded run numbered them).
-    codes = invocations["function"].cat.codes.to_numpy()
-    names = invocations["function"].cat.categories
-    keep = np.zeros(total, dtype=bool)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    for k, name in enumerate(names):
-        rows = order[bounds[k] : bounds[k + 1]]
-        if len(rows):
-            keep[rows] = stream(seed, name, "outputs").random(len(rows)) < requests
+        return invocations, about_requests("all", total, total)
+    names = list(invocations["function"].cat.categories)
+    keep = Sampler(names, seed, requests).keep(invocations["function"].cat.codes.to_numpy())
     sample = invocations[keep].reset_index(drop=True)
-    return sample, {
-        "requests": "sample", "fraction": requests, "rows_total": total,
-        "rows_written": len(sample),
-        "sampled_by": "each request kept independently with probability `fraction`, drawn "
-                      "from the run's seed and its function's name",
-    }  # fmt: skip
+    return sample, about_requests(requests, total, len(sample))
+
+
+def about_requests(requests: str | float, total: int, written: int) -> dict:
+    """What a request log holds, for its metadata and summary.json."""
+    if isinstance(requests, str):
+        return {"requests": requests, "rows_total": total, "rows_written": written}
+    return {"requests": "sample", "fraction": requests, "rows_total": total,
+            "rows_written": written, "sampled_by": Sampler.DESCRIPTION}  # fmt: skip
 
 
 def read_requests(folder: Path, purpose: str) -> pd.DataFrame:
@@ -145,7 +201,7 @@ def read_requests(folder: Path, purpose: str) -> pd.DataFrame:
             "(outputs.requests none?): run it again with --requests all",
             file=str(folder),
         )
-    raw = (pq.read_schema(path).metadata or {}).get(ABOUT_KEY)
+    raw = (pq.read_metadata(path).metadata or {}).get(ABOUT_KEY)
     about = json.loads(raw) if raw else {"requests": "all"}
     if about.get("requests") == "sample":
         raise ScenarioError(
@@ -166,10 +222,14 @@ def invocations_frame(log: EventLog, warmup_s: float) -> pd.DataFrame:
     dropped (async, past its max event age); kind: user | warmer. start_s, end_s and
     latency_ms (end - arrival, so it includes init and any async queueing) are NaN unless
     served. counted: arrived in the stats window [warmup_s, duration_s)."""
-    inv = log.invocations
+    return requests_frame(log.invocations, log.functions, warmup_s)
+
+
+def requests_frame(inv: dict[str, np.ndarray], functions: list[str], warmup_s: float):
+    """The engine's request columns (a block of them, or all) as the request log."""
     data = {
         "request_id": inv["request_id"],
-        "function": _categorical(inv["function"], log.functions),
+        "function": _categorical(inv["function"], functions),
         "kind": _categorical(inv["kind"], categories(Kind)),
         "status": _categorical(inv["status"], categories(Status)),
         "arrival_s": inv["arrival_s"],

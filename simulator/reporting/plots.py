@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import style
-from .intervals import alive_over_time, occupancy
+from .intervals import _integral, alive_over_time
 
 COLD, WARM, IDLE = style.PALETTE[1], style.PALETTE[0], "#aec7e8"
 
@@ -33,28 +33,23 @@ def user_latency_ms(invocations: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray
     return rows, (rows["latency_ms"] - rows["queue_delay_ms"]).to_numpy()
 
 
-def busiest(invocations: pd.DataFrame, functions: list[str], n: int = MAX_SHOWN) -> list[str]:
-    """The n functions with the most requests, busiest first."""
-    counts = invocations["function"].value_counts()
-    return [f for f in counts.index if f in set(functions)][:n]
-
-
-def latency_cdf(invocations: pd.DataFrame, title: str = "", functions=None) -> Figure:
-    """Empirical CDF of latency, cold vs warm starts (served, counted user requests), log x
-    axis. With several functions: one panel per function (the busiest MAX_SHOWN)."""
-    rows, lat = user_latency_ms(invocations)
+def latency_cdf(stats, title: str = "", functions=None) -> Figure:
+    """CDF of latency, cold vs warm starts (served, counted user requests; asynchronous ones
+    from dispatch), log x axis, from a run's RowStats: exact, or from its sketch's bins
+    (within 1 %). With several functions: one panel per function (the busiest MAX_SHOWN)."""
     names = list(functions or [])
-    shown = busiest(rows, names) if len(names) > 1 else [None]
+    served = stats.latency["all"].count
+    shown = _busiest(served, names) if len(names) > 1 else [None]
     cols = 1 if len(shown) == 1 else 3
     nrows = -(-len(shown) // cols)
     fig, axes = style.figures(nrows, cols, width=7 if cols == 1 else 11, height=4.2 if cols == 1
                               else 2.6 * nrows)  # fmt: skip
-    cold = rows["cold"].to_numpy()
-    fn = rows["function"].to_numpy()
-    for ax, name in zip(axes, shown, strict=False):
-        mine = np.ones(len(rows), dtype=bool) if name is None else fn == name
-        for label, mask, color in (("warm", ~cold, WARM), ("cold", cold, COLD)):
-            style.cdf(ax, lat[mine & mask], label=label, color=color)
+    lat = stats.latency
+    warm, cold = lat.get("plot_warm", lat["warm"]), lat.get("plot_cold", lat["cold"])
+    for ax, k in zip(axes, shown, strict=False):
+        for label, store, color in (("warm", warm, WARM), ("cold", cold, COLD)):
+            values, weights = store.distribution(k)
+            style.cdf(ax, values, label=label, weights=weights, color=color)
         if not ax.lines:
             ax.text(0.5, 0.5, "no counted requests", ha="center", va="center",
                     transform=ax.transAxes)  # fmt: skip
@@ -62,9 +57,9 @@ def latency_cdf(invocations: pd.DataFrame, title: str = "", functions=None) -> F
         ax.set_ylim(0, 1.01)
         ax.grid(True, which="both", alpha=0.3)
         if ax.lines:
-            ax.legend(loc="lower right", fontsize=7 if name is not None else None)
-        if name is not None:
-            ax.set_title(name, fontsize=9)
+            ax.legend(loc="lower right", fontsize=7 if k is not None else None)
+        if k is not None:
+            ax.set_title(names[k], fontsize=9)
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
     for ax in axes[-cols:]:
@@ -73,26 +68,38 @@ def latency_cdf(invocations: pd.DataFrame, title: str = "", functions=None) -> F
         ax.set_ylabel("fraction ≤ latency")
     more = len(set(names)) - len(shown) if len(names) > 1 else 0
     note = f" (the {len(shown)} busiest of {len(set(names))} functions)" if more > 0 else ""
+    if stats.method != "exact":
+        note += "; from a DDSketch, within 1 %"
     fig.suptitle((title or "Latency CDF: cold vs warm starts") + note, fontsize=10)
     return fig
 
 
+def _busiest(counts: np.ndarray, names: list[str], n: int = MAX_SHOWN) -> list[int]:
+    """The n functions (indices) with the highest counts, busiest first (ties: in order);
+    those with none are left out."""
+    order = np.argsort(-np.asarray(counts), kind="stable")[:n]
+    return [int(k) for k in order if counts[k] > 0]
+
+
 def instances_over_time(
-    invocations: pd.DataFrame,
+    stats,
     instances: pd.DataFrame,
     duration_s: float,
     warmup_s: float = 0.0,
-    bins: int = 400,
     title: str = "",
     memory_mb: dict[str, float] | None = None,
-    multi_request: np.ndarray | None = None,
 ) -> Figure:
-    """Time-average busy (init + execution) and idle instances per bin, stacked. With several
-    functions (memory_mb: function -> MB), a second panel stacks the memory their alive
-    instances hold, per function (the busiest MAX_SHOWN, the rest as "others")."""
-    edges = np.linspace(0.0, duration_s, bins + 1)
-    busy, alive = occupancy(invocations, instances, edges, multi_request)
-    alive = np.maximum(alive, busy)
+    """Time-average busy (init + execution) and idle instances per bin, stacked, from a run's
+    RowStats (busy time per bin) and its instances. With several functions (memory_mb:
+    function -> MB), a second panel stacks the memory their alive instances hold, per
+    function (the busiest MAX_SHOWN by requests, the rest as "others")."""
+    edges = stats.edges
+    bins = len(edges) - 1
+    created = instances["created_s"].to_numpy()
+    ahead = instances["provisioned"].to_numpy() | instances["prewarmed"].to_numpy()
+    inits = np.diff(_integral(created[ahead], instances["ready_s"].to_numpy()[ahead], edges))
+    busy = (stats.busy_bins + inits) / np.diff(edges)
+    alive = np.maximum(alive_over_time(instances, edges), busy)
     scale, unit = _time_unit(duration_s)
     x = edges / scale
     per_function = memory_mb is not None and len(memory_mb) > 1
@@ -105,7 +112,8 @@ def instances_over_time(
     ax.set_title(title or "Instances over time")
     if per_function:
         ax = axes[1]
-        shown = busiest(invocations, list(memory_mb))
+        everyone = list(memory_mb)
+        shown = [everyone[k] for k in _busiest(stats.counts["rows"], everyone)]
         names = instances["function"].to_numpy()
         base = np.zeros(bins)
         layers = [(f, names == f) for f in shown]
@@ -166,11 +174,11 @@ def counts_over_time(times_s: np.ndarray, span_s: float) -> tuple[np.ndarray, fl
 
 
 def cold_starts_over_time(
-    invocations: pd.DataFrame, duration_s: float, warmup_s: float = 0.0, title: str = ""
+    stats, duration_s: float, warmup_s: float = 0.0, title: str = ""
 ) -> Figure:
-    """Cold starts per bin of simulated time, bins sized to the figure (at most MAX_BINS)."""
-    t = invocations.loc[invocations["cold"], "arrival_s"].to_numpy()
-    counts, width, per = counts_over_time(t, duration_s)
+    """Cold starts per bin of simulated time, bins sized to the figure (at most MAX_BINS),
+    from a run's RowStats."""
+    counts, width, per = stats.cold_bins, stats.cold_width, stats.cold_per
     scale, unit = _time_unit(duration_s)
     fig, ax = style.figure(8, 3.6)
     ax.stairs(counts, np.arange(len(counts) + 1) * width / scale, fill=True, color=COLD, alpha=0.8)
@@ -180,7 +188,7 @@ def cold_starts_over_time(
     ax.set_xlabel(f"simulated time ({unit})")
     ax.set_ylabel(f"cold starts per {per}")
     ax.grid(True, alpha=0.3)
-    ax.set_title(title or f"Cold starts per {per} (total {len(t):,})")
+    ax.set_title(title or f"Cold starts per {per} (total {int(counts.sum()):,})")
     return fig
 
 

@@ -14,18 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..engine.eventlog import Kind, Status
-from ..runtimes import CUSTOM_RUNTIMES
 from ..scenario.prices import MB_PER_GB
-from .intervals import busy_intervals, on_instances, overlap
+from .intervals import busy_intervals, overlap
 from .logs import function_codes
 
 if TYPE_CHECKING:
     from ..scenario.schema import Scenario
 
-def costs(
-    invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario, counted: np.ndarray
-) -> dict[str, np.ndarray]:
+def costs(stats, instances: pd.DataFrame, scenario: Scenario, kept: pd.DataFrame) -> dict:
     """Cost per function (USD) of what happened in the stats window, by AWS's billing rules:
     a fee per served request; duration rounded up to the billing granularity, at the
     provisioned execution price on provisioned instances; on a cold start the billed duration
@@ -37,61 +33,23 @@ def costs(
     instance's init once however many requests joined it. With SnapStart, a cold start bills
     its Billed Restore Duration instead of init, and `snapstart` holds the cache and restore
     fees. Functions billed per instance (busy-instance, alive-instance) pay request fees and
-    `instances` (their instances' time at the instance prices) instead of compute and init."""
+    `instances` (their instances' time at the instance prices) instead of compute and init.
+
+    The requests' part comes from `stats` (a RowStats: fees, compute, init, warmers), the
+    rest from the instances; `kept` holds the rows of the functions billed per busy
+    instance (at least)."""
     pricing = scenario.platform.pricing
     n_fn = len(scenario.functions)
     gb = np.array([f.memory_mb for f in scenario.functions], dtype=float) / MB_PER_GB
     prices = [getattr(pricing, f.architecture) for f in scenario.functions]
     od_ms = np.array([p.gb_s_usd for p in prices]) * gb / 1000.0  # per billed ms
-    pc_ms = np.array([p.provisioned_exec_gb_s_usd for p in prices]) * gb / 1000.0
     pc_gb_s = np.array([p.provisioned_gb_s_usd for p in prices]) * gb
-    codes = function_codes(invocations)
-    served = (invocations["status"].cat.codes.to_numpy() == Status.SERVED) & counted
-    user = invocations["kind"].cat.codes.to_numpy() == Kind.USER
-    on_pc = invocations["provisioned"].to_numpy()
-    prewarmed = instances["prewarmed"].to_numpy()
-    iid = invocations["instance_id"].to_numpy()
-    # Rows on pre-warmed instances waited for part of an init billed with the instance.
-    cold = invocations["cold"].to_numpy() & ~on_instances(prewarmed, iid)
     g = pricing.billing_granularity_ms
-    dur = invocations["duration_ms"].to_numpy()
-    init = invocations["init_ms"].to_numpy()
-    if any(f.instance_concurrency > 1 for f in scenario.functions):
-        cold = cold & pays_init(cold, iid, init)
-
-    def billed_ms(mask: np.ndarray) -> np.ndarray:  # per function
-        return np.bincount(codes[mask], weights=_round_up(dur[mask], g), minlength=n_fn)
-
-    # INIT is billed on demand since Aug 2025; custom runtimes (provided.*) always paid it.
-    bills_init = np.array(
-        [pricing.bill_init or f.runtime in CUSTOM_RUNTIMES for f in scenario.functions]
-    )
-
-    # SnapStart: a cold start's Billed Restore Duration (runtime load and hooks), billed
-    # whatever bill_init says (it is not INIT).
-    restore_ms = np.array([
-        f.snapstart.billed_ms(f.global_state) if f.snapstart is not None else np.nan
-        for f in scenario.functions
-    ])  # fmt: skip
-    snap = ~np.isnan(restore_ms)
-    bills_init = bills_init | snap
-
-    def init_ms(mask: np.ndarray) -> np.ndarray:  # the extra billed for init, per function
-        rows = np.flatnonzero(mask & cold)
-        paid = init[rows]
-        if snap.any():
-            paid = np.where(snap[codes[rows]], restore_ms[codes[rows]], paid)
-        extra = _round_up(dur[rows] + paid, g) - _round_up(dur[rows], g)
-        return np.bincount(codes[rows], weights=extra, minlength=n_fn) * bills_init
-
-    def group(kind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mask = served & kind
-        fees = np.bincount(codes[mask], minlength=n_fn) * pricing.request_usd
-        compute = billed_ms(mask & ~on_pc) * od_ms + billed_ms(mask & on_pc) * pc_ms
-        return fees, compute, init_ms(mask & ~on_pc) * od_ms
-
-    fees, compute, init_usd = group(user)
-    warmers = sum(group(~user)) + np.zeros(n_fn)
+    fees = stats.sums["fees_usd"]
+    compute = stats.sums["compute_usd"].copy()
+    warmers = stats.sums["warmers_usd"].copy()
+    snap, restore_ms, bills_init = stats.snap, stats.restore_ms, stats.bills_init
+    prewarmed = instances["prewarmed"].to_numpy()
     created = instances["created_s"].to_numpy()
     ahead = prewarmed & (created >= scenario.warmup_s) & (created < scenario.duration_s)
     inst_codes = function_codes(instances)[ahead]
@@ -100,15 +58,15 @@ def costs(
         prewarm_ms = np.where(snap[inst_codes], restore_ms[inst_codes], prewarm_ms)
     prewarm_ms = _round_up(prewarm_ms, g)
     prewarm_usd = np.bincount(inst_codes, weights=prewarm_ms, minlength=n_fn) * od_ms
-    init_usd = init_usd + prewarm_usd * bills_init
+    init_usd = stats.sums["init_usd"] + prewarm_usd * bills_init
     by_instance = np.array([f.billing != "per-request" for f in scenario.functions])
     instance_usd = np.zeros(n_fn)
     if by_instance.any():  # no duration charge: the instances' time is billed instead
         compute[by_instance] = init_usd[by_instance] = 0.0
         warmers[by_instance] = (
-            np.bincount(codes[served & ~user], minlength=n_fn)[by_instance] * pricing.request_usd
+            stats.counts["warmer_invocations"][by_instance] * pricing.request_usd
         )
-        instance_usd = _instance_time_usd(invocations, instances, scenario)
+        instance_usd = _instance_time_usd(kept, instances, scenario)
     out = {
         "requests": fees,
         "compute": compute,

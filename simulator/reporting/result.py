@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 
 from ..scenario.schema import Scenario
 from . import plots
-from .intervals import multi_request_functions
 from .logs import requests_written, write_parquet
 from .output import check_output_dir, write_folder
+from .rowstats import RowStats
 from .summary import per_host
 
 PLOTS = {
@@ -28,15 +28,33 @@ PLOTS = {
 
 @dataclass
 class Result:
-    scenario: Scenario  # as run (seed included)
+    """A run: its scenario (as run, seed included), its logs and its summary. `invocations`
+    holds every request, unless the run was streamed (see simulate): then only those kept
+    in memory. `stats` are the requests' statistics the figures are drawn from; `kept`, the
+    request rows the host and connection figures need (every row when `invocations` is
+    whole)."""
+
+    scenario: Scenario
     invocations: pd.DataFrame
     instances: pd.DataFrame
     throttles: pd.DataFrame
     summary: dict[str, Any] = field(repr=False)
+    stats: RowStats | None = field(default=None, repr=False)
+    kept: pd.DataFrame | None = field(default=None, repr=False)
+    streamed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kept is None:
+            self.kept = self.invocations
+        if self.stats is None:
+            from .summary import row_stats
+
+            self.stats = row_stats(self.invocations, self.instances, self.throttles,
+                                   self.scenario)  # fmt: skip
 
     def plot_latency_cdf(self) -> Figure:
         return plots.latency_cdf(
-            self.invocations,
+            self.stats,
             f"{self.scenario.name}: latency CDF",
             [f.name for f in self.scenario.functions],
         )
@@ -44,16 +62,15 @@ class Result:
     def plot_instances(self) -> Figure:
         s = self.scenario
         return plots.instances_over_time(
-            self.invocations, self.instances, s.duration_s, s.warmup_s,
+            self.stats, self.instances, s.duration_s, s.warmup_s,
             title=f"{s.name}: instances over time",
             memory_mb={f.name: f.memory_mb for f in s.functions},
-            multi_request=multi_request_functions(s),
         )  # fmt: skip
 
     def plot_cold_starts(self) -> Figure:
         s = self.scenario
         return plots.cold_starts_over_time(
-            self.invocations, s.duration_s, s.warmup_s, title=f"{s.name}: cold starts over time"
+            self.stats, s.duration_s, s.warmup_s, title=f"{s.name}: cold starts over time"
         )
 
     def plot_hosts(self) -> Figure:
@@ -61,7 +78,7 @@ class Result:
         if self.scenario.platform.hosts is None:
             raise ValueError("this run has no platform.hosts")
         return plots.hosts_over_time(
-            self.invocations, self.instances, self.scenario,
+            self.kept, self.instances, self.scenario,
             title=f"{self.scenario.name}: memory held on each host",
             dropped_no_memory=self.summary["dropped_no_memory"],
         )  # fmt: skip
@@ -69,7 +86,7 @@ class Result:
     def plot_connections(self) -> Figure:
         """Connections held to each resource of functions' global_state over time."""
         return plots.connections_over_time(
-            self.invocations, self.instances, self.scenario,
+            self.kept, self.instances, self.scenario,
             title=f"{self.scenario.name}: connections held over time",
         )  # fmt: skip
 
@@ -78,7 +95,7 @@ class Result:
         instances placed and evicted (with platform.hosts)."""
         if self.scenario.platform.hosts is None:
             raise ValueError("this run has no platform.hosts")
-        return per_host(self.invocations, self.instances, self.scenario)
+        return per_host(self.kept, self.instances, self.scenario)
 
     def save(self, out_dir: str | Path) -> Path:
         """Write summary.json, the logs (Parquet: the requests' as scenario.outputs.requests
@@ -87,29 +104,34 @@ class Result:
         reader never sees a half-written result. An existing out_dir is replaced only if it is
         empty or holds an earlier run."""
         out = check_output_dir(out_dir, "run")
-
-        def fill(tmp: Path) -> None:
-            summary = json.dumps(_finite(self.summary), indent=2, allow_nan=False)
-            (tmp / "summary.json").write_text(summary + "\n")
-            (tmp / "scenario.yaml").write_text(
-                yaml.safe_dump(self.scenario.to_dict(), sort_keys=False)
-            )
-            s = self.scenario
-            requests, about = requests_written(self.invocations, s.outputs.requests, s.seed)
-            if requests is not None:
-                write_parquet(requests, tmp / "invocations.parquet", "invocations", about)
-            for log in ("instances", "throttles"):
-                write_parquet(getattr(self, log), tmp / f"{log}.parquet", log)
-            for name, method in PLOTS.items():
-                getattr(self, method)().savefig(tmp / name, dpi=110)
-            if self.scenario.platform.hosts is not None:
-                self.host_table().to_csv(tmp / "hosts.csv", index=False)
-                self.plot_hosts().savefig(tmp / "hosts.png", dpi=110)
-            if self.summary.get("connections"):
-                self.plot_connections().savefig(tmp / "connections.png", dpi=110)
-
-        write_folder(out, "run", fill)
+        write_folder(out, "run", self.save_into)
         return out
+
+    def save_into(self, folder: Path, requests: bool = True) -> None:
+        """Write the run's files into an empty folder; `requests`: invocations.parquet too
+        (a streamed run wrote it as it went). A streamed run's requests are those it kept:
+        the sample it took, or none."""
+        s = self.scenario
+        if requests:
+            if self.streamed:  # what it kept is what it writes
+                about = self.summary["requests_log"]
+                kept = None if about["requests"] == "none" else self.invocations
+            else:
+                kept, about = requests_written(self.invocations, s.outputs.requests, s.seed)
+            if kept is not None:
+                write_parquet(kept, folder / "invocations.parquet", "invocations", about)
+        summary = json.dumps(_finite(self.summary), indent=2, allow_nan=False)
+        (folder / "summary.json").write_text(summary + "\n")
+        (folder / "scenario.yaml").write_text(yaml.safe_dump(s.to_dict(), sort_keys=False))
+        for log in ("instances", "throttles"):
+            write_parquet(getattr(self, log), folder / f"{log}.parquet", log)
+        for name, method in PLOTS.items():
+            getattr(self, method)().savefig(folder / name, dpi=110)
+        if s.platform.hosts is not None:
+            self.host_table().to_csv(folder / "hosts.csv", index=False)
+            self.plot_hosts().savefig(folder / "hosts.png", dpi=110)
+        if self.summary.get("connections"):
+            self.plot_connections().savefig(folder / "connections.png", dpi=110)
 
 
 def _finite(value: Any) -> Any:

@@ -68,20 +68,30 @@ CDF_POINTS = 2000
 ZERO_MS = 0.01
 
 
-def cdf(ax, latency_ms: np.ndarray, label: str = "", **line) -> int:
+def cdf(ax, latency_ms: np.ndarray, label: str = "", weights=None, **line) -> int:
     """Draw the empirical CDF of latencies (NaN: requests that never ran, left out) as a step
-    curve for a log axis. Every request is drawn: those of 0 ms at ZERO_MS, which the label
+    curve for a log axis; `weights`: how many requests each value stands for (a sketch's
+    bins), else one each. Every request is drawn: those of 0 ms at ZERO_MS, which the label
     says. Returns how many were drawn."""
     lat = np.asarray(latency_ms, dtype=float)
-    lat = lat[np.isfinite(lat)]
-    zeros = int(np.count_nonzero(lat <= 0))
-    if len(lat):
+    w = np.ones(len(lat)) if weights is None else np.asarray(weights, dtype=float)
+    finite = np.isfinite(lat)
+    lat, w = lat[finite], w[finite]
+    n = int(round(w.sum()))
+    zeros = int(round(w[lat <= 0].sum()))
+    if n:
         lat = np.maximum(lat, ZERO_MS)
-        q = np.linspace(0, 1, min(CDF_POINTS, len(lat)))
+        q = np.linspace(0, 1, min(CDF_POINTS, n))
+        if weights is None:
+            x = np.quantile(lat, q)
+        else:  # the value at each rank q (n - 1), as the sketch's percentiles are read
+            order = np.argsort(lat, kind="stable")
+            cum = np.cumsum(w[order])
+            x = lat[order][np.minimum(np.searchsorted(cum, q * (n - 1), side="right"),
+                                      len(cum) - 1)]  # fmt: skip
         note = f"; {zeros:,} at 0 ms, drawn at {ZERO_MS:g}" if zeros else ""
-        ax.step(np.quantile(lat, q), q, where="post", label=f"{label} (n={len(lat):,}{note})",
-                **line)  # fmt: skip
-    return len(lat)
+        ax.step(x, q, where="post", label=f"{label} (n={n:,}{note})", **line)
+    return n
 
 
 def color(i: int) -> str:
