@@ -19,7 +19,12 @@ results/bench/bench.jsonl and prints a table. Cases:
      alternating in one process, best of 3 each: the engine's speed as a fraction of the loop's;
   day_w1, day_w2: a synthetic Azure-like trace day (benchmarks/synthetic_day.py, 46,000
      functions, 1e7 requests, generated once into results/bench/), end to end from the CSV
-     files, with 1 and 2 worker processes (sharded); peak RSS of all processes together;
+     files, with 1 and 2 worker processes (sharded), held in memory (simulate() without
+     save_to); peak RSS of all processes together, and their PSS (shared pages once);
+  day8_none_w1, day8_none_w2, day8_all_w1: the same day with 1e8 requests, streamed:
+     --requests none on 1 and 2 workers, and every request written to invocations.parquet
+     (the folder is deleted afterwards) on 1 (a sharded run merges its request log in memory:
+     at 1e8 requests that does not fit, and is refused);
   azure_500_hosts: azure_500 on 6 hosts of 4,096 MB (instances hold the trace's memory),
      greedy-dual eviction, requests that find no room dropped: memory pressure binds (tens of
      thousands of evictions); compare its throughput with azure_500's.
@@ -91,19 +96,22 @@ if AZURE_500.is_dir():  # the whole 500-function sample, 8 h, 3.04 M invocations
     }
 
 
-#: The synthetic trace day (benchmarks/synthetic_day.py): 46,000 functions. Its size is
-#: bounded by what the in-memory logs hold on this 24 GB machine until results stream (1e7
-#: requests: about 3 GB); the issue's 1e8-request day comes with streamed results.
+#: The synthetic trace day (benchmarks/synthetic_day.py): 46,000 functions, 1e7 requests
+#: held in memory (day_w*), 1e8 streamed (day8_*).
 DAY = {"functions": 46_000, "requests": 10_000_000, "seed": 1}
 
 
-def day_scenario() -> dict:
+DAY8 = ("day8_none_w1", "day8_none_w2", "day8_all_w1")
+
+
+def day_scenario(requests: int | None = None) -> dict:
     """A whole day replayed with no shared capacity (no account limit), so it can shard."""
-    folder = ROOT / "results" / "bench" / f"day-{DAY['functions']}-{DAY['requests']}"
+    requests = requests or DAY["requests"]
+    folder = ROOT / "results" / "bench" / f"day-{DAY['functions']}-{requests}"
     if not (folder / "invocations_per_function_md.anon.d01.csv").is_file():
         from synthetic_day import synthetic_day
 
-        synthetic_day(folder, DAY["functions"], DAY["requests"], seed=DAY["seed"])
+        synthetic_day(folder, DAY["functions"], requests, seed=DAY["seed"])
     return {
         "name": "day",
         "seed": 1,
@@ -116,12 +124,16 @@ def day_scenario() -> dict:
 
 class TreeRss:
     """Peak resident memory of this process and all its descendants together, sampled every
-    0.2 s from /proc (Linux): worker processes included."""
+    0.2 s from /proc (Linux): worker processes included. `peak` sums their RSS (pages a
+    forked worker shares with its parent count twice); `peak_pss` their proportional set
+    size (a shared page counts once, split between those that share it): the memory the
+    processes take from the machine together."""
 
     def __init__(self) -> None:
         import threading
 
         self.peak = 0
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
@@ -129,22 +141,28 @@ class TreeRss:
     def _watch(self) -> None:
         while not self._stop.wait(0.2):
             self.peak = max(self.peak, _tree_rss(os.getpid()))
+            self.peak_pss = max(self.peak_pss, _tree_rss(os.getpid(), "Pss:"))
 
     def stop(self) -> float:
+        """Peak RSS (MB); peak_pss_mb is set too."""
         self._stop.set()
         self._thread.join()
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        self.peak_pss_mb = max(self.peak_pss, own if not self.peak_pss else 0) / 2**20
         return max(self.peak, own) / 2**20
 
 
-def _tree_rss(pid: int) -> int:
+def _tree_rss(pid: int, field: str = "VmRSS:") -> int:
+    """Sum of a memory field over a process and its descendants (VmRSS from status, Pss
+    from smaps_rollup)."""
+    source = "status" if field == "VmRSS:" else "smaps_rollup"
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         try:
-            with open(f"/proc/{p}/status") as f:
+            with open(f"/proc/{p}/{source}") as f:
                 total += next(int(line.split()[1]) * 1024 for line in f
-                              if line.startswith("VmRSS:"))  # fmt: skip
+                              if line.startswith(field))  # fmt: skip
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo += [int(c) for c in f.read().split()]
@@ -153,19 +171,35 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_day(workers: int) -> dict:
+def run_day(workers: int, requests: int | None = None, log: str | None = None) -> dict:
+    """The synthetic day: held in memory (log None), or streamed with outputs.requests
+    `log` (all: written to a folder under results/bench/, deleted afterwards)."""
+    import shutil
+
     from coldsim import simulate
 
-    data = day_scenario()
+    data = day_scenario(requests)
+    out = None
+    if log is not None:
+        data["outputs"] = {"requests": log}
+        if log != "none":
+            out = ROOT / "results" / "bench" / f"day-run-{os.getpid()}"
     rss = TreeRss()
     t0 = time.perf_counter()
-    res = simulate(data, workers=workers)
+    res = simulate(data, workers=workers, save_to=out)
     wall = time.perf_counter() - t0
-    n = len(res.invocations)
+    n = res.summary["requests_log"]["rows_total"]
+    written = None
+    if out is not None:
+        written = round((out / "invocations.parquet").stat().st_size / 2**20, 1)
+        shutil.rmtree(out)
+    name = f"day_w{workers}" if log is None else f"day8_{log}_w{workers}"
     return {
-        "case": f"day_w{workers}",
+        "case": name,
         "functions": DAY["functions"],
         "invocations": n,
+        "invocations_parquet_mb": written,
+        "percentiles": res.summary["percentiles"],
         "wall_s": round(wall, 3),
         "engine_wall_s": round(res.summary["engine_wall_s"], 3),
         "invocations_per_s": round(n / wall),
@@ -174,6 +208,7 @@ def run_day(workers: int) -> dict:
         "evicted_for_memory": 0,
         "cold_starts": res.summary["cold_starts"],
         "peak_rss_mb": round(rss.stop(), 1),
+        "peak_pss_mb": round(rss.peak_pss_mb, 1),
         "python": sys.version.split()[0],
     }
 
@@ -213,6 +248,9 @@ def run_case(name: str) -> dict:
         return reference_ratio()
     if name.startswith("day_w"):
         return run_day(int(name.removeprefix("day_w")))
+    if name.startswith("day8_"):
+        _, log, w = name.split("_")
+        return run_day(int(w.removeprefix("w")), 100_000_000, log)
 
     t0 = time.perf_counter()
     # From plain data: validation (and trace reading) included. The plug-in policy of
@@ -239,7 +277,7 @@ def main() -> None:
         print(json.dumps(run_case(sys.argv[2])))
         return
     rows = []
-    for name in [*CASES, "a_vs_heapq", "day_w1", "day_w2"]:
+    for name in [*CASES, "a_vs_heapq", "day_w1", "day_w2", *DAY8]:
         out = subprocess.run([sys.executable, __file__, "--case", name], check=True,
                              capture_output=True, text=True, cwd=ROOT).stdout  # fmt: skip
         rows.append(json.loads(out.strip().splitlines()[-1]))
@@ -255,6 +293,9 @@ def main() -> None:
         "observed_policy_overhead": round(by["a_observed"]["wall_s"] / full["wall_s"] - 1, 3),
         "speed_vs_heapq_loop": by["a_vs_heapq"]["speed_vs_heapq_loop"],
         "day_speedup_2_workers": round(by["day_w1"]["wall_s"] / by["day_w2"]["wall_s"], 2),
+        "day8_speedup_2_workers": round(
+            by["day8_none_w1"]["wall_s"] / by["day8_none_w2"]["wall_s"], 2
+        ),
     })  # fmt: skip
     print(json.dumps(rows[-1]))
     out_dir = ROOT / "results" / "bench"

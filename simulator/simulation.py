@@ -22,7 +22,7 @@ from .reporting.logs import (
 )
 from .reporting.output import check_output_dir, write_folder
 from .reporting.result import Result
-from .reporting.rowstats import RowStats
+from .reporting.rowstats import RowStats, functions_kept
 from .reporting.stream import BLOCK_ROWS, RequestSink, shard_sink
 from .reporting.summary import report, row_stats
 from .scenario.budget import check_memory
@@ -75,9 +75,9 @@ def simulate(
     if seed is not None:
         scenario = scenario.updated({"seed": seed})
     sharded = dask is not None or (workers or 1) > 1
-    if memory_check:  # sharded, the parent holds the shards' logs and their merge
-        check_memory(scenario, 2 if sharded else 1, hint=" (or pass memory_check=False to insist)",
-                     what="this run, sharded," if sharded else None)
+    if memory_check:
+        check_run_memory(scenario, workers, dask, save_to,
+                         hint=" (or pass memory_check=False to insist)")  # fmt: skip
     t0 = time.perf_counter()
     if save_to is not None:
         out = check_output_dir(save_to, "run")
@@ -107,6 +107,31 @@ def simulate(
         with frozen_heap():
             log = Engine(scenario, progress=progress).run()
     return result_of(scenario, log, time.perf_counter() - t0, t0)
+
+
+def check_run_memory(
+    scenario: Scenario, workers: int | None, dask: Any, save_to: Any, hint: str = ""
+) -> None:
+    """Refuse (ScenarioError) a run whose memory estimate exceeds what the machine has: a
+    streamed run holds only the rows it keeps; a sharded one that holds its logs, the shards'
+    logs and their merge (twice one run)."""
+    sharded = dask is not None or (workers or 1) > 1
+    requests = scenario.outputs.requests
+    streamed = save_to is not None or requests != "all"
+    if sharded and requests != "none":  # the shards' logs are merged as one run's
+        check_memory(scenario, 2, what="this run, sharded,", hint=(
+            "; a sharded run merges its request log in memory unless outputs.requests is none "
+            f"(--requests none), and one worker streams it to invocations.parquet{hint}"))
+        return
+    if not streamed:
+        check_memory(scenario, hint=hint)
+        return
+    expected = [f.expected_requests(scenario.duration_s) for f in scenario.functions]
+    held = float(np.dot(expected, functions_kept(scenario)))
+    if save_to is None and requests not in ("all", "none"):  # the sample stays in memory
+        held += requests * sum(expected)
+    local = 0 if dask is not None else (workers or 1) if sharded else 0
+    check_memory(scenario, hint=hint, held_requests=held, workers=local)
 
 
 def _streamed(scenario: Scenario, progress, folder: Path | None, t0: float) -> Result:

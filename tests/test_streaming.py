@@ -204,3 +204,20 @@ def test_merged_function_sketches_give_the_whole(xs, ys, limit):
     for got, want in zip(a.stats(), whole.stats(), strict=True):
         for key in (*PERCENTILES, "max"):
             assert got[key] == want[key]
+
+
+@pytest.mark.parametrize("case", ["mixed-backend", "snapstart", "db-connections",
+                                  "provisioned-vs-warmers"])  # fmt: skip
+def test_a_sharded_streamed_run_merges_the_shards_statistics(case):
+    """With outputs.requests none, shards send back statistics, not rows: the same summary
+    as one process (figures' series included)."""
+    data = {**SCENARIOS[case], "outputs": {"requests": "none"}}
+    data["platform"] = {**(data.get("platform") or {}), "concurrency_limit": None}
+    one = simulate(data)
+    sharded = simulate(data, workers=2)
+    assert len(sharded.invocations) == 0
+    assert sharded.summary["requests_log"] == one.summary["requests_log"]
+    assert_same_summary(sharded.summary, one.summary)
+    assert np.array_equal(sharded.stats.cold_bins, one.stats.cold_bins)
+    assert np.allclose(sharded.stats.busy_bins, one.stats.busy_bins, rtol=1e-6, atol=1e-6)
+    assert len(sharded.kept) == len(one.kept)

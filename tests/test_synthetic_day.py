@@ -24,9 +24,9 @@ def test_a_tiny_day_reads_back_with_its_totals_and_shape(tmp_path):
     files = azure2019.find_files(tmp_path / "day")
     assert files == paths
     inv = azure2019.read_invocations(files["invocations"])
-    assert inv.counts.shape == (40, 1440)
+    assert inv.shape == (40, 1440)
     assert inv.minutes.tolist() == list(range(1, 1441))
-    assert int(inv.counts.sum()) == 50_000  # exactly the requests asked for
+    assert int(inv.totals().sum()) == 50_000  # exactly the requests asked for
     assert all(len(h) == 64 and int(h, 16) >= 0 for h in inv.functions)
     assert len(set(inv.functions)) == 40
     assert len(set(inv.apps)) < 40 and len(set(inv.owners)) <= len(set(inv.apps))
@@ -35,7 +35,7 @@ def test_a_tiny_day_reads_back_with_its_totals_and_shape(tmp_path):
     by_hour = inv.counts.sum(axis=0).reshape(24, 60).sum(axis=1)
     assert by_hour[15:21].sum() > 1.5 * by_hour[3:9].sum()
     # Daily counts spread over orders of magnitude.
-    daily = inv.counts.sum(axis=1)
+    daily = inv.totals()
     assert daily.max() > 100 * max(1, np.median(daily))
     durations = azure2019.read_durations(files["durations"])
     assert set(durations.index) == set(inv.functions)

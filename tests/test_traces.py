@@ -8,6 +8,7 @@ import pytest
 from coldsim import ScenarioError, parse_scenario
 from coldsim.workload.traces import azure2019, azure2021
 from conftest import TRACES, const, needs_traces, run, scenario
+from scipy import sparse
 
 JBININ = TRACES / "azure2019_jbinin_head" / "test_workload.csv"
 AZURE_500 = TRACES / "azure2019_dirigent_azure_500"
@@ -37,7 +38,7 @@ def test_azure_500_loads_every_function_and_invocation():
     assert len(sc.functions) == 500
     assert all(len(f.name) >= 8 for f in sc.functions)
     inv = azure2019.read_invocations(AZURE_500 / "invocations.csv")
-    assert inv.counts.shape == (500, 480) and int(inv.counts.sum()) == 3_037_902
+    assert inv.shape == (500, 480) and int(inv.totals().sum()) == 3_037_902
     assert inv.minutes[0] == 480 and inv.minutes[-1] == 959
 
 
@@ -54,7 +55,7 @@ def test_azure_500_replay_reproduces_the_per_minute_counts():
     replayed = np.zeros((500, 480), dtype=np.int64)
     np.add.at(replayed, (codes, minute), 1)
     order = [list(inv["function"].cat.categories).index(names[h]) for h in trace.functions]
-    np.testing.assert_array_equal(replayed[order], trace.counts)
+    np.testing.assert_array_equal(replayed[order], trace.counts.toarray())
 
 
 @needs_traces
@@ -68,8 +69,8 @@ def test_azure_500_durations_and_memory_come_from_the_trace():
         assert f.duration.percentiles[50] == durations.loc[h, "percentile_Average_50"]
         assert f.memory_mb == max(128, int(np.ceil(memory[h])))
     trace = azure2019.read_invocations(AZURE_500 / "invocations.csv")
-    top = np.sort(trace.counts.sum(axis=1))[-3:]
-    chosen = [trace.counts[trace.row(f.arrivals.function)].sum() for f in sc.functions]
+    top = np.sort(trace.totals())[-3:]
+    chosen = [trace.row_counts(trace.row(f.arrivals.function)).sum() for f in sc.functions]
     assert sorted(chosen) == sorted(top.tolist())
 
 
@@ -302,22 +303,58 @@ def test_fast_and_reporting_readers_agree(tmp_path):
     path = _day_file(tmp_path, rows)
     inv = azure2019.read_invocations(path)
     columns = [*azure2019.KEYS, "Trigger", *map(str, range(1, 6))]
-    keys, counts = azure2019._read_slow(path, columns, columns[4:], 20)
-    assert (inv.counts == counts).all() and inv.counts.shape == (8, 5)
+    keys, counts = azure2019._read_slow(path, columns, columns[4:])
+    counts = counts.toarray()
+    assert (inv.counts.toarray() == counts).all() and inv.shape == (8, 5)
     assert (inv.functions == keys[:, 2]).all() and (inv.triggers == "http").all()
     assert inv.totals().tolist() == [r.sum() for r in counts]
     assert inv.totals((2, 3)).tolist() == counts[:, 1:3].sum(axis=1).tolist()
     assert inv.app_sizes() == {f"a{i}": 2 for i in range(4)}
 
 
+def test_counts_are_held_sparse_and_read_as_dense_rows(tmp_path):
+    rng = np.random.default_rng(5)
+    dense = rng.poisson(2.0, (30, 12)) * (rng.random((30, 12)) < 0.3)
+    dense[4] = 0  # a function never invoked
+    labels = [7, 1, 12, 2, 3, 4, 5, 6, 8, 11, 10, 9]  # columns out of order: held in time order
+    head = "HashOwner,HashApp,HashFunction,Trigger," + ",".join(map(str, labels))
+    rows = [f"o,a,f{i},http," + ",".join(map(str, r)) for i, r in enumerate(dense)]
+    path = tmp_path / "invocations.csv"
+    path.write_text("\n".join([head, *rows]) + "\n")
+    inv = azure2019.read_invocations(path)
+    in_time = dense[:, np.argsort(labels)]
+    assert inv.minutes.tolist() == list(range(1, 13)) and inv.shape == (30, 12)
+    assert sparse.issparse(inv.counts) and inv.counts.format == "csr"
+    assert inv.counts.dtype == np.int32 and inv.counts.indices.dtype == np.int32
+    assert inv.counts.nnz == np.count_nonzero(dense)  # the non-zero cells only
+    assert np.array_equal(inv.counts.toarray(), in_time)
+    columns = head.split(",")
+    _, slow = azure2019._read_slow(path, columns, columns[4:], np.argsort(labels))
+    assert np.array_equal(slow.toarray(), in_time)
+    window = inv.minute_columns((3, 10))
+    assert inv.totals((3, 10)).tolist() == in_time[:, 2:10].sum(axis=1).tolist()
+    for i in range(30):
+        row = inv.row_counts(i, window)
+        assert row.dtype == np.int32 and np.array_equal(row, in_time[i, 2:10])
+        assert np.array_equal(inv.row_counts(i), in_time[i])
+        lazy = inv.sparse_row(i, window)  # sliced as the dense row, never held dense
+        assert len(lazy) == 8 and np.array_equal(np.asarray(lazy, dtype=np.int64), row)
+        for a, b in [(0, 3), (2, 2), (5, 3), (6, 50), (-3, -1), (0, 8), (None, None)]:
+            assert np.array_equal(lazy[a:b], row[a:b]) and lazy[a:b].dtype == np.int32
+
+
 @pytest.mark.parametrize("how", ["uniform", "poisson", "equidistant"])
 def test_a_spread_in_pieces_is_the_spread_exactly(how):
     counts = np.random.default_rng(1).poisson(40, 300) * (np.arange(300) % 7 != 0)
     whole = azure2019.spread(counts, how, np.random.default_rng(2), 30.0)
+    busy = np.flatnonzero(counts)
+    row = azure2019.SparseRow(busy, counts[busy].astype(np.int32), 0, len(counts))
     for piece in (1, 50, 1000, 10**6):
-        parts = list(azure2019.spread_pieces(counts, how, np.random.default_rng(2), 30.0, piece))
-        assert np.array_equal(np.concatenate(parts), whole)
-        assert all(len(p) <= max(piece, counts.max()) for p in parts)
+        for held in (counts, row):  # the dense counts, or a trace's busy minutes
+            rng = np.random.default_rng(2)
+            parts = list(azure2019.spread_pieces(held, how, rng, 30.0, piece))
+            assert np.array_equal(np.concatenate(parts), whole)
+            assert all(len(p) <= max(piece, counts.max()) for p in parts)
 
 
 @pytest.mark.parametrize("how", ["uniform", "poisson", "equidistant"])

@@ -27,11 +27,10 @@ from ..reporting.output import (
     generated_text,
     write_file,
 )
-from ..scenario.budget import check_memory
 from ..scenario.globalstate import resources
 from ..scenario.loading import load_scenario, parse_scenario
 from ..scenario.schema import NAME_PATTERN, Scenario
-from ..simulation import simulate
+from ..simulation import check_run_memory, simulate
 from ..version import __version__
 from .common import (
     AllowImportOpt,
@@ -101,9 +100,8 @@ def run(
         )
         out_dir = check_output_dir(out if out is not None else Path("results") / sc.name, "run")
         if not skip_memory_check:
-            sharded = dask is not None or (workers or 1) > 1  # the parent merges the shards
-            check_memory(sc, 2 if sharded else 1, hint=" (or pass --skip-memory-check to insist)",
-                         what="this run, sharded," if sharded else None)
+            check_run_memory(sc, workers, dask, out_dir,
+                             hint=" (or pass --skip-memory-check to insist)")  # fmt: skip
         # The run streams into the folder (its request log in row groups as it goes), which
         # replaces out_dir atomically at the end.
         split = {"workers": workers, "dask": dask, "memory_check": False, "save_to": out_dir}

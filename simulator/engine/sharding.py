@@ -161,14 +161,19 @@ def simulate_shards(
                        else len(got.invocations["arrival_s"]))  # fmt: skip
         logs[i] = got
 
-    for i, got in execute(run_shard, [job(i, 0.0) for i in range(len(parts))], workers, dask):
-        take(i, got)
-        report(len(logs) / len(parts), placed)
-    horizon = max(log.horizon_s for log in logs.values())
-    again = [i for i, log in logs.items() if log.horizon_s < horizon
-             and log.next_replacement_s <= horizon]  # fmt: skip
-    for i, got in execute(run_shard, [job(i, horizon) for i in again], workers, dask):
-        take(i, got, again=True)
+    # Forked workers share the parent's pages until they are written, and a garbage
+    # collection in a worker would write every object the parent had (the scenario's tens
+    # of thousands of functions): the parent's objects are frozen first, for them too.
+    with frozen_heap():
+        for i, got in execute(run_shard, [job(i, 0.0) for i in range(len(parts))], workers,
+                              dask):  # fmt: skip
+            take(i, got)
+            report(len(logs) / len(parts), placed)
+        horizon = max(log.horizon_s for log in logs.values())
+        again = [i for i, log in logs.items() if log.horizon_s < horizon
+                 and log.next_replacement_s <= horizon]  # fmt: skip
+        for i, got in execute(run_shard, [job(i, horizon) for i in again], workers, dask):
+            take(i, got, again=True)
     log = merge(scenario, [(parts[i], logs[i]) for i in range(len(parts))], horizon)
     if sink is None:
         return log
@@ -211,8 +216,10 @@ def merge(
     order, _ = _numbering([log.throttles["time_s"] for _, log in parts], thr_fn)
     throttles = _stacked([log.throttles for _, log in parts], order)
     throttles["function"] = np.concatenate(thr_fn)[order].astype(np.int32)
-    rids = [m[log.throttles["request_id"]] if len(log.throttles["request_id"]) else
-            np.empty(0, dtype=np.int64) for m, (_, log) in zip(rid_maps, parts, strict=True)]
+    # (a streamed shard sends back only the rows it kept: a throttled request among the
+    # others has no number in the run, -1)
+    rids = [_renumbered(m, log.throttles["request_id"])
+            for m, (_, log) in zip(rid_maps, parts, strict=True)]  # fmt: skip
     throttles["request_id"] = np.concatenate(rids)[order].astype(np.int32)
     return EventLog(
         functions=[f.name for f in scenario.functions],
@@ -222,6 +229,15 @@ def merge(
         horizon_s=horizon,
         events=sum(log.events for _, log in parts),
     )
+
+
+def _renumbered(new: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """new[ids], -1 where an id has no new number."""
+    ids = np.asarray(ids, dtype=np.int64)
+    out = np.full(len(ids), -1, dtype=np.int64)
+    known = ids < len(new)
+    out[known] = new[ids[known]]
+    return out
 
 
 def _close_at(log: EventLog, horizon: float) -> None:

@@ -35,9 +35,11 @@ class WaitingLine:
 
     def __init__(self, n_functions: int):
         self.line: collections.deque[Waiting] = collections.deque()
-        self.of: list[collections.deque[Waiting]] = [
-            collections.deque() for _ in range(n_functions)
-        ]
+        #: Function -> its waiting requests, made when one waits (a day of tens of thousands
+        #: of functions, most never waiting, would hold as many empty lines).
+        self.of: dict[int, collections.deque[Waiting]] = collections.defaultdict(
+            collections.deque
+        )
         self.functions: set[int] = set()  # functions with waiting requests
         self.count = 0  # requests waiting
 
@@ -64,10 +66,11 @@ class WaitingLine:
 
     def first_of(self, k: int) -> Waiting | None:
         """Function k's earliest request still waiting."""
-        queue = self.of[k]
+        queue = self.of.get(k)
         while queue and queue[0].done:
             queue.popleft()
         if not queue:
             self.functions.discard(k)
+            self.of.pop(k, None)
             return None
         return queue[0]

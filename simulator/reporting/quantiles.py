@@ -128,8 +128,8 @@ def _into_sketch(sketch: DDSketch, values: np.ndarray) -> None:
         sketch.add(_MAPPING.value(key), float(count))
 
 
-#: Values kept exactly by a FunctionQuantiles before it sketches (24 MB of values and codes).
-FUNCTION_EXACT_LIMIT = 1 << 21
+#: Values kept exactly by a FunctionQuantiles before it sketches (12 MB of values and codes).
+FUNCTION_EXACT_LIMIT = 1 << 20
 #: A sketch bin's id: function * _SPAN + (key + _SPAN // 2); id 0 of a function holds its
 #: zeros. (A double's key under 1 % accuracy lies within ±36,000.)
 _SPAN = 1 << 20
@@ -170,7 +170,7 @@ class FunctionQuantiles:
         self.sum += np.bincount(codes, weights=values, minlength=self.functions)
         np.maximum.at(self.max, codes, values)
         if self._bins is None and self._held + len(values) <= self.exact_limit:
-            self._codes.append(codes)
+            self._codes.append(codes.astype(np.int32))
             self._values.append(values)
             self._held += len(values)
             return
@@ -252,7 +252,7 @@ class FunctionQuantiles:
         positive = values > _MAPPING.min_possible
         keys[positive] = np.ceil(np.log(values[positive]) / _LOG_GAMMA).astype(np.int64)
         keys[positive] += _SPAN // 2
-        ids, counts = np.unique(codes * _SPAN + keys, return_counts=True)
+        ids, counts = np.unique(codes.astype(np.int64) * _SPAN + keys, return_counts=True)
         self._bins.append((ids, counts))
         self._binned += len(ids)
         self._compact_if_large()

@@ -1,5 +1,10 @@
 """What a trace holds: functions, apps, invocations, rates, burstiness, triggers; and the
-scenario that replays it. Used by `coldsim trace inspect` and `coldsim trace to-scenario`."""
+scenario that replays it. Used by `coldsim trace inspect` and `coldsim trace to-scenario`.
+
+Azure 2019 statistics are computed from the trace's sparse counts (a CSR matrix of the
+non-zero cells, traces/azure2019.py) without a dense copy: the IAT CVs from each function's
+busy minutes, the timeline from the per-minute sums.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..errors import ScenarioError
 from ..workload.traces import azure2019, azure2021, usercsv
@@ -59,13 +65,14 @@ def load(path: Path, fmt: str) -> dict[str, Any]:
     if fmt == "azure2019":
         files = azure2019.files_for(path)
         inv = azure2019.read_invocations(files["invocations"])
-        times = [azure2019.spread(c, "equidistant", np.random.default_rng(0)) for c in inv.counts]
+        rows = range(inv.shape[0])
+        times = [azure2019.spread(inv.row_counts(i), "equidistant", None) for i in rows]
         return {
             "functions": inv.functions.tolist(),
             "apps": inv.apps.tolist(),
             "triggers": inv.triggers.tolist(),
             "arrivals": times,
-            "span_s": 60.0 * inv.counts.shape[1],
+            "span_s": 60.0 * inv.shape[1],
         }
     if fmt == "azure2021":
         data = azure2021.read(path)
@@ -97,7 +104,7 @@ def summary(path: Path, fmt: str) -> dict[str, Any]:
     if fmt == "azure2019":  # from the counts: no arrival times
         inv = azure2019.read_invocations(azure2019.files_for(path)["invocations"])
         data = {"apps": inv.apps.tolist(), "triggers": inv.triggers.tolist(),
-                "span_s": 60.0 * inv.counts.shape[1]}  # fmt: skip
+                "span_s": 60.0 * inv.shape[1]}  # fmt: skip
         counts = inv.totals()
         cvs = equidistant_cvs(inv.counts)
         timeline = _minute_timeline(inv.counts, data["span_s"])
@@ -151,26 +158,28 @@ def summary(path: Path, fmt: str) -> dict[str, Any]:
 ROWS = 2048
 
 
-def equidistant_cvs(counts: np.ndarray) -> np.ndarray:
+def equidistant_cvs(counts: sparse.csr_array | np.ndarray) -> np.ndarray:
     """The inter-arrival CV of each function with at least 3 requests, its requests placed
-    equidistantly within each minute (spread "equidistant"), computed from the counts: the
-    gaps inside minute m are 60 / c_m, and between two busy minutes the gap from the last
-    request of one to the first of the next. The CV of np.diff of the spread times up to
-    rounding (relative differences below 1e-9, on nearly periodic functions whose CV is tiny:
-    there the differences of times carry the times' rounding)."""
+    equidistantly within each minute (spread "equidistant"), computed from the counts
+    (functions x minutes: Invocations.counts, or a dense array): the gaps inside minute m
+    are 60 / c_m, and between two busy minutes the gap from the last request of one to the
+    first of the next. The CV of np.diff of the spread times up to rounding (relative
+    differences below 1e-9, on nearly periodic functions whose CV is tiny: there the
+    differences of times carry the times' rounding)."""
+    counts = sparse.csr_array(counts)  # no copy of a CSR array; canonical, as the trace's
     out = []
     for r0 in range(0, counts.shape[0], ROWS):
-        block = counts[r0 : r0 + ROWS]
-        rows, cols = np.nonzero(block)
-        c = block[rows, cols].astype(float)
-        n = np.bincount(rows, weights=c, minlength=len(block))
+        block = counts[r0 : r0 + ROWS]  # the busy minutes, row by row
+        rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+        cols, c = block.indices, block.data.astype(float)
+        n = np.bincount(rows, weights=c, minlength=block.shape[0])
         first = 60.0 * (cols + 0.5 / c)  # first and last request of each busy minute
         last = 60.0 * (cols + (c - 0.5) / c)
         inside = 60.0 / c  # c - 1 gaps of this length
         head = np.ones(len(rows), dtype=bool)  # a row's first busy minute
         head[1:] = rows[1:] != rows[:-1]
         tail = np.roll(head, -1)  # a row's last busy minute
-        span = np.zeros(len(block))
+        span = np.zeros(block.shape[0])
         span[rows[tail]] = last[tail]
         span[rows[head]] -= first[head]
         keep = n >= 3
@@ -180,20 +189,24 @@ def equidistant_cvs(counts: np.ndarray) -> np.ndarray:
         between = ~head[1:]  # busy minute k + 1 follows k in the same row
         gaps = first[1:][between] - last[:-1][between]
         sq_between = (gaps - m[1:][between]) ** 2
-        total = np.bincount(rows, weights=sq, minlength=len(block))
-        total += np.bincount(rows[1:][between], weights=sq_between, minlength=len(block))
+        total = np.bincount(rows, weights=sq, minlength=block.shape[0])
+        total += np.bincount(rows[1:][between], weights=sq_between, minlength=block.shape[0])
         keep &= mean > 0
         std = np.sqrt(np.divide(total, n - 1, out=np.zeros_like(total), where=keep))
         out.append(std[keep] / mean[keep])
     return np.concatenate(out) if out else np.empty(0)
 
 
-def _minute_timeline(counts: np.ndarray, span_s: float) -> tuple[np.ndarray, float, str]:
-    """_timeline of an Azure 2019 replay's equidistant times, from the per-minute counts."""
+def _minute_timeline(
+    counts: sparse.csr_array | np.ndarray, span_s: float
+) -> tuple[np.ndarray, float, str]:
+    """_timeline of an Azure 2019 replay's equidistant times, from the per-minute counts
+    (functions x minutes: Invocations.counts, or a dense array)."""
     width, name = time_bins(span_s)
     bins = max(1, int(np.ceil(span_s / width)))
     if width % 60:  # bins shorter than a minute (a trace of at most 40 minutes): by times
-        times = (azure2019.spread(c, "equidistant", None) for c in counts)
+        dense = counts.toarray() if sparse.issparse(counts) else counts
+        times = (azure2019.spread(c, "equidistant", None) for c in dense)
         return _timeline(times, span_s)
     per_minute = counts.sum(axis=0, dtype=np.int64)
     minute_bin = np.minimum((60 * np.arange(len(per_minute))) // int(width), bins - 1)
@@ -220,7 +233,7 @@ def scenario_for(
     if fmt == "azure2019":
         files = azure2019.files_for(path)
         inv = azure2019.read_invocations(files["invocations"])
-        span_s = 60.0 * inv.counts.shape[1]
+        span_s = 60.0 * inv.shape[1]
         missing = [k for k in ("durations", "memory") if files.get(k) is None]
         if missing:
             warnings.append(

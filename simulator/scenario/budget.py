@@ -1,10 +1,14 @@
 """Memory estimate of a run, checked before it starts: a run that cannot fit is refused with
 the estimate instead of exhausting the machine.
 
-The figures are measured by `make bench` and `coldsim run` on 1 M and 0.5 M requests: peak
-RSS grows by about 110 bytes per request (engine columns, DataFrames, Parquet and plots) over
-about 300 MB of interpreter and libraries. The estimate adds margin to both, and a little per
-function (pools, random streams, per-function summaries).
+The figures are measured by `make bench` and `coldsim run`. A run that holds its request log
+in memory grows by about 110 bytes per request (engine columns, DataFrames, Parquet and plots)
+over about 300 MB of interpreter and libraries. A streamed run (`coldsim run`, or
+outputs.requests none or a fraction) holds only the rows of functions whose summary needs
+them together (multi-request, provisioned, per-instance billing, hosts); what else grows is
+its instances (one per cold start, a few percent of requests on a trace day): 1e7 requests of
+a 46,000-function day peaked at 1.7 GB. A function costs about 25 KB (its scenario entry,
+random streams, pools). The estimate adds margin to each.
 """
 
 from __future__ import annotations
@@ -14,14 +18,29 @@ import os
 from ..errors import ScenarioError
 
 BASE_BYTES = 350e6
+#: A request whose row is held in memory...
 BYTES_PER_REQUEST = 160.0
-BYTES_PER_FUNCTION = 50e3
+#: ...and one streamed (its share of instances and of what the allocator keeps).
+STREAMED_BYTES_PER_REQUEST = 10.0
+BYTES_PER_FUNCTION = 30e3
 
 
-def estimate_bytes(scenario) -> float:
-    """Peak memory of simulating and saving the scenario, in bytes."""
-    requests = sum(f.expected_requests(scenario.duration_s) for f in scenario.functions)
-    return BASE_BYTES + BYTES_PER_REQUEST * requests + BYTES_PER_FUNCTION * len(scenario.functions)
+def expected_requests(scenario) -> float:
+    return sum(f.expected_requests(scenario.duration_s) for f in scenario.functions)
+
+
+def estimate_bytes(scenario, held_requests: float | None = None, workers: int = 0) -> float:
+    """Peak memory of simulating and saving the scenario, in bytes: `held_requests` of its
+    requests held in memory (None: all of them), the rest streamed; `workers` processes
+    besides this one each hold a shard (an interpreter and libraries each)."""
+    requests = expected_requests(scenario)
+    held = requests if held_requests is None else min(held_requests, requests)
+    return (
+        BASE_BYTES * (1 + workers)
+        + BYTES_PER_REQUEST * held
+        + STREAMED_BYTES_PER_REQUEST * (requests - held)
+        + BYTES_PER_FUNCTION * len(scenario.functions)
+    )
 
 
 def available_bytes() -> float | None:
@@ -40,11 +59,13 @@ def available_bytes() -> float | None:
 
 
 def check_memory(
-    scenario, runs_at_once: int = 1, hint: str = "", what: str | None = None
-) -> None:
+    scenario, runs_at_once: int = 1, hint: str = "", what: str | None = None,
+    held_requests: float | None = None, workers: int = 0,
+) -> None:  # fmt: skip
     """Refuse (ScenarioError) a run, or `runs_at_once` parallel runs (or a run that takes
-    that many times one's memory, named `what`), that would not fit."""
-    need = estimate_bytes(scenario) * max(1, runs_at_once)
+    that many times one's memory, named `what`), that would not fit; held_requests and
+    workers as in estimate_bytes."""
+    need = estimate_bytes(scenario, held_requests, workers) * max(1, runs_at_once)
     have = available_bytes()
     if have is not None and need > have:
         if what is None:
@@ -52,8 +73,18 @@ def check_memory(
         origin = getattr(scenario, "origin", None)
         raise ScenarioError(
             f"{what} would need about {need / 2**30:,.1f} GiB of memory "
-            f"({BYTES_PER_REQUEST:.0f} bytes per expected request), and the machine has "
+            f"({_per_request(scenario, held_requests)}), and the machine has "
             f"{have / 2**30:,.1f} GiB available: shorten duration_s, lower the rates or select "
             f"fewer functions{hint}",
             file=origin()["file"] if origin is not None else None,
         )
+
+
+def _per_request(scenario, held_requests: float | None) -> str:
+    if held_requests is None:
+        return f"{BYTES_PER_REQUEST:.0f} bytes per expected request, all held in memory"
+    return (
+        f"{STREAMED_BYTES_PER_REQUEST:.0f} bytes per expected request streamed, "
+        f"{BYTES_PER_REQUEST:.0f} per request held in memory: {held_requests:,.0f} of "
+        f"{expected_requests(scenario):,.0f}"
+    )

@@ -110,9 +110,8 @@ class Workload(Model):
     def _azure2019(self, seed: int) -> list[dict[str, Any]]:
         files = azure2019.files_for(self.path)
         inv = azure2019.read_invocations(files["invocations"])
-        counts = inv.counts[:, inv.minute_columns(self.minutes)]
         keys = inv.functions.tolist()
-        chosen = self._choose(keys, counts.sum(axis=1), seed)
+        chosen = self._choose(keys, inv.totals(self.minutes), seed)
         template = {"durations": "duration", "memory": "memory_mb"}
         missing = [k for k in template if files[k] is None and template[k] not in self.function]
         if missing:

@@ -4,6 +4,16 @@ Formats: the dataset's own notes [sources: azure-2019]. Files are found in a
 folder under their original names (invocations_per_function_md.anon.dNN.csv,
 function_durations_percentiles.anon.dNN.csv, app_memory_percentiles.anon.dNN.csv) or as
 invocations.csv, durations.csv, memory.csv (the In-Vitro/Dirigent samples).
+
+The per-minute counts are held sparse: a CSR matrix (functions x minutes, int32 counts,
+int32 column indices) of the non-zero cells only. A day file has some 46,000 functions x
+1,440 minutes (253 MB dense as int32) of which only 4-16 % are non-zero, most functions
+being rarely invoked: sparse, a day is 20-85 MB. The readers build the matrix block by block
+of rows as the file is read (each block's non-zero cells kept, the parts joined at the end
+and freed as they are copied), so a read peaks at about the sparse matrix plus one block.
+Invocations gives dense views where they are wanted: row_counts (one function's row),
+sparse_row (a row sliced minute range by minute range, for a replay that holds its row for
+the whole run), totals.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from scipy import sparse
 
 from ...errors import ScenarioError
 from .common import chunks, hashes, header, numbers, require_columns
@@ -36,16 +47,76 @@ PATTERNS = {
 }
 
 
+class SparseRow:
+    """One function's per-minute counts over a range of the trace's minute columns, held as
+    its busy minutes (views of the trace's sparse matrix: no copy). Sliced as the dense row
+    would be: row[a:b] is a dense int32 array of the minutes a..b-1 of the range (clipped to
+    it, as numpy clips); len(row) is the range's minutes; np.asarray(row) and dense() give
+    the whole dense row."""
+
+    __slots__ = ("columns", "values", "first", "length")
+
+    def __init__(self, columns: np.ndarray, values: np.ndarray, first: int, length: int):
+        self.columns = columns  # the busy minutes' columns in the trace, ascending
+        self.values = values  # their counts (int32, non-zero)
+        self.first = first  # the range's first column in the trace
+        self.length = length  # minutes in the range
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, minutes: slice) -> np.ndarray:
+        start, stop, step = minutes.indices(self.length)
+        if step != 1:
+            raise IndexError("a SparseRow is sliced by consecutive minutes")
+        dense = np.zeros(max(0, stop - start), dtype=np.int32)
+        lo = self.first + start
+        a, b = self.columns.searchsorted((lo, lo + len(dense))).tolist()
+        if a < b:  # (a replay mostly looks at quiet minutes: none)
+            dense[self.columns[a:b] - lo] = self.values[a:b]
+        return dense
+
+    def dense(self) -> np.ndarray:
+        """The whole range's counts: a new int32 array."""
+        return self[:]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("a SparseRow's dense row is always a new array")
+        return self.dense() if dtype is None else self.dense().astype(dtype)
+
+
 @dataclass(frozen=True)
 class Invocations:
-    """One row per function: its keys, trigger and per-minute counts."""
+    """One row per function: its keys, trigger and per-minute counts. The counts are a CSR
+    matrix of the non-zero cells (see the module's notes): read them through row_counts,
+    sparse_row and totals, or as the scipy matrix they are."""
 
     owners: np.ndarray
     apps: np.ndarray
     functions: np.ndarray  # HashFunction
     triggers: np.ndarray
-    minutes: np.ndarray  # the minute columns' labels, as in the file
-    counts: np.ndarray  # int32, functions x minutes
+    minutes: np.ndarray  # the minute columns' labels, in time order
+    counts: sparse.csr_array  # int32, functions x minutes, non-zero cells only
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(functions, minute columns)."""
+        return self.counts.shape
+
+    def sparse_row(self, i: int, columns: slice = slice(None)) -> SparseRow:
+        """Function i's counts in these minute columns (a slice, as minute_columns gives),
+        as its busy minutes: what a replay holds for the whole run (views, no copy)."""
+        first, stop, _ = columns.indices(self.shape[1])
+        start, end = self.counts.indptr[i], self.counts.indptr[i + 1]
+        busy = self.counts.indices[start:end]
+        a = start + busy.searchsorted(first)
+        b = start + busy.searchsorted(stop)
+        return SparseRow(self.counts.indices[a:b], self.counts.data[a:b], first, stop - first)
+
+    def row_counts(self, i: int, columns: slice = slice(None)) -> np.ndarray:
+        """Function i's counts in these minute columns: a new dense int32 array."""
+        return self.sparse_row(i, columns).dense()
 
     def _cached(self, name: str, build):
         """A derived table, built once (workloads ask for it for every function)."""
@@ -88,7 +159,9 @@ class Invocations:
         cache = self._cached("_totals", dict)
         key = None if minutes is None else tuple(minutes)
         if key not in cache:
-            cache[key] = self.counts[:, self.minute_columns(minutes)].sum(axis=1, dtype=np.int64)
+            columns = self.minute_columns(minutes)
+            window = self.counts if minutes is None else self.counts[:, columns]
+            cache[key] = window.sum(axis=1, dtype=np.int64)
         return cache[key]
 
     def app_sizes(self) -> dict[str, int]:
@@ -167,14 +240,14 @@ def _read_invocations(key: tuple[str, int, int]) -> Invocations:
     if len(np.unique(labels)) != len(labels):
         twice = sorted({int(m) for m in labels if (labels == m).sum() > 1})
         raise ScenarioError(f"minute column {twice[0]} appears twice", file=str(path))
+    time_order = np.argsort(labels) if (np.diff(labels) < 0).any() else None
     rows, plain = _scan(path)
-    read = _read_fast(path, columns, minute_cols, rows) if plain else None
+    read = _read_fast(path, columns, minute_cols, rows, time_order) if plain else None
     if read is None:  # something to report (or an unusual spelling): pandas says where
-        read = _read_slow(path, columns, minute_cols, rows)
+        read = _read_slow(path, columns, minute_cols, time_order)
     k, counts = read
-    order = np.argsort(labels, kind="stable")  # minute columns in time order, as labelled
-    if (np.diff(labels) < 0).any():
-        labels, counts = labels[order], counts[:, order]
+    if time_order is not None:  # the readers put the counts' columns in time order
+        labels = labels[time_order]
     return Invocations(
         owners=k[:, 0], apps=k[:, 1], functions=k[:, 2], triggers=k[:, 3],
         minutes=labels, counts=counts,
@@ -186,24 +259,79 @@ PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan
              "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan",
              "null"]  # fmt: skip
 #: Bytes of CSV text per block of the fast reader (about 1,300 rows of a day file: fewer,
-#: larger blocks copy faster; these keep the reader's own memory near 100 MB).
+#: larger blocks copy faster; a block's dense counts are then about 8 MB).
 BLOCK_BYTES = 4 << 20
 
 
+class _SparseRowsBuilder:
+    """A CSR matrix of counts (int32) built from dense blocks of rows, in order: each block
+    kept as its non-zero cells, its columns put in `time_order` (a permutation; None: as
+    they are). matrix() joins the parts, freeing each once copied: the peak is about the
+    matrix plus one part."""
+
+    def __init__(self, width: int, time_order: np.ndarray | None):
+        self.width = width  # minute columns
+        self.time_order = time_order
+        self.busy_per_row: list[np.ndarray] = []
+        self.column_parts: list[np.ndarray] = []  # the busy cells' columns, row by row
+        self.value_parts: list[np.ndarray] = []  # their counts
+
+    def add(self, block: np.ndarray) -> None:
+        """Rows of counts (integers from 0 to 2^31 - 1), columns as in the file."""
+        if self.time_order is not None:
+            block = block[:, self.time_order]
+        busy = block != 0
+        self.value_parts.append(block[busy].astype(np.int32, copy=False))  # row by row
+        cells = np.flatnonzero(busy)  # row * width + column
+        row_ends = cells.searchsorted(np.arange(1, len(block) + 1) * self.width)
+        self.busy_per_row.append(np.diff(row_ends, prepend=0))
+        self.column_parts.append((cells % self.width).astype(np.int32))
+
+    def matrix(self) -> sparse.csr_array:
+        busy_per_row = _joined(self.busy_per_row, np.int64)
+        row_starts = np.zeros(len(busy_per_row) + 1, dtype=np.int64)
+        np.cumsum(busy_per_row, out=row_starts[1:])
+        shape = (len(busy_per_row), self.width)
+        # int32 indices unless there are 2^31 non-zero cells (scipy would copy both index
+        # arrays to the wider type of the two)
+        index = sparse.get_index_dtype(maxval=max(int(row_starts[-1]), *shape))
+        counts = sparse.csr_array(
+            (_joined(self.value_parts, np.int32), _joined(self.column_parts, index),
+             row_starts.astype(index)),
+            shape=shape,
+        )  # fmt: skip
+        counts.has_canonical_format = True  # columns ascending in each row, no zeros
+        return counts
+
+
+def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
+    """np.concatenate(parts), emptying the list: each part is freed once copied."""
+    joined = np.empty(sum(len(part) for part in parts), dtype=dtype)
+    n = 0
+    parts.reverse()
+    while parts:
+        part = parts.pop()
+        joined[n : n + len(part)] = part
+        n += len(part)
+    return joined
+
+
 def _read_fast(
-    path: Path, columns: list[str], minute_cols: list[str], rows: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Keys and counts by pyarrow's CSV reader, block by block into one preallocated matrix;
-    None for a file the pandas reader must look at: a cell that is missing, not a plain
-    integer, negative or above 2^31 - 1, a row of the wrong length, a function listed twice,
-    text that is not UTF-8."""
+    path: Path,
+    columns: list[str],
+    minute_cols: list[str],
+    rows: int,
+    time_order: np.ndarray | None,
+) -> tuple[np.ndarray, sparse.csr_array] | None:
+    """Keys and counts by pyarrow's CSV reader, block by block of rows, each block's non-zero
+    cells kept; None for a file the pandas reader must look at: a cell that is missing, not a
+    plain integer, negative or above 2^31 - 1, a row of the wrong length, a function listed
+    twice, text that is not UTF-8."""
     names = [f"c{i}" for i in range(len(columns))]
     key_at = [columns.index(c) for c in (*KEYS, "Trigger")]
     minute_at = [columns.index(c) for c in minute_cols]
     types = {names[i]: pa.string() for i in key_at} | {names[i]: pa.int32() for i in minute_at}
-    # Column-major: each block's columns are copied whole (a row's counts are 1,440 numbers
-    # anywhere in memory: no faster either way for the readers of a row).
-    counts = np.zeros((rows, len(minute_cols)), dtype=np.int32, order="F")
+    counts = _SparseRowsBuilder(len(minute_cols), time_order)
     keys: list[list[np.ndarray]] = [[] for _ in key_at]
     n = 0
     try:
@@ -227,44 +355,43 @@ def _read_fast(
                 return None
             for j, i in enumerate(key_at):
                 keys[j].append(batch.column(i).to_numpy(zero_copy_only=False).astype(str))
-            block = counts[n : n + b]
+            # Row-major (the non-zero cells are taken row by row), filled column by column.
+            block = np.empty((b, len(minute_at)), dtype=np.int32)
             for j, i in enumerate(minute_at):
                 block[:, j] = batch.column(i).to_numpy()
+            del batch  # (its memory is then pyarrow's for the next block: 40 MB less peak)
             if (block < 0).any():
                 return None
+            counts.add(block)
             n += b
     except (pa.ArrowException, OSError, UnicodeDecodeError):
         return None
     finally:  # pyarrow's pool keeps what it freed: give it back before the next allocations
         pa.default_memory_pool().release_unused()
-    k = (
-        np.column_stack([np.concatenate(part) for part in keys])
+    k = (  # (each block's keys freed once copied)
+        np.column_stack([_joined(parts, np.result_type(*parts)) for parts in keys])
         if n
         else np.empty((0, 4), dtype=str)
     )
     if _repeated(k[:, :3]):
         return None
-    return k, counts[:n]
+    return k, counts.matrix()
 
 
 def _read_slow(
-    path: Path, columns: list[str], minute_cols: list[str], rows: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Keys and counts by pandas, in chunks: every problem reported by line and column."""
-    # Fill one preallocated matrix (no list of blocks to concatenate: half the peak memory).
-    counts = np.zeros((rows, len(minute_cols)), dtype=np.int32)
-    keys, line_of, n = [], [], 0
+    path: Path, columns: list[str], minute_cols: list[str], time_order: np.ndarray | None = None
+) -> tuple[np.ndarray, sparse.csr_array]:
+    """Keys and counts by pandas, in chunks (each chunk's non-zero cells kept): every problem
+    reported by line and column (of the file's own column order)."""
+    counts = _SparseRowsBuilder(len(minute_cols), time_order)
+    keys, line_of = [], []
     for lines, chunk in chunks(path, len(columns), dtype={c: str for c in (*KEYS, "Trigger")}):
         keys.append(hashes(path, chunk[[*KEYS, "Trigger"]], lines))
         line_of.append(lines)
-        block = numbers(path, chunk[minute_cols], lines, integer=True)
-        counts[n : n + len(block)] = block
-        n += len(block)
-        del block
-    counts = counts[:n]
+        counts.add(numbers(path, chunk[minute_cols], lines, integer=True))
     k = np.concatenate(keys) if keys else np.empty((0, 4), dtype=str)
     _no_repeated_rows(path, k[:, :3], np.concatenate(line_of) if line_of else np.empty(0))
-    return k, counts
+    return k, counts.matrix()
 
 
 def _repeated(keys: np.ndarray) -> bool:
@@ -372,7 +499,7 @@ LOOKAHEAD = 64
 
 
 def spread_pieces(
-    counts: np.ndarray,
+    counts: np.ndarray | SparseRow,
     how: str,
     rng: np.random.Generator,
     start_s: float = 0.0,
@@ -381,8 +508,9 @@ def spread_pieces(
     """spread() in pieces of whole minutes (about `piece` requests each, or one busier minute;
     `piece` may be a function asked before each piece): each piece sorted and at or after
     the previous one; concatenated, they are spread()'s array exactly (the same draws from
-    rng, in the same order; the same sums). Holds no copy of the counts: a replay waiting
-    for its turn costs little."""
+    rng, in the same order; the same sums). Holds no copy of the counts, only slices a few
+    minutes at a time (of a SparseRow: the trace's own cells): a replay waiting for its turn
+    costs little."""
     if how not in ("equidistant", "uniform", "poisson"):
         raise ValueError(how)
     target = piece if callable(piece) else lambda: piece
