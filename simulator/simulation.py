@@ -55,11 +55,12 @@ def simulate(
     capacity is refused.
 
     The run is streamed when `save_to` names a folder, or when scenario.outputs.requests is
-    `none` or a fraction: its summary and figures accumulate as it goes and its memory does
-    not grow with its requests. Its Result's `invocations` then holds only the requests
-    kept in memory: none, or the sample; with `save_to`, none (they are in the folder's
-    invocations.parquet, written as the run goes; the folder is replaced atomically at the
-    end, as Result.save does)."""
+    `none` or a fraction (sharded: only `none`; a sharded run that writes requests merges
+    them in memory to number them as one run's): its summary and figures accumulate as it
+    goes and its memory grows with its instances, not its requests. Its Result's
+    `invocations` then holds only the requests kept in memory: none, or the sample; with
+    `save_to`, none (they are in the folder's invocations.parquet, written as the run goes;
+    the folder is replaced atomically at the end, as Result.save does)."""
     if scenario is None:
         raise ScenarioError("simulate() needs a scenario: a Scenario, a mapping or a YAML path")
     if isinstance(scenario, str | Path):
@@ -96,6 +97,7 @@ def simulate(
                 results[0].save_into(tmp, requests=False)
 
         write_folder(out, "run", fill)
+        results[0].saved_to = out
         return results[0]
     if sharded and scenario.outputs.requests == "none":
         return _streamed_shards(scenario, workers, dask, progress, t0)
@@ -138,12 +140,16 @@ def _streamed(scenario: Scenario, progress, folder: Path | None, t0: float) -> R
     """Run with the engine's rows handed to a RequestSink (invocations.parquet into
     `folder`, if any) as the run goes."""
     sink = RequestSink(scenario, folder)
-    with frozen_heap():
-        engine = Engine(scenario, progress=progress)
-        engine.sink, engine.flush_rows = sink, BLOCK_ROWS
-        # Rows are handed over between chunks of arrivals: no chunk much above a block.
-        engine.chunk_arrivals = min(engine.chunk_arrivals, 2 * BLOCK_ROWS)
-        log = engine.run()
+    try:
+        with frozen_heap():
+            engine = Engine(scenario, progress=progress)
+            engine.sink, engine.flush_rows = sink, BLOCK_ROWS
+            # Rows are handed over between chunks of arrivals: no chunk much above a block.
+            engine.chunk_arrivals = min(engine.chunk_arrivals, 2 * BLOCK_ROWS)
+            log = engine.run()
+    except BaseException:
+        sink.abort()
+        raise
     engine_wall_s = time.perf_counter() - t0
     requests, instances, throttles, kept, about = sink.finish(log)
     summary = _facts(scenario, log, engine_wall_s)
@@ -161,6 +167,10 @@ def _streamed_shards(scenario: Scenario, workers, dask, progress, t0: float) -> 
     stats = RowStats(scenario)
     for functions, shard_stats in parts:
         stats.merge(shard_stats, np.asarray(functions))
+    # The shards' requests are not numbered as one run's (that needs every arrival): the
+    # rows kept, and the throttled attempts, say -1.
+    log.invocations["request_id"][:] = -1
+    log.throttles["request_id"][:] = -1
     instances, throttles = instances_frame(log), throttles_frame(log)
     kept = invocations_frame(log, scenario.warmup_s)
     summary = _facts(scenario, log, engine_wall_s)

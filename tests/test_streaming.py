@@ -112,6 +112,7 @@ def test_the_request_log_streamed_to_parquet_is_the_golden_one(case, tmp_path, m
     if case == "azure-replay" and not TRACES.is_dir():
         pytest.skip(f"no shared traces at {TRACES}")
     monkeypatch.setattr("coldsim.simulation.BLOCK_ROWS", 500)
+    monkeypatch.setattr("coldsim.reporting.logs.LogWriter.ROW_GROUP", 500)
     res = simulate(CASES[case](), save_to=tmp_path / "run")
     path = tmp_path / "run" / "invocations.parquet"
     written = pd.read_parquet(path)
@@ -126,6 +127,10 @@ def test_the_request_log_streamed_to_parquet_is_the_golden_one(case, tmp_path, m
     assert about == {"requests": "all", "rows_total": len(written), "rows_written": len(written)}
     for name in ("summary.json", "instances.parquet", "throttles.parquet", "latency_cdf.png"):
         assert (tmp_path / "run" / name).is_file()
+    # Saved again elsewhere, the request log is copied from the folder it went to.
+    res.save(tmp_path / "again")
+    again = pd.read_parquet(tmp_path / "again" / "invocations.parquet")
+    pd.testing.assert_frame_equal(again, written)
 
 
 def test_a_streamed_sample_is_the_in_memory_sample(tmp_path, monkeypatch):
@@ -139,6 +144,22 @@ def test_a_streamed_sample_is_the_in_memory_sample(tmp_path, monkeypatch):
     streamed.save(tmp_path / "streamed")
     again = pd.read_parquet(tmp_path / "streamed" / "invocations.parquet")
     pd.testing.assert_frame_equal(again, sample, check_categorical=False)
+
+
+def test_an_apps_functions_are_kept_together_under_instance_scope_app(monkeypatch):
+    """Under instance_scope app a plain function runs on a busy-instance function's
+    instances: the whole app's rows are kept, and the busy-instance bill is the same."""
+    monkeypatch.setattr("coldsim.simulation.BLOCK_ROWS", 37)
+    fn = lambda name, app, **kw: {"name": name, "app": app, "duration": {  # noqa: E731
+        "dist": "constant", "value_ms": 300}, "arrivals": {"process": "poisson",
+        "rate_per_s": 0.5}, **kw}  # fmt: skip
+    data = {"name": "apps", "seed": 5, "duration_s": 3600,
+            "platform": {"instance_scope": "app"},
+            "functions": [fn("a", "x", billing="busy-instance"), fn("b", "x"), fn("c", "y")]}
+    whole = simulate(data)
+    streamed = simulate({**data, "outputs": {"requests": "none"}})
+    assert set(streamed.kept["function"].unique()) == {"a", "b"}
+    assert_same_summary(streamed.summary, whole.summary)
 
 
 def test_only_the_functions_that_need_their_rows_keep_them(monkeypatch):
@@ -221,3 +242,44 @@ def test_a_sharded_streamed_run_merges_the_shards_statistics(case):
     assert np.array_equal(sharded.stats.cold_bins, one.stats.cold_bins)
     assert np.allclose(sharded.stats.busy_bins, one.stats.busy_bins, rtol=1e-6, atol=1e-6)
     assert len(sharded.kept) == len(one.kept)
+
+
+def test_a_pending_async_retry_does_not_hold_back_other_rows():
+    """Rows are handed over as they are written, whatever request is still to be retried:
+    an often-throttled async function does not make the run hold every function's rows."""
+    from coldsim import parse_scenario
+    from coldsim.engine.core import Engine
+    from coldsim.reporting.stream import RequestSink
+
+    sc = parse_scenario({
+        "name": "retries", "seed": 3, "duration_s": 1800, "outputs": {"requests": "none"},
+        "functions": [
+            {"name": "queue", "invocation": "async", "reserved_concurrency": 2,
+             "duration": {"dist": "constant", "value_ms": 900},
+             "arrivals": {"process": "poisson", "rate_per_s": 2.5}},
+            {"name": "api", "duration": {"dist": "constant", "value_ms": 50},
+             "arrivals": {"process": "poisson", "rate_per_s": 50}},
+        ],
+    })  # fmt: skip
+    sink, engine = RequestSink(sc), Engine(sc)
+    engine.sink, engine.flush_rows, engine.chunk_arrivals = sink, 500, 1000
+    held, pending = [], []
+    take = sink.rows
+
+    def rows(block, instances, before):
+        held.append(engine.columns.held())
+        pending.append(len(engine._unfinished))
+        take(block, instances, before)
+
+    sink.rows = rows
+    engine.run()
+    assert max(pending) > 0  # retries were pending at hand-overs
+    assert len(held) > 50 and max(held[:-1]) < 1000
+
+
+def test_a_sharded_streamed_run_numbers_no_request():
+    data = {**BLOCKS["cpu-sharing"], "outputs": {"requests": "none"}}
+    data["platform"] = {**(data.get("platform") or {}), "concurrency_limit": None}
+    sharded = simulate(data, workers=2)
+    assert len(sharded.kept) and (sharded.kept["request_id"] == -1).all()
+    assert (sharded.throttles["request_id"] == -1).all()

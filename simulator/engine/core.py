@@ -223,9 +223,10 @@ class Engine:
         #: Rows held before they are handed over as a block (None: all at the end). Blocks
         #: go to the sink when there is one; else the run's own log holds every row.
         self.flush_rows: int | None = None
-        #: A streamed run's consumer of blocks: sink.rows(block, instances) for request rows
-        #: (in request-id order), sink.throttles(block) for throttled attempts. The run's
-        #: log then holds no request rows.
+        #: A streamed run's consumer of blocks: sink.rows(block, instances, before) for
+        #: request rows (each block in request-id order; rows of requests numbered from
+        #: `before` on may still come), sink.throttles(block) for throttled attempts. The
+        #: run's log then holds no request rows.
         self.sink = None
         self._served = np.zeros(0, dtype=np.int64)  # requests served per instance, so far
         self._latest_end = 0.0  # of the requests handed over
@@ -1052,7 +1053,16 @@ class Engine:
         every row (the run is over)."""
         cols = self.columns
         before = min(self._unfinished, default=2**31)
-        rows = cols.held() if last else cols.final_rows(before)
+        # A sink takes every row up to the first one still to be completed (a request running
+        # on a shared CPU has its row already), with `before`, and keeps request-id order
+        # itself where it needs it (a request log): holding rows back behind an async request
+        # that waits to be retried would hold every function's rows meanwhile.
+        if last:
+            rows = cols.held()
+        elif self.sink is not None:
+            rows = cols.rows_before(self._unfinished)
+        else:
+            rows = cols.final_rows(before)
         if rows:
             block = cols.take(rows, self.instances.init_ms)
             self.handovers += 1
@@ -1069,7 +1079,7 @@ class Engine:
             if self.sink is None:
                 self._blocks.append(block)
             else:
-                self.sink.rows(block, self.instances)
+                self.sink.rows(block, self.instances, 2**31 if last else before)
         throttles = cols.take_throttles()
         if self.sink is None:
             self._throttle_blocks.append(throttles)

@@ -167,6 +167,15 @@ class Columns:
         cuts = np.flatnonzero(ok)
         return int(cuts[-1]) + 1 if len(cuts) else 0
 
+    def rows_before(self, unfinished: set[int]) -> int:
+        """How many held rows, from the first, come before the first row of a request in
+        `unfinished` (a row written before its request ends, and completed later)."""
+        if not unfinished:
+            return self.held()
+        rids = _copy(self.invocations["request_id"])
+        hit = np.flatnonzero(np.isin(rids, np.fromiter(unfinished, dtype=np.int64)))
+        return int(hit[0]) if len(hit) else len(rids)
+
     def take(self, rows: int, instance_init_ms: list[float]) -> dict[str, np.ndarray]:
         """The first `rows` held rows as full invocation columns, ordered by request id (a
         retried request's row is written when it ends), and no longer held. Taken blocks

@@ -91,18 +91,34 @@ def write_parquet(frame: pd.DataFrame, path, log: str, about: dict | None = None
 
 
 class LogWriter:
-    """A log written to Parquet one row group per block (pyarrow's ParquetWriter), so the
-    whole table is never in memory; `close(about)` adds what the file holds (ABOUT_KEY)."""
+    """A log written to Parquet in row groups of at least ROW_GROUP rows (pyarrow's
+    ParquetWriter) as blocks come, so the whole table is never in memory; `close(about)`
+    adds what the file holds (ABOUT_KEY)."""
+
+    #: Rows gathered before a row group is written (each group repeats the function names).
+    ROW_GROUP = 1 << 16
 
     def __init__(self, path, log: str):
         self.path, self.log = Path(path), log
         self.rows = 0
         self._writer = None
+        self._waiting: list[pd.DataFrame] = []
+        self._waiting_rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
+        self._waiting.append(frame)
+        self._waiting_rows += len(frame)
+        self.rows += len(frame)
+        if self._waiting_rows >= self.ROW_GROUP:
+            self._write_group()
+
+    def _write_group(self) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        frame = (pd.concat(self._waiting, ignore_index=True) if len(self._waiting) > 1
+                 else self._waiting[0])  # fmt: skip
+        self._waiting, self._waiting_rows = [], 0
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self._writer is None:
             docs = COLUMNS[self.log]
@@ -113,18 +129,26 @@ class LogWriter:
             self._schema = pa.schema(fields, metadata=table.schema.metadata)
             self._writer = pq.ParquetWriter(self.path, self._schema)
         self._writer.write_table(table.cast(self._schema))
-        self.rows += len(frame)
 
     def close(self, about: dict | None = None, empty: pd.DataFrame | None = None) -> None:
         """Finish the file; `empty` (the log's columns, no rows) gives the schema of a file
         that received no block."""
+        if self._waiting:
+            self._write_group()
         if self._writer is None:
             if empty is None:
                 raise ValueError(f"{self.path}: no rows and no empty frame for the schema")
-            self.write(empty)
+            self._waiting = [empty]
+            self._write_group()
         if about is not None:
             self._writer.add_key_value_metadata({ABOUT_KEY.decode(): json.dumps(about)})
         self._writer.close()
+
+    def abort(self) -> None:
+        """Close the file unfinished (the run failed: its folder is removed)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 class Sampler:

@@ -192,8 +192,8 @@ class FunctionQuantiles:
         for ids, counts in other._bins:
             self._bins.append((at[ids // _SPAN] * _SPAN + ids % _SPAN, counts))
             self._binned += len(ids)
-        if codes is not None:  # (renumbered ids need not be sorted: compacting sorts them)
-            self._compacted()
+        if codes is not None:  # renumbered ids need not be sorted: sort them now
+            self._compacted(force=True)
         self._compact_if_large()
 
     def stats(self) -> list[dict[str, float | None]]:
@@ -263,8 +263,9 @@ class FunctionQuantiles:
         if len(self._bins) > 1 and self._binned > 2 * max(len(self._bins[0][0]), 1 << 16):
             self._compacted()
 
-    def _compacted(self) -> tuple[np.ndarray, np.ndarray]:
-        if len(self._bins) != 1:
+    def _compacted(self, force: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The bins as one table sorted by id (merged when in parts, or when `force`)."""
+        if len(self._bins) != 1 or force:
             parts = self._bins or [(np.empty(0, np.int64), np.empty(0, np.int64))]
             ids = np.concatenate([b[0] for b in parts])
             counts = np.concatenate([b[1] for b in parts])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ class Result:
     stats: RowStats | None = field(default=None, repr=False)
     kept: pd.DataFrame | None = field(default=None, repr=False)
     streamed: bool = False
+    #: The folder a streamed run wrote as it went (simulate(save_to=...)), if any.
+    saved_to: Path | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.kept is None:
@@ -113,7 +116,17 @@ class Result:
         the sample it took, or none."""
         s = self.scenario
         if requests:
-            if self.streamed:  # what it kept is what it writes
+            if self.saved_to is not None:  # its request log went to disk as it ran
+                about, kept = self.summary["requests_log"], None
+                written = self.saved_to / "invocations.parquet"
+                if about["requests"] != "none":
+                    if not written.is_file():
+                        raise FileNotFoundError(
+                            f"this run's request log was written to {written} as it ran, "
+                            "and is no longer there: it is not held in memory"
+                        )
+                    shutil.copyfile(written, folder / "invocations.parquet")
+            elif self.streamed:  # what it kept is what it writes
                 about = self.summary["requests_log"]
                 kept = None if about["requests"] == "none" else self.invocations
             else:

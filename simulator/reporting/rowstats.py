@@ -54,12 +54,17 @@ def functions_kept(scenario: Scenario) -> np.ndarray:
     per_request = np.array([
         any(not item.cached and item.connections for item in f.global_state) for f in fs
     ], dtype=bool)  # fmt: skip
-    return (
+    kept = (
         multi
         | np.array([f.billing == "busy-instance" for f in fs], dtype=bool)
         | np.array([bool(f.provisioned_schedule()) for f in fs], dtype=bool)
         | per_request
     )
+    if scenario.platform.instance_scope == "app" and kept.any():
+        # An app's functions run on each other's instances: keep the whole app.
+        apps = np.array([f.app or f.name for f in fs], dtype=object)
+        kept = np.isin(apps, apps[kept])
+    return kept
 
 
 class RowStats:

@@ -47,8 +47,11 @@ class RequestSink:
             else None
         )
         self._in_memory: list[pd.DataFrame] = []
+        self._waiting: list[dict[str, np.ndarray]] = []  # rows not yet in request-id turn
 
-    def rows(self, block: dict[str, np.ndarray], instances) -> None:
+    def rows(self, block: dict[str, np.ndarray], instances, before: int = 2**31) -> None:
+        """A block of final rows (in request-id order within it); rows of requests numbered
+        from `before` on may still come in later blocks."""
         self.total += len(block["function"])
         kept = self.kept_functions[block["function"]]
         rest = block
@@ -58,13 +61,34 @@ class RequestSink:
         self.stats.add(rest, instances.facts)
         if self.requests == "none":
             return
-        frame = requests_frame(block, self.names, self.scenario.warmup_s)
+        self._waiting.append(block)
+        self._release(before)
+
+    def _release(self, before: int) -> None:
+        """Log the waiting rows of requests numbered below `before`, in request-id order
+        (the request log's order: later rows wait for their turn)."""
+        ready = [{c: v[b["request_id"] < before] for c, v in b.items()} for b in self._waiting]
+        self._waiting = [{c: v[b["request_id"] >= before] for c, v in b.items()}
+                         for b in self._waiting]  # fmt: skip
+        self._waiting = [b for b in self._waiting if len(b["request_id"])]
+        ready = _concatenated([b for b in ready if len(b["request_id"])], None)
+        if ready is None:
+            return
+        if len(ready["request_id"]) > 1 and (np.diff(ready["request_id"]) < 0).any():
+            order = np.argsort(ready["request_id"], kind="stable")
+            ready = {c: v[order] for c, v in ready.items()}
+        frame = requests_frame(ready, self.names, self.scenario.warmup_s)
         if self.sampler is not None:
-            frame = frame[self.sampler.keep(block["function"])].reset_index(drop=True)
+            frame = frame[self.sampler.keep(ready["function"])].reset_index(drop=True)
         if self.writer is not None:
             self.writer.write(frame)
         else:
             self._in_memory.append(frame)
+
+    def abort(self) -> None:
+        """The run failed: let go of the file being written."""
+        if self.writer is not None:
+            self.writer.abort()
 
     def throttles(self, block: dict[str, np.ndarray]) -> None:
         self.stats.add_throttles(block)
@@ -76,12 +100,17 @@ class RequestSink:
         the request log) once the run is over; the rows kept are added to the statistics."""
         from .logs import instances_frame
 
+        if self.requests != "none":
+            self._release(2**31)
         instances = instances_frame(log)
         if self._throttles:
             log.throttles = {c: np.concatenate([b[c] for b in self._throttles])
                              for c in log.throttles}  # fmt: skip
         throttles = throttles_frame(log)
         kept = _concatenated(self._kept, log.invocations)
+        if len(kept["request_id"]) > 1 and (np.diff(kept["request_id"]) < 0).any():
+            order = np.argsort(kept["request_id"], kind="stable")
+            kept = {c: v[order] for c, v in kept.items()}
         self.stats.add(kept, frame_facts(instances))
         kept = requests_frame(kept, self.names, self.scenario.warmup_s)
         empty = requests_frame(log.invocations, self.names, self.scenario.warmup_s)
