@@ -546,6 +546,12 @@ def _print_summary(s: dict) -> None:
         out_console.print(
             f"{hidden:,} more functions in summary.json (per_function)", highlight=False
         )
+    if s.get("percentiles", "exact") != "exact":
+        out_console.print(
+            "percentiles from a DDSketch: each within 1 % of the latency at its rank "
+            "(the run's latencies outgrew the memory kept to rank them exactly)",
+            highlight=False, markup=False,
+        )
     for name, c in (s.get("connections") or {}).items():
         over = c["time_above_limit_s"]
         out_console.print(

@@ -38,7 +38,7 @@ def latency_cdf(stats, title: str = "", functions=None) -> Figure:
     from dispatch), log x axis, from a run's RowStats: exact, or from its sketch's bins
     (within 1 %). With several functions: one panel per function (the busiest MAX_SHOWN)."""
     names = list(functions or [])
-    served = stats.latency["all"].count
+    served = stats.latency["cold"].count + stats.latency["warm"].count
     shown = _busiest(served, names) if len(names) > 1 else [None]
     cols = 1 if len(shown) == 1 else 3
     nrows = -(-len(shown) // cols)

@@ -130,6 +130,8 @@ def _into_sketch(sketch: DDSketch, values: np.ndarray) -> None:
 
 #: Values kept exactly by a FunctionQuantiles before it sketches (12 MB of values and codes).
 FUNCTION_EXACT_LIMIT = 1 << 20
+#: A bin's count (a run has at most 1e9 requests).
+_COUNT = np.uint32
 #: A sketch bin's id: function * _SPAN + (key + _SPAN // 2); id 0 of a function holds its
 #: zeros. (A double's key under 1 % accuracy lies within ±36,000.)
 _SPAN = 1 << 20
@@ -196,6 +198,15 @@ class FunctionQuantiles:
             self._compacted(force=True)
         self._compact_if_large()
 
+    @classmethod
+    def union(cls, *parts: FunctionQuantiles) -> FunctionQuantiles:
+        """The statistics of all the parts' values together (exact if every part is)."""
+        exact = all(p._bins is None for p in parts)
+        out = cls(parts[0].functions, sum(p._held for p in parts) if exact else 0)
+        for p in parts:
+            out.merge(p)
+        return out
+
     def stats(self) -> list[dict[str, float | None]]:
         """Per function, then overall (the last element): {mean, p50, ..., p999, max}."""
         n = self.functions
@@ -253,14 +264,17 @@ class FunctionQuantiles:
         keys[positive] = np.ceil(np.log(values[positive]) / _LOG_GAMMA).astype(np.int64)
         keys[positive] += _SPAN // 2
         ids, counts = np.unique(codes.astype(np.int64) * _SPAN + keys, return_counts=True)
-        self._bins.append((ids, counts))
+        self._bins.append((ids, counts.astype(_COUNT)))
         self._binned += len(ids)
         self._compact_if_large()
 
     def _compact_if_large(self) -> None:
-        # Parts are merged when they outgrow the last merged table (amortised: each bin is
-        # merged a logarithmic number of times).
-        if len(self._bins) > 1 and self._binned > 2 * max(len(self._bins[0][0]), 1 << 16):
+        # Parts are merged into the table when they reach a quarter of it (a day of tens of
+        # thousands of functions has millions of bins: parts of the same size again would
+        # double the memory; merging at a quarter costs a few merges of the table per
+        # doubling of it).
+        table = len(self._bins[0][0])
+        if len(self._bins) > 1 and self._binned - table > max(table // 4, 1 << 18):
             self._compacted()
 
     def _compacted(self, force: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -270,7 +284,7 @@ class FunctionQuantiles:
             ids = np.concatenate([b[0] for b in parts])
             counts = np.concatenate([b[1] for b in parts])
             ids, inverse = np.unique(ids, return_inverse=True)
-            counts = np.bincount(inverse, weights=counts).astype(np.int64)
+            counts = np.bincount(inverse, weights=counts).astype(_COUNT)
             self._bins, self._binned = [(ids, counts)], len(ids)
         return self._bins[0]
 
@@ -283,7 +297,7 @@ def _bin_values(keys: np.ndarray) -> np.ndarray:
 
 def _binned_stats(keys, counts, bounds, count, total, peak) -> list[dict[str, float | None]]:
     """Statistics per group of bins (group g: bins bounds[g]:bounds[g+1], sorted by key)."""
-    cum = np.cumsum(counts)
+    cum = np.cumsum(counts, dtype=np.int64)
     before = np.concatenate([[0], cum])[bounds[:-1]]
     values = _bin_values(keys)
     out: list[dict[str, float | None]] = [

@@ -81,7 +81,8 @@ class RowStats:
         self.counts = {name: np.zeros(n, dtype=np.int64) for name in COUNTS}
         self.sums = {name: np.zeros(n) for name in SUMS}
         self.is_async = np.array([f.invocation == "async" for f in fs], dtype=bool)
-        names = ["all", "cold", "warm", "memory_wait"]
+        # (the latency of all requests is the union of cold and warm: latency_of("all"))
+        names = ["cold", "warm", "memory_wait"]
         if self.is_async.any():  # queueing, and the figure's latency from dispatch
             names += ["queue", "plot_cold", "plot_warm"]
         self.latency = {name: FunctionQuantiles(n, exact_limit) for name in names}
@@ -117,6 +118,13 @@ class RowStats:
         self.bills_init = (
             np.array([pricing.bill_init or f.runtime in CUSTOM_RUNTIMES for f in fs]) | self.snap
         )
+
+    def latency_of(self, name: str) -> FunctionQuantiles:
+        """A latency statistic by name: all (cold and warm together), cold, warm,
+        memory_wait; with async functions queue, plot_cold, plot_warm."""
+        if name == "all":
+            return FunctionQuantiles.union(self.latency["cold"], self.latency["warm"])
+        return self.latency[name]
 
     @property
     def method(self) -> str:
@@ -202,7 +210,6 @@ class RowStats:
         waited = ok & (memory_wait > 0)
         c["memory_waited"] += count(waited)
         lat = self.latency
-        lat["all"].add(codes[ok], latency[ok])
         lat["cold"].add(codes[ok & cold], latency[ok & cold])
         lat["warm"].add(codes[ok & ~cold], latency[ok & ~cold])
         lat["memory_wait"].add(codes[waited], memory_wait[waited])

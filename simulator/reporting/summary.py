@@ -106,7 +106,7 @@ def report(
         for name, code in zip(categories(EndReason), range(len(EndReason)), strict=True)
         if code != EndReason.ALIVE
     }
-    lat = {name: q.stats() for name, q in stats.latency.items()}
+    lat = {name: stats.latency_of(name).stats() for name in ("all", *stats.latency)}
     q_stats = lat.get("queue")
     cost = costs(stats, instances, scenario, kept)
 
