@@ -67,7 +67,7 @@ def latency_cdf(stats, title: str = "", functions=None) -> Figure:
     for ax in axes[::cols]:
         ax.set_ylabel("fraction ≤ latency")
     more = len(set(names)) - len(shown) if len(names) > 1 else 0
-    note = f" (the {len(shown)} busiest of {len(set(names))} functions)" if more > 0 else ""
+    note = f" (the {len(shown)} busiest of {len(set(names)):,} functions)" if more > 0 else ""
     if stats.method != "exact":
         note += "; from a DDSketch, within 1 %"
     fig.suptitle((title or "Latency CDF: cold vs warm starts") + note, fontsize=10)
