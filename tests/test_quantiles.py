@@ -8,9 +8,35 @@ import math
 
 import numpy as np
 import pytest
-from coldsim.reporting.quantiles import PERCENTILES, RELATIVE_ACCURACY, Quantiles, exact_stats
+from coldsim.reporting.quantiles import (
+    FUNCTION_EXACT_LIMIT,
+    PERCENTILES,
+    RELATIVE_ACCURACY,
+    FunctionQuantiles,
+    exact_stats,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+
+class Quantiles:
+    """One function's FunctionQuantiles, read as a single statistic."""
+
+    def __init__(self, exact_limit: int = FUNCTION_EXACT_LIMIT):
+        self.q = FunctionQuantiles(1, exact_limit)
+
+    def add(self, values):
+        self.q.add(np.zeros(len(values), dtype=np.int64), values)
+
+    def merge(self, other):
+        self.q.merge(other.q)
+
+    def stats(self):
+        return self.q.stats()[0]
+
+    count = property(lambda self: int(self.q.count[0]))
+    method = property(lambda self: self.q.method)
+
 
 values = st.lists(st.floats(0.0, 1e7, allow_nan=False), min_size=1, max_size=400)
 

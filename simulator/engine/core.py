@@ -200,7 +200,7 @@ class Engine:
         #: a heap of (created_s, instance_id) (with hosts only).
         self._pending: list[tuple[float, int]] = []
         #: Requests waiting for memory (on_full queue).
-        self._queue = WaitingLine(n)
+        self._queue = WaitingLine()
         self._wake = [math.inf]  # when the queue is next looked at
         #: While the queue is served: 1 for its head (which may take memory), 2 for a request
         #: that may only take an instance of its own function; else 0.

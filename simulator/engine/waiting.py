@@ -33,7 +33,7 @@ class Waiting:
 class WaitingLine:
     """First-come-first-served order for memory, and each function's waiting requests."""
 
-    def __init__(self, n_functions: int):
+    def __init__(self) -> None:
         self.line: collections.deque[Waiting] = collections.deque()
         #: Function -> its waiting requests, made when one waits (a day of tens of thousands
         #: of functions, most never waiting, would hold as many empty lines).
