@@ -2,6 +2,8 @@
 
 from .errors import ScenarioError
 from .policies.base import PolicyError
+from .policies.context import FunctionInfo, HostState, InstanceCounts, PolicyContext
+from .policies.controllers import Controller
 from .policies.eviction import EvictionPolicy, FunctionFacts
 from .policies.keepalive import Invocation, KeepAlivePolicy, Prewarm
 from .policies.placement import PlacementPolicy
@@ -21,7 +23,8 @@ from .workload.arrivals import ArrivalProcessBase as ArrivalProcess
 _show_in_jupyter()
 
 __all__ = [
-    "ArrivalProcess", "EvictionPolicy", "FunctionFacts", "IdleSelection", "Invocation",
+    "ArrivalProcess", "Controller", "EvictionPolicy", "FunctionInfo", "HostState",
+    "InstanceCounts", "PolicyContext", "FunctionFacts", "IdleSelection", "Invocation",
     "KeepAlivePolicy", "PlacementPolicy", "Plan", "PolicyError", "Prewarm", "Result",
     "Scenario", "ScenarioError", "SweepResult", "Target", "__version__", "compare",
     "load_scenario", "parse_scenario", "plan", "plots", "simulate", "style", "sweep",

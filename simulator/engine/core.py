@@ -39,6 +39,7 @@ import simpy
 from simpy.events import NORMAL, URGENT
 
 from ..policies.base import PolicyError, guarded
+from ..policies.controllers import Controller, defines
 from ..policies.eviction import FunctionFacts
 from ..policies.eviction import checked as checked_eviction
 from ..policies.keepalive import Invocation, checked, overrides
@@ -50,6 +51,7 @@ from ..scenario.globalstate import extra_init_ms, extra_request_ms
 from ..scenario.schema import Scenario
 from ..workload.arrivals.base import checked as checked_batches
 from .arrival_stream import CHUNK, ArrivalStream
+from .context import Census, Context
 from .eventlog import (
     Columns,
     EndReason,
@@ -61,7 +63,7 @@ from .eventlog import (
     categories,
 )
 from .hosts import Hosts
-from .instances import Instances
+from .instances import BUSY, Instances
 from .limits import Limits
 from .provisioned import Provisioned
 from .routing import Router
@@ -84,6 +86,28 @@ def _hook(policy: _KeepAlive, method: str) -> Callable[..., Any] | None:
         return None
     hook = getattr(policy, method)
     return hook if policy.builtin() else guarded(policy, method, hook)
+
+
+def _all_of(hooks: list) -> Callable[..., None] | None:
+    """One hook calling each of `hooks` (Nones left out) in turn; None if there are none."""
+    hooks = [h for h in hooks if h is not None]
+    if len(hooks) <= 1:
+        return hooks[0] if hooks else None
+
+    def each(*args) -> None:
+        for hook in hooks:
+            hook(*args)
+
+    return each
+
+
+def _timer_error(label: str, err: Exception) -> PolicyError:
+    """A PolicyError for an exception raised in a policy's timer or tick."""
+    import traceback
+
+    frame = traceback.extract_tb(err.__traceback__)[-1]
+    return PolicyError(f"{label}: raised {type(err).__name__}: {err} "
+                       f"({frame.filename}:{frame.lineno})")  # fmt: skip
 
 
 def _plus(draw: Callable[[], float], extra_ms: float) -> Callable[[], float]:
@@ -138,6 +162,14 @@ class Engine:
         self.provisioned = Provisioned(
             n, self.instances, self.limits, self.busy, platform.provisioned_allocation
         )
+        self.names = [f.name for f in sc.functions]
+        #: The policies' context, made when the first policy asks for one (see `_start`).
+        self._context: Context | None = None
+        self._moments: dict[int, Context] = {}  # id(policy) -> its context, if it took one
+        self.timers = 0  # policies' timers scheduled (they count as events when they fire)
+        #: Instances a policy keeps warm till a time (ctx.extend): no idle period that starts
+        #: before then ends before it.
+        self._floors: dict[int, float] = {}
         # Idle pools are per function, or per application with instance_scope app (an app's
         # functions share warm instances, as on Azure Functions). Pre-warmed instances still
         # initialising wait beside their pool, soonest ready first.
@@ -147,7 +179,8 @@ class Engine:
             app = f.app if platform.instance_scope == "app" else None
             if app is None or app not in by_app:
                 pool = platform.idle_selection.model_copy()
-                pool.start(self.instances.expiry, self._stream(f, "selection", pool.builtin()))
+                self._start(pool, f"idle-selection policy {pool.policy}", self.instances.expiry,
+                            self._stream(f, "selection", pool.builtin()))  # fmt: skip
                 if pool.builtin():
                     entry = (pool.put, pool.take, [])
                 else:  # a user's pool: its answers are checked
@@ -185,17 +218,20 @@ class Engine:
             policy = policy_of_app.get(app) if app is not None else None
             if policy is None:
                 policy = platform.keep_alive.model_copy()
-                policy.start(f.name, self._stream(f, "keep_alive", policy.builtin()))
+                self._start(policy, f"keep-alive policy {policy.policy} ({f.name!r})", f.name,
+                            self._stream(f, "keep_alive", policy.builtin()))  # fmt: skip
                 if app is not None:
                     policy_of_app[app] = policy
             self.keep_alive.append(policy)
         #: Per function: the keep-alive window of an instance going idle, window(end_s, iid).
         self._window_of = [
-            policy.keep_alive_s if policy.builtin() else checked(policy, f.name)
+            policy.keep_alive_s if policy.builtin()
+            else self._at_moment(policy, checked(policy, f.name))
             for f, policy in zip(sc.functions, self.keep_alive, strict=True)
-        ]
+        ]  # fmt: skip
         self.retry = platform.async_retry
         self.hosts = self._hosts() if platform.hosts is not None else None
+        self.controllers = self._controllers()
         #: Pre-warmed instances waiting for their init to start, to be placed on a host then:
         #: a heap of (created_s, instance_id) (with hosts only).
         self._pending: list[tuple[float, int]] = []
@@ -235,6 +271,95 @@ class Engine:
         #: Per function: the SimPy event id of its next arrival (see _serve_arrivals).
         self._eid = [0] * n
         self.events = 0
+
+    # -- policies' context, timers and controllers ------------------------------------------
+
+    def _start(self, policy, label: str, *args) -> None:
+        """policy.start(*args), with a context as `ctx` if its start takes one (then its
+        `tick`, if it has one and a `tick_s`, is scheduled)."""
+        if policy.builtin() or "ctx" not in inspect.signature(policy.start).parameters:
+            policy.start(*args)
+            return
+        ctx = self._context_for(label)
+        self._moments[id(policy)] = ctx
+        guarded(policy, "start", partial(policy.start, ctx=ctx))(*args)
+        self._ticks(policy, ctx, label)
+
+    def _context_for(self, label: str) -> Context:
+        if self._context is None:
+            self._context = Context(self, Census(self), label)
+        return self._context.for_policy(label)
+
+    def _at_moment(self, policy, hook, at: int = 0):
+        """A user's hook whose argument `at` is the moment it is called for: the policy's
+        context tells that moment as `now` while it runs. The hook itself without a context
+        (or None)."""
+        ctx = self._moments.get(id(policy))
+        if hook is None or ctx is None:
+            return hook
+
+        def hook_at_moment(*args):
+            ctx.moment = args[at]
+            try:
+                return hook(*args)
+            finally:
+                ctx.moment = None
+
+        return hook_at_moment
+
+    def _ticks(self, policy, ctx: Context, label: str) -> None:
+        """Call policy.tick(now) every tick_s from tick_s on, if it defines both."""
+        tick_s = getattr(policy, "tick_s", None)
+        if tick_s is None or not callable(getattr(policy, "tick", None)):
+            return
+        if not (isinstance(tick_s, int | float) and 0 < tick_s < math.inf):
+            raise PolicyError(f"{label}: tick_s {tick_s!r} is not a number of seconds > 0")
+        tick = policy.tick if policy.builtin() else guarded(policy, "tick", policy.tick)
+
+        def step(now: float) -> None:
+            tick(now)
+            self.call_at(now + tick_s, step, label)
+
+        self.call_at(float(tick_s), step, label)
+
+    def call_at(self, t: float, callback: Callable[[float], None], label: str) -> None:
+        """callback(t) at time t, after the instances that freed by then went idle; not at
+        or after duration_s (nothing is decided for a span the run does not cover)."""
+        if t >= self.scenario.duration_s:
+            return
+        self.timers += 1
+        ctx_error = partial(_timer_error, label)
+
+        def fire(_event) -> None:
+            self.events += 1
+            self.release(t)
+            try:
+                callback(t)
+            except PolicyError:
+                raise
+            except Exception as err:
+                raise ctx_error(err) from err
+
+        self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(fire)
+
+    def _controllers(self) -> list:
+        """The platform's controllers, started with their contexts (their ticks scheduled)."""
+        out = []
+        for i, spec in enumerate(self.scenario.platform.controllers):
+            controller = spec.model_copy()
+            label = f"controller {controller.policy}"
+            if getattr(controller, "tick_s", None) is None:
+                raise PolicyError(f"{label}: defines tick but no tick_s (how often to call it)")
+            ctx = self._context_for(label)
+            rng = stream(self.seed, str(i), "controller")  # keyed by its place in the list
+            if controller.builtin():
+                controller.start(ctx, rng)
+            else:
+                self._moments[id(controller)] = ctx
+                guarded(controller, "start", controller.start)(ctx, rng)
+            self._ticks(controller, ctx, label)
+            out.append(controller)
+        return out
 
     def _replace_at(self, k: int, when: float) -> None:
         """Start what function k's minimum lacks at `when` (an instance started for it is
@@ -279,15 +404,18 @@ class Engine:
         sc, spec = self.scenario, self.scenario.platform.hosts
         names = [f.name for f in sc.functions]
         placement = spec.placement.model_copy()
-        placement.start(spec.count, spec.memory_mb, names, stream(self.seed, "", "placement"))
+        self._start(placement, f"placement policy {placement.policy}", spec.count,
+                    spec.memory_mb, names, stream(self.seed, "", "placement"))
         order = placement.order if placement.builtin() else checked_placement(placement, spec.count)
         eviction = sc.platform.eviction.model_copy()
         facts = [FunctionFacts(f.name, f.footprint_mb(), f.init.expected()) for f in sc.functions]
-        eviction.start(facts, spec.count, stream(self.seed, "", "eviction"))
+        self._start(eviction, f"eviction policy {eviction.policy}", facts, spec.count,
+                    stream(self.seed, "", "eviction"))
         if eviction.builtin():
             priority, evicted = eviction.priority, eviction.evicted
         else:
             priority, evicted = checked_eviction(eviction)
+            priority = self._at_moment(eviction, priority, 3)
         if any(router is not None for router in self.routers):
             evicted = self._forgotten_when(evicted)
         return Hosts(
@@ -524,9 +652,16 @@ class Engine:
         a_cold, a_pc, a_warmer = (
             sparse[c]["row"].append for c in ("cold", "provisioned", "warmer")
         )
+        reason_of = inst.reason
         names = [f.name for f in self.scenario.functions]
         unfinished = self._unfinished
         observers = [_hook(policy, "observe") for policy in self.keep_alive]
+        watchers = [  # controllers that see every request
+            c.observe if c.builtin() else guarded(c, "observe", c.observe)
+            for c in self.controllers if defines(c, "observe", Controller)
+        ]
+        if watchers:
+            observers = [_all_of([own, *watchers]) for own in observers]
         observing = any(observers)
         new_invocation = tuple.__new__
 
@@ -591,6 +726,7 @@ class Engine:
                     used[0] += 1
                 else:
                     od_busy[k] += 1
+            reason_of[iid] = BUSY  # until release says how its next idle period ends
             if share_of[k] is None:
                 end = start + d_ms / 1000.0
                 heappush(busy, (end, iid))
@@ -768,7 +904,9 @@ class Engine:
         od_busy, used = self.limits.od_busy, self.limits.used
         unreserved = [r is None for r in self.limits.reserved]
         window_of = self._window_of
-        prewarm_of = [_hook(policy, "prewarm") for policy in self.keep_alive]
+        floors = self._floors
+        prewarm_of = [self._at_moment(policy, _hook(policy, "prewarm"))
+                      for policy in self.keep_alive]  # fmt: skip
         prewarming = any(prewarm_of)
         put = self.pool_put
         special_release, prewarm, heappop = self._special_release, self._prewarm, heapq.heappop
@@ -800,6 +938,8 @@ class Engine:
                         leaves(iid, end)
                     continue
                 evict_at = end + window_of[k](end, iid)
+                if floors and iid in floors:  # a policy keeps it warm till then
+                    evict_at = self._floored(iid, end, evict_at)
                 if evict_at > retire:
                     expiry[iid], reason[iid] = retire, LIFETIME
                 else:
@@ -871,6 +1011,8 @@ class Engine:
         if keep is None:  # started ahead by scaling: it idles like any instance
             keep = self._window_of[k](end, iid)
         evict_at = end + keep
+        if iid in self._floors:
+            evict_at = self._floored(iid, end, evict_at)
         if end >= retire:  # its lifetime ran out during its init: gone as it is ready
             inst.end(iid, end, EndReason.LIFETIME)
             if self.hosts is not None:
@@ -900,14 +1042,58 @@ class Engine:
                 "need None or Prewarm(ready_at_s, keep_alive_s) with a finite ready_at_s and "
                 "keep_alive_s >= 0"
             )
+        self.start_prewarm(k, end, ready_at, keep_s)
+
+    def start_prewarm(self, k: int, now: float, ready_at: float, keep_s: float | None) -> int:
+        """A pre-warmed instance of function k, asked for at `now`: ready at `ready_at` (its
+        init starts then less its init time, not before now), kept idle keep_s once ready
+        (None: the keep-alive policy's window then). No concurrency or scaling token."""
         inst = self.instances
-        new = inst.new_prewarmed(k, end, max(ready_at, end))
+        new = inst.new_prewarmed(k, now, max(ready_at, now))
         ready = inst.ready_s(new)
         self._prewarm_keep[new] = keep_s
         heapq.heappush(self.busy, (ready, new))
         heapq.heappush(self.warming[k], (ready, new))
         if self.hosts is not None:  # it takes memory when its init starts
             heapq.heappush(self._pending, (inst.created[new], new))
+        return new
+
+    def retire_idle(self, iid: int, now: float) -> None:
+        """A policy ends an idle on-demand instance at `now` (the context checked it is)."""
+        inst, k = self.instances, self.instances.fn[iid]
+        inst.end(iid, now, EndReason.IDLE)
+        if self.hosts is not None:
+            self.hosts.moved(iid, now)
+        if self.routers[k] is not None:
+            self.routers[k].forget(iid)
+
+    def _floored(self, iid: int, end: float, evict_at: float) -> float:
+        """The end of an idle period from `end`, at least the instance's floor."""
+        floor = self._floors[iid]
+        if floor <= end:
+            del self._floors[iid]  # over
+            return evict_at
+        return max(evict_at, floor)
+
+    def keep_until(self, iid: int, until: float, idle: bool) -> None:
+        """A policy keeps an instance warm at least until `until` (within its lifetime): its
+        window now if it is idle, and that of every idle period it starts before then."""
+        self._floors[iid] = max(self._floors.get(iid, until), until)
+        if idle:
+            self._extend_idle(iid, until)
+
+    def _extend_idle(self, iid: int, until: float) -> None:
+        inst = self.instances
+        retire = inst.retire[iid]
+        at, reason = (retire, EndReason.LIFETIME) if until >= retire else (until, EndReason.IDLE)
+        if at <= inst.expiry[iid]:
+            return
+        inst.end(iid, at, reason)
+        if self.hosts is not None:
+            self.hosts.moved(iid, at)
+        router = self.routers[inst.fn[iid]]
+        if router is not None:
+            router.went_idle(iid, at)
 
     def _start_pending(self) -> None:
         """The next pre-warm's init starts: it goes on a host, or is given up."""

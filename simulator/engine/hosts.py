@@ -120,10 +120,12 @@ class Hosts:
         self.now = max(self.now, t)
         leaving, leaving_of = self._leaving, self._leaving_of
         while leaving and leaving[0][0] <= t:
-            _, stamp, iid = heapq.heappop(leaving)
+            when, stamp, iid = heapq.heappop(leaving)
             entry = leaving_of.get(iid)
             if entry is None or entry[0] != stamp:
                 continue  # used again since
+            if self.instances.expiry[iid] > when:
+                continue  # a policy kept it longer (`moved`): a later entry frees it
             del leaving_of[iid]
             h, mb = self.instances.host[iid], self.mb[self.instances.fn[iid]]
             self.free[h] += mb
@@ -142,6 +144,13 @@ class Hosts:
         stamp = self._stamp()
         self._leaving_of[iid] = (stamp, False)
         heapq.heappush(self._leaving, (at, stamp, iid))
+
+    def moved(self, iid: int, at: float) -> None:
+        """An idle instance leaves at `at` instead (a policy retired it, or kept it longer:
+        its instance table entry says when); it stays evictable as it was."""
+        entry = self._leaving_of.get(iid)
+        if entry is not None:
+            heapq.heappush(self._leaving, (at, entry[0], iid))
 
     def next_departure(self) -> float:
         return self._leaving[0][0] if self._leaving else math.inf

@@ -15,6 +15,7 @@ Glossary of the per-instance columns (index = instance id):
   prewarmed created by a keep-alive policy's pre-warm request
   retire    when it is recycled (ready + lifetime for provisioned, created + lifetime else)
   expiry    end of its current idle period, or its end      reason    why it ends at expiry
+            (BUSY while it serves a request)
   host      the host holding its memory (-1: no hosts, or not placed yet)
   active    requests it serves now (kept for multi-request instances only)
 """
@@ -27,6 +28,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .eventlog import EndReason
+
+#: `reason` of an instance serving (or initialising for) a request: dispatch marks it, and
+#: release overwrites it with how the idle period that follows ends. Never logged.
+BUSY = -1
 
 
 class Instances:

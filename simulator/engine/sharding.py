@@ -48,6 +48,12 @@ def check_shardable(scenario: Scenario) -> None:
             "simulate without hosts",
             file=file, field="platform.hosts",
         )  # fmt: skip
+    if platform.controllers:
+        raise ScenarioError(
+            "a controller sees and acts on every function, so the run cannot be split into "
+            "shards; run it with one worker (no --workers/--dask)",
+            file=file, field="platform.controllers",
+        )  # fmt: skip
     pooled = [f.name for f in scenario.functions if f.reserved_concurrency is None]
     if platform.concurrency_limit is not None and len(pooled) > 1:
         raise ScenarioError(

@@ -26,6 +26,7 @@ from pydantic import (
 from ..distributions import DistributionMs, DistributionS, LogNormalMs, UniformS
 from ..errors import ScenarioError
 from ..model import Model
+from ..policies.controllers import ControllerField
 from ..policies.eviction import EvictionField
 from ..policies.eviction import default_policy as default_eviction
 from ..policies.keepalive import overrides
@@ -276,6 +277,14 @@ class Platform(Model):
         description=(
             "Hosts with finite memory: {count, memory_mb, placement, on_full, max_wait_s}. "
             "null (default): unlimited, the Lambda user's view."
+        ),
+    )
+    controllers: list[ControllerField] = Field(
+        default_factory=list,
+        description=(
+            "Platform-wide periodic decisions, each `{policy: name, ...}`: forecast-prewarm "
+            "(keep instances warm for each function's forecast arrivals, IceBreaker-like "
+            "[sources: icebreaker]) or a plug-in class (docs/policies.md). Default none."
         ),
     )
     eviction: EvictionField = Field(
