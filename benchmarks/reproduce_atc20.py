@@ -25,31 +25,38 @@ FIXED_MIN = [5, 10, 20, 30, 45, 60, 90, 120]
 HYBRID_H = [1, 2, 3, 4]
 
 
-def scenario(trace: Path, hours: float, keep_alive: dict, sample: int | None) -> dict:
+def scenario(trace: Path, hours: float, keep_alive: dict, sample: int | None,
+             platform: dict | None = None) -> dict:  # fmt: skip
     """The provider's view: no account limits, no recycling; one app's functions share warm
-    instances (the paper's unit is the application)."""
+    instances (the paper's unit is the application). `platform`: more platform fields."""
     workload = {"format": "azure2019", "path": str(trace), "spread": "equidistant"}
     if sample:
         workload["select"] = {"sample": sample}
     return {
         "name": "atc20", "seed": 1, "duration_s": hours * 3600, "warmup_s": 3600,
         "platform": {"keep_alive": keep_alive, "max_lifetime_s": None,
-                     "concurrency_limit": None, "scaling": None, "instance_scope": "app"},
+                     "concurrency_limit": None, "scaling": None, "instance_scope": "app",
+                     **(platform or {})},
         "workload": workload,
     }  # fmt: skip
 
 
 def tradeoff(trace: Path, hours: float = 8, sample: int | None = None,
-             fixed_min=FIXED_MIN, hybrid_h=HYBRID_H, log=None) -> pd.DataFrame:  # fmt: skip
+             fixed_min=FIXED_MIN, hybrid_h=HYBRID_H, log=None, extra=(),
+             allow_import: bool = False) -> pd.DataFrame:  # fmt: skip
     """One row per policy: its wasted memory (GB-s, and normalised to fixed 10 min) and the
-    75th percentile of application cold-start percentages."""
-    policies = [(f"fixed {m} min", "fixed", m, {"policy": "fixed", "idle_s": m * 60})
+    75th percentile of application cold-start percentages. `extra`: more policies, each
+    (label, family, knob, keep-alive, platform fields), e.g. with controllers."""
+    policies = [(f"fixed {m} min", "fixed", m, {"policy": "fixed", "idle_s": m * 60}, None)
                 for m in fixed_min]  # fmt: skip
-    policies += [(f"hybrid {h} h", "hybrid", h, {"policy": "hybrid-histogram", "range_s": h * 3600})
+    policies += [(f"hybrid {h} h", "hybrid", h,
+                  {"policy": "hybrid-histogram", "range_s": h * 3600}, None)
                  for h in hybrid_h]  # fmt: skip
+    policies += list(extra)
     rows = []
-    for label, family, knob, keep_alive in policies:
-        res = simulate(parse_scenario(scenario(trace, hours, keep_alive, sample)))
+    for label, family, knob, keep_alive, platform in policies:
+        data = scenario(trace, hours, keep_alive, sample, platform)
+        res = simulate(parse_scenario(data, allow_import=allow_import))
         by_app = cold_start_percent_by_app(res.invocations, res.scenario)
         rows.append({"policy": label, "family": family, "knob": knob,
                      "wasted_gb_s": res.summary["idle_gb_s"],
@@ -76,18 +83,28 @@ def dominates(table: pd.DataFrame) -> bool:
     return True
 
 
-def figure(table: pd.DataFrame, title: str):
-    fig, ax = style.figure(7, 4.5)
+YLABEL = {
+    "app_cold_pct_p75": "3rd quartile of app cold-start %",
+    "cold_pct": "cold starts (% of all requests)",
+}
+
+
+def figure(table: pd.DataFrame, title: str, y: str = "app_cold_pct_p75", ax=None):
+    """y against normalised wasted memory, one line per family; y: a YLABEL key (cold_pct
+    is computed from cold_start_rate). Drawn into `ax` if given."""
+    fig = None
+    if ax is None:
+        fig, ax = style.figure(7, 4.5)
+    table = table.assign(cold_pct=100 * table["cold_start_rate"])
     for i, (family, rows) in enumerate(table.groupby("family", sort=False)):
         rows = rows.sort_values("wasted_normalised")
-        ax.plot(rows["wasted_normalised"], rows["app_cold_pct_p75"], marker="os"[i],
+        ax.plot(rows["wasted_normalised"], rows[y], marker="os^Dv"[i % 5],
                 color=style.color(i), label=family)  # fmt: skip
         for _, r in rows.iterrows():
-            ax.annotate(r["policy"].split(" ", 1)[1], (r["wasted_normalised"],
-                        r["app_cold_pct_p75"]), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")  # fmt: skip
-    ax.set(xlabel="wasted memory time (normalised to fixed 10 min)",
-           ylabel="3rd quartile of app cold-start % ", title=title)  # fmt: skip
+            ax.annotate(r["policy"].split(" ", 1)[-1], (r["wasted_normalised"], r[y]),
+                        fontsize=7, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    ax.set(xlabel="wasted memory time (normalised to fixed 10 min)", ylabel=YLABEL[y],
+           title=title)  # fmt: skip
     ax.legend()
     return fig
 

@@ -18,7 +18,9 @@ The trace conversion is FaasCache's (its simulator, aFuerst/faascache-sim, reads
 - functions with at most one invocation in the replayed span are dropped.
 
 Policies. greedy-dual and lru keep idle instances until they are evicted for memory (fixed
-keep-alive of .inf), as FaasCache keeps containers. ttl keeps an idle instance 10 minutes
+keep-alive of .inf), as FaasCache keeps containers. greedy-dual counts each instance's own
+requests as its frequency; greedy-dual-function is the rule of FaasCache's code (a function's
+frequency is the sum over its resident instances, which all share one priority). ttl keeps an idle instance 10 minutes
 (FaasCache's TTL) and never evicts for memory: a request that finds the host full of idle
 instances is dropped. faascache-sim's own TTL baseline also evicts under memory pressure,
 least recently used first: that is `ttl+lru` (10 minutes, eviction lru), drawn for comparison.
@@ -50,6 +52,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES_GB = [1, 2, 3, 4, 6, 8, 12, 16]
 POLICIES = {  # name: (keep-alive, eviction under memory pressure)
     "greedy-dual": ({"policy": "fixed", "idle_s": math.inf}, "greedy-dual"),
+    # FaasCache's code's rule: a function's frequency sums its resident containers' counts,
+    # and all of them share one priority (coldsim's `greedy-dual` counts per instance).
+    "greedy-dual-function": ({"policy": "fixed", "idle_s": math.inf},
+                             {"policy": "greedy-dual", "frequency": "function"}),
     "lru": ({"policy": "fixed", "idle_s": math.inf}, "lru"),
     "ttl": ({"policy": "fixed", "idle_s": 600}, "ttl"),
     "ttl+lru": ({"policy": "fixed", "idle_s": 600}, "lru"),

@@ -45,8 +45,8 @@ def test_the_guides_keep_alive_policy_runs_from_the_cli_and_beats_a_short_fixed_
     assert summaries["mine"]["idle_gb_s"] > summaries["fixed"]["idle_gb_s"]
     resolved = yaml.safe_load((tmp_path / "mine" / "scenario.yaml").read_text())
     assert resolved["platform"]["keep_alive"] == {
-        "policy": "mypolicies:GapPercentile", "q": 95.0, "window": 200, "min_s": 10.0,
-        "max_s": 1800.0,
+        "policy": "mypolicies:GapPercentile", "scope": None, "q": 95.0, "window": 200,
+        "min_s": 10.0, "max_s": 1800.0,
     }  # fmt: skip
 
 

@@ -19,7 +19,8 @@ def test_there_are_two_notebooks():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, monkeypatch):
-    if path.name in {"atc20_tradeoff.ipynb", "faascache.ipynb"} and not TRACES.is_dir():
+    traced = {"atc20_tradeoff.ipynb", "faascache.ipynb", "forecast_prewarm.ipynb"}
+    if path.name in traced and not TRACES.is_dir():
         pytest.skip(f"no trace excerpts at {TRACES} (set COLDSIM_TRACES)")
     monkeypatch.setenv("COLDSIM_TRACES", str(TRACES))
     raw = json.loads(path.read_text())
@@ -31,6 +32,8 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     # Run in a copy of the layout, so that what the notebook writes under ../results lands
     # in a temporary folder, not in the user's results/.
     (tmp_path / "notebooks").mkdir()
+    for module in (ROOT / "notebooks").glob("*.py"):  # policies the notebooks import
+        (tmp_path / "notebooks" / module.name).symlink_to(module)
     (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
     (tmp_path / "results").mkdir()

@@ -139,7 +139,7 @@ def test_builtins_and_classes_given_directly():
     sc = parse_scenario(with_policy(scenario(f), {"policy": userpolicies.TwiceLastGap, "factor": 3}))
     assert sc.platform.keep_alive.policy == "userpolicies:TwiceLastGap"
     assert sc.to_dict()["platform"]["keep_alive"] == {
-        "policy": "userpolicies:TwiceLastGap", "factor": 3.0, "floor_s": 10.0
+        "policy": "userpolicies:TwiceLastGap", "scope": None, "factor": 3.0, "floor_s": 10.0
     }
     assert sc.updated({"platform.keep_alive.factor": 4}).platform.keep_alive.factor == 4.0
     assert isinstance(sc.platform.keep_alive, KeepAlivePolicy)
@@ -151,7 +151,7 @@ def test_builtins_and_classes_given_directly():
         ({"policy": "userpolicies:TwiceLastGap", "factor": -1},
          "platform.keep_alive.factor: Input should be greater than 0"),
         ({"policy": "userpolicies:TwiceLastGap", "factr": 2},
-         "platform.keep_alive.factr: unknown field (allowed here: policy, factor, floor_s)"),
+         "platform.keep_alive.factr: unknown field (allowed here: policy, scope, factor, floor_s)"),
         ({"policy": "userpolicies:NotAPolicy"},
          "platform.keep_alive.policy: 'userpolicies:NotAPolicy' is not a keep-alive policy"),
         ({"policy": "userpolicies:Ticks"}, "is not a keep-alive policy"),

@@ -40,7 +40,7 @@ from simpy.events import NORMAL, URGENT
 
 from ..policies.base import PolicyError, guarded
 from ..policies.controllers import Controller, defines
-from ..policies.eviction import FunctionFacts
+from ..policies.eviction import EvictionPolicy, FunctionFacts, checked_choose
 from ..policies.eviction import checked as checked_eviction
 from ..policies.keepalive import Invocation, checked, overrides
 from ..policies.keepalive import KeepAlivePolicy as _KeepAlive
@@ -208,13 +208,14 @@ class Engine:
                 )
         capacity = [f.requests_at_full_speed() for f in sc.functions]
         self.sharing = CpuSharing(capacity) if any(c is not None for c in capacity) else None
-        # One keep-alive policy copy per function, or per application with instance_scope
-        # app (it learns from all the app's requests, as the ATC'20 policy does; started with
-        # the app's first function's name and stream).
+        # One keep-alive policy copy per function, or per application with scope app (it
+        # learns from all the app's requests, as the ATC'20 policy does; started with the
+        # app's first function's name and stream).
         self.keep_alive: list[_KeepAlive] = []
         policy_of_app: dict[str, _KeepAlive] = {}
+        scope = platform.keep_alive.scope or platform.instance_scope
         for f in sc.functions:
-            app = f.app if platform.instance_scope == "app" else None
+            app = f.app if scope == "app" else None
             policy = policy_of_app.get(app) if app is not None else None
             if policy is None:
                 policy = platform.keep_alive.model_copy()
@@ -411,16 +412,25 @@ class Engine:
         facts = [FunctionFacts(f.name, f.footprint_mb(), f.init.expected()) for f in sc.functions]
         self._start(eviction, f"eviction policy {eviction.policy}", facts, spec.count,
                     stream(self.seed, "", "eviction"))
+        choose = None
         if eviction.builtin():
             priority, evicted = eviction.priority, eviction.evicted
+            if eviction.chooses():
+                choose = eviction.choose
         else:
             priority, evicted = checked_eviction(eviction)
             priority = self._at_moment(eviction, priority, 3)
+            if eviction.chooses():
+                choose = self._at_moment(eviction, checked_choose(eviction), 3)
+        departed = None
+        if "departed" in vars(eviction) or type(eviction).departed is not EvictionPolicy.departed:
+            departed = eviction.departed if eviction.builtin() else guarded(
+                eviction, "departed", eviction.departed)  # fmt: skip
         if any(router is not None for router in self.routers):
             evicted = self._forgotten_when(evicted)
         return Hosts(
             spec.count, spec.memory_mb, [f.footprint_mb() for f in sc.functions],
-            order, priority, evicted, self.instances,
+            order, priority, evicted, self.instances, choose, departed,
         )  # fmt: skip
 
     def _forgotten_when(self, evicted: Callable[..., None]) -> Callable[..., None]:

@@ -37,12 +37,19 @@ class Hosts:
         priority: Callable[[int, int, int, float], float],
         evicted: Callable[[int, int, int, float], None],
         instances: Instances,
+        choose: Callable | None = None,
+        departed: Callable[[int, int, int], None] | None = None,
     ):
+        """choose: the eviction policy's choice of victims at the moment of eviction (None:
+        lowest priority first); departed: told of every instance that leaves otherwise."""
         self.capacity_mb = footprint_mb(capacity_mb)
         self.free = [self.capacity_mb] * count
         self.evictable = [0.0] * count  # memory of idle instances pressure may evict
         self.mb = [footprint_mb(m) for m in footprints_mb]  # per function
         self._order, self._priority, self._evicted = order, priority, evicted
+        self._choose, self._departed = choose, departed
+        #: With a choosing policy: idle instance -> when it went idle (for its candidates).
+        self._since: dict[int, float] | None = {} if choose is not None else None
         self.instances = instances
         #: Instances holding memory with a known departure: instance -> (stamp, evictable).
         self._leaving_of: dict[int, tuple[int, bool]] = {}
@@ -62,6 +69,7 @@ class Hosts:
         host, fn = self.instances.host, self.instances.fn
         next_stamp, priority, compact = self._stamp, self._priority, self._compact
         heappush, inf, leaving = heapq.heappush, math.inf, self._leaving
+        since = self._since
 
         def went_idle(iid: int, k: int, now: float, until: float) -> None:
             """Instance iid went idle at `now`; it leaves at `until` unless used first."""
@@ -76,6 +84,8 @@ class Hosts:
                 leaving_of[iid] = (stamp, False)
                 return
             leaving_of[iid] = (stamp, True)
+            if since is not None:
+                since[iid] = now
             heap = heaps[h]
             if len(heap) > 4 * valid[h] + 64:
                 compact(heap)
@@ -127,11 +137,16 @@ class Hosts:
             if self.instances.expiry[iid] > when:
                 continue  # a policy kept it longer (`moved`): a later entry frees it
             del leaving_of[iid]
-            h, mb = self.instances.host[iid], self.mb[self.instances.fn[iid]]
+            k = self.instances.fn[iid]
+            h, mb = self.instances.host[iid], self.mb[k]
             self.free[h] += mb
             if entry[1]:
                 self.evictable[h] -= mb
                 self._valid[h] -= 1
+            if self._since is not None:
+                self._since.pop(iid, None)
+            if self._departed is not None:
+                self._departed(iid, k, h)
 
     def _compact(self, heap: list[tuple[float, int, int]]) -> None:
         """Drop the entries (key, stamp, instance) of idle periods that are over."""
@@ -158,18 +173,42 @@ class Hosts:
     # -- eviction ---------------------------------------------------------------------------
 
     def _evict(self, h: int, mb: float, t: float) -> None:
-        """Evict idle instances of host h, lowest priority first, until mb is free."""
-        heap, leaving_of, inst = self._heaps[h], self._leaving_of, self.instances
-        free, evictable = self.free, self.evictable
+        """Evict idle instances of host h, lowest priority first (or as the policy chooses),
+        until mb is free."""
+        if self._choose is not None:
+            self._evict_chosen(h, mb, t)
+            return
+        heap, leaving_of, free = self._heaps[h], self._leaving_of, self.free
         while free[h] < mb:
             p, stamp, iid = heapq.heappop(heap)
             entry = leaving_of.get(iid)
             if entry is None or entry[0] != stamp:
                 continue  # used again, or gone, since
-            del leaving_of[iid]
-            k = inst.fn[iid]
-            free[h] += self.mb[k]
-            evictable[h] -= self.mb[k]
-            self._valid[h] -= 1
-            inst.end(iid, t, EndReason.PRESSURE)
-            self._evicted(iid, k, h, p)
+            self._evict_one(iid, h, p, t)
+
+    def _evict_one(self, iid: int, h: int, p: float, t: float) -> None:
+        del self._leaving_of[iid]
+        inst = self.instances
+        k = inst.fn[iid]
+        self.free[h] += self.mb[k]
+        self.evictable[h] -= self.mb[k]
+        self._valid[h] -= 1
+        inst.end(iid, t, EndReason.PRESSURE)
+        self._evicted(iid, k, h, p)
+
+    def _evict_chosen(self, h: int, mb: float, t: float) -> None:
+        """The policy picks the victims among the host's idle evictable instances."""
+        from ..policies.eviction import Candidate
+
+        heap, leaving_of, inst = self._heaps[h], self._leaving_of, self.instances
+        since = self._since
+        live = sorted(e for e in heap if (on := leaving_of.get(e[2])) is not None and on[0] == e[1])
+        heap[:] = live  # sorted: a heap already, without the stale entries
+        candidates = [
+            Candidate(iid, inst.fn[iid], self.mb[inst.fn[iid]], since[iid], p)
+            for p, _, iid in live
+        ]  # fmt: skip
+        priority = {iid: p for p, _, iid in live}
+        for iid in self._choose(h, mb - self.free[h], candidates, t):
+            self._evict_one(iid, h, priority[iid], t)
+            del since[iid]

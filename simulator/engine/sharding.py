@@ -68,8 +68,10 @@ def check_shardable(scenario: Scenario) -> None:
 
 
 def groups(scenario: Scenario) -> list[list[int]]:
-    """Functions that must run together (an app's under instance_scope app), by index."""
-    if scenario.platform.instance_scope != "app":
+    """Functions that must run together (an app's under instance_scope app, or when one
+    keep-alive policy copy serves each app), by index."""
+    platform = scenario.platform
+    if (platform.keep_alive.scope or platform.instance_scope) != "app":
         return [[k] for k in range(len(scenario.functions))]
     by_app: dict[str, list[int]] = {}
     out: list[list[int]] = []

@@ -112,9 +112,13 @@ def resolve(
         raise PluginError(
             f"{label} is not {article} {base.family} (a subclass of coldsim.{base.public_name})"
         )
-    missing = [m for m in base.required if getattr(cls, m) is getattr(base, m)]
+    missing = [  # "a|b": one of them
+        m for m in base.required
+        if all(getattr(cls, one) is getattr(base, one) for one in m.split("|"))
+    ]  # fmt: skip
     if missing:
-        raise PluginError(f"{label} does not define {', '.join(missing)} (see docs/policies.md)")
+        wanted = ", ".join(m.replace("|", " or ") for m in missing)
+        raise PluginError(f"{label} does not define {wanted} (see docs/policies.md)")
     if isinstance(name, type):
         _GIVEN[cls.import_path()] = cls
     return cls

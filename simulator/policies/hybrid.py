@@ -19,9 +19,9 @@ request (0 while an execution is running), in bins of
 - otherwise (few samples, or a flat histogram): the conservative fallback, keep the instance
   for the whole range and pre-warm nothing.
 
-Warmer pings are not traffic: they do not enter the histogram. Under instance_scope: app the
-paper's per-application histogram is this per-function one (coldsim keeps one policy copy per
-function).
+Warmer pings are not traffic: they do not enter the histogram. With `scope: app` (the default
+under instance_scope: app) one copy serves each application: the paper's per-application
+histogram, over the app's functions' own instances unless they share them too.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Keep-alive policies: how long an idle instance stays warm, and whether to pre-warm one.
 
-One copy of the policy serves each function, or each application with `instance_scope: app`
-(its functions share warm instances, and the policy sees all their requests). The engine
+One copy of the policy serves each function, or each application with `scope: app` (it sees
+all the app's requests and decides for all its instances; the default follows
+`instance_scope`, under which an app's functions also share warm instances). The engine
 calls, in simulated-time order:
 - `start(function, rng)` once, before the run (rng: the function's own keep-alive stream);
 - `observe(invocation)` as each request of the function is placed on an instance (only if the
@@ -62,6 +63,15 @@ class KeepAlivePolicy(Policy):
     public_name: ClassVar[str] = "KeepAlivePolicy"
     required: ClassVar[tuple[str, ...]] = ("keep_alive_s",)
     policy: str = Field(description="A built-in's name, or a plug-in class as module:Class.")
+    scope: Literal["function", "app"] | None = Field(
+        None,
+        description=(
+            "Whose requests one copy of the policy sees and decides for: each function's, or "
+            "all of its app's (one copy per `app`, while functions keep their own instances "
+            "unless platform.instance_scope is app too; ATC'20's per-application "
+            "histograms). Default: as platform.instance_scope."
+        ),
+    )
 
     def start(self, function: str, rng: np.random.Generator) -> None:
         """Set up per-function state (in `_underscore` attributes)."""

@@ -292,11 +292,23 @@ class Platform(Model):
         description=(
             "With hosts: which idle instances are evicted when a new instance finds no host "
             "with room: lru (idle longest), greedy-dual (FaasCache's clock + frequency x init "
-            "cost / memory [sources: faascache]), size (largest first), frequency (fewest requests "
-            "served first), ttl (none: idle instances leave only by keep-alive), or a "
+            "cost / memory [sources: faascache]; `{policy: greedy-dual, frequency: function}` "
+            "for its code's per-function frequency), size (largest first), frequency (fewest "
+            "requests served first), ttl (none: idle instances leave only by keep-alive), or a "
             "plug-in class. Busy and initialising instances are never evicted. Default lru."
         ),
     )
+
+
+    @model_validator(mode="after")
+    def _one_policy_per_shared_pool(self) -> Platform:
+        if self.keep_alive.scope == "function" and self.instance_scope == "app":
+            raise ValueError(
+                "keep_alive.scope function: not with instance_scope app (an app's functions "
+                "share their instances, so one policy decides for them: use scope app, or "
+                "leave scope out)"
+            )
+        return self
 
 
 class ProvisionedStep(Model):
