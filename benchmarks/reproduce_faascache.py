@@ -20,10 +20,11 @@ The trace conversion is FaasCache's (its simulator, aFuerst/faascache-sim, reads
 Policies. greedy-dual and lru keep idle instances until they are evicted for memory (fixed
 keep-alive of .inf), as FaasCache keeps containers. greedy-dual counts each instance's own
 requests as its frequency; greedy-dual-function is the rule of FaasCache's code (a function's
-frequency is the sum over its resident instances, which all share one priority). ttl keeps an idle instance 10 minutes
-(FaasCache's TTL) and never evicts for memory: a request that finds the host full of idle
-instances is dropped. faascache-sim's own TTL baseline also evicts under memory pressure,
-least recently used first: that is `ttl+lru` (10 minutes, eviction lru), drawn for comparison.
+frequency is the sum over its resident instances, which all share one priority). ttl keeps
+an idle instance 10 minutes (FaasCache's TTL) and never evicts for memory: a request that
+finds the host full of idle instances is dropped. faascache-sim's own TTL baseline also
+evicts under memory pressure, least recently used first: that is `ttl+lru` (10 minutes,
+eviction lru), drawn for comparison.
 A request that finds no memory, even after evicting every idle instance the policy allows, is
 dropped (`on_full: drop`, FaasCache's rule). Idle instances are reused newest first
 (coldsim's default). No account limits, no scaling limit, no recycling (the provider's view).

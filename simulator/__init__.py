@@ -7,6 +7,7 @@ from .policies.controllers import Controller
 from .policies.eviction import EvictionPolicy, FunctionFacts
 from .policies.keepalive import Invocation, KeepAlivePolicy, Prewarm
 from .policies.placement import PlacementPolicy
+from .policies.routing import RoutingPolicy
 from .policies.selection import IdleSelection
 from .reporting import plots, style  # figures' helpers, as notebooks use them
 from .reporting.result import Result
@@ -23,9 +24,9 @@ from .workload.arrivals import ArrivalProcessBase as ArrivalProcess
 _show_in_jupyter()
 
 __all__ = [
-    "ArrivalProcess", "Controller", "EvictionPolicy", "FunctionInfo", "HostState",
-    "InstanceCounts", "PolicyContext", "FunctionFacts", "IdleSelection", "Invocation",
-    "KeepAlivePolicy", "PlacementPolicy", "Plan", "PolicyError", "Prewarm", "Result",
-    "Scenario", "ScenarioError", "SweepResult", "Target", "__version__", "compare",
-    "load_scenario", "parse_scenario", "plan", "plots", "simulate", "style", "sweep",
+    "ArrivalProcess", "Controller", "EvictionPolicy", "FunctionFacts", "FunctionInfo",
+    "HostState", "IdleSelection", "InstanceCounts", "Invocation", "KeepAlivePolicy",
+    "PlacementPolicy", "Plan", "PolicyContext", "PolicyError", "Prewarm", "Result",
+    "RoutingPolicy", "Scenario", "ScenarioError", "SweepResult", "Target", "__version__",
+    "compare", "load_scenario", "parse_scenario", "plan", "plots", "simulate", "style", "sweep",
 ]  # fmt: skip

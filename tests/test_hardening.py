@@ -251,7 +251,7 @@ def test_async_queueing_is_not_latency_in_the_figures():
 
 def test_every_output_column_and_summary_key_is_documented(tmp_path):
     import pyarrow.parquet as pq
-    from coldsim.reporting.logs import COLUMNS
+    from coldsim.reporting.logs import COLUMNS, OPTIONAL_COLUMNS
     from conftest import ROOT
 
     f = function(arrivals={"process": "poisson", "rate_per_s": 1})
@@ -259,10 +259,12 @@ def test_every_output_column_and_summary_key_is_documented(tmp_path):
     out = res.save(tmp_path / "r")
     doc = (ROOT / "docs" / "outputs.md").read_text()
     for log in ("invocations", "instances", "throttles"):
-        assert list(getattr(res, log).columns) == list(COLUMNS[log]), log
+        expected = [c for c in COLUMNS[log] if c not in OPTIONAL_COLUMNS]
+        assert list(getattr(res, log).columns) == expected, log
         schema = pq.read_schema(out / f"{log}.parquet")
         for name, text in COLUMNS[log].items():
-            assert schema.field(name).metadata[b"description"].decode() == text
+            if name not in OPTIONAL_COLUMNS:
+                assert schema.field(name).metadata[b"description"].decode() == text
             assert f"| `{name}` | {text} |" in doc
     readme = (ROOT / "README.md").read_text()
     missing = [k for k in res.summary if k != "per_function" and f"`{k}" not in readme]

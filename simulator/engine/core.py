@@ -45,6 +45,8 @@ from ..policies.eviction import checked as checked_eviction
 from ..policies.keepalive import Invocation, checked, overrides
 from ..policies.keepalive import KeepAlivePolicy as _KeepAlive
 from ..policies.placement import checked as checked_placement
+from ..policies.routing import BusyInstance
+from ..policies.routing import checked as checked_route
 from ..policies.selection import checked as checked_pool
 from ..rng import Buffered, LazyStream, stream
 from ..scenario.globalstate import extra_init_ms, extra_request_ms
@@ -194,7 +196,7 @@ class Engine:
             self.warming.append(entry[2])
         # Multi-request instances: a router per function over its instances with room.
         self.routers = [
-            Router(platform.routing, f.instance_concurrency, self.instances.active,
+            Router(platform.routing.instance_rule(), f.instance_concurrency, self.instances.active,
                    self.instances.retire, take, self.instances.ready_s)
             if f.instance_concurrency > 1 else None
             for f, take in zip(sc.functions, self.pool_take, strict=True)
@@ -250,6 +252,7 @@ class Engine:
         self._prewarm_keep: dict[int, float | None] = {}
         self._stale: dict[int, float] = {}  # taken pre-warmed instance -> its outdated ready time
         self.columns = Columns()
+        self._routing()
         #: Requests under way whose row is not written yet (an async retry pending, waiting
         #: for host memory, running on a shared CPU): rows are handed over in request-id
         #: order, so none from the smallest of these on.
@@ -361,6 +364,48 @@ class Engine:
             self._ticks(controller, ctx, label)
             out.append(controller)
         return out
+
+    def _routing(self) -> None:
+        """The routing policy, if it decides for requests that find no idle instance (then
+        one-request functions' busy instances are tracked: the requests each runs and those
+        queued behind)."""
+        policy = self.scenario.platform.routing.model_copy()
+        #: Per function: whether its requests may queue behind its busy instances.
+        self._queues_at = [False] * len(self.scenario.functions)
+        #: Busy tracked instance -> (start, end) of its requests not ended yet, in order.
+        self._lines: dict[int, deque[tuple[float, float]]] = {}
+        self._busy_of: list[set[int]] = [set() for _ in self.scenario.functions]
+        self._route = None
+        if not policy.routes():
+            return
+        label = f"routing policy {policy.policy}"
+        ctx = self._context_for(label)
+        rng = stream(self.seed, "", "routing")
+        if policy.builtin():
+            policy.start(ctx, rng)
+            self._route = policy.route
+        else:
+            self._moments[id(policy)] = ctx
+            guarded(policy, "start", policy.start)(ctx, rng)
+            self._route = self._at_moment(policy, checked_route(policy), 1)
+        self._queues_at = [
+            router is None and (self.sharing is None or self.sharing.capacity_of[k] is None)
+            for k, router in enumerate(self.routers)
+        ]  # fmt: skip
+        self.columns.instance_waits = True
+
+    def _queue_behind(self, k: int, t: float) -> int:
+        """A busy instance of function k for a request at t to queue behind, as the routing
+        policy decides, or -1 (a new instance)."""
+        inst = self.instances
+        offered = [
+            BusyInstance(iid, line[0][0], len(line) - 1)
+            for iid in sorted(self._busy_of[k])
+            if (line := self._lines[iid]) and inst.retire[iid] > line[-1][1]
+        ]  # fmt: skip (not one past its lifetime: it retires when it has finished)
+        if not offered:
+            return -1
+        return self._route(k, t, offered)
 
     def _replace_at(self, k: int, when: float) -> None:
         """Start what function k's minimum lacks at `when` (an instance started for it is
@@ -665,6 +710,12 @@ class Engine:
         reason_of = inst.reason
         names = [f.name for f in self.scenario.functions]
         unfinished = self._unfinished
+        routed, queue_behind, lines, busy_of = (
+            self._queues_at, self._queue_behind, self._lines, self._busy_of,
+        )  # fmt: skip
+        queueing = any(routed)
+        pc_of = inst.provisioned
+        a_iwait, iwaits = (sparse["instance_wait"][c].append for c in ("row", "wait_ms"))
         observers = [_hook(policy, "observe") for policy in self.keep_alive]
         watchers = [  # controllers that see every request
             c.observe if c.builtin() else guarded(c, "observe", c.observe)
@@ -714,6 +765,12 @@ class Engine:
                         routers[k].joined(iid)
                         if ahead[k]:
                             scale_ahead(k, t)
+                elif routed[k] and busy_of[k] and (iid := queue_behind(k, t)) >= 0:
+                    start = lines[iid][-1][1]  # when it has run what it runs and what queued
+                    cold = False
+                    if start > t:
+                        a_iwait(row())
+                        iwaits((start - t) * 1000.0)
                 else:  # a new instance: the request waits for its init, paid once
                     if not take_token(k, t):
                         return throttle(k, t, d_ms, arrival, attempt, kind, rid, SCALING)
@@ -740,6 +797,12 @@ class Engine:
             if share_of[k] is None:
                 end = start + d_ms / 1000.0
                 heappush(busy, (end, iid))
+                if queueing and routed[k] and not pc_of[iid]:  # what it runs, in order
+                    line = lines.get(iid)
+                    if line is None:
+                        lines[iid] = line = deque()
+                        busy_of[k].add(iid)
+                    line.append((start, end))
                 if hosted and queue.count and end < wake[0]:
                     arm(end)  # an instance freed then may take a queued request
             else:  # its end depends on who else runs: logged as it comes
@@ -915,6 +978,7 @@ class Engine:
         unreserved = [r is None for r in self.limits.reserved]
         window_of = self._window_of
         floors = self._floors
+        queueing, lines, busy_of = any(self._queues_at), self._lines, self._busy_of
         prewarm_of = [self._at_moment(policy, _hook(policy, "prewarm"))
                       for policy in self.keep_alive]  # fmt: skip
         prewarming = any(prewarm_of)
@@ -941,6 +1005,12 @@ class Engine:
                     used[0] -= 1
                 else:
                     od_busy[u] -= 1
+                if queueing and (line := lines.get(iid)) is not None:
+                    line.popleft()
+                    if line:  # a request queued behind the one that ended runs next
+                        continue
+                    del lines[iid]
+                    busy_of[k].discard(iid)
                 retire = retire_at[iid]
                 if end >= retire:
                     expiry[iid], reason[iid] = end, LIFETIME

@@ -83,6 +83,7 @@ SPARSE_TYPES = {
     "retried": {"row": "q", "status": "b", "attempts": "i", "queue_delay_ms": "d"},
     "prewarm_wait": {"row": "q", "init_ms": "d"},
     "memory_wait": {"row": "q", "wait_ms": "d"},
+    "instance_wait": {"row": "q", "wait_ms": "d"},  # queued behind a busy instance
 }
 #: One row per throttled attempt.
 THROTTLE_TYPES = {
@@ -120,6 +121,9 @@ class Columns:
         }
         self.throttles = {c: array(t) for c, t in THROTTLE_TYPES.items()}
         self.offset = 0
+        #: Whether requests may queue behind busy instances (routing): then the taken rows
+        #: carry instance_wait_ms (a column only such runs have).
+        self.instance_waits = False
 
     def row(self) -> int:
         """Number of the invocation row about to be written."""
@@ -208,6 +212,10 @@ class Columns:
         inv["init_ms"][waits["row"]] = waits["init_ms"]
         inv["memory_wait_ms"] = np.zeros(n)
         inv["memory_wait_ms"][sparse["memory_wait"]["row"]] = sparse["memory_wait"]["wait_ms"]
+        if self.instance_waits:
+            inv["instance_wait_ms"] = np.zeros(n)
+            waits = sparse["instance_wait"]
+            inv["instance_wait_ms"][waits["row"]] = waits["wait_ms"]
         if n and (np.diff(inv["request_id"]) < 0).any():
             order = np.argsort(inv["request_id"], kind="stable")
             inv = {c: v[order] for c, v in inv.items()}

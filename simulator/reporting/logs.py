@@ -34,12 +34,15 @@ COLUMNS = {
         "duration_ms": "Handler time, ms (stretched by CPU sharing on a multi-request "
                        "instance); NaN for requests that never ran.",
         "latency_ms": "end_s - arrival_s, ms: init and handler, plus queueing for async "
-                      "requests retried after throttling and waits for host memory; NaN "
-                      "unless served.",
+                      "requests retried after throttling and waits for host memory or "
+                      "behind a busy instance; NaN unless served.",
         "queue_delay_ms": "Time an async request waited in Lambda's queue after being "
                           "throttled, ms (0 otherwise).",
         "memory_wait_ms": "Time the request waited for host memory (hosts.on_full "
                           "queue), ms, whether it was then served or dropped (0 otherwise).",
+        "instance_wait_ms": "Time the request waited behind a busy instance before running on "
+                            "it, ms (only with a routing policy that queues, such as "
+                            "wait-for-warm; 0 for the others).",
         "attempts": "Attempts made (async requests retried after throttling: more than 1).",
         "counted": "Arrived in the statistics window [warmup_s, duration_s).",
     },
@@ -237,6 +240,11 @@ def read_requests(folder: Path, purpose: str) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+#: Request-log columns only some runs have: instance_wait_ms with a routing policy that
+#: queues requests behind busy instances.
+OPTIONAL_COLUMNS = frozenset({"instance_wait_ms"})
+
+
 def _categorical(codes: np.ndarray, labels) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=list(labels))
 
@@ -267,6 +275,7 @@ def requests_frame(inv: dict[str, np.ndarray], functions: list[str], warmup_s: f
         "latency_ms": (inv["end_s"] - inv["arrival_s"]) * 1000.0,
         "queue_delay_ms": inv["queue_delay_ms"],
         "memory_wait_ms": inv["memory_wait_ms"],
+        **({"instance_wait_ms": inv["instance_wait_ms"]} if "instance_wait_ms" in inv else {}),
         "attempts": inv["attempts"],
         "counted": inv["arrival_s"] >= warmup_s,
     }

@@ -83,6 +83,11 @@ class RowStats:
         self.is_async = np.array([f.invocation == "async" for f in fs], dtype=bool)
         # (the latency of all requests is the union of cold and warm: latency_of("all"))
         names = ["cold", "warm", "memory_wait"]
+        #: Requests may queue behind busy instances (routing): their waits are summarised.
+        self.instance_waits = scenario.platform.routing.routes()
+        if self.instance_waits:
+            names.append("instance_wait")
+            self.counts["instance_waited"] = np.zeros(n, dtype=np.int64)
         if self.is_async.any():  # queueing, and the figure's latency from dispatch
             names += ["queue", "plot_cold", "plot_warm"]
         self.latency = {name: FunctionQuantiles(n, exact_limit) for name in names}
@@ -213,6 +218,11 @@ class RowStats:
         lat["cold"].add(codes[ok & cold], latency[ok & cold])
         lat["warm"].add(codes[ok & ~cold], latency[ok & ~cold])
         lat["memory_wait"].add(codes[waited], memory_wait[waited])
+        if self.instance_waits:
+            instance_wait = rows["instance_wait_ms"]
+            waited = ok & (instance_wait > 0)
+            c["instance_waited"] += count(waited)
+            lat["instance_wait"].add(codes[waited], instance_wait[waited])
         if "queue" in lat:
             queue = rows["queue_delay_ms"]
             queued = ok & self.is_async[codes]
@@ -277,7 +287,7 @@ class RowStats:
         """Add another's statistics; `functions`: this one's index of each of the other's
         functions (a shard's), else the same functions."""
         at = np.arange(other.functions) if functions is None else np.asarray(functions)
-        for name in COUNTS:
+        for name in self.counts:
             self.counts[name][at] += other.counts[name]
         for name in SUMS:
             self.sums[name][at] += other.sums[name]
@@ -295,6 +305,8 @@ def frame_rows(invocations: pd.DataFrame) -> dict[str, np.ndarray]:
     cols = ("arrival_s", "start_s", "end_s", "instance_id", "cold", "provisioned", "init_ms",
             "duration_ms", "queue_delay_ms", "memory_wait_ms")  # fmt: skip
     rows = {c: invocations[c].to_numpy() for c in cols}
+    if "instance_wait_ms" in invocations:
+        rows["instance_wait_ms"] = invocations["instance_wait_ms"].to_numpy()
     for c in ("function", "kind", "status"):
         rows[c] = invocations[c].cat.codes.to_numpy()
     return rows

@@ -137,6 +137,10 @@ def report(
                 "waited": int(total(c["memory_waited"])),
                 **{key: lat["memory_wait"][at][key] for key in ("p50", "p99", "max")},
             },
+            **({"instance_wait_ms": {  # only where requests may queue behind instances
+                "waited": int(total(c["instance_waited"])),
+                **{key: lat["instance_wait"][at][key] for key in ("p50", "p99", "max")},
+            }} if "instance_wait" in lat else {}),
             "instances_ended": {name: int(total(n)) for name, n in ends_by.items()},
             "instances_created": int(total(n_created)),
             "mean_instances": (busy + idle) / width,

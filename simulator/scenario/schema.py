@@ -32,6 +32,7 @@ from ..policies.eviction import default_policy as default_eviction
 from ..policies.keepalive import overrides
 from ..policies.keepalive_builtins import KeepAliveField, default_policy
 from ..policies.placement import FirstFit, PlacementField
+from ..policies.routing import Pack, RoutingField
 from ..policies.selection import IdleSelectionField, Newest
 from ..runtimes import DEFAULT_RUNTIME, MEASURED_MS, init_preset
 from ..workload.arrivals import ArrivalProcessField
@@ -242,14 +243,19 @@ class Platform(Model):
             "of an `app` (Azure Functions, which keeps and warms instances per application)."
         ),
     )
-    routing: Literal["pack", "least-loaded"] = Field(
-        "pack",
+    routing: RoutingField = Field(
+        default_factory=lambda: Pack(policy="pack"),
         description=(
-            "With functions' instance_concurrency > 1: which instance with room takes a "
-            "request. pack: the busiest ready one, then an idle one (fewer instances busy); "
-            "least-loaded: an idle one, then the least busy ready one (spreads load, like "
-            "Knative's activator); either then one still initialising (the request waits for "
-            "its init) [sources: knative-concurrency]."
+            "Where a request goes when no idle instance can take it. With functions' "
+            "instance_concurrency > 1, which instance with room takes it: pack (the busiest "
+            "ready one, then an idle one: fewer instances busy) or least-loaded (an idle one, "
+            "then the least busy ready one: spreads load, like Knative's activator), either "
+            "then one still initialising [sources: knative-concurrency]. wait-for-warm: a "
+            "one-request function's request queues behind the busy instance expected to be "
+            "free first if that is expected within max_wait_ms (default: the mean init), else "
+            "a new instance starts (OpenWhisk's scheduler) [sources: openwhisk-scheduler]; "
+            "{policy: wait-for-warm, max_wait_ms: 200, multi: pack}. Or a plug-in class. "
+            "Default pack."
         ),
     )
     async_retry: AsyncRetry = Field(default_factory=AsyncRetry)
@@ -299,6 +305,15 @@ class Platform(Model):
         ),
     )
 
+
+    @model_validator(mode="after")
+    def _queues_need_own_instances(self) -> Platform:
+        if self.routing.routes() and self.instance_scope == "app":
+            raise ValueError(
+                f"routing {self.routing.policy}: not with instance_scope app (a request queues "
+                "behind an instance of its own function; with shared instances use pack)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_policy_per_shared_pool(self) -> Platform:
