@@ -16,7 +16,7 @@ import numpy as np
 STREAMS = {
     "arrivals": 0, "duration": 1, "init": 2, "selection": 3, "keep_alive": 4, "lifetime": 5,
     "workload": 6, "placement": 7, "eviction": 8, "outputs": 9, "controller": 10,
-    "routing": 11,
+    "routing": 11, "call_durations": 12, "call_draws": 13,
 }  # fmt: skip
 
 #: Sampling batches start small (a rarely used function costs little memory) and double up to

@@ -27,7 +27,7 @@ from .reporting.stream import BLOCK_ROWS, RequestSink, shard_sink
 from .reporting.summary import report, row_stats
 from .scenario.budget import check_memory
 from .scenario.loading import load_scenario, parse_scenario
-from .scenario.schema import Scenario
+from .scenario.schema import Scenario, chain_expected
 from .version import __version__
 
 
@@ -128,7 +128,7 @@ def check_run_memory(
     if not streamed:
         check_memory(scenario, hint=hint)
         return
-    expected = [f.expected_requests(scenario.duration_s) for f in scenario.functions]
+    expected = chain_expected(scenario.functions, scenario.duration_s)
     held = float(np.dot(expected, functions_kept(scenario)))
     if save_to is None and requests not in ("all", "none"):  # the sample stays in memory
         held += requests * sum(expected)

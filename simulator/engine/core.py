@@ -90,6 +90,16 @@ def _hook(policy: _KeepAlive, method: str) -> Callable[..., Any] | None:
     return hook if policy.builtin() else guarded(policy, method, hook)
 
 
+class _Chain:
+    """A request of a calling function, its calls under way."""
+
+    __slots__ = ("k", "iid", "rid", "row", "start", "cold", "next")
+
+    def __init__(self, k: int, iid: int, rid: int, row: int, start: float, cold: bool):
+        self.k, self.iid, self.rid, self.row, self.start, self.cold = k, iid, rid, row, start, cold
+        self.next = 0  # the next call to make
+
+
 def _all_of(hooks: list) -> Callable[..., None] | None:
     """One hook calling each of `hooks` (Nones left out) in turn; None if there are none."""
     hooks = [h for h in hooks if h is not None]
@@ -253,6 +263,7 @@ class Engine:
         self._stale: dict[int, float] = {}  # taken pre-warmed instance -> its outdated ready time
         self.columns = Columns()
         self._routing()
+        self._chains_setup()
         #: Requests under way whose row is not written yet (an async retry pending, waiting
         #: for host memory, running on a shared CPU): rows are handed over in request-id
         #: order, so none from the smallest of these on.
@@ -393,6 +404,103 @@ class Engine:
             for k, router in enumerate(self.routers)
         ]  # fmt: skip
         self.columns.instance_waits = True
+
+    def _chains_setup(self) -> None:
+        """Function chains (functions[].calls): per caller its calls as (callee, sync,
+        probability); the callees' handler times and the callers' draws, each from its own
+        stream."""
+        sc = self.scenario
+        index = {f.name: k for k, f in enumerate(sc.functions)}
+        self._calls = [
+            [(index[c.function], c.mode == "sync", c.probability) for c in f.calls] or None
+            for f in sc.functions
+        ]  # fmt: skip
+        #: Requests whose end someone waits for (a sync caller): rid -> callback(end, cold).
+        self._waiters: dict[int, Callable[[float, bool], None]] = {}
+        #: Chain requests under way (their calls not all returned): rid -> _Chain.
+        self._chains: dict[int, _Chain] = {}
+        self._cold_waited: dict[int, bool] = {}  # waited-for requests on shared CPUs: cold?
+        if not sc.chained():
+            return
+        callees = {index[c.function] for f in sc.functions for c in f.calls}
+        self._call_ms = {}
+        for k in callees:
+            f = sc.functions[k]
+            rng = self._stream(f, "call_durations")
+            factor, extra = f.duration_factor(), extra_request_ms(f.global_state)
+            self._call_ms[k] = Buffered(
+                lambda n, f=f, rng=rng, factor=factor, extra=extra:
+                f.duration.sample(rng, n) * factor + extra
+            ).next  # fmt: skip
+        self._call_draw = [
+            Buffered(self._stream(f, "call_draws").random).next if f.calls else None
+            for f in sc.functions
+        ]  # fmt: skip
+        self.columns.parent_of = {}
+        self.columns.chain_cold_of = {}
+        # Callees of a sync call are waited for: none queues behind a busy instance there.
+        self._queues_at = [q and not f.calls for q, f in zip(self._queues_at, sc.functions,
+                                                              strict=True)]  # fmt: skip
+
+    def _chain_start(self, k: int, iid: int, rid: int, start: float, handler_end: float,
+                     cold: bool) -> float:  # fmt: skip
+        """A request of a calling function started: its calls begin when its handler ends;
+        its end (and row) waits for its sync calls. NaN: its end, not known yet."""
+        chain = _Chain(k, iid, rid, self.columns.row(), start, cold)
+        self._chains[rid] = chain
+        self._unfinished.add(rid)
+        self._later(handler_end, lambda: self._call_next(chain, handler_end))
+        return math.nan
+
+    def _later(self, t: float, action: Callable[[], None]) -> None:
+        self.events += 1
+        self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(lambda _ev: action())
+
+    def _call_next(self, chain: _Chain, t: float) -> None:
+        """Make the chain's next calls at t: async ones at once, up to the next sync one
+        (the chain goes on when it returns); the chain ends when none is left."""
+        self.release(t)
+        calls = self._calls[chain.k]
+        draw = self._call_draw[chain.k]
+        while chain.next < len(calls):
+            callee, sync, p = calls[chain.next]
+            chain.next += 1
+            if p < 1.0 and draw() >= p:
+                continue
+            child = self.next_request_id()
+            self.columns.parent_of[child] = chain.rid
+            if sync:
+                self._waiters[child] = lambda end, cold: self._returned(chain, end, cold)
+            self.dispatch(callee, t, self._call_ms[callee](), t, 1, USER, child)
+            if sync:
+                return
+        self._chain_done(chain, t)
+
+    def _returned(self, chain: _Chain, end: float, cold: bool) -> None:
+        """A sync call of the chain returned at `end` (or failed then)."""
+        chain.cold |= cold
+        self._later(end, lambda: self._call_next(chain, end))
+
+    def _chain_done(self, chain: _Chain, end: float) -> None:
+        """Every call made and the sync ones returned: the request ends at `end`, its
+        instance busy (and billed) until then."""
+        cols = self.columns
+        inv, at = cols.invocations, chain.row - cols.offset  # (an unfinished row is held)
+        inv["end_s"][at] = end
+        inv["duration_ms"][at] = (end - chain.start) * 1000.0
+        cols.chain_cold_of[chain.rid] = chain.cold
+        del self._chains[chain.rid]
+        self._unfinished.discard(chain.rid)
+        heapq.heappush(self.busy, (end, chain.iid))
+        if self.hosts is not None and self._queue.count and end < self._wake[0]:
+            self._arm(end)
+        self._ended(chain.rid, end, chain.cold)
+
+    def _ended(self, rid: int, end: float, cold: bool) -> None:
+        """Request rid's end is known (or its failure's time): tell a caller waiting for it."""
+        waiter = self._waiters.pop(rid, None)
+        if waiter is not None:
+            waiter(end, cold)
 
     def _queue_behind(self, k: int, t: float) -> int:
         """A busy instance of function k for a request at t to queue behind, as the routing
@@ -715,6 +823,10 @@ class Engine:
         )  # fmt: skip
         queueing = any(routed)
         pc_of = inst.provisioned
+        calls, chain_start, waiters, ended = (
+            self._calls, self._chain_start, self._waiters, self._ended,
+        )  # fmt: skip
+        chained = any(c is not None for c in calls)
         a_iwait, iwaits = (sparse["instance_wait"][c].append for c in ("row", "wait_ms"))
         observers = [_hook(policy, "observe") for policy in self.keep_alive]
         watchers = [  # controllers that see every request
@@ -794,7 +906,9 @@ class Engine:
                 else:
                     od_busy[k] += 1
             reason_of[iid] = BUSY  # until release says how its next idle period ends
-            if share_of[k] is None:
+            if chained and calls[k] is not None and kind == USER:  # it calls others
+                end = chain_start(k, iid, rid, start, start + d_ms / 1000.0, cold)
+            elif share_of[k] is None:
                 end = start + d_ms / 1000.0
                 heappush(busy, (end, iid))
                 if queueing and routed[k] and not pc_of[iid]:  # what it runs, in order
@@ -812,6 +926,11 @@ class Engine:
             if attempt != 1:
                 cols.note_retried(SERVED, attempt, t - arrival)
                 unfinished.discard(rid)
+            if chained and rid in waiters:  # a sync caller waits for it
+                if end == end:  # (not NaN: known now)
+                    ended(rid, end, cold)
+                else:  # on a shared CPU: its end comes at its departure
+                    self._cold_waited[rid] = cold
             if observing and observers[k] is not None:  # (the end without CPU sharing)
                 observers[k](new_invocation(Invocation, (  # a NamedTuple, built as a tuple
                     rid, names[k], arrival, start, start + d_ms / 1000.0, cold, iid,
@@ -956,6 +1075,8 @@ class Engine:
             cols.sparse["warmer"]["row"].append(cols.row())
         cols.note_retried(outcome, attempt, t - arrival)
         cols.unserved(k, rid, arrival)
+        if self._waiters:
+            self._ended(rid, t, False)  # a sync caller gets the error at once
 
     def _log_throttle(self, k, kind, rid, arrival, t, attempt, reason, outcome) -> None:
         self.columns.throttle(
@@ -1050,7 +1171,10 @@ class Engine:
             inv, at = cols.invocations, row - cols.offset  # (an unfinished row is held)
             inv["end_s"][at] = end
             inv["duration_ms"][at] = (end - inv["start_s"][at]) * 1000.0
-            self._unfinished.discard(inv["request_id"][at])
+            rid = int(inv["request_id"][at])
+            self._unfinished.discard(rid)
+            if self._waiters:
+                self._ended(rid, end, self._cold_waited.pop(rid, False))
             if due < math.inf:
                 heapq.heappush(self.busy, (due, iid))
                 if self.hosts is not None and self._queue.count:
@@ -1236,6 +1360,8 @@ class Engine:
         cols.note_retried(DROPPED, attempt, queued_at - arrival)
         cols.unserved(k, rid, arrival)
         self._unfinished.discard(rid)
+        if self._waiters:
+            self._ended(rid, t, False)
 
     def _next_change(self) -> float:
         """The next moment a waiting request might be served: an instance freed or leaving,

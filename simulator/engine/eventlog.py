@@ -124,6 +124,10 @@ class Columns:
         #: Whether requests may queue behind busy instances (routing): then the taken rows
         #: carry instance_wait_ms (a column only such runs have).
         self.instance_waits = False
+        #: With function chains: request -> its caller's request, and calling request ->
+        #: whether it met a cold start down its sync calls (entries go with their rows).
+        self.parent_of: dict[int, int] | None = None
+        self.chain_cold_of: dict[int, bool] | None = None
 
     def row(self) -> int:
         """Number of the invocation row about to be written."""
@@ -216,6 +220,17 @@ class Columns:
             inv["instance_wait_ms"] = np.zeros(n)
             waits = sparse["instance_wait"]
             inv["instance_wait_ms"][waits["row"]] = waits["wait_ms"]
+        if self.parent_of is not None:
+            rids = inv["request_id"].tolist()
+            parent_of, chain_cold_of = self.parent_of, self.chain_cold_of
+            inv["parent_request_id"] = np.fromiter(
+                (parent_of.pop(r, -1) for r in rids), dtype=np.int64, count=n
+            )
+            inv["chain_cold"] = inv["cold"].copy()
+            for i, r in enumerate(rids):
+                met = chain_cold_of.pop(r, None)
+                if met is not None:
+                    inv["chain_cold"][i] = met
         if n and (np.diff(inv["request_id"]) < 0).any():
             order = np.argsort(inv["request_id"], kind="stable")
             inv = {c: v[order] for c, v in inv.items()}

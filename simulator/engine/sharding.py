@@ -29,7 +29,7 @@ import pandas as pd
 from ..errors import ScenarioError
 from ..policies.base import PolicyError, plugin_folders
 from ..scenario.loading import parse_scenario
-from ..scenario.schema import Scenario
+from ..scenario.schema import Scenario, chain_expected
 from .core import Engine, frozen_heap, reporter
 from .eventlog import EndReason, EventLog
 from .parallel import execute
@@ -68,28 +68,41 @@ def check_shardable(scenario: Scenario) -> None:
 
 
 def groups(scenario: Scenario) -> list[list[int]]:
-    """Functions that must run together (an app's under instance_scope app, or when one
-    keep-alive policy copy serves each app), by index."""
-    platform = scenario.platform
-    if (platform.keep_alive.scope or platform.instance_scope) != "app":
-        return [[k] for k in range(len(scenario.functions))]
-    by_app: dict[str, list[int]] = {}
-    out: list[list[int]] = []
-    for k, f in enumerate(scenario.functions):
-        if f.app is None:
-            out.append([k])
-        elif f.app in by_app:
-            by_app[f.app].append(k)
-        else:
-            by_app[f.app] = [k]
-            out.append(by_app[f.app])
-    return out
+    """Functions that must run together, by index: an app's under instance_scope app or when
+    one keep-alive policy copy serves each app, and functions that call one another."""
+    platform, functions = scenario.platform, scenario.functions
+    parent = list(range(len(functions)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    def join(a: int, b: int) -> None:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    if (platform.keep_alive.scope or platform.instance_scope) == "app":
+        first: dict[str, int] = {}
+        for k, f in enumerate(functions):
+            if f.app is not None:
+                join(first.setdefault(f.app, k), k)
+    index = {f.name: k for k, f in enumerate(functions)}
+    for k, f in enumerate(functions):
+        for call in f.calls:
+            join(k, index[call.function])
+    out: dict[int, list[int]] = {}
+    for k in range(len(functions)):
+        out.setdefault(root(k), []).append(k)
+    return list(out.values())
 
 
 def shards(scenario: Scenario, count: int) -> list[list[int]]:
     """At most `count` shards of whole groups, balanced by expected requests (the largest
     group first into the lightest shard); each shard's functions in scenario order."""
-    load = [f.expected_requests(scenario.duration_s) for f in scenario.functions]
+    load = chain_expected(scenario.functions, scenario.duration_s)
     todo = sorted(groups(scenario), key=lambda g: (-sum(load[k] for k in g), g[0]))
     count = max(1, min(count, len(todo)))
     bins: list[list[int]] = [[] for _ in range(count)]

@@ -43,6 +43,10 @@ COLUMNS = {
         "instance_wait_ms": "Time the request waited behind a busy instance before running on "
                             "it, ms (only with a routing policy that queues, such as "
                             "wait-for-warm; 0 for the others).",
+        "parent_request_id": "With function calls: the request of the caller whose handler "
+                             "made this request (-1: none, it arrived from outside).",
+        "chain_cold": "With function calls: whether the request or any call it waited for "
+                      "(sync, down the chain) met a cold start.",
         "attempts": "Attempts made (async requests retried after throttling: more than 1).",
         "counted": "Arrived in the statistics window [warmup_s, duration_s).",
     },
@@ -241,8 +245,8 @@ def read_requests(folder: Path, purpose: str) -> pd.DataFrame:
 
 
 #: Request-log columns only some runs have: instance_wait_ms with a routing policy that
-#: queues requests behind busy instances.
-OPTIONAL_COLUMNS = frozenset({"instance_wait_ms"})
+#: queues requests behind busy instances; parent_request_id and chain_cold with calls.
+OPTIONAL_COLUMNS = frozenset({"instance_wait_ms", "parent_request_id", "chain_cold"})
 
 
 def _categorical(codes: np.ndarray, labels) -> pd.Categorical:
@@ -276,6 +280,8 @@ def requests_frame(inv: dict[str, np.ndarray], functions: list[str], warmup_s: f
         "queue_delay_ms": inv["queue_delay_ms"],
         "memory_wait_ms": inv["memory_wait_ms"],
         **({"instance_wait_ms": inv["instance_wait_ms"]} if "instance_wait_ms" in inv else {}),
+        **({c: inv[c] for c in ("parent_request_id", "chain_cold")}
+           if "parent_request_id" in inv else {}),
         "attempts": inv["attempts"],
         "counted": inv["arrival_s"] >= warmup_s,
     }

@@ -88,6 +88,13 @@ class RowStats:
         if self.instance_waits:
             names.append("instance_wait")
             self.counts["instance_waited"] = np.zeros(n, dtype=np.int64)
+        #: Functions whose requests call others (chains start there): their requests that
+        #: came from outside, end to end.
+        self.entries = np.array([bool(f.calls) for f in fs], dtype=bool)
+        if self.entries.any():
+            names.append("chain")
+            for name in ("chain_roots", "chain_cold_roots"):
+                self.counts[name] = np.zeros(n, dtype=np.int64)
         if self.is_async.any():  # queueing, and the figure's latency from dispatch
             names += ["queue", "plot_cold", "plot_warm"]
         self.latency = {name: FunctionQuantiles(n, exact_limit) for name in names}
@@ -218,6 +225,11 @@ class RowStats:
         lat["cold"].add(codes[ok & cold], latency[ok & cold])
         lat["warm"].add(codes[ok & ~cold], latency[ok & ~cold])
         lat["memory_wait"].add(codes[waited], memory_wait[waited])
+        if "chain" in lat:  # requests of calling functions that came from outside
+            roots = ok & (rows["parent_request_id"] < 0) & self.entries[codes]
+            c["chain_roots"] += count(roots)
+            c["chain_cold_roots"] += count(roots & rows["chain_cold"])
+            lat["chain"].add(codes[roots], latency[roots])
         if self.instance_waits:
             instance_wait = rows["instance_wait_ms"]
             waited = ok & (instance_wait > 0)
@@ -305,8 +317,9 @@ def frame_rows(invocations: pd.DataFrame) -> dict[str, np.ndarray]:
     cols = ("arrival_s", "start_s", "end_s", "instance_id", "cold", "provisioned", "init_ms",
             "duration_ms", "queue_delay_ms", "memory_wait_ms")  # fmt: skip
     rows = {c: invocations[c].to_numpy() for c in cols}
-    if "instance_wait_ms" in invocations:
-        rows["instance_wait_ms"] = invocations["instance_wait_ms"].to_numpy()
+    for c in ("instance_wait_ms", "parent_request_id", "chain_cold"):
+        if c in invocations:
+            rows[c] = invocations[c].to_numpy()
     for c in ("function", "kind", "status"):
         rows[c] = invocations[c].cat.codes.to_numpy()
     return rows

@@ -163,6 +163,18 @@ def report(
     out["hosts"] = host_summary(kept, instances, scenario)
     out["connections"] = connection_summary(kept, instances, scenario)
     out["per_function"] = {name: block(k) for k, name in enumerate(functions)}
+    if "chain" in lat:  # per entry function (it calls others and has traffic of its own):
+        # its requests from outside, end to end
+        roots, cold_roots = c["chain_roots"], c["chain_cold_roots"]
+        out["chains"] = {
+            name: {
+                "requests": int(roots[k]),
+                "chain_cold_rate": float(cold_roots[k] / roots[k]) if roots[k] else None,
+                "latency_ms": lat["chain"][k],
+            }
+            for k, name in enumerate(functions)
+            if scenario.functions[k].calls and scenario.functions[k].arrivals.process != "none"
+        }
     return out
 
 

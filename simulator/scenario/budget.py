@@ -26,7 +26,10 @@ BYTES_PER_FUNCTION = 30e3
 
 
 def expected_requests(scenario) -> float:
-    return sum(f.expected_requests(scenario.duration_s) for f in scenario.functions)
+    """Requests expected in the run, those of function calls included."""
+    from .schema import chain_expected
+
+    return sum(chain_expected(scenario.functions, scenario.duration_s))
 
 
 def estimate_bytes(scenario, held_requests: float | None = None, workers: int = 0) -> float:

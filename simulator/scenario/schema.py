@@ -342,6 +342,27 @@ class Warmer(Model):
     offset_s: float = Field(0.0, ge=0, allow_inf_nan=False, description="First ping, s.")
 
 
+#: The longest call chain: functions on one path of calls, the entry included.
+MAX_CHAIN_DEPTH = 16
+
+
+class Call(Model):
+    """A call a function's handler makes to another function, after its own handler time."""
+
+    function: str = Field(description="The function called, by name.")
+    mode: Literal["sync", "async"] = Field(
+        "sync",
+        description=(
+            "sync: the caller waits for the callee's response, its instance busy and billed "
+            "meanwhile (the callee's cold start included); async: the callee's request is "
+            "placed and the caller goes on at once."
+        ),
+    )
+    probability: float = Field(
+        1.0, gt=0, le=1, description="Share of the caller's requests that make this call."
+    )
+
+
 class Function(Model):
     """One serverless function: its size, its cold-start and handler times, its traffic."""
 
@@ -429,6 +450,16 @@ class Function(Model):
         ),
     )
     warmer: Warmer | None = Field(None, description="Scheduled warming pings; null = none.")
+    calls: list[Call] = Field(
+        default_factory=list,
+        description=(
+            "Functions this one's handler calls, in order, after its own handler time (a "
+            "chain: Step Functions, a service calling another). Each call is made with its "
+            "probability; sync calls one after another, each waiting for its response. The "
+            "callees' requests are requests like any (limits, cold starts, their own calls); "
+            "no cycles, at most 16 functions deep. Warmer pings make no calls."
+        ),
+    )
     instance_concurrency: int = Field(
         1,
         ge=1,
@@ -785,14 +816,19 @@ class Scenario(Model):
                     "platform.instance_scope app (instances shared by an app's functions serve "
                     "one request at a time here)"
                 )
+        _check_calls(functions)
         if duration_s is not None:
-            expected = sum(f.expected_requests(duration_s) for f in functions)
+            expected = sum(chain_expected(functions, duration_s))
             if expected > MAX_REQUESTS:
                 raise ValueError(
                     f"about {expected:.3g} requests expected in duration_s; at most "
                     f"{MAX_REQUESTS:.0e} per run (split the span or lower the rates)"
                 )
         return functions
+
+    def chained(self) -> bool:
+        """Whether any function calls another."""
+        return any(f.calls for f in self.functions)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON types), with every default filled in."""
@@ -815,3 +851,80 @@ class Scenario(Model):
         """parse_scenario's keywords that validated this scenario: base_dir, file and
         allow_import."""
         return {"base_dir": None, "file": None, "allow_import": False, **self._origin}
+
+
+def _check_calls(functions: list[Function]) -> None:
+    """Calls name existing functions that can take them; no cycle; at most MAX_CHAIN_DEPTH
+    functions on a path."""
+    index = {f.name: i for i, f in enumerate(functions)}
+    for i, f in enumerate(functions):
+        if f.calls and f.instance_concurrency > 1:
+            raise ValueError(
+                f"[{i}].calls: not modelled with instance_concurrency > 1 (a caller waiting "
+                "for a sync call holds its instance; use 1)"
+            )
+        for j, call in enumerate(f.calls):
+            where = f"[{i}].calls[{j}].function"
+            k = index.get(call.function)
+            if k is None:
+                raise ValueError(f"{where} {call.function!r}: no such function in the scenario")
+            callee = functions[k]
+            if call.mode == "sync" and callee.invocation == "async":
+                raise ValueError(
+                    f"{where} {call.function!r}: a sync call to a function whose invocation is "
+                    "async; make the call async, or the function sync"
+                )
+            if callee.duration is None:
+                raise ValueError(
+                    f"{where} {call.function!r}: a callee needs a `duration` distribution (its "
+                    "handler times for calls; a trace gives them only for its own requests)"
+                )
+    depth: dict[int, int] = {}  # functions on the longest path from each
+    state: dict[int, int] = {}  # 1: on the current path, 2: done
+
+    def visit(i: int, path: list[int]) -> int:
+        if state.get(i) == 1:
+            cycle = [functions[j].name for j in path[path.index(i):]] + [functions[i].name]
+            raise ValueError(f"calls form a cycle: {' -> '.join(cycle)}")
+        if state.get(i) == 2:
+            return depth[i]
+        state[i] = 1
+        below = [visit(index[c.function], [*path, i]) for c in functions[i].calls]
+        state[i] = 2
+        depth[i] = 1 + max(below, default=0)
+        if depth[i] > MAX_CHAIN_DEPTH:
+            raise ValueError(
+                f"[{i}].calls: a chain of {depth[i]} functions from {functions[i].name!r}; "
+                f"at most {MAX_CHAIN_DEPTH}"
+            )
+        return depth[i]
+
+    for i in range(len(functions)):
+        visit(i, [])
+
+
+def chain_expected(functions: list[Function], duration_s: float) -> list[float]:
+    """Expected requests per function in duration_s, those of calls included (callers'
+    expected requests times the calls' probabilities, down the chains)."""
+    own = [f.expected_requests(duration_s) for f in functions]
+    if not any(f.calls for f in functions):
+        return own
+    index = {f.name: i for i, f in enumerate(functions)}
+    total = list(own)
+    order: list[int] = []  # callers before callees
+    seen: set[int] = set()
+
+    def visit(i: int) -> None:
+        if i in seen:
+            return
+        seen.add(i)
+        for c in functions[i].calls:
+            visit(index[c.function])
+        order.append(i)
+
+    for i in range(len(functions)):
+        visit(i)
+    for i in reversed(order):
+        for c in functions[i].calls:
+            total[index[c.function]] += total[i] * c.probability
+    return total

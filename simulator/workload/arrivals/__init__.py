@@ -13,6 +13,7 @@ from .composite import Composite
 from .csvlog import CsvLog
 from .mmpp import MMPP
 from .nhpp import Diurnal, Piecewise
+from .none import NoArrivals
 from .periodic import Periodic
 from .poisson import Poisson
 from .trace import Trace
@@ -20,7 +21,7 @@ from .trace import Trace
 BUILTINS: dict[str, type[ArrivalProcessBase]] = {
     cls.model_fields["process"].annotation.__args__[0]: cls
     for cls in (Poisson, Periodic, MMPP, Diurnal, Piecewise, Trace, Composite, Azure2019,
-                Azure2021, CsvLog)
+                Azure2021, CsvLog, NoArrivals)
 }  # fmt: skip
 
 #: The scenario field's type: a built-in or a plug-in, chosen by `process:`.
@@ -29,5 +30,5 @@ Composite.model_rebuild(_types_namespace={"ArrivalProcessField": ArrivalProcessF
 
 __all__ = [
     "BUILTINS", "MMPP", "ArrivalProcessBase", "ArrivalProcessField", "Azure2019", "Azure2021",
-    "Composite", "CsvLog", "Diurnal", "Periodic", "Piecewise", "Poisson", "Trace",
+    "Composite", "CsvLog", "Diurnal", "NoArrivals", "Periodic", "Piecewise", "Poisson", "Trace",
 ]  # fmt: skip
