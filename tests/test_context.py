@@ -340,3 +340,108 @@ def test_the_context_counts_what_the_logs_show_and_actions_keep_the_invariants(
     assert (served["end_s"].to_numpy() <= end_of[served["instance_id"]].to_numpy() + 1e-9).all()
     if hosts is not None:
         invariants(res, sc)
+
+
+# -- the Knative autoscaler ------------------------------------------------------------------
+
+
+def test_knative_scales_to_its_target_and_to_zero_after_the_grace_period(write_trace):
+    # 20 requests/s of 1 s on instances of concurrency 10 (target 7): 20 in flight want 3
+    # instances. Arrivals stop at 200: the stable average (60 s) falls, ready instances are
+    # retired (ceil(avg / 7): 2 at 216, 1 at 240), the last one 30 s after the average
+    # reached 0 (258 + 30).
+    f = function("api", arrivals={"process": "periodic", "interval_s": 0.05, "end_s": 200.0},
+                 init=const(500), duration=const(1000))  # fmt: skip
+    f.update(instance_concurrency=10, cpu_bound=0.0)
+    data = scenario(f, duration_s=400.0, idle_s=math.inf)
+    data["platform"]["controllers"] = [{"policy": "knative"}]
+    inst = run(data).instances
+    np.testing.assert_allclose(inst["ended_s"], [216.0, 238.0, 288.0])
+    assert (inst["end_reason"] == "idle").all()
+
+
+class FakeContext:
+    """A context whose in-flight requests and instances a test sets, recording actions."""
+
+    def __init__(self, concurrency=10):
+        from coldsim import FunctionInfo, InstanceCounts
+
+        self.functions = [FunctionInfo(0, "f", None, 128.0, 128.0, 500.0, 100.0, concurrency)]
+        self.flight, self.ready, self.actions = 0, 1, []
+        self.counts = lambda: InstanceCounts(self.ready, 0, 0, 0)
+
+    def in_flight(self, k):
+        return self.flight
+
+    def instances(self, k):
+        return self.counts()
+
+    def idle_instances(self, k):
+        return list(range(self.ready))
+
+    def prewarm(self, k, n):
+        self.actions.append(("up", n))
+        self.ready += n
+
+    def retire(self, iid):
+        self.actions.append(("down", iid))
+        self.ready -= 1
+
+
+def test_knative_panics_on_a_burst_keeps_its_peak_and_calms_down_after_a_stable_window():
+    from coldsim.policies.controllers import Knative
+
+    kpa = Knative(policy="knative")
+    ctx = FakeContext()
+    kpa.start(ctx, np.random.default_rng(0))
+    ctx.flight, ctx.ready = 7, 1  # 7 in flight: 1 instance at target 7
+    for t in range(1, 61):
+        kpa.tick(float(t))
+    assert ctx.actions == [] and ctx.ready == 1
+    ctx.flight = 70  # a burst: the 6 s panic window wants 10 instances, 10x the ready one
+    for t in range(61, 63):
+        kpa.tick(float(t))
+    # at 62: panic average (4 x 7 + 2 x 70) / 6 = 28 -> 4 instances >= 2 x 1 ready: panic;
+    # the stable one, (58 x 7 + 2 x 70) / 60 = 9.1, wants 2; the panic count wins
+    assert ctx.actions == [("up", 3)] and kpa._panic_since[0] == 62.0
+    for t in range(63, 69):
+        kpa.tick(float(t))
+    assert ctx.ready == 10  # the whole panic window at 70: 10 instances
+    ctx.flight = 7  # the burst is over; in panic it never scales down, until a stable
+    # window (60 s) passed since it was last over the threshold (62): at 124 it leaves
+    # panic, and scales down at most by half per decision (max_scale_down_rate 2)
+    ready = {}
+    for t in range(69, 200):
+        kpa.tick(float(t))
+        ready[t] = ctx.ready
+    assert all(ready[t] == 10 for t in range(69, 124))
+    assert kpa._panic_since[0] is None and ready[124] == 5
+    assert ready[199] == 1
+
+
+def test_a_plugin_misusing_its_context_stops_the_cli_with_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    (tmp_path / "badctl.py").write_text(
+        "from coldsim import Controller\n\n\n"
+        "class RetireNothing(Controller):\n"
+        "    tick_s: float = 10.0\n\n"
+        "    def start(self, ctx, rng):\n"
+        "        self._ctx = ctx\n\n"
+        "    def tick(self, now):\n"
+        "        self._ctx.retire(12345)\n"
+    )
+    data = scenario(function(arrivals={"process": "poisson", "rate_per_s": 1.0}))
+    data["platform"]["controllers"] = [{"policy": "badctl:RetireNothing"}]
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
+    proc = subprocess.run(
+        [sys.executable, "-m", "coldsim", "run", "s.yaml", "--allow-import", "-q", "--out", "r"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "controller badctl:RetireNothing: ctx.retire(12345): no such instance" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "r" / "summary.json").exists()

@@ -119,7 +119,7 @@ class Context(PolicyContext):
             FunctionInfo(
                 k, f.name, f.app, float(f.memory_mb), f.footprint_mb(), f.init.expected(),
                 f.duration.expected() * f.duration_factor() if f.duration is not None
-                else math.nan,
+                else math.nan, f.instance_concurrency,
             )
             for k, f in enumerate(sc.functions)
         )  # fmt: skip
@@ -164,6 +164,16 @@ class Context(PolicyContext):
 
     def instances(self, function: str | int) -> InstanceCounts:
         return self._census.counts(self._k(f"ctx.instances({function!r})", function), self.now)
+
+    def in_flight(self, function: str | int) -> int:
+        k = self._k(f"ctx.in_flight({function!r})", function)
+        engine = self._engine
+        router = engine.routers[k]
+        if router is not None:  # multi-request instances: their router counts requests
+            return router.in_flight
+        counts = self._census.counts(k, self.now)
+        queued = sum(len(engine._lines[i]) - 1 for i in engine._busy_of[k] if i in engine._lines)
+        return counts.busy + counts.initialising + queued
 
     def idle_instances(self, function: str | int) -> list[int]:
         k = self._k(f"ctx.idle_instances({function!r})", function)

@@ -12,6 +12,8 @@ or of one host):
 - `functions`: one `FunctionInfo` per function, in the scenario's order; `function(name)`;
 - `apps`: application -> the names of its functions;
 - `instances(function)`: `InstanceCounts(idle, busy, initialising, prewarming)`;
+- `in_flight(function)`: its requests running, or waiting for an init or behind a busy
+  instance (O(1) for multi-request functions);
 - `idle_instances(function)`: the ids of its idle (on-demand) instances, oldest first;
 - `hosts`: the number of hosts (0 without `platform.hosts`); `host(h)`: a `HostState`.
 
@@ -44,6 +46,7 @@ class FunctionInfo(NamedTuple):
     footprint_mb: float  # what one instance holds on a host
     init_ms: float  # mean init (cold start) time
     duration_ms: float  # mean handler time (nan when a trace gives them per request)
+    concurrency: int  # requests one instance serves at once (instance_concurrency)
 
 
 class InstanceCounts(NamedTuple):
@@ -81,6 +84,9 @@ class PolicyContext:
         raise NotImplementedError
 
     def instances(self, function: str | int) -> InstanceCounts:
+        raise NotImplementedError
+
+    def in_flight(self, function: str | int) -> int:
         raise NotImplementedError
 
     def idle_instances(self, function: str | int) -> list[int]:

@@ -13,6 +13,7 @@ A controller acts through its context: `ctx.prewarm`, `ctx.retire`, `ctx.extend`
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, ClassVar, Literal
 
 import numpy as np
@@ -151,7 +152,109 @@ class ForecastPrewarm(Controller):
                 ctx.extend(iid, until)
 
 
-BUILTINS: dict[str, type[Controller]] = {"forecast-prewarm": ForecastPrewarm}
+class Knative(Controller):
+    """The Knative Pod Autoscaler (KPA) for multi-request functions (instance_concurrency >
+    1), as its autoscaler computes [sources: knative-kpa]. Every second it samples each
+    function's requests in flight; every `tick_s` (2 s) it decides: desired instances =
+    ceil(mean in flight over the stable window / target), target = target_utilization x the
+    instance's concurrency. Over the panic window (panic_window_pct of the stable one) the same
+    count is computed; when it reaches panic_threshold_pct of the ready instances the
+    autoscaler panics: it never scales down, keeps the highest count reached, and leaves panic
+    once a whole stable window passed without reaching the threshold again. Changes are bounded
+    per decision by max_scale_up_rate x ready (up) and ready / max_scale_down_rate (down); to
+    zero only after a stable window without requests plus scale_to_zero_grace_s. Instances
+    are started ahead (pre-warmed) and idle surplus ones retired; the keep-alive policy should
+    not reap them itself: pair it with `keep_alive: {policy: fixed, idle_s: .inf}`. The
+    engine still starts an instance for a request that finds every one full (Knative's
+    activator would hold it for the next pod instead)."""
+
+    policy: Literal["knative"]
+    stable_window_s: float = Field(
+        60.0, ge=6, le=3600, description="Stable window, s (Knative's default 60 s)."
+    )
+    panic_window_pct: float = Field(
+        10.0, ge=1, le=100, description="Panic window, % of the stable window (10%: 6 s)."
+    )
+    panic_threshold_pct: float = Field(
+        200.0, ge=110, le=1000, description="Panic when desired / ready reaches this, % (200)."
+    )
+    target_utilization: float = Field(
+        0.7, gt=0, le=1, description="Share of an instance's concurrency to aim at (0.7)."
+    )
+    max_scale_up_rate: float = Field(1000.0, gt=1, description="Up to ready x this (1000).")
+    max_scale_down_rate: float = Field(2.0, gt=1, description="Down to ready / this (2).")
+    scale_to_zero_grace_s: float = Field(
+        30.0, ge=0, description="After a stable window without requests, this long more (30 s)."
+    )
+    decide_every_s: float = Field(2.0, gt=0, description="Time between decisions, s (2).")
+
+    tick_s: ClassVar[float] = 1.0  # metrics are scraped every second
+
+    def start(self, ctx, rng):
+        self._ctx = ctx
+        self._mine = [f.index for f in ctx.functions]
+        n = len(ctx.functions)
+        stable = int(round(self.stable_window_s))
+        self._stable = max(1, stable)
+        self._panic = max(1, int(round(stable * self.panic_window_pct / 100.0)))
+        self._samples = np.zeros((n, self._stable))  # ring buffer of per-second samples
+        self._seen = 0
+        self._panic_since = [None] * n  # when it last was over the threshold, in panic
+        self._max_panic = [0] * n
+        self._quiet_since = [0.0] * n  # since when the stable average is 0
+        self._target = [self.target_utilization * f.concurrency for f in ctx.functions]
+        self._every = max(1, int(round(self.decide_every_s)))
+
+    def tick(self, now):
+        ctx = self._ctx
+        col = self._seen % self._stable
+        for k in self._mine:
+            self._samples[k, col] = ctx.in_flight(k)
+        self._seen += 1
+        if self._seen % self._every:
+            return
+        for k in self._mine:
+            self._decide(k, now)
+
+    def _window(self, k: int, width: int) -> float:
+        seen = min(self._seen, self._stable)
+        width = min(width, seen)
+        cols = [(self._seen - 1 - i) % self._stable for i in range(width)]
+        return float(self._samples[k, cols].mean()) if width else 0.0
+
+    def _decide(self, k: int, now: float) -> None:
+        ctx = self._ctx
+        counts = ctx.instances(k)
+        ready = max(1, counts.idle + counts.busy)
+        target = self._target[k]
+        stable_avg, panic_avg = self._window(k, self._stable), self._window(k, self._panic)
+        stable = math.ceil(stable_avg / target - 1e-9)
+        panic = math.ceil(panic_avg / target - 1e-9)
+        up = math.ceil(self.max_scale_up_rate * ready)
+        down = math.floor(ready / self.max_scale_down_rate)
+        over = panic / ready >= self.panic_threshold_pct / 100.0
+        if over:
+            self._panic_since[k] = now
+        elif self._panic_since[k] is not None and now - self._panic_since[k] > self.stable_window_s:
+            self._panic_since[k] = None  # a whole stable window without panic
+            self._max_panic[k] = 0
+        desired = min(max(stable, down), up)
+        if self._panic_since[k] is not None:
+            desired = max(desired, min(max(panic, down), up), self._max_panic[k])
+            self._max_panic[k] = desired
+        if stable_avg > 0:
+            self._quiet_since[k] = now
+        elif desired == 0 and now - self._quiet_since[k] < self.scale_to_zero_grace_s:
+            desired = 1 if counts.live else 0  # the last instance stays for the grace period
+        live = counts.live
+        if desired > live:
+            ctx.prewarm(k, desired - live)
+        elif desired < live:
+            for iid in ctx.idle_instances(k)[: live - desired]:
+                ctx.retire(iid)
+
+
+BUILTINS: dict[str, type[Controller]] = {"forecast-prewarm": ForecastPrewarm, "knative": Knative}
 
 #: The scenario field's type: a built-in or a plug-in, chosen by `policy:`.
 ControllerField = Annotated[Controller, PluginField(Controller, BUILTINS)]

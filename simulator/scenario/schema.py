@@ -290,7 +290,9 @@ class Platform(Model):
         description=(
             "Platform-wide periodic decisions, each `{policy: name, ...}`: forecast-prewarm "
             "(keep instances warm for each function's forecast arrivals, IceBreaker-like "
-            "[sources: icebreaker]) or a plug-in class (docs/policies.md). Default none."
+            "[sources: icebreaker]), knative (the Knative Pod Autoscaler: instances for the "
+            "average concurrency over 60 s, panic on bursts, scale to zero after 30 s grace "
+            "[sources: knative-kpa]) or a plug-in class (docs/policies.md). Default none."
         ),
     )
     eviction: EvictionField = Field(
