@@ -104,9 +104,8 @@ class Census:
             if s == IDLE:
                 idle_mb += hosts.mb[inst.fn[iid]]
                 warm[names[inst.fn[iid]]] += 1
-        free = hosts.free[h]
-        return HostState(hosts.capacity_mb, free, idle_mb, hosts.capacity_mb - free - idle_mb,
-                         dict(warm))  # fmt: skip
+        free, capacity = hosts.free[h], hosts.capacity[h]
+        return HostState(capacity, free, idle_mb, capacity - free - idle_mb, dict(warm))
 
 
 class Context(PolicyContext):

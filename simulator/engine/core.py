@@ -69,7 +69,7 @@ from .instances import BUSY, Instances
 from .limits import Limits
 from .provisioned import Provisioned
 from .routing import Router
-from .sharing import CpuSharing
+from .sharing import CpuSharing, HostCpus
 from .waiting import Waiting, WaitingLine
 
 # Codes as plain ints: the hot path compares them per request.
@@ -244,6 +244,13 @@ class Engine:
         ]  # fmt: skip
         self.retry = platform.async_retry
         self.hosts = self._hosts() if platform.hosts is not None else None
+        #: Host classes: each host's speed (None: all 1), and its shared cores (cpu: shared).
+        self._speed = self.host_cpus = None
+        if platform.hosts is not None:
+            speeds = platform.hosts.per_host("speed")
+            self._speed = speeds if any(s != 1.0 for s in speeds) else None
+            if platform.hosts.cpu == "shared":
+                self.host_cpus = HostCpus(platform.hosts.per_host("cpus"))
         self.controllers = self._controllers()
         #: Pre-warmed instances waiting for their init to start, to be placed on a host then:
         #: a heap of (created_s, instance_id) (with hosts only).
@@ -582,7 +589,7 @@ class Engine:
         if any(router is not None for router in self.routers):
             evicted = self._forgotten_when(evicted)
         return Hosts(
-            spec.count, spec.memory_mb, [f.footprint_mb() for f in sc.functions],
+            spec.count, spec.per_host("memory_mb"), [f.footprint_mb() for f in sc.functions],
             order, priority, evicted, self.instances, choose, departed,
         )  # fmt: skip
 
@@ -630,6 +637,8 @@ class Engine:
         self._closing_at = max(self.scenario.duration_s, self._last_end())
         if self.sharing is not None:  # requests still running on shared CPUs end after these
             self._closing_at = max(self._closing_at, self.sharing.last_departure())
+        if self.host_cpus is not None:
+            self._closing_at = max(self._closing_at, self.host_cpus.last_departure())
         self.release(math.inf)
         log = self._event_log()
         if self.progress is not None:
@@ -827,6 +836,8 @@ class Engine:
             self._calls, self._chain_start, self._waiters, self._ended,
         )  # fmt: skip
         chained = any(c is not None for c in calls)
+        speed_of, host_cpus, host_start = self._speed, self.host_cpus, self._host_start
+        on_host = inst.host
         a_iwait, iwaits = (sparse["instance_wait"][c].append for c in ("row", "wait_ms"))
         observers = [_hook(policy, "observe") for policy in self.keep_alive]
         watchers = [  # controllers that see every request
@@ -905,8 +916,12 @@ class Engine:
                     used[0] += 1
                 else:
                     od_busy[k] += 1
+            if speed_of is not None:  # a faster or slower host runs the handler
+                d_ms = d_ms / speed_of[on_host[iid]]
             reason_of[iid] = BUSY  # until release says how its next idle period ends
-            if chained and calls[k] is not None and kind == USER:  # it calls others
+            if host_cpus is not None:  # its end depends on who else runs on the host
+                end = host_start(iid, t, start, d_ms, rid)
+            elif chained and calls[k] is not None and kind == USER:  # it calls others
                 end = chain_start(k, iid, rid, start, start + d_ms / 1000.0, cold)
             elif share_of[k] is None:
                 end = start + d_ms / 1000.0
@@ -979,6 +994,46 @@ class Engine:
             self._wake[0] = math.inf  # (a look armed at the old one would find nothing)
             self._arm(self._next_change())
         return math.nan
+
+    def _host_start(self, iid: int, t: float, start: float, d_ms: float, rid: int) -> float:
+        """A request on a host whose cores its requests share: it joins the host's running
+        requests when its handler starts (after its instance's init); its end is logged when
+        it departs (NaN until then)."""
+        self._unfinished.add(rid)
+        row, h = self.columns.row(), self.instances.host[iid]
+        if start > t:  # (departures due by then first: the host's clock must be current)
+            self._later(start, lambda: (self.release(start),
+                                        self._host_join(h, iid, start, d_ms / 1000.0, row)))
+        else:
+            self._host_join(h, iid, t, d_ms / 1000.0, row)
+        return math.nan
+
+    def _host_join(self, h: int, iid: int, t: float, work_s: float, row: int) -> None:
+        moved = self.host_cpus.start(h, iid, t, work_s, row)
+        if moved is not None:
+            self._departs(moved)
+
+    def _departs(self, departure: tuple[float, int]) -> None:
+        heapq.heappush(self.busy, departure)
+        if self._queue.count:  # the host's departures moved: look again when one frees
+            self._wake[0] = math.inf
+            self._arm(self._next_change())
+
+    def _host_end(self, iid: int, end: float) -> bool:
+        """A departure from a host with shared cores: True if it is the request of iid that
+        ends now (its row completed; the host's next departure scheduled), False if stale."""
+        done = self.host_cpus.finish(self.instances.host[iid], end, iid)
+        if done is None:
+            return False
+        row, following = done
+        cols = self.columns
+        inv, at = cols.invocations, row - cols.offset  # (an unfinished row is held)
+        inv["end_s"][at] = end
+        inv["duration_ms"][at] = (end - inv["start_s"][at]) * 1000.0
+        self._unfinished.discard(int(inv["request_id"][at]))
+        if following is not None:
+            self._departs(following)
+        return True
 
     def _scale_ahead(self, k: int, t: float, waiting: int = 0) -> None:
         """Start the instances function k lacks for its requests in flight (and `waiting`
@@ -1100,6 +1155,7 @@ class Engine:
         window_of = self._window_of
         floors = self._floors
         queueing, lines, busy_of = any(self._queues_at), self._lines, self._busy_of
+        host_cpus, host_end = self.host_cpus, self._host_end
         prewarm_of = [self._at_moment(policy, _hook(policy, "prewarm"))
                       for policy in self.keep_alive]  # fmt: skip
         prewarming = any(prewarm_of)
@@ -1121,6 +1177,8 @@ class Engine:
                     continue
                 if multi[k] and multi_end(k, iid, end):
                     continue  # it still serves other requests (or a stale departure)
+                if host_cpus is not None and not host_end(iid, end):
+                    continue  # a departure rescheduled since
                 u = user_of[iid]  # the concurrency it held was its request's function's
                 if unreserved[u]:
                     used[0] -= 1

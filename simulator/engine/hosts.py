@@ -31,7 +31,7 @@ class Hosts:
     def __init__(
         self,
         count: int,
-        capacity_mb: float,
+        capacity_mb: float | Sequence[float],
         footprints_mb: Sequence[float],
         order: Callable,
         priority: Callable[[int, int, int, float], float],
@@ -42,8 +42,11 @@ class Hosts:
     ):
         """choose: the eviction policy's choice of victims at the moment of eviction (None:
         lowest priority first); departed: told of every instance that leaves otherwise."""
-        self.capacity_mb = footprint_mb(capacity_mb)
-        self.free = [self.capacity_mb] * count
+        if isinstance(capacity_mb, int | float):
+            capacity_mb = [capacity_mb] * count
+        #: Each host's memory for instances (host classes may differ).
+        self.capacity = [footprint_mb(c) for c in capacity_mb]
+        self.free = list(self.capacity)
         self.evictable = [0.0] * count  # memory of idle instances pressure may evict
         self.mb = [footprint_mb(m) for m in footprints_mb]  # per function
         self._order, self._priority, self._evicted = order, priority, evicted

@@ -101,3 +101,72 @@ class CpuSharing:
         rate = self._rate(capacity, len(clock.running))
         clock.due = clock.last + (clock.running[0][0] - clock.virtual) / rate
         return clock.due
+
+
+@dataclass(slots=True)
+class _HostClock:
+    last: float
+    virtual: float = 0.0
+    running: list[tuple[float, int, int]] = field(default_factory=list)  # (tag, row, instance)
+    due: float = math.inf
+
+
+class HostCpus:
+    """Processor sharing of hosts' cores (`platform.hosts.cpu: shared`): the requests running
+    on a host with c cores each progress at min(1, c / n) of their speed when n run, as
+    dslab-faas shares a host's CPU [sources: dslab-faas]. One virtual clock per host, as in
+    CpuSharing; a departure is (time, instance of the request that departs)."""
+
+    def __init__(self, cores: list[float | None]):
+        self.cores = cores  # per host; None: never contended
+        self._clocks: dict[int, _HostClock] = {}
+
+    def _rate(self, h: int, n: int) -> float:
+        c = self.cores[h]
+        return 1.0 if c is None or n <= c else c / n
+
+    def start(
+        self, h: int, iid: int, t: float, work_s: float, row: int
+    ) -> tuple[float, int] | None:
+        """A request (row) starts on host h at t with work_s of handler time alone: the
+        host's next departure (time, instance), or None if it did not move."""
+        clock = self._clocks.get(h)
+        if clock is None:
+            clock = self._clocks[h] = _HostClock(last=t)
+        elif t > clock.last:
+            clock.virtual += (t - clock.last) * self._rate(h, len(clock.running))
+            clock.last = t
+        heapq.heappush(clock.running, (clock.virtual + work_s, row, iid))
+        before = clock.due
+        due = self._next(h, clock)
+        return None if due == before else (due, clock.running[0][2])
+
+    def finish(self, h: int, end: float, iid: int) -> tuple[int, tuple[float, int] | None] | None:
+        """The departure scheduled at `end` for instance iid: (the finished request's row,
+        the host's next departure or None), or None if that departure is stale."""
+        clock = self._clocks.get(h)
+        if clock is None or end != clock.due or clock.running[0][2] != iid:
+            return None
+        tag, row, _ = heapq.heappop(clock.running)
+        if not clock.running:
+            del self._clocks[h]
+            return row, None
+        clock.virtual, clock.last = tag, end
+        return row, (self._next(h, clock), clock.running[0][2])
+
+    def last_departure(self) -> float:
+        """When the last request running now would end if none came."""
+        last = -math.inf
+        for h, clock in self._clocks.items():
+            t, virtual = clock.last, clock.virtual
+            tags = sorted(tag for tag, _, _ in clock.running)
+            for i, tag in enumerate(tags):
+                t += (tag - virtual) / self._rate(h, len(tags) - i)
+                virtual = tag
+            last = max(last, t)
+        return last
+
+    def _next(self, h: int, clock: _HostClock) -> float:
+        rate = self._rate(h, len(clock.running))
+        clock.due = clock.last + (clock.running[0][0] - clock.virtual) / rate
+        return clock.due

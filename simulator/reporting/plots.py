@@ -247,7 +247,8 @@ def hosts_over_time(
         (axes[0], used, "memory held (% of host)"),
         (axes[1], used - busy, "idle memory (% of host)"),
     ):
-        image = ax.imshow(100.0 * values / spec.memory_mb, aspect="auto", extent=extent,
+        capacity = np.array(spec.per_host("memory_mb"), dtype=float)[:, None]
+        image = ax.imshow(100.0 * values / capacity, aspect="auto", extent=extent,
                           vmin=0, vmax=100, cmap="viridis", interpolation="nearest")  # fmt: skip
         fig.colorbar(image, ax=ax, label=label, pad=0.01)
         ax.set_ylabel("host")
@@ -263,8 +264,9 @@ def hosts_over_time(
     h = table["host"].to_numpy()
     ax.bar(h, table["mean_busy_mb"], color=WARM, label="busy (init + execution)")
     ax.bar(h, table["mean_idle_mb"], bottom=table["mean_busy_mb"], color=IDLE, label="idle")
-    ax.axhline(spec.memory_mb, color="0.3", lw=1, ls="--", label="host memory")
-    ax.set_xlabel("host")
+    ax.step(np.r_[h - 0.5, h[-1] + 0.5], np.r_[table["memory_mb"], table["memory_mb"].iloc[-1]],
+            where="post", color="0.3", lw=1, ls="--", label="host memory")
+    ax.set_xlabel("host" + _class_ranges(spec))
     ax.set_ylabel("time-average memory (MB)")
     ax.set_title("Per-host utilisation over the stats window")
     ax.legend(loc="upper right", fontsize=8)
@@ -272,6 +274,18 @@ def hosts_over_time(
     for ax in axes:  # hosts are numbered
         (ax.xaxis if ax is axes[2] else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     return fig
+
+
+def _class_ranges(spec) -> str:
+    """' (0-1 big, 2-7 small)': which hosts each class holds, for an axis label."""
+    if spec.classes is None:
+        return ""
+    parts, first = [], 0
+    for c in spec.classes:
+        last = first + c.count - 1
+        parts.append(f"{first}-{last} {c.name}" if last > first else f"{first} {c.name}")
+        first = last + 1
+    return f" ({', '.join(parts)})"
 
 
 def connections_over_time(

@@ -190,9 +190,9 @@ def host_summary(
         return None
     table = per_host(invocations, instances, scenario)
     w0, w1 = scenario.warmup_s, scenario.duration_s
-    capacity = spec.count * spec.memory_mb
+    capacity = table["memory_mb"].sum()
     used, busy = table["mean_used_mb"].sum(), table["mean_busy_mb"].sum()
-    return {
+    out = {
         "count": spec.count,
         "memory_mb": spec.memory_mb,
         "mean_used_mb": float(used),
@@ -205,13 +205,35 @@ def host_summary(
         "utilisation_max": float(table["utilisation"].max()),
         "wasted_gb_s": float((used - busy) * (w1 - w0) / MB_PER_GB),
     }
+    if spec.classes is not None:  # per class: memory and CPU use, and what the hosts cost
+        hours = (w1 - w0) / 3600.0
+        out["classes"] = {}
+        for c in spec.classes:
+            mine = table[table["class"] == c.name]
+            cores = mine["cpus"].sum() if c.cpus is not None else None
+            out["classes"][c.name] = {
+                "count": c.count,
+                "memory_mb": c.memory_mb,
+                "cpus": c.cpus,
+                "speed": c.speed,
+                "utilisation": float(mine["mean_used_mb"].sum() / mine["memory_mb"].sum()),
+                "busy_utilisation": float(mine["mean_busy_mb"].sum() / mine["memory_mb"].sum()),
+                "cpu_utilisation": float((mine["cpu_utilisation"] * mine["cpus"]).sum() / cores)
+                if cores else None,
+                "host_hours": c.count * hours,
+                "cost_usd": c.count * hours * c.price_per_hour,
+            }
+        out["cost_usd"] = float(sum(v["cost_usd"] for v in out["classes"].values()))
+    return out
 
 
 def per_host(
     invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario
 ) -> pd.DataFrame:
     """One row per host over the stats window: mean_used_mb, mean_busy_mb, mean_idle_mb,
-    peak_used_mb, utilisation (mean used / memory), instances placed and evicted there."""
+    peak_used_mb, utilisation (mean used / memory), instances placed and evicted there; with
+    host classes also each host's class, cores and CPU utilisation (the time-average share of
+    its cores running requests)."""
     spec = scenario.platform.hosts
     w0, w1 = scenario.warmup_s, scenario.duration_s
     used, busy = host_memory(invocations, instances, scenario, np.array([w0, w1]))
@@ -224,17 +246,51 @@ def per_host(
     count = lambda mask: np.bincount(host[mask], minlength=spec.count)  # noqa: E731
     placed = (host >= 0) & (created >= w0) & (created < w1)
     evicted = (host >= 0) & (reasons == EndReason.PRESSURE) & (ended >= w0) & (ended < w1)
+    capacity = np.array(spec.per_host("memory_mb"), dtype=float)
+    classes = {}
+    if spec.classes is not None:
+        cpus = np.array([np.nan if c is None else c for c in spec.per_host("cpus")], dtype=float)
+        classes = {
+            "class": spec.per_host("name"),
+            "memory_mb": capacity,
+            "cpus": cpus,
+            "cpu_utilisation": _cpu_utilisation(invocations, instances, cpus, w0, w1),
+        }
     return pd.DataFrame({
         "host": np.arange(spec.count),
+        **({"class": classes.pop("class")} if classes else {}),
+        "memory_mb": capacity,
         "mean_used_mb": used,
         "mean_busy_mb": busy,
         "mean_idle_mb": used - busy,
         "peak_used_mb": _weighted_peaks(s[inside], e[inside], mb[inside], host[inside],
                                         spec.count),
-        "utilisation": used / spec.memory_mb,
+        "utilisation": used / capacity,
         "instances_placed": count(placed),
         "instances_evicted": count(evicted),
+        **{c: v for c, v in classes.items() if c != "memory_mb"},
     })  # fmt: skip
+
+
+def _cpu_utilisation(invocations, instances, cpus, w0, w1) -> np.ndarray:
+    """Per host: the time-average share of its cores running requests over [w0, w1): with
+    n requests running on c cores, min(n, c) are busy (nan where cores are not given)."""
+    served = invocations[invocations["status"] == "served"]
+    host = instances["host"].to_numpy()[served["instance_id"].to_numpy()]
+    begin = np.clip(served["start_s"].to_numpy(), w0, w1)
+    end = np.clip(served["end_s"].to_numpy(), w0, w1)
+    out = np.full(len(cpus), np.nan)
+    for h in range(len(cpus)):
+        if np.isnan(cpus[h]):
+            continue
+        mine = (host == h) & (end > begin)
+        times = np.concatenate([begin[mine], end[mine]])
+        steps = np.concatenate([np.ones(mine.sum()), -np.ones(mine.sum())])
+        order = np.lexsort((steps, times))  # ends before starts at a tie
+        times, running = times[order], np.cumsum(steps[order])
+        busy = np.minimum(running[:-1], cpus[h]) * np.diff(times) if len(times) else []
+        out[h] = float(np.sum(busy)) / (cpus[h] * (w1 - w0)) if w1 > w0 else np.nan
+    return out
 
 
 def host_memory(

@@ -156,14 +156,60 @@ class ProvisionedAllocation(Model):
         return self.delay_s + 60.0 * added / self.per_minute
 
 
+class HostClass(Model):
+    """Hosts alike: how many, their memory, cores, speed and price."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=100, description="The class's name.")
+    count: int = Field(ge=1, le=100_000, description="Hosts of this class.")
+    memory_mb: float = Field(
+        gt=0, le=1e9, allow_inf_nan=False, description="Memory of each for instances, MB."
+    )
+    cpus: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Cores of each; with hosts.cpu shared the requests running on a host share "
+        "them (null: as many as requests, never contended).",
+    )
+    speed: float = Field(
+        1.0, gt=0, allow_inf_nan=False,
+        description="Relative speed: handler times are divided by it (2: twice as fast).",
+    )  # fmt: skip
+    price_per_hour: float = Field(
+        0.0, ge=0, allow_inf_nan=False,
+        description="What one host costs the provider per hour, USD (0: not priced).",
+    )  # fmt: skip
+
+
 class Hosts(Model):
     """The machines instances run on (a provider's view: OpenWhisk, Knative, your own FaaS).
     Each instance holds its function's host_memory_mb on one host from the start of its init
-    until it ends."""
+    until it ends. Alike hosts (count, memory_mb), or `classes` of hosts (a list given as
+    `hosts` stands for them)."""
 
-    count: int = Field(ge=1, le=100_000, description="Number of hosts.")
+    count: int = Field(
+        None, ge=1, le=1_000_000, description="Number of hosts (with classes: their total)."
+    )
     memory_mb: float = Field(
-        gt=0, le=1e9, allow_inf_nan=False, description="Memory of each host for instances, MB."
+        None, gt=0, le=1e9, allow_inf_nan=False,
+        description="Memory of each host for instances, MB (with classes: the largest).",
+    )  # fmt: skip
+    classes: list[HostClass] | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "Host classes, each {name, count, memory_mb, cpus, speed, price_per_hour}: "
+            "numbered in this order (the first class's hosts first). Heterogeneous clusters "
+            "(IceBreaker's high-end and low-end servers) [sources: icebreaker]."
+        ),
+    )
+    cpu: Literal["none", "shared"] = Field(
+        "none",
+        description=(
+            "shared: the requests running on a host share its classes' cpus by processor "
+            "sharing (n requests on c cores each run at min(1, c / n) of their speed), as "
+            "dslab-faas and faas-sim model hosts [sources: dslab-faas]; none: no contention."
+        ),
     )
     placement: PlacementField = Field(
         default_factory=lambda: FirstFit(policy="first-fit"),
@@ -191,6 +237,46 @@ class Hosts(Model):
             "coldsim's choice, no platform publishes one)."
         ),
     )
+
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_list_is_classes(cls, data):
+        return {"classes": data} if isinstance(data, list) else data
+
+    @model_validator(mode="after")
+    def _alike_or_classes(self) -> Hosts:
+        if self.classes is None:
+            if self.count is None or self.memory_mb is None:
+                raise ValueError("give count and memory_mb, or classes")
+            return self
+        names = [c.name for c in self.classes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"classes: names must be unique, got {names}")
+        count = sum(c.count for c in self.classes)
+        largest = max(c.memory_mb for c in self.classes)
+        if self.count not in (None, count) or self.memory_mb not in (None, largest):
+            raise ValueError(
+                "give count and memory_mb, or classes (count and memory_mb then follow from "
+                "them)"
+            )
+        object.__setattr__(self, "count", count)  # (derived: a dump re-validates alike)
+        object.__setattr__(self, "memory_mb", largest)
+        return self
+
+    def per_host(self, field: str) -> list:
+        """A class field's value for each host, in host order (alike hosts: one class)."""
+        if self.classes is None:
+            alike = {"name": "hosts", "memory_mb": self.memory_mb, "cpus": None,
+                     "speed": 1.0, "price_per_hour": 0.0}  # fmt: skip
+            return [alike[field]] * self.count
+        return [getattr(c, field) for c in self.classes for _ in range(c.count)]
+
+    def class_of_host(self) -> list[int]:
+        """Each host's class (its index in classes; 0 for alike hosts)."""
+        if self.classes is None:
+            return [0] * self.count
+        return [i for i, c in enumerate(self.classes) for _ in range(c.count)]
 
 
 class Platform(Model):
@@ -310,6 +396,11 @@ class Platform(Model):
 
     @model_validator(mode="after")
     def _queues_need_own_instances(self) -> Platform:
+        if self.routing.routes() and self.hosts is not None and self.hosts.cpu == "shared":
+            raise ValueError(
+                f"routing {self.routing.policy}: not with hosts.cpu shared (a queued request's "
+                "start follows ends known in advance; with shared cores they are not)"
+            )
         if self.routing.routes() and self.instance_scope == "app":
             raise ValueError(
                 f"routing {self.routing.policy}: not with instance_scope app (a request queues "
@@ -740,6 +831,12 @@ class Scenario(Model):
                     raise ValueError(
                         f"[{i}].{field} {f.footprint_mb():g} exceeds platform.hosts.memory_mb "
                         f"{hosts.memory_mb:g}: an instance of {f.name!r} fits on no host"
+                    )
+                if hosts.cpu == "shared" and (f.instance_concurrency > 1 or f.calls):
+                    what = "instance_concurrency > 1" if f.instance_concurrency > 1 else "calls"
+                    raise ValueError(
+                        f"[{i}]: {what} not modelled with platform.hosts.cpu shared (requests "
+                        "share their host's cores one per request here); use cpu none"
                     )
                 if f.provisioned_schedule():
                     raise ValueError(

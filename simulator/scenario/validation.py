@@ -67,6 +67,9 @@ def _field_path(loc: tuple, data: Any) -> tuple[str, type[BaseModel] | None, Any
             node = node[seg] if seg < len(node) else None
             model = concrete(item_type(model), node)
             continue
+        if seg == "classes" and isinstance(node, list):  # hosts written as their classes
+            model = field_type(model, seg)
+            continue
         if seg in BRANCH_TAGS and not (isinstance(node, dict) and seg in node):
             model = _branch(model, seg)
             continue
