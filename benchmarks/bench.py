@@ -25,6 +25,9 @@ results/bench/bench.jsonl and prints a table. Cases:
      --requests none on 1 and 2 workers, and every request written to invocations.parquet
      (the folder is deleted afterwards) on 1 (a sharded run merges its request log in memory:
      at 1e8 requests that does not fit, and is refused);
+  a_wait_for_warm, a_forecast: case a with routing wait-for-warm (requests queue behind busy
+     instances), and with the forecast-prewarm controller (a decision every minute);
+  chain4: a 4-step sync chain, its entry at 2.5/s (the ~1 M requests of case a);
   azure_500_hosts: azure_500 on 6 hosts of 4,096 MB (instances hold the trace's memory),
      greedy-dual eviction, requests that find no room dropped: memory pressure binds (tens of
      thousands of evictions); compare its throughput with azure_500's.
@@ -77,6 +80,17 @@ CASES["a_multi"] = scenario(10.0, 100_000.0, routing="least-loaded")
 CASES["a_multi"]["functions"][0].update(_multi, cpu_bound=0.0)
 CASES["a_multi_shared_cpu"] = scenario(10.0, 100_000.0, routing="least-loaded")
 CASES["a_multi_shared_cpu"]["functions"][0].update(_multi, cpu_bound=0.3)
+# Issue 17's features on case a: requests queueing behind busy instances (wait-for-warm), a
+# forecast controller deciding every minute, and a 4-step sync chain (4 requests per arrival,
+# at a quarter of the rate: the same requests in all).
+CASES["a_wait_for_warm"] = scenario(10.0, 100_000.0, routing="wait-for-warm")
+CASES["a_forecast"] = scenario(10.0, 100_000.0, controllers=[{"policy": "forecast-prewarm"}])
+CASES["chain4"] = scenario(2.5, 100_000.0, functions=4)
+for _k, _f in enumerate(CASES["chain4"]["functions"]):
+    if _k:
+        _f["arrivals"] = {"process": "none"}
+    if _k < 3:
+        _f["calls"] = [{"function": f"f{_k + 1}"}]
 AZURE_500 = ROOT.parent / "shared" / "traces" / "azure2019_dirigent_azure_500"
 if AZURE_500.is_dir():  # the whole 500-function sample, 8 h, 3.04 M invocations
     CASES["azure_500"] = {

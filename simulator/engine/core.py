@@ -427,6 +427,8 @@ class Engine:
         #: Chain requests under way (their calls not all returned): rid -> _Chain.
         self._chains: dict[int, _Chain] = {}
         self._cold_waited: dict[int, bool] = {}  # waited-for requests on shared CPUs: cold?
+        #: Calls made whose row is not written yet: request -> its caller's request.
+        self._parent_of: dict[int, int] = {}
         if not sc.chained():
             return
         callees = {index[c.function] for f in sc.functions for c in f.calls}
@@ -443,8 +445,7 @@ class Engine:
             Buffered(self._stream(f, "call_draws").random).next if f.calls else None
             for f in sc.functions
         ]  # fmt: skip
-        self.columns.parent_of = {}
-        self.columns.chain_cold_of = {}
+        self.columns.chains = True
         # Callees of a sync call are waited for: none queues behind a busy instance there.
         self._queues_at = [q and not f.calls for q, f in zip(self._queues_at, sc.functions,
                                                               strict=True)]  # fmt: skip
@@ -475,7 +476,7 @@ class Engine:
             if p < 1.0 and draw() >= p:
                 continue
             child = self.next_request_id()
-            self.columns.parent_of[child] = chain.rid
+            self._parent_of[child] = chain.rid  # (logged with the call's row)
             if sync:
                 self._waiters[child] = lambda end, cold: self._returned(chain, end, cold)
             self.dispatch(callee, t, self._call_ms[callee](), t, 1, USER, child)
@@ -495,13 +496,22 @@ class Engine:
         inv, at = cols.invocations, chain.row - cols.offset  # (an unfinished row is held)
         inv["end_s"][at] = end
         inv["duration_ms"][at] = (end - chain.start) * 1000.0
-        cols.chain_cold_of[chain.rid] = chain.cold
+        if chain.cold:  # (the row's own cold flag covers a cold start of its own)
+            cols.cold_down_the_chain.add(chain.row)
         del self._chains[chain.rid]
         self._unfinished.discard(chain.rid)
         heapq.heappush(self.busy, (end, chain.iid))
         if self.hosts is not None and self._queue.count and end < self._wake[0]:
             self._arm(end)
         self._ended(chain.rid, end, chain.cold)
+
+    def _link_call(self, rid: int) -> None:
+        """If rid is a call, its row (written next) names its caller."""
+        parent = self._parent_of.pop(rid, None)
+        if parent is not None:
+            link = self.columns.sparse["parent"]
+            link["row"].append(self.columns.row())
+            link["request_id"].append(parent)
 
     def _ended(self, rid: int, end: float, cold: bool) -> None:
         """Request rid's end is known (or its failure's time): tell a caller waiting for it."""
@@ -836,6 +846,8 @@ class Engine:
             self._calls, self._chain_start, self._waiters, self._ended,
         )  # fmt: skip
         chained = any(c is not None for c in calls)
+        parent_of = self._parent_of
+        a_parent_row, a_parent = (sparse["parent"][c].append for c in ("row", "request_id"))
         speed_of, host_cpus, host_start = self._speed, self.host_cpus, self._host_start
         on_host = inst.host
         a_iwait, iwaits = (sparse["instance_wait"][c].append for c in ("row", "wait_ms"))
@@ -941,6 +953,9 @@ class Engine:
             if attempt != 1:
                 cols.note_retried(SERVED, attempt, t - arrival)
                 unfinished.discard(rid)
+            if chained and rid in parent_of:  # a call: its row names its caller
+                a_parent_row(row())
+                a_parent(parent_of.pop(rid))
             if chained and rid in waiters:  # a sync caller waits for it
                 if end == end:  # (not NaN: known now)
                     ended(rid, end, cold)
@@ -1129,6 +1144,7 @@ class Engine:
         if kind != USER:
             cols.sparse["warmer"]["row"].append(cols.row())
         cols.note_retried(outcome, attempt, t - arrival)
+        self._link_call(rid)
         cols.unserved(k, rid, arrival)
         if self._waiters:
             self._ended(rid, t, False)  # a sync caller gets the error at once
@@ -1416,6 +1432,7 @@ class Engine:
             wait["wait_ms"].append((t - queued_at) * 1000.0)
         # queue_delay_ms: only the async queueing before it met the memory shortage
         cols.note_retried(DROPPED, attempt, queued_at - arrival)
+        self._link_call(rid)
         cols.unserved(k, rid, arrival)
         self._unfinished.discard(rid)
         if self._waiters:

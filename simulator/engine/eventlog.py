@@ -84,6 +84,7 @@ SPARSE_TYPES = {
     "prewarm_wait": {"row": "q", "init_ms": "d"},
     "memory_wait": {"row": "q", "wait_ms": "d"},
     "instance_wait": {"row": "q", "wait_ms": "d"},  # queued behind a busy instance
+    "parent": {"row": "q", "request_id": "q"},  # a call's caller (function chains)
 }
 #: One row per throttled attempt.
 THROTTLE_TYPES = {
@@ -124,10 +125,11 @@ class Columns:
         #: Whether requests may queue behind busy instances (routing): then the taken rows
         #: carry instance_wait_ms (a column only such runs have).
         self.instance_waits = False
-        #: With function chains: request -> its caller's request, and calling request ->
-        #: whether it met a cold start down its sync calls (entries go with their rows).
-        self.parent_of: dict[int, int] | None = None
-        self.chain_cold_of: dict[int, bool] | None = None
+        #: With function chains: the taken rows carry parent_request_id and chain_cold; rows
+        #: of callers that met a cold start down their sync calls and were warm themselves
+        #: (their chains end out of row order: a set, not a sorted column).
+        self.chains = False
+        self.cold_down_the_chain: set[int] = set()
 
     def row(self) -> int:
         """Number of the invocation row about to be written."""
@@ -220,17 +222,13 @@ class Columns:
             inv["instance_wait_ms"] = np.zeros(n)
             waits = sparse["instance_wait"]
             inv["instance_wait_ms"][waits["row"]] = waits["wait_ms"]
-        if self.parent_of is not None:
-            rids = inv["request_id"].tolist()
-            parent_of, chain_cold_of = self.parent_of, self.chain_cold_of
-            inv["parent_request_id"] = np.fromiter(
-                (parent_of.pop(r, -1) for r in rids), dtype=np.int64, count=n
-            )
+        if self.chains:
+            inv["parent_request_id"] = np.full(n, -1, dtype=np.int64)
+            inv["parent_request_id"][sparse["parent"]["row"]] = sparse["parent"]["request_id"]
             inv["chain_cold"] = inv["cold"].copy()
-            for i, r in enumerate(rids):
-                met = chain_cold_of.pop(r, None)
-                if met is not None:
-                    inv["chain_cold"][i] = met
+            met = [r for r in self.cold_down_the_chain if r < end]
+            self.cold_down_the_chain.difference_update(met)
+            inv["chain_cold"][np.array(met, dtype=np.int64) - (end - n)] = True
         if n and (np.diff(inv["request_id"]) < 0).any():
             order = np.argsort(inv["request_id"], kind="stable")
             inv = {c: v[order] for c, v in inv.items()}

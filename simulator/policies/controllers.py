@@ -102,9 +102,10 @@ class ForecastPrewarm(Controller):
         n = len(ctx.functions)
         self._ctx = ctx
         self._index = {f.name: f.index for f in ctx.functions}
-        self._counts = np.zeros(n)  # requests this interval
-        self._busy_s = np.zeros(n)  # handler seconds observed (for means a trace gives)
-        self._served = np.zeros(n)
+        # Per request, plain lists (a numpy element update costs several times more).
+        self._counts = [0] * n  # requests this interval
+        self._busy_s = [0.0] * n  # handler seconds observed (for means a trace gives)
+        self._served = [0] * n
         self._mean_s = np.array([f.duration_ms / 1000.0 for f in ctx.functions])
         self._past: list[np.ndarray] = []  # moving-average: the last `window` intervals
         self._forecast = np.zeros(n)
@@ -113,20 +114,21 @@ class ForecastPrewarm(Controller):
         if invocation.kind != "user":
             return
         k = self._index[invocation.function]
-        self._counts[k] += 1.0
+        self._counts[k] += 1
         self._busy_s[k] += invocation.end_s - invocation.start_s
-        self._served[k] += 1.0
+        self._served[k] += 1
 
     def tick(self, now):
-        counts, self._counts = self._counts, np.zeros_like(self._counts)
+        counts = np.array(self._counts, dtype=float)
+        self._counts = [0] * len(counts)
         if self.forecast == "ewma":
             self._forecast = self.alpha * counts + (1.0 - self.alpha) * self._forecast
         else:
             self._past = [*self._past[-(self.window - 1):], counts] if self.window > 1 else [counts]
             self._forecast = np.mean(self._past, axis=0)
         f = self._forecast
-        served = np.maximum(self._served, 1.0)
-        mean_s = np.where(np.isnan(self._mean_s), self._busy_s / served, self._mean_s)
+        served = np.maximum(np.array(self._served, dtype=float), 1.0)
+        mean_s = np.where(np.isnan(self._mean_s), np.array(self._busy_s) / served, self._mean_s)
         load = f * mean_s / self.interval_s
         target = np.where(f >= self.min_arrivals, poisson.ppf(self.quantile, load) + 1.0, 0.0)
         until = now + 2.0 * self.interval_s
