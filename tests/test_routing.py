@@ -92,3 +92,15 @@ def test_queued_requests_hold_concurrency_while_they_wait(write_trace):
     res = routed(write_trace, [0.0, 2.5, 2.6], "wait-for-warm", concurrency_limit=2)
     assert res.invocations["status"].astype(str).tolist() == ["served", "served", "throttled"]
     assert res.throttles["reason"].astype(str).tolist() == ["account"]
+
+
+def test_wait_for_warm_may_turn_requests_away_instead(write_trace):
+    # As above with max_wait_ms 1000: the request at 2.6 would wait 1.4 s; beyond: drop
+    # throttles it (reason routing) instead of starting an instance.
+    res = routed(write_trace, [0.0, 2.5, 2.6],
+                 {"policy": "wait-for-warm", "max_wait_ms": 1000, "beyond": "drop"})  # fmt: skip
+    assert res.invocations["status"].astype(str).tolist() == ["served", "served", "throttled"]
+    assert res.throttles["reason"].astype(str).tolist() == ["routing"]
+    assert "routing" in list(res.throttles["reason"].cat.categories)
+    plain = routed(write_trace, [0.0], "pack")
+    assert "routing" not in list(plain.throttles["reason"].cat.categories)  # only where it may

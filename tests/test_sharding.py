@@ -251,3 +251,31 @@ def test_a_sampled_request_log_is_the_same_sharded(tmp_path):
     pd.testing.assert_frame_equal(a.sort_values(key)[key].reset_index(drop=True),
                                   b.sort_values(key)[key].reset_index(drop=True),
                                   check_categorical=False)  # fmt: skip
+
+
+def test_calling_functions_stay_together_and_calls_keep_their_callers():
+    fns = [_function("a", 1.0, calls=[{"function": "b"}, {"function": "c", "mode": "async"}]),
+           _function("b", 0.1), _function("c", 0.1),
+           _function("x", 0.5, calls=[{"function": "y", "probability": 0.5}]),
+           _function("y", 0.05), _function("lone", 0.3)]  # fmt: skip
+    data = _scenario(fns)
+    sc = parse_scenario(data)
+    for part in shards(sc, 4):
+        names = {sc.functions[k].name for k in part}
+        assert names >= {"a", "b", "c"} or not names & {"a", "b", "c"}
+        assert names >= {"x", "y"} or not names & {"x", "y"}
+
+    def callers(result):  # each call's caller as (function, its ordinal in that function)
+        inv = result.invocations
+        ordinal = inv.groupby("function", observed=True).cumcount()
+        key = dict(zip(inv["request_id"], zip(inv["function"].astype(str), ordinal,
+                                                strict=True), strict=True))  # fmt: skip
+        return [key.get(p) for p in inv.sort_values(["function", "arrival_s"])
+                ["parent_request_id"]]  # fmt: skip
+
+    serial, split = simulate(data), sharded(data, 3)
+    assert callers(serial) == callers(split)
+    strip = {"invocations": ["parent_request_id"]}
+    for r in (serial, split):
+        r.invocations.drop(columns=strip["invocations"], inplace=True)
+    assert_same_run(serial, split)

@@ -45,7 +45,7 @@ from ..policies.eviction import checked as checked_eviction
 from ..policies.keepalive import Invocation, checked, overrides
 from ..policies.keepalive import KeepAlivePolicy as _KeepAlive
 from ..policies.placement import checked as checked_placement
-from ..policies.routing import BusyInstance
+from ..policies.routing import DROP, NEW, BusyInstance
 from ..policies.routing import checked as checked_route
 from ..policies.selection import checked as checked_pool
 from ..rng import Buffered, LazyStream, stream
@@ -75,7 +75,7 @@ from .waiting import Waiting, WaitingLine
 # Codes as plain ints: the hot path compares them per request.
 USER, WARMER = int(Kind.USER), int(Kind.WARMER)
 SERVED, THROTTLED, DROPPED = int(Status.SERVED), int(Status.THROTTLED), int(Status.DROPPED)
-RESERVED, ACCOUNT, SCALING, MEMORY = map(int, ThrottleReason)
+RESERVED, ACCOUNT, SCALING, MEMORY, ROUTING = map(int, ThrottleReason)
 IDLE, LIFETIME = int(EndReason.IDLE), int(EndReason.LIFETIME)
 KIND_NAMES = categories(Kind)
 BLOCKED = object()  # dispatch's answer for the queue's head that still finds no room
@@ -900,7 +900,9 @@ class Engine:
                         routers[k].joined(iid)
                         if ahead[k]:
                             scale_ahead(k, t)
-                elif routed[k] and busy_of[k] and (iid := queue_behind(k, t)) >= 0:
+                elif routed[k] and busy_of[k] and (iid := queue_behind(k, t)) != NEW:
+                    if iid == DROP:  # the routing policy turns it away
+                        return throttle(k, t, d_ms, arrival, attempt, kind, rid, ROUTING)
                     start = lines[iid][-1][1]  # when it has run what it runs and what queued
                     cold = False
                     if start > t:
@@ -1579,6 +1581,7 @@ class Engine:
             events=self.events,
             ends=(np.array(inst.expiry, dtype=float), np.array(inst.reason, dtype=np.int8)),
             next_replacement_s=self.provisioned.next_replacement_s,
+            routing_drops=self._route is not None,
         )
 
 

@@ -53,6 +53,7 @@ class ThrottleReason(IntEnum):
     ACCOUNT = 1
     SCALING = 2
     MEMORY = 3
+    ROUTING = 4  # the routing policy turned it away (a category only such runs' logs have)
 
 
 class Outcome(IntEnum):
@@ -108,6 +109,8 @@ class EventLog:
     #: would be replaced (inf: none).
     ends: tuple[np.ndarray, np.ndarray] | None = None
     next_replacement_s: float = math.inf
+    #: Whether a routing policy may turn requests away (throttle reason routing).
+    routing_drops: bool = False
 
 
 class Columns:

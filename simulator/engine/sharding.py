@@ -207,6 +207,15 @@ def merge(
     """The run's log from its shards' (each: its functions' indices and its log)."""
     for _, log in parts:
         _close_at(log, horizon)
+    # Columns only some shards write (a shard without calls has no chain columns): the
+    # others' values are the columns' defaults.
+    defaults = {"parent_request_id": lambda inv: np.full(len(inv["cold"]), -1, np.int64),
+                "chain_cold": lambda inv: inv["cold"].copy(),
+                "instance_wait_ms": lambda inv: np.zeros(len(inv["cold"]))}  # fmt: skip
+    for column, default in defaults.items():
+        if any(column in log.invocations for _, log in parts):
+            for _, log in parts:
+                log.invocations.setdefault(column, default(log.invocations))
 
     def fn(table: str) -> list[np.ndarray]:  # the rows' functions as the run's indices
         return [np.asarray(idx, dtype=np.int64)[getattr(log, table)["function"]]
@@ -232,6 +241,11 @@ def merge(
     served = [np.append(m, -1)[log.invocations["instance_id"]]  # -1 (never ran) stays -1
               for m, (_, log) in zip(inst_maps, parts, strict=True)]  # fmt: skip
     invocations["instance_id"] = np.concatenate(served)[order].astype(np.int32)
+    if "parent_request_id" in invocations:  # calls name their callers by the run's numbers
+        parents = [np.where(p >= 0, _renumbered(m, np.maximum(p, 0)), -1)
+                   for m, p in zip(rid_maps, (log.invocations["parent_request_id"]
+                                              for _, log in parts), strict=True)]  # fmt: skip
+        invocations["parent_request_id"] = np.concatenate(parents)[order].astype(np.int64)
     # Throttled attempts: by time (a function's own order kept), then function.
     thr_fn = fn("throttles")
     order, _ = _numbering([log.throttles["time_s"] for _, log in parts], thr_fn)
@@ -249,6 +263,7 @@ def merge(
         throttles=throttles,
         horizon_s=horizon,
         events=sum(log.events for _, log in parts),
+        routing_drops=any(log.routing_drops for _, log in parts),
     )
 
 

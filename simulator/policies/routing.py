@@ -5,9 +5,11 @@ For functions whose instances serve several requests at once (`instance_concurre
 `instance_rule()` names the rule among instances with room (`engine.routing`): pack or
 least-loaded. For one-request instances, a policy that defines `route` decides, for each
 request that finds no idle instance (and no pre-warmed one starting): start a new instance
-(`NEW`), or queue behind a busy instance (its id: the request starts when the instance has
+(`NEW`), queue behind a busy instance (its id: the request starts when the instance has
 finished what it runs and what queued before, warm; the wait is the request's
-`instance_wait_ms`). The engine calls, in simulated-time order:
+`instance_wait_ms`), or turn it away (`DROP`: throttled, reason routing; a sync request fails,
+an async one is retried as after any throttle). It is asked when the function has busy
+instances that can take more. The engine calls, in simulated-time order:
 - `start(ctx, rng)` once (`ctx`: the platform's context, `coldsim.policies.context`);
 - `route(function, now, busy)`: `busy` lists the function's busy instances that can still take
   requests, as `BusyInstance(instance_id, since_s, queued)` (since_s: when the request it runs
@@ -27,6 +29,7 @@ from .base import PluginField, Policy, PolicyError, guarded
 from .context import PolicyContext
 
 NEW = -1  # route(): start a new instance (a cold start)
+DROP = -2  # route(): turn the request away (throttled, reason routing: load shedding)
 
 
 class BusyInstance(NamedTuple):
@@ -53,7 +56,8 @@ class RoutingPolicy(Policy):
         return "pack"
 
     def route(self, function: int, now: float, busy: Sequence[BusyInstance]) -> int:
-        """NEW, or the id of one of `busy` to queue behind (called if the class defines it)."""
+        """NEW, DROP, or the id of one of `busy` to queue behind (called if the class
+        defines it)."""
         raise NotImplementedError
 
     def routes(self) -> bool:
@@ -94,6 +98,11 @@ class WaitForWarm(RoutingPolicy):
         description="Longest expected wait to accept, ms; null: the function's mean init time "
         "(queue whenever waiting is expected to be shorter than a cold start).",
     )
+    beyond: Literal["cold-start", "drop"] = Field(
+        "cold-start",
+        description="When the expected wait is longer: start a new instance, or turn the "
+        "request away (load shedding: it is throttled, reason routing).",
+    )
     multi: Literal["pack", "least-loaded"] = Field(
         "pack", description="The rule among instances with room, for multi-request functions."
     )
@@ -114,7 +123,9 @@ class WaitForWarm(RoutingPolicy):
             return NEW
         best = min(busy, key=lambda b: (b.since_s + (b.queued + 1) * mean, b.instance_id))
         wait = best.since_s + (best.queued + 1) * mean - now
-        return best.instance_id if wait < self._limit_s[function] else NEW
+        if wait < self._limit_s[function]:
+            return best.instance_id
+        return DROP if self.beyond == "drop" else NEW
 
 
 def checked(policy: RoutingPolicy):
@@ -123,12 +134,12 @@ def checked(policy: RoutingPolicy):
 
     def checked_route(function, now, busy):
         answer = route(function, now, busy)
-        if answer == NEW or any(b.instance_id == answer for b in busy):
+        if answer in (NEW, DROP) or any(b.instance_id == answer for b in busy):
             return int(answer)
         raise PolicyError(
             f"routing policy {policy.policy}: route({function}, {now:.6g}, ...) returned "
-            f"{answer!r}: return coldsim.policies.routing.NEW (-1) or the id of one of the "
-            "busy instances offered"
+            f"{answer!r}: return coldsim.policies.routing.NEW (-1), DROP (-2) or the id of one "
+            "of the busy instances offered"
         )
 
     return checked_route

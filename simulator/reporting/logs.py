@@ -77,8 +77,8 @@ COLUMNS = {
         "attempt": "Attempt number (1 = the first).",
         "reason": "reserved (the function's reserved concurrency), account (the account's "
                   "unreserved pool), scaling (the rate of new instances; or, with when_full "
-                  "throttle, every instance full) or memory (no host could make room for a new "
-                  "instance).",
+                  "throttle, every instance full), memory (no host could make room for a new "
+                  "instance) or routing (the routing policy turned it away).",
         "outcome": "retry (async: retried later), throttled (sync: failed) or dropped (async: "
                    "too old to retry; memory: no room, or waited max_wait_s).",
     },
@@ -306,7 +306,10 @@ def throttles_frame(log: EventLog) -> pd.DataFrame:
     thr = dict(log.throttles)
     thr["function"] = _categorical(thr["function"], log.functions)
     thr["kind"] = _categorical(thr["kind"], categories(Kind))
-    thr["reason"] = _categorical(thr["reason"], categories(ThrottleReason))
+    reasons = categories(ThrottleReason)
+    if not log.routing_drops:  # (routing's reason only where a routing policy may drop)
+        reasons = reasons[: ThrottleReason.ROUTING]
+    thr["reason"] = _categorical(thr["reason"], reasons)
     thr["outcome"] = _categorical(thr["outcome"], categories(Outcome))
     return pd.DataFrame(thr, copy=False)
 

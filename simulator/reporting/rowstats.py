@@ -300,7 +300,8 @@ class RowStats:
         functions (a shard's), else the same functions."""
         at = np.arange(other.functions) if functions is None else np.asarray(functions)
         for name in self.counts:
-            self.counts[name][at] += other.counts[name]
+            if name in other.counts:  # (a shard without calls has no chain counts)
+                self.counts[name][at] += other.counts[name]
         for name in SUMS:
             self.sums[name][at] += other.sums[name]
         for name, q in self.latency.items():
