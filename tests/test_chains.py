@@ -173,3 +173,59 @@ def test_chain_invariants(n, edges, limit, idle_s, seed):
     # The same seed gives the same logs.
     again = simulate(sc).invocations
     assert again.equals(inv)
+
+
+def _streamed_in_small_blocks(data, rows=50):
+    """The run's request rows as a streamed run hands them over, in blocks of ~rows."""
+    from coldsim.engine.core import Engine
+
+    engine = Engine(parse_scenario(data))
+    blocks = []
+
+    class Sink:
+        def rows(self, block, instances, before):
+            blocks.append({c: v.copy() for c, v in block.items()})
+
+        def throttles(self, block):
+            pass
+
+    engine.sink, engine.flush_rows, engine.chunk_arrivals = Sink(), rows, 2 * rows
+    engine.run()
+    return {c: np.concatenate([b[c] for b in blocks]) for c in blocks[0]}
+
+
+FAST = {"name": "api", "duration": {"dist": "constant", "value_ms": 50},
+        "arrivals": {"process": "poisson", "rate_per_s": 20}}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ["retried caller", "shared host cores", "caller waits for memory"])
+def test_rows_whose_end_comes_later_are_handed_over_complete(case):
+    # Rows written before their request ends (a caller waiting for its calls, a request on
+    # shared host cores) stay held until it ends, also when the request was retried or
+    # waited for memory first.
+    slow = {"duration": {"dist": "constant", "value_ms": 2000}, "arrivals": QUIET}
+    if case == "retried caller":
+        fns = [{"name": "a", "invocation": "async", "reserved_concurrency": 1,
+                "duration": {"dist": "constant", "value_ms": 300},
+                "arrivals": {"process": "poisson", "rate_per_s": 0.3},
+                "calls": [{"function": "b"}]}, {"name": "b", **slow}, FAST]  # fmt: skip
+        platform = {}
+    elif case == "shared host cores":
+        fns = [{"name": "q", "invocation": "async", "reserved_concurrency": 1,
+                "duration": {"dist": "constant", "value_ms": 2000},
+                "arrivals": {"process": "poisson", "rate_per_s": 0.3}}, FAST]  # fmt: skip
+        platform = {"hosts": {"classes": [{"name": "s", "count": 2, "memory_mb": 4096,
+                                           "cpus": 1}], "cpu": "shared"}}  # fmt: skip
+    else:
+        fns = [{"name": "a", "memory_mb": 512, "duration": {"dist": "constant", "value_ms": 300},
+                "arrivals": {"process": "poisson", "rate_per_s": 0.5},
+                "calls": [{"function": "b"}]},
+               {"name": "b", "memory_mb": 512, **slow}, {**FAST, "memory_mb": 512}]  # fmt: skip
+        platform = {"hosts": {"count": 1, "memory_mb": 1152, "on_full": "queue"}}
+    data = {"name": "late-ends", "seed": 3, "duration_s": 600, "functions": fns,
+            "platform": {"keep_alive": {"policy": "fixed", "idle_s": 0.5}, **platform}}  # fmt: skip
+    rows = _streamed_in_small_blocks(data)
+    served = rows["instance_id"] >= 0
+    assert np.isfinite(rows["end_s"][served]).all()
+    whole = simulate(parse_scenario(data)).invocations.set_index("request_id")
+    np.testing.assert_allclose(rows["end_s"], whole.loc[rows["request_id"], "end_s"])

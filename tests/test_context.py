@@ -445,3 +445,30 @@ def test_a_plugin_misusing_its_context_stops_the_cli_with_exit_2(tmp_path):
     assert "controller badctl:RetireNothing: ctx.retire(12345): no such instance" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "r" / "summary.json").exists()
+
+
+class ActsInStart(KeepAlivePolicy):
+    def start(self, function, rng, ctx):
+        ctx.prewarm(function)
+
+    def keep_alive_s(self, end_s, instance_id):
+        return 1.0
+
+
+def test_actions_in_start_are_refused_with_the_way_to_schedule_them():
+    data = scenario(function(arrivals={"process": "poisson", "rate_per_s": 1.0}))
+    data["platform"]["keep_alive"] = {"policy": ActsInStart}
+    with pytest.raises(PolicyError, match=r"not running yet in start\(\); schedule it: ctx.call_at"):
+        run(data)
+
+
+def test_instances_kept_for_min_instances_are_not_retired(write_trace):
+    # knative wants 0 instances with no traffic, but the minimum of 2 stays: idle_instances
+    # leaves them out, and retiring one is refused.
+    f = function("api", arrivals={"process": "trace", "path": str(write_trace([1.0, 250.0]))},
+                 duration=const(100))  # fmt: skip
+    f.update(instance_concurrency=4, min_instances=2, cpu_bound=0.0)
+    data = scenario(f, duration_s=300.0, idle_s=math.inf)
+    data["platform"]["controllers"] = [{"policy": "knative"}]
+    res = run(data)
+    assert res.invocations["cold"].tolist() == [False, False]  # the minimum serves both

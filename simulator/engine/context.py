@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..policies.base import PolicyError
 from ..policies.context import FunctionInfo, HostState, InstanceCounts, PolicyContext
 from .eventlog import EndReason
@@ -84,8 +86,12 @@ class Census:
         return InstanceCounts(n[IDLE] + provisioned_idle, n[BUSY_], n[INITIALISING], n[PREWARMING])
 
     def idle(self, k: int, now: float) -> list[int]:
+        """Function k's idle on-demand instances (not those kept for min_instances)."""
         self.file_new()
-        return [iid for iid, s in self.states(self.of_function[k], now) if s == IDLE]
+        router = self.engine.routers[k]
+        pinned = router.pinned if router is not None else ()
+        return [iid for iid, s in self.states(self.of_function[k], now)
+                if s == IDLE and iid not in pinned]  # fmt: skip
 
     def host(self, h: int, now: float) -> HostState:
         self.file_new()
@@ -131,6 +137,8 @@ class Context(PolicyContext):
         self.hosts = sc.platform.hosts.count if sc.platform.hosts is not None else 0
         #: The moment of the hook under way, if it is not the engine's clock.
         self.moment: float | None = None
+        #: Where actions are refused now (None: nowhere), for the error.
+        self.frozen: str | None = None
 
     def for_policy(self, label: str) -> Context:
         """The same context, its errors naming another policy."""
@@ -145,6 +153,16 @@ class Context(PolicyContext):
 
     def _fail(self, call: str, problem: str) -> PolicyError:
         return PolicyError(f"{self._label}: {call}: {problem}")
+
+    def _may_act(self, call: str) -> None:
+        """Actions need the engine built (not from start: schedule them with call_at) and
+        are refused inside an eviction policy's hooks."""
+        if not self._engine.built:
+            raise self._fail(call, "the platform is not running yet in start(); schedule it: "
+                             "ctx.call_at(0.0, ...)")  # fmt: skip
+        if self.frozen is not None:
+            raise self._fail(call, f"not from the {self.frozen} (they run while a host's "
+                             "memory is being updated)")  # fmt: skip
 
     def _k(self, call: str, function: str | int) -> int:
         if isinstance(function, str):
@@ -179,6 +197,8 @@ class Context(PolicyContext):
         return self._census.idle(k, self.now)
 
     def host(self, h: int) -> HostState:
+        if not self._engine.built:
+            raise self._fail(f"ctx.host({h!r})", "the hosts are not set up yet in start()")
         if not (isinstance(h, int) and 0 <= h < self.hosts):
             raise self._fail(f"ctx.host({h!r})", f"no such host (there are {self.hosts})")
         return self._census.host(h, self.now)
@@ -202,6 +222,7 @@ class Context(PolicyContext):
         keep_alive_s: float | None = None,
     ) -> list[int]:
         call = f"ctx.prewarm({function!r}, count={count!r})"
+        self._may_act(call)
         k = self._k(call, function)
         now = self.now
         if not (isinstance(count, int) and not isinstance(count, bool) and count >= 0):
@@ -225,8 +246,16 @@ class Context(PolicyContext):
     def _check(self, call: str, iid: int, rule: str, allowed: tuple[int, ...]) -> int:
         """The instance's state, if it is one of `allowed`; else a PolicyError."""
         inst = self._engine.instances
+        if isinstance(iid, np.integer):
+            iid = int(iid)
         if not (isinstance(iid, int) and not isinstance(iid, bool) and 0 <= iid < len(inst)):
             raise self._fail(call, "no such instance")
+        if inst.provisioned[iid]:
+            raise self._fail(call, f"instance {iid} is provisioned (its configuration keeps "
+                             "it)")  # fmt: skip
+        router = self._engine.routers[inst.fn[iid]]
+        if allowed == (IDLE,) and router is not None and iid in router.pinned:
+            raise self._fail(call, f"instance {iid} is kept for min_instances")
         state = self._census.state(iid, self.now)
         if state not in allowed:
             what = {IDLE: "idle", BUSY_: "busy", INITIALISING: "initialising",
@@ -237,11 +266,13 @@ class Context(PolicyContext):
 
     def retire(self, instance_id: int) -> None:
         call = f"ctx.retire({instance_id!r})"
+        self._may_act(call)
         self._check(call, instance_id, "an idle on-demand instance can be retired", (IDLE,))
         self._engine.retire_idle(instance_id, self.now)
 
     def extend(self, instance_id: int, until_s: float) -> None:
         call = f"ctx.extend({instance_id!r}, {until_s!r})"
+        self._may_act(call)
         if not (isinstance(until_s, int | float) and until_s >= self.now):
             raise self._fail(call, "until_s must be a time >= now")
         state = self._check(call, instance_id, "a live on-demand instance can be kept warm",

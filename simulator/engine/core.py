@@ -175,6 +175,7 @@ class Engine:
             n, self.instances, self.limits, self.busy, platform.provisioned_allocation
         )
         self.names = [f.name for f in sc.functions]
+        self.built = False  # policies may act once the engine is built (not in their start)
         #: The policies' context, made when the first policy asks for one (see `_start`).
         self._context: Context | None = None
         self._moments: dict[int, Context] = {}  # id(policy) -> its context, if it took one
@@ -293,6 +294,7 @@ class Engine:
         #: Per function: the SimPy event id of its next arrival (see _serve_arrivals).
         self._eid = [0] * n
         self.events = 0
+        self.built = True
 
     # -- policies' context, timers and controllers ------------------------------------------
 
@@ -312,20 +314,25 @@ class Engine:
             self._context = Context(self, Census(self), label)
         return self._context.for_policy(label)
 
-    def _at_moment(self, policy, hook, at: int = 0):
+    def _at_moment(self, policy, hook, at: int = 0, acts: bool = True, moment: bool = True):
         """A user's hook whose argument `at` is the moment it is called for: the policy's
-        context tells that moment as `now` while it runs. The hook itself without a context
-        (or None)."""
+        context tells that moment as `now` while it runs (unless not `moment`); without
+        `acts`, its actions are refused (an eviction policy's hooks run while a host's
+        tables are mid-update). The hook itself without a context (or None)."""
         ctx = self._moments.get(id(policy))
         if hook is None or ctx is None:
             return hook
 
         def hook_at_moment(*args):
-            ctx.moment = args[at]
+            if moment:
+                ctx.moment = args[at]
+            if not acts:
+                ctx.frozen = f"{policy.family}'s hooks"
             try:
                 return hook(*args)
             finally:
                 ctx.moment = None
+                ctx.frozen = None
 
         return hook_at_moment
 
@@ -351,6 +358,9 @@ class Engine:
             return
         self.timers += 1
         ctx_error = partial(_timer_error, label)
+        # A hook called for a past moment (release is lazy) may ask for a time the engine
+        # has passed: the timer fires at the engine's clock, and says so.
+        t = max(t, self.env.now)
 
         def fire(_event) -> None:
             self.events += 1
@@ -392,6 +402,9 @@ class Engine:
         self._queues_at = [False] * len(self.scenario.functions)
         #: Busy tracked instance -> (start, end) of its requests not ended yet, in order.
         self._lines: dict[int, deque[tuple[float, float]]] = {}
+        #: Multi-request instances: a heap of when each of its instance_concurrency slots is
+        #: free (a queued request takes the first to free).
+        self._slots: dict[int, list[float]] = {}
         self._busy_of: list[set[int]] = [set() for _ in self.scenario.functions]
         self._route = None
         if not policy.routes():
@@ -406,9 +419,11 @@ class Engine:
             self._moments[id(policy)] = ctx
             guarded(policy, "start", policy.start)(ctx, rng)
             self._route = self._at_moment(policy, checked_route(policy), 1)
+        # (not where requests share an instance's CPU: a queued request's start follows ends
+        # known in advance)
         self._queues_at = [
-            router is None and (self.sharing is None or self.sharing.capacity_of[k] is None)
-            for k, router in enumerate(self.routers)
+            self.sharing is None or self.sharing.capacity_of[k] is None
+            for k in range(len(self.routers))
         ]  # fmt: skip
         self.columns.instance_waits = True
 
@@ -446,7 +461,7 @@ class Engine:
             for f in sc.functions
         ]  # fmt: skip
         self.columns.chains = True
-        # Callees of a sync call are waited for: none queues behind a busy instance there.
+        # A caller's end waits for its calls: requests of callers queue behind no instance.
         self._queues_at = [q and not f.calls for q, f in zip(self._queues_at, sc.functions,
                                                               strict=True)]  # fmt: skip
 
@@ -515,6 +530,7 @@ class Engine:
 
     def _ended(self, rid: int, end: float, cold: bool) -> None:
         """Request rid's end is known (or its failure's time): tell a caller waiting for it."""
+        self._cold_waited.pop(rid, None)
         waiter = self._waiters.pop(rid, None)
         if waiter is not None:
             waiter(end, cold)
@@ -522,12 +538,23 @@ class Engine:
     def _queue_behind(self, k: int, t: float) -> int:
         """A busy instance of function k for a request at t to queue behind, as the routing
         policy decides, or -1 (a new instance)."""
-        inst = self.instances
-        offered = [
-            BusyInstance(iid, line[0][0], len(line) - 1)
-            for iid in sorted(self._busy_of[k])
-            if (line := self._lines[iid]) and inst.retire[iid] > line[-1][1]
-        ]  # fmt: skip (not one past its lifetime: it retires when it has finished)
+        inst, lines = self.instances, self._lines
+        if self.routers[k] is None:
+            offered = [
+                BusyInstance(iid, line[0][0], len(line) - 1)
+                for iid in sorted(self._busy_of[k])
+                if (line := lines[iid]) and inst.retire[iid] > line[-1][1]
+            ]  # fmt: skip (not one past its lifetime: it retires when it has finished)
+        else:  # every instance is full: the oldest request each runs, and those waiting
+            offered = []
+            for iid in sorted(self._busy_of[k]):
+                line = lines[iid]
+                while line and line[0][1] <= t:
+                    line.popleft()  # (ended: requests end out of order, the oldest matters)
+                first_free = self._slots[iid][0]  # (past t: full; not recycled by then)
+                if line and t < first_free < inst.retire[iid]:
+                    offered.append(BusyInstance(iid, line[0][0],
+                                                sum(1 for s, _ in line if s > t)))  # fmt: skip
         if not offered:
             return -1
         return self._route(k, t, offered)
@@ -589,9 +616,10 @@ class Engine:
                 choose = eviction.choose
         else:
             priority, evicted = checked_eviction(eviction)
-            priority = self._at_moment(eviction, priority, 3)
+            priority = self._at_moment(eviction, priority, 3, acts=False)
+            evicted = self._at_moment(eviction, evicted, 3, acts=False, moment=False)
             if eviction.chooses():
-                choose = self._at_moment(eviction, checked_choose(eviction), 3)
+                choose = self._at_moment(eviction, checked_choose(eviction), 3, acts=False)
         departed = None
         if "departed" in vars(eviction) or type(eviction).departed is not EvictionPolicy.departed:
             departed = eviction.departed if eviction.builtin() else guarded(
@@ -851,6 +879,7 @@ class Engine:
         speed_of, host_cpus, host_start = self._speed, self.host_cpus, self._host_start
         on_host = inst.host
         a_iwait, iwaits = (sparse["instance_wait"][c].append for c in ("row", "wait_ms"))
+        slots_of, heapreplace = self._slots, heapq.heapreplace
         observers = [_hook(policy, "observe") for policy in self.keep_alive]
         watchers = [  # controllers that see every request
             c.observe if c.builtin() else guarded(c, "observe", c.observe)
@@ -903,7 +932,11 @@ class Engine:
                 elif routed[k] and busy_of[k] and (iid := queue_behind(k, t)) != NEW:
                     if iid == DROP:  # the routing policy turns it away
                         return throttle(k, t, d_ms, arrival, attempt, kind, rid, ROUTING)
-                    start = lines[iid][-1][1]  # when it has run what it runs and what queued
+                    if routers[k] is None:  # when it has run what it runs and what queued
+                        start = lines[iid][-1][1]
+                    else:  # when one of its slots frees
+                        start = slots_of[iid][0]
+                        routers[k].joined(iid)
                     cold = False
                     if start > t:
                         a_iwait(row())
@@ -946,6 +979,11 @@ class Engine:
                         lines[iid] = line = deque()
                         busy_of[k].add(iid)
                     line.append((start, end))
+                    if routers[k] is not None:  # the slot it takes frees at its end
+                        slots = slots_of.get(iid)
+                        if slots is None:
+                            slots = slots_of[iid] = [-math.inf] * routers[k].capacity
+                        heapreplace(slots, end)
                 if hosted and queue.count and end < wake[0]:
                     arm(end)  # an instance freed then may take a queued request
             else:  # its end depends on who else runs: logged as it comes
@@ -954,7 +992,8 @@ class Engine:
                 a_warmer(row())
             if attempt != 1:
                 cols.note_retried(SERVED, attempt, t - arrival)
-                unfinished.discard(rid)
+                if end == end:  # (a NaN end comes later: the request stays unfinished)
+                    unfinished.discard(rid)
             if chained and rid in parent_of:  # a call: its row names its caller
                 a_parent_row(row())
                 a_parent(parent_of.pop(rid))
@@ -1173,6 +1212,7 @@ class Engine:
         window_of = self._window_of
         floors = self._floors
         queueing, lines, busy_of = any(self._queues_at), self._lines, self._busy_of
+        slots_of = self._slots
         host_cpus, host_end = self.host_cpus, self._host_end
         prewarm_of = [self._at_moment(policy, _hook(policy, "prewarm"))
                       for policy in self.keep_alive]  # fmt: skip
@@ -1203,9 +1243,12 @@ class Engine:
                 else:
                     od_busy[u] -= 1
                 if queueing and (line := lines.get(iid)) is not None:
-                    line.popleft()
-                    if line:  # a request queued behind the one that ended runs next
-                        continue
+                    if not multi[k]:
+                        line.popleft()
+                        if line:  # a request queued behind the one that ended runs next
+                            continue
+                    else:  # (a multi-request instance here serves none: all ended)
+                        slots_of.pop(iid, None)
                     del lines[iid]
                     busy_of[k].discard(iid)
                 retire = retire_at[iid]
@@ -1332,6 +1375,8 @@ class Engine:
         new = inst.new_prewarmed(k, now, max(ready_at, now))
         ready = inst.ready_s(new)
         self._prewarm_keep[new] = keep_s
+        if self.routers[k] is not None:  # its router counts it as starting (scaling ahead)
+            self.routers[k].starting.add(new)
         heapq.heappush(self.busy, (ready, new))
         heapq.heappush(self.warming[k], (ready, new))
         if self.hosts is not None:  # it takes memory when its init starts
@@ -1397,6 +1442,8 @@ class Engine:
             return
         inst.warming.discard(iid)
         del self._prewarm_keep[iid]
+        if self.routers[inst.fn[iid]] is not None:
+            self.routers[inst.fn[iid]].starting.discard(iid)
         inst.init_ms[iid] = 0.0
         inst.end(iid, created, EndReason.UNPLACED)
         self._cancelled.add(iid)
@@ -1503,8 +1550,10 @@ class Engine:
         if answer is BLOCKED:
             return False
         self._queue.done(item)
-        if cols.row() > row and cols.invocations["instance_id"][row - cols.offset] >= 0:  # served
-            self._unfinished.discard(item.rid)
+        inv, at = cols.invocations, row - cols.offset
+        if cols.row() > row and inv["instance_id"][at] >= 0:  # served
+            if inv["end_s"][at] == inv["end_s"][at]:  # (a NaN end comes later)
+                self._unfinished.discard(item.rid)
             waited_ms = (when - item.queued_at) * 1000.0
             wait = cols.sparse["memory_wait"]
             wait["row"].append(row)

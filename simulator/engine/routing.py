@@ -136,7 +136,7 @@ class Router:
         active[iid] = load
         if not load:
             self.busy -= 1
-        if load and self._retire[iid] > now:
+        if load and load < self.capacity and self._retire[iid] > now:  # (room again)
             self._buckets.setdefault(load, {})[iid] = None
         return load
 

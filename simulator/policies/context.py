@@ -27,7 +27,8 @@ Actions (from any hook or timer):
 - `extend(instance_id, until_s)`: keep an instance warm at least until `until_s`: no idle
   period it is in or starts before then ends earlier (never shorter than its own window; its
   lifetime still ends it).
-Wrong uses raise `PolicyError` naming the policy and the call.
+Actions are refused in `start` (schedule them with `call_at(0.0, ...)`) and in an eviction
+policy's hooks. Wrong uses raise `PolicyError` naming the policy and the call.
 """
 
 from __future__ import annotations

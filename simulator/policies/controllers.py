@@ -140,9 +140,9 @@ class ForecastPrewarm(Controller):
         """Keep n instances of function k warm till `until` (pre-warming what is missing)."""
         counts = ctx.instances(k)
         idle = ctx.idle_instances(k)  # on-demand ones, oldest first
-        others = counts.live - counts.idle  # busy, initialising and pre-warming
+        others = counts.live - len(idle)  # busy, initialising, pre-warming, provisioned
         wanted_idle = max(0, n - others)
-        kept = idle[len(idle) - wanted_idle:] if wanted_idle else []
+        kept = idle[max(0, len(idle) - wanted_idle):] if wanted_idle else []
         for iid in kept:
             ctx.extend(iid, until)
         if self.retire_surplus:

@@ -267,8 +267,9 @@ def checked_choose(policy: EvictionPolicy):
     choose = guarded(policy, "choose", policy.choose)
 
     def checked(host, needed_mb, candidates, now):
-        victims = choose(host, needed_mb, candidates, now)
+        candidates = tuple(candidates)  # (the policy cannot change what it is checked against)
         by_id = {c.instance_id: c for c in candidates}
+        victims = choose(host, needed_mb, candidates, now)
         try:
             ids = [int(v) for v in victims]
         except (TypeError, ValueError):

@@ -112,17 +112,22 @@ class WaitForWarm(RoutingPolicy):
 
     def start(self, ctx, rng):
         self._mean_s = [f.duration_ms / 1000.0 for f in ctx.functions]
+        self._slots = [f.concurrency for f in ctx.functions]
         self._limit_s = [
             (f.init_ms if self.max_wait_ms is None else self.max_wait_ms) / 1000.0
             for f in ctx.functions
         ]  # fmt: skip
 
     def route(self, function, now, busy):
-        mean = self._mean_s[function]
+        mean, slots = self._mean_s[function], self._slots[function]
         if not busy or math.isnan(mean):
             return NEW
-        best = min(busy, key=lambda b: (b.since_s + (b.queued + 1) * mean, b.instance_id))
-        wait = best.since_s + (best.queued + 1) * mean - now
+
+        def free_at(b: BusyInstance) -> float:  # its oldest request's end, and those waiting
+            return b.since_s + (1 + b.queued / slots) * mean
+
+        best = min(busy, key=lambda b: (free_at(b), b.instance_id))
+        wait = free_at(best) - now
         if wait < self._limit_s[function]:
             return best.instance_id
         return DROP if self.beyond == "drop" else NEW
