@@ -13,7 +13,8 @@ instances that can take more. The engine calls, in simulated-time order:
 - `start(ctx, rng)` once (`ctx`: the platform's context, `coldsim.policies.context`);
 - `route(function, now, busy)`: `busy` lists the function's busy instances that can still take
   requests, as `BusyInstance(instance_id, since_s, queued)` (since_s: when the request it runs
-  started; queued: requests waiting behind it).
+  started, the oldest one on a multi-request instance; queued: requests waiting behind it, or
+  for one of its slots). For multi-request functions it is asked when every instance is full.
 """
 
 from __future__ import annotations
