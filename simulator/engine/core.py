@@ -890,6 +890,45 @@ class Engine:
         observing = any(observers)
         new_invocation = tuple.__new__
 
+        plain = speed_of is None and host_cpus is None and not chained and not queueing
+
+        def special_start(k, iid, t, start, d_ms, rid, cold, kind):
+            """A request's end (NaN: logged when it comes) and handler time where hosts have
+            speeds or shared cores, functions call others, or requests may queue."""
+            if speed_of is not None:  # a faster or slower host runs the handler
+                d_ms = d_ms / speed_of[on_host[iid]]
+            if host_cpus is not None:  # its end depends on who else runs on the host
+                end = host_start(iid, t, start, d_ms, rid)
+            elif chained and calls[k] is not None and kind == USER:  # it calls others
+                end = chain_start(k, iid, rid, start, start + d_ms / 1000.0, cold)
+            elif share_of[k] is None:
+                end = start + d_ms / 1000.0
+                heappush(busy, (end, iid))
+                if queueing and routed[k] and not pc_of[iid]:  # what it runs, in order
+                    line = lines.get(iid)
+                    if line is None:
+                        lines[iid] = line = deque()
+                        busy_of[k].add(iid)
+                    line.append((start, end))
+                    if routers[k] is not None:  # the slot it takes frees at its end
+                        slots = slots_of.get(iid)
+                        if slots is None:
+                            slots = slots_of[iid] = [-math.inf] * routers[k].capacity
+                        heapreplace(slots, end)
+                if hosted and queue.count and end < wake[0]:
+                    arm(end)  # an instance freed then may take a queued request
+            else:  # its end depends on who else runs: logged as it comes
+                end = share_of[k](k, iid, t, start, d_ms, rid)
+            if chained and rid in parent_of:  # a call: its row names its caller
+                a_parent_row(row())
+                a_parent(parent_of.pop(rid))
+            if chained and rid in waiters:  # a sync caller waits for it
+                if end == end:  # (not NaN: known now)
+                    ended(rid, end, cold)
+                else:  # on a shared CPU: its end comes at its departure
+                    self._cold_waited[rid] = cold
+            return end, d_ms
+
         def dispatch(k, t, d_ms, arrival, attempt, kind, rid):
             if busy and busy[0][0] <= t or pending and pending[0][0] <= t:
                 release(t)
@@ -963,45 +1002,23 @@ class Engine:
                     used[0] += 1
                 else:
                     od_busy[k] += 1
-            if speed_of is not None:  # a faster or slower host runs the handler
-                d_ms = d_ms / speed_of[on_host[iid]]
             reason_of[iid] = BUSY  # until release says how its next idle period ends
-            if host_cpus is not None:  # its end depends on who else runs on the host
-                end = host_start(iid, t, start, d_ms, rid)
-            elif chained and calls[k] is not None and kind == USER:  # it calls others
-                end = chain_start(k, iid, rid, start, start + d_ms / 1000.0, cold)
-            elif share_of[k] is None:
-                end = start + d_ms / 1000.0
-                heappush(busy, (end, iid))
-                if queueing and routed[k] and not pc_of[iid]:  # what it runs, in order
-                    line = lines.get(iid)
-                    if line is None:
-                        lines[iid] = line = deque()
-                        busy_of[k].add(iid)
-                    line.append((start, end))
-                    if routers[k] is not None:  # the slot it takes frees at its end
-                        slots = slots_of.get(iid)
-                        if slots is None:
-                            slots = slots_of[iid] = [-math.inf] * routers[k].capacity
-                        heapreplace(slots, end)
-                if hosted and queue.count and end < wake[0]:
-                    arm(end)  # an instance freed then may take a queued request
-            else:  # its end depends on who else runs: logged as it comes
-                end = share_of[k](k, iid, t, start, d_ms, rid)
+            if plain:  # (no host speeds or cores, calls or queueing: the common path)
+                if share_of[k] is None:
+                    end = start + d_ms / 1000.0
+                    heappush(busy, (end, iid))
+                    if hosted and queue.count and end < wake[0]:
+                        arm(end)  # an instance freed then may take a queued request
+                else:  # its end depends on who else runs: logged as it comes
+                    end = share_of[k](k, iid, t, start, d_ms, rid)
+            else:
+                end, d_ms = special_start(k, iid, t, start, d_ms, rid, cold, kind)
             if kind != USER:
                 a_warmer(row())
             if attempt != 1:
                 cols.note_retried(SERVED, attempt, t - arrival)
                 if end == end:  # (a NaN end comes later: the request stays unfinished)
                     unfinished.discard(rid)
-            if chained and rid in parent_of:  # a call: its row names its caller
-                a_parent_row(row())
-                a_parent(parent_of.pop(rid))
-            if chained and rid in waiters:  # a sync caller waits for it
-                if end == end:  # (not NaN: known now)
-                    ended(rid, end, cold)
-                else:  # on a shared CPU: its end comes at its departure
-                    self._cold_waited[rid] = cold
             if observing and observers[k] is not None:  # (the end without CPU sharing)
                 observers[k](new_invocation(Invocation, (  # a NamedTuple, built as a tuple
                     rid, names[k], arrival, start, start + d_ms / 1000.0, cold, iid,
