@@ -61,8 +61,11 @@ def test_classes_are_numbered_in_order_priced_and_summarised(write_trace):
     assert hosts["cost_usd"] == 3.0
     assert big["cpu_utilisation"] == pytest.approx(1.0 / (4 * 3600))  # 1 s on 1 of 4 cores
     assert small["cpu_utilisation"] == pytest.approx(1.0 / (2 * 3600))
-    table = res.hosts if hasattr(res, "hosts") else None
-    assert table is None or list(table["class"]) == ["big", "small", "small"]
+    table = res.host_table()
+    assert list(table["class"]) == ["big", "small", "small"]
+    np.testing.assert_allclose(table["memory_mb"], [150, 100, 100])
+    np.testing.assert_allclose(table["cpus"], [4, 1, 1])
+    np.testing.assert_allclose(table["cpu_utilisation"], [1 / (4 * 3600), 1 / 3600, 0.0])
 
 
 def test_host_class_errors_name_the_field():

@@ -279,17 +279,21 @@ def _cpu_utilisation(invocations, instances, cpus, w0, w1) -> np.ndarray:
     host = instances["host"].to_numpy()[served["instance_id"].to_numpy()]
     begin = np.clip(served["start_s"].to_numpy(), w0, w1)
     end = np.clip(served["end_s"].to_numpy(), w0, w1)
+    inside = end > begin
+    host, begin, end = host[inside], begin[inside], end[inside]
+    # Every host's starts (+1) and ends (-1) in one sort: by host, time, ends first at a tie.
+    hosts = np.concatenate([host, host])
+    times = np.concatenate([begin, end])
+    steps = np.concatenate([np.ones(len(begin)), -np.ones(len(end))])
+    order = np.lexsort((steps, times, hosts))
+    hosts, times, steps = hosts[order], times[order], steps[order]
     out = np.full(len(cpus), np.nan)
-    for h in range(len(cpus)):
-        if np.isnan(cpus[h]):
-            continue
-        mine = (host == h) & (end > begin)
-        times = np.concatenate([begin[mine], end[mine]])
-        steps = np.concatenate([np.ones(mine.sum()), -np.ones(mine.sum())])
-        order = np.lexsort((steps, times))  # ends before starts at a tie
-        times, running = times[order], np.cumsum(steps[order])
-        busy = np.minimum(running[:-1], cpus[h]) * np.diff(times) if len(times) else []
-        out[h] = float(np.sum(busy)) / (cpus[h] * (w1 - w0)) if w1 > w0 else np.nan
+    bounds = np.searchsorted(hosts, np.arange(len(cpus) + 1))
+    for h in np.flatnonzero(~np.isnan(cpus)):
+        a, b = bounds[h], bounds[h + 1]
+        running = np.cumsum(steps[a:b])
+        busy = np.minimum(running[:-1], cpus[h]) * np.diff(times[a:b])
+        out[h] = float(busy.sum()) / (cpus[h] * (w1 - w0)) if w1 > w0 else np.nan
     return out
 
 
