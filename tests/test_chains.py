@@ -93,7 +93,7 @@ def test_calls_are_made_with_their_probability(write_trace):
     ("calls", "message"),
     [
         ({"a": ["b"], "b": ["a"]}, "calls form a cycle: a -> b -> a"),
-        ({"a": ["nope"]}, "calls[0].function 'nope': no such function"),
+        ({"a": ["nope"]}, "functions[0].calls[0].function: 'nope': no such function"),
         ({"a": ["b"]}, "a sync call to a function whose invocation is async"),
     ],
 )
@@ -229,3 +229,11 @@ def test_rows_whose_end_comes_later_are_handed_over_complete(case):
     assert np.isfinite(rows["end_s"][served]).all()
     whole = simulate(parse_scenario(data)).invocations.set_index("request_id")
     np.testing.assert_allclose(rows["end_s"], whole.loc[rows["request_id"], "end_s"])
+
+
+def test_an_items_problem_is_named_by_one_path():
+    # A list's own check names its item: the path reads as everywhere else, functions[1].name.
+    fs = [function("a", arrivals=QUIET), function("a", arrivals=QUIET)]
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(scenario(*fs))
+    assert str(err.value) == "functions[1].name: 'a' repeats [0].name: names must be unique"

@@ -118,7 +118,7 @@ BAD = [
      "functions[0].arrivals.path: file not found"),
     (GOOD.replace("policy: fixed, idle_s: 120", "policy: fixed, idle_s: -1"), "platform.keep_alive.idle_s"),
     (GOOD.replace("memory_mb: 256", "memory_mb: 64"), "functions[0].memory_mb: Input should be greater than or equal to 128"),
-    (GOOD + GOOD[GOOD.index("  - name"):], "functions: [1].name 'api' repeats [0].name"),
+    (GOOD + GOOD[GOOD.index("  - name"):], "functions[1].name: 'api' repeats [0].name"),
 ]  # fmt: skip
 
 

@@ -82,6 +82,14 @@ def test_to_scenario_overwrites_only_its_own_files(tmp_path, write_trace):
     assert invoke("trace", "to-scenario", trace, "--out", mine).exit_code == 0  # its own now
 
 
+def test_to_scenario_into_a_folder_that_does_not_exist_yet(tmp_path, write_trace):
+    trace = write_trace([1.0, 2.0, 300.0])
+    out = tmp_path / "new" / "deeper" / "x.yaml"
+    r = invoke("trace", "to-scenario", trace, "--out", out)
+    assert r.exit_code == 0, r.output
+    assert invoke("run", out, "-q", "--out", tmp_path / "r").exit_code == 0  # the path holds
+
+
 # --- work follows the data, not the span -----------------------------------------------
 
 

@@ -223,7 +223,7 @@ def test_hosts_errors_name_the_field():
     f = function(arrivals={"process": "poisson", "rate_per_s": 1}, memory_mb=2048)
     data = scenario(f)
     data["platform"]["hosts"] = {"count": 1, "memory_mb": 1024}
-    with pytest.raises(ScenarioError, match=r"memory_mb 2048 exceeds platform.hosts.memory_mb"):
+    with pytest.raises(ScenarioError, match=r"functions\[0\]\.memory_mb: 2048 exceeds platform.hosts.memory_mb"):
         parse_scenario(data)
     data["functions"][0]["memory_mb"] = 512
     data["functions"][0]["provisioned_concurrency"] = 1

@@ -427,11 +427,11 @@ def _base(**extra):
     ("extra", "platform", "message"),
     [
         ({"provisioned_concurrency": 2}, {},
-         r"functions: \[0\]\.instance_concurrency 2: not modelled with provisioned_concurrency"),
+         r"functions\[0\]\.instance_concurrency: 2: not modelled with provisioned_concurrency"),
         ({"provisioned_concurrency": [{"at_s": 10, "count": 1}]}, {},
-         r"\[0\]\.instance_concurrency 2: not modelled with provisioned_concurrency"),
+         r"\[0\]\.instance_concurrency: 2: not modelled with provisioned_concurrency"),
         ({"app": "a"}, {"instance_scope": "app"},
-         r"\[0\]\.instance_concurrency 2: not modelled with platform\.instance_scope app"),
+         r"\[0\]\.instance_concurrency: 2: not modelled with platform\.instance_scope app"),
     ],
 )  # fmt: skip
 def test_unsupported_combinations_are_refused_naming_the_field(extra, platform, message):
@@ -482,7 +482,8 @@ def test_the_command_line_refuses_them_with_exit_2(tmp_path):
     )
     res = CliRunner().invoke(app, ["validate", str(path)])
     assert res.exit_code == 2, res.output
-    assert "instance_concurrency 4" in res.output and "provisioned_concurrency" in res.output
+    assert "functions[0].instance_concurrency: 4" in res.output
+    assert "provisioned_concurrency" in res.output
     assert "Traceback" not in res.output
 
 

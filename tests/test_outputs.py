@@ -91,3 +91,15 @@ def test_cli_requests_option_and_what_needs_every_request(tmp_path):
             assert out.exit_code == 2, out.output
             assert said in out.output and "--requests all" in out.output
             assert "Traceback" not in out.output
+
+
+@pytest.mark.parametrize("epoch", ["nan", "inf", "-1e12", "1e20"])
+def test_logs_export_refuses_a_time_zero_that_is_no_date(tmp_path, epoch):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(DATA))
+    assert runner.invoke(app, ["run", str(path), "-q", "--out", str(tmp_path / "r")]).exit_code == 0
+    out = runner.invoke(app, ["logs", "export", str(tmp_path / "r"), "--epoch-s", epoch,
+                              "--out", str(tmp_path / "logs")])  # fmt: skip
+    assert out.exit_code == 2, out.output
+    assert "--epoch-s" in out.output and "seconds since 1970" in out.output
+    assert "Traceback" not in out.output and not (tmp_path / "logs").exists()

@@ -102,7 +102,7 @@ def test_when_full_throttle_turns_requests_away_and_scales_in_the_background(wri
 def test_scaling_fields_need_multi_request_instances(field, value):
     f = function(arrivals={"process": "poisson", "rate_per_s": 1}, duration=const(10))
     f[field] = value
-    with pytest.raises(ScenarioError, match=rf"{field} .*only with instance_concurrency > 1"):
+    with pytest.raises(ScenarioError, match=rf"functions\[0\]\.{field}: .*only with instance_concurrency > 1"):
         parse_scenario(scenario(f))
 
 

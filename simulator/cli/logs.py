@@ -22,6 +22,10 @@ logs_app = typer.Typer(
 app.add_typer(logs_app, name="logs")
 
 
+#: The latest time 0 of exported logs (1 January 3000, UTC): beyond, dates overflow.
+LATEST_EPOCH_S = 32_503_680_000.0
+
+
 @logs_app.command("fit")
 def logs_fit(
     paths: Annotated[
@@ -158,6 +162,11 @@ def logs_export(
     from ..cloudwatch import export
 
     try:
+        if not 0.0 <= epoch_s <= LATEST_EPOCH_S:  # (nan fails too)
+            raise ScenarioError(
+                f"--epoch-s {epoch_s!r}: expected seconds since 1970-01-01 UTC, from 0 to "
+                f"{LATEST_EPOCH_S:,.0f} (the year 3000): log timestamps are dates"
+            )
         chosen = formats or list(export.FORMATS)
         bad = [f for f in chosen if f not in export.FORMATS]
         if bad:

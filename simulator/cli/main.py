@@ -476,9 +476,12 @@ def trace_to_scenario(
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the notes below say it better
-            # The trace's path as seen from the scenario, so that the two can move together.
-            data["workload"]["path"] = os.path.relpath(path.resolve(), out.parent)
-            parse_scenario(data, base_dir=out.parent, file=str(path))  # runs as written
+            # Checked with the trace's own path (--out's folder may not exist yet: a path
+            # through it cannot be followed), written as seen from the scenario, so that the
+            # two can move together.
+            data["workload"]["path"] = str(path.resolve())
+            parse_scenario(data, file=str(path))  # runs as written
+            data["workload"]["path"] = os.path.relpath(path.resolve(), out.parent.resolve())
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
     for note in notes:

@@ -3,6 +3,7 @@ the user wrote it (`functions[0].init.median_ms`), with what is allowed there.""
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -51,7 +52,17 @@ def problem(error: Mapping[str, Any], data: Any, file: str | None) -> ScenarioEr
         if kind not in ("value_error", "assertion_error") and "input" in error:
             got = repr(error["input"])
             message += f" (got {got if len(got) <= 60 else got[:57] + '...'})"
+        # A list's validator names the item itself ("[1].name 'api' repeats ..."): one path,
+        # functions[1].name, as everywhere else.
+        item = ITEM_PATH.match(message) if field else None
+        if item:
+            field += item.group(1)
+            message = item.group(2).removeprefix(":").strip()
     return ScenarioError(message, file=file, field=field or None)
+
+
+#: "[i]" and what follows it of a path at the start of a message: "[0].calls[1].function".
+ITEM_PATH = re.compile(r"^(\[\d+\](?:\.[A-Za-z_]\w*|\[\d+\])*)[: ]\s*(.*)$", re.S)
 
 
 def _field_path(loc: tuple, data: Any) -> tuple[str, type[BaseModel] | None, Any]:
