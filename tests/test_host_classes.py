@@ -133,3 +133,11 @@ def test_invariants_with_host_classes(cores, speeds, cpu, on_full, seed):
                        for c in sc.platform.hosts.per_host("cpus")])[host]  # fmt: skip
     np.testing.assert_allclose(took[~shared], alone[~shared], rtol=1e-9, atol=1e-6)
     assert (took[shared] >= alone[shared] - 1e-6).all()
+
+
+def test_host_classes_together_stay_within_the_host_limit():
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1.0})
+    data = scenario(f)
+    data["platform"]["hosts"] = [{"name": n, "count": 60_000, "memory_mb": 4096} for n in "ab"]
+    with pytest.raises(ScenarioError, match="120,000 hosts in all; at most 100,000"):
+        parse_scenario(data)

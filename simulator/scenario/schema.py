@@ -156,11 +156,15 @@ class ProvisionedAllocation(Model):
         return self.delay_s + 60.0 * added / self.per_minute
 
 
+#: The most hosts a platform may have (all classes together).
+MAX_HOSTS = 100_000
+
+
 class HostClass(Model):
     """Hosts alike: how many, their memory, cores, speed and price."""
 
     name: str = Field(pattern=NAME_PATTERN, max_length=100, description="The class's name.")
-    count: int = Field(ge=1, le=100_000, description="Hosts of this class.")
+    count: int = Field(ge=1, le=MAX_HOSTS, description="Hosts of this class.")
     memory_mb: float = Field(
         gt=0, le=1e9, allow_inf_nan=False, description="Memory of each for instances, MB."
     )
@@ -188,7 +192,7 @@ class Hosts(Model):
     `hosts` stands for them)."""
 
     count: int = Field(
-        None, ge=1, le=1_000_000, description="Number of hosts (with classes: their total)."
+        None, ge=1, le=MAX_HOSTS, description="Number of hosts (with classes: their total)."
     )
     memory_mb: float = Field(
         None, gt=0, le=1e9, allow_inf_nan=False,
@@ -254,6 +258,8 @@ class Hosts(Model):
         if len(set(names)) != len(names):
             raise ValueError(f"classes: names must be unique, got {names}")
         count = sum(c.count for c in self.classes)
+        if count > MAX_HOSTS:
+            raise ValueError(f"classes: {count:,} hosts in all; at most {MAX_HOSTS:,}")
         largest = max(c.memory_mb for c in self.classes)
         if self.count not in (None, count) or self.memory_mb not in (None, largest):
             raise ValueError(
