@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ..errors import ScenarioError, ScenarioErrors
 from ..policies.base import concrete
 from ..workload.expansion import Workload
+from . import presets
 from .schema import Scenario
 from .validation import default_data, field_type, item_type, problem
 
@@ -104,7 +105,8 @@ def parse_scenario(
 ) -> Scenario:
     """Validate plain data. Relative trace paths are resolved against base_dir; plug-in
     modules not imported yet are imported only with `allow_import`."""
-    context = {"base_dir": base_dir, "allow_import": allow_import}
+    preset = presets.preset_of(data)
+    context = {"base_dir": base_dir, "allow_import": allow_import, "preset": preset.name}
     data = dict(data)
     template: tuple[int, set[str]] | None = None  # (first generated function, its keys)
     if data.get("workload") is not None:
@@ -113,24 +115,62 @@ def parse_scenario(
         workload = data["workload"] if isinstance(data["workload"], dict) else {}
         keys = workload.get("function")
         template = (first, set(keys) if isinstance(keys, dict) else set())
-        data = _expand_workload(data, context, file)
+        data = _expand_workload(data, context, file, preset)
+    data, filled = presets.apply(data)
     try:
         scenario = Scenario.model_validate(data, context=context)
     except ValidationError as err:
-        problems = _once_per_field([problem(e, data, file) for e in err.errors()], template)
+        problems = [_said_by_preset(problem(e, data, file), filled, preset) for e in err.errors()]
+        problems = _once_per_field(problems, template)
         raise (problems[0] if len(problems) == 1 else ScenarioErrors(problems)) from None
     scenario._origin = {"base_dir": base_dir, "file": file, "allow_import": allow_import}
+    scenario._preset_filled = filled
     scenario._front_door = updated
     return scenario
 
 
 def updated(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
     """Scenario.updated: the scenario's data with dotted paths set, validated again with the
-    keywords that validated it (its file aside)."""
-    data = scenario.to_dict()
+    keywords that validated it (its file aside). Another platform.preset starts from what
+    the scenario set itself: the old preset's defaults and the schema's give way."""
+    if overrides.get("platform.preset", scenario.platform.preset) != scenario.platform.preset:
+        data = scenario.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        for path in scenario._preset_filled:
+            _drop(data, path)
+    else:
+        data = scenario.to_dict()
     for path, value in overrides.items():
         set_path(data, path, value)
     return parse_scenario(data, **{**scenario.origin(), "file": None})
+
+
+def _said_by_preset(
+    p: ScenarioError, filled: list[str], preset: presets.Preset
+) -> ScenarioError:
+    """An error at a field the scenario left to its preset says so: the user did not write
+    the value blamed."""
+    for path in filled:
+        if p.field == path or (p.field or "").startswith((f"{path}.", f"{path}[")):
+            note = (
+                f" ({path} comes from platform.preset {preset.name}; set it in the scenario "
+                "to change it)"
+            )
+            return ScenarioError(p.message + note, file=p.file, field=p.field)
+    return p
+
+
+def _drop(data: dict[str, Any], path: str) -> None:
+    """Remove data at a path of the form platform.key or functions[i].key."""
+    m = re.fullmatch(r"functions\[(\d+)\]\.(\w+)", path)
+    if m:
+        functions = data.get("functions") or []
+        if int(m.group(1)) < len(functions):
+            functions[int(m.group(1))].pop(m.group(2), None)
+    else:
+        head, _, key = path.partition(".")
+        node = data.get(head)
+        if isinstance(node, dict):
+            node.pop(key, None)
 
 
 def _once_per_field(
@@ -152,13 +192,14 @@ def _once_per_field(
 
 
 def _expand_workload(
-    data: dict[str, Any], context: dict[str, Any], file: str | None
+    data: dict[str, Any], context: dict[str, Any], file: str | None, preset: presets.Preset
 ) -> dict[str, Any]:
-    """Replace `workload` by the functions it generates, appended to `functions`."""
+    """Replace `workload` by the functions it generates, appended to `functions` (memory by
+    the preset's rule)."""
     try:
         workload = Workload.model_validate(data["workload"], context=context)
         seed = data.get("seed", 0)
-        generated = workload.expand(seed if isinstance(seed, int) else 0)
+        generated = workload.expand(seed if isinstance(seed, int) else 0, preset.memory_for)
     except ValidationError as err:
         problems = [
             problem({**e, "loc": ("workload", *e["loc"])}, data, file) for e in err.errors()
@@ -206,7 +247,13 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
                 node[part] = value
             else:
                 if node.get(part) is None:
-                    node[part] = default_data(model, part)
+                    from_preset = presets.preset_of(data).platform.get(part)
+                    if node is data and part == "platform":
+                        node[part] = {}  # the preset and the schema fill in the rest
+                    elif node is data.get("platform") and isinstance(from_preset, dict):
+                        node[part] = copy.deepcopy(from_preset)
+                    else:
+                        node[part] = default_data(model, part)
                 node = node[part]
                 model = concrete(field_type(model, part), node)
         else:

@@ -38,6 +38,8 @@ from ..runtimes import DEFAULT_RUNTIME, MEASURED_MS, init_preset
 from ..workload.arrivals import ArrivalProcessField
 from ..workload.expansion import Workload, fields_for_azure2019_arrivals
 from .globalstate import GlobalStateItem
+from .presets import DEFAULT as DEFAULT_PRESET
+from .presets import MAX_MEMORY_MB, PRESETS
 from .prices import Pricing
 from .snapstart import SUPPORTED as SNAPSTART_RUNTIMES
 from .snapstart import SnapStart
@@ -288,6 +290,16 @@ class Hosts(Model):
 class Platform(Model):
     """How the platform manages instances (execution environments), limits and prices."""
 
+    preset: Literal[tuple(PRESETS)] = Field(  # type: ignore[valid-type]
+        DEFAULT_PRESET,
+        description=(
+            "The platform modelled: a bundle of defaults for the fields a scenario leaves "
+            "out (set ones win). aws-lambda (default: this schema's own defaults), "
+            "azure-functions (Consumption plan), cloud-run, knative, openwhisk, or research "
+            "(no limits, no recycling, no memory floor, no prices, fixed 10-min keep-alive). "
+            "Each value and its source: docs/presets.md or `coldsim schema --presets`."
+        ),
+    )
     keep_alive: KeepAliveField = Field(
         default_factory=default_policy,
         description=(
@@ -477,11 +489,12 @@ class Function(Model):
     )
     memory_mb: int = Field(
         128,
-        ge=128,
-        le=10240,
+        ge=1,
+        le=MAX_MEMORY_MB,
         description=(
-            "Configured memory, in MB (128-10,240, AWS's range and its default 128 MB; "
-            "[sources: aws-memory-cpu]). Sets the GB-s of busy and idle time and the price."
+            "Configured memory, in MB, within the platform preset's range (aws-lambda: "
+            "128-10,240, AWS's range and its default 128 MB [sources: aws-memory-cpu]; see "
+            "docs/presets.md). Sets the GB-s of busy and idle time and the price."
         ),
     )
     host_memory_mb: float | None = Field(
@@ -703,7 +716,8 @@ class Function(Model):
         wanted = "duration" not in data or "memory_mb" not in data
         if wanted and isinstance(arrivals, dict) and arrivals.get("process") == "azure2019":
             base = (info.context or {}).get("base_dir")
-            found = fields_for_azure2019_arrivals(arrivals, base)
+            preset = PRESETS.get((info.context or {}).get("preset"), PRESETS[DEFAULT_PRESET])
+            found = fields_for_azure2019_arrivals(arrivals, base, preset.memory_for)
             data = {**{k: v for k, v in found.items() if k not in data}, **data}
         return data
 
@@ -751,6 +765,8 @@ class Scenario(Model):
     #: updated(scenario, overrides) of the front door that validated it (it builds on the
     #: schema, so the schema does not import it).
     _front_door: Callable[[Scenario, Mapping[str, Any]], Scenario] | None = PrivateAttr(None)
+    #: Paths (platform.x, functions[i].x) whose values came from platform.preset.
+    _preset_filled: list[str] = PrivateAttr(default_factory=list)
 
     name: str = Field(
         pattern=NAME_PATTERN,
@@ -829,6 +845,20 @@ class Scenario(Model):
                 f"{provisioned}; AWS allows at most the unreserved pool ({limit - reserved}) "
                 f"less {UNRESERVED_MIN}"
             )
+        preset = PRESETS[platform.preset if platform else DEFAULT_PRESET]
+        low, high = preset.memory_mb
+        for i, f in enumerate(functions):
+            if not low <= f.memory_mb <= high:
+                raise ValueError(
+                    f"[{i}].memory_mb: {f.memory_mb} MB is outside {preset.name}'s range, "
+                    f"{low:,}-{high:,} MB (platform.preset; see docs/presets.md)"
+                )
+            if not preset.runtime_init and "init" not in f.model_fields_set:
+                raise ValueError(
+                    f"[{i}].init: required with platform.preset {preset.name} (coldsim's "
+                    "measured inits are AWS Lambda's; give a distribution in ms, e.g. "
+                    "{dist: lognormal, median_ms: 800, sigma: 0.5})"
+                )
         hosts = platform.hosts if platform else None
         if hosts is not None:
             for i, f in enumerate(functions):
