@@ -181,10 +181,12 @@ def report(
 def host_summary(
     invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario
 ) -> dict[str, Any] | None:
-    """Memory on hosts over the stats window (None without platform.hosts): time-average MB
-    held (used), held by busy or initialising instances (busy) and by idle ones (idle, the
-    wasted memory), the highest any host held at once, and utilisation (used / capacity)
-    overall and of the least and most used host."""
+    """Memory on hosts over the stats window (None without platform.hosts), each figure named
+    by its aggregate: `cluster_*` over all hosts together (time-average MB held (used), held
+    by busy or initialising instances (busy) and by idle ones (idle, the wasted memory); the
+    most held at once), `host_*` per host (the mean over hosts of each host's time average;
+    the most any one host held at once); utilisation (used / capacity) of the cluster and of
+    the least and most used host; wasted_gb_s over the cluster."""
     spec = scenario.platform.hosts
     if spec is None:
         return None
@@ -192,13 +194,23 @@ def host_summary(
     w0, w1 = scenario.warmup_s, scenario.duration_s
     capacity = table["memory_mb"].sum()
     used, busy = table["mean_used_mb"].sum(), table["mean_busy_mb"].sum()
+    created, ended, host, mb = _instance_memory(instances, scenario)
+    s = np.maximum(created, w0)
+    e = np.minimum(np.where(np.isnan(ended), np.inf, ended), w1)
+    inside = (s < e) & (host >= 0)
+    cluster_peak = _weighted_peaks(s[inside], e[inside], mb[inside],
+                                   np.zeros(int(inside.sum()), dtype=np.int64), 1)[0]  # fmt: skip
     out = {
         "count": spec.count,
         "memory_mb": spec.memory_mb,
-        "mean_used_mb": float(used),
-        "mean_busy_mb": float(busy),
-        "mean_idle_mb": float(used - busy),
-        "peak_used_mb": float(table["peak_used_mb"].max()),
+        "cluster_mean_used_mb": float(used),
+        "cluster_mean_busy_mb": float(busy),
+        "cluster_mean_idle_mb": float(used - busy),
+        "cluster_peak_used_mb": float(cluster_peak),
+        "host_mean_used_mb": float(used / spec.count),
+        "host_mean_busy_mb": float(busy / spec.count),
+        "host_mean_idle_mb": float((used - busy) / spec.count),
+        "host_peak_used_mb": float(table["peak_used_mb"].max()),
         "utilisation": float(used / capacity),
         "busy_utilisation": float(busy / capacity),
         "utilisation_min": float(table["utilisation"].min()),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ..errors import ScenarioError, ScenarioErrors
+from ..errors import ScenarioError, ScenarioErrors, ScenarioWarning
 from ..policies.base import concrete
 from ..workload.expansion import Workload
 from . import presets
@@ -93,7 +94,30 @@ def load_scenario(
         data["seed"] = seed
     if duration_s is not None:
         data["duration_s"] = duration_s
-    return parse_scenario(data, base_dir=path.parent, file=file, allow_import=allow_import)
+    try:
+        return parse_scenario(data, base_dir=path.parent, file=file, allow_import=allow_import)
+    except ScenarioError as err:
+        raise _blame_overrides(err, overrides) from None
+
+
+def _blame_overrides(err: ScenarioError, overrides: Iterable[str]) -> ScenarioError:
+    """A problem with a value given by --set names that --set, not the file."""
+    given = {}
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        given[re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key)] = item
+    if not given:
+        return err
+
+    def relabel(p: ScenarioError) -> ScenarioError:
+        for path, item in given.items():
+            if p.field == path or (p.field or "").startswith((f"{path}.", f"{path}[")):
+                return ScenarioError(p.message, file=f"--set {item}", field=p.field)
+        return p
+
+    if isinstance(err, ScenarioErrors):
+        return ScenarioErrors([relabel(e) for e in err.errors])
+    return relabel(err)
 
 
 def parse_scenario(
@@ -102,9 +126,12 @@ def parse_scenario(
     base_dir: str | Path | None = None,
     file: str | None = None,
     allow_import: bool = False,
+    warn_unused: bool = True,
 ) -> Scenario:
     """Validate plain data. Relative trace paths are resolved against base_dir; plug-in
-    modules not imported yet are imported only with `allow_import`."""
+    modules not imported yet are imported only with `allow_import`. Settings of a scenario
+    file (`file` given) that change nothing are named in a ScenarioWarning each
+    (`warn_unused`)."""
     preset = presets.preset_of(data)
     context = {"base_dir": base_dir, "allow_import": allow_import, "preset": preset.name}
     data = dict(data)
@@ -125,6 +152,9 @@ def parse_scenario(
         raise (problems[0] if len(problems) == 1 else ScenarioErrors(problems)) from None
     scenario._origin = {"base_dir": base_dir, "file": file, "allow_import": allow_import}
     scenario._preset_filled = filled
+    if warn_unused and file is not None:  # a scenario file's own settings (not a variant's)
+        for note in scenario.unused_settings():
+            warnings.warn(f"{file}: {note}", ScenarioWarning, stacklevel=2)
     scenario._front_door = updated
     return scenario
 
@@ -141,7 +171,7 @@ def updated(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
         data = scenario.to_dict()
     for path, value in overrides.items():
         set_path(data, path, value)
-    return parse_scenario(data, **{**scenario.origin(), "file": None})
+    return parse_scenario(data, **{**scenario.origin(), "file": None}, warn_unused=False)
 
 
 def _said_by_preset(

@@ -37,7 +37,7 @@ from ..policies.selection import IdleSelectionField, Newest
 from ..runtimes import DEFAULT_RUNTIME, MEASURED_MS, init_preset
 from ..workload.arrivals import ArrivalProcessField
 from ..workload.expansion import Workload, fields_for_azure2019_arrivals
-from .globalstate import GlobalStateItem
+from .globalstate import GlobalStateItem, resources
 from .presets import DEFAULT as DEFAULT_PRESET
 from .presets import MAX_MEMORY_MB, PRESETS
 from .prices import Pricing
@@ -91,6 +91,9 @@ MAX_REQUESTS = 1e9
 
 #: Memory per vCPU on Lambda [sources: aws-memory-cpu].
 VCPU_MB = 1769
+
+#: Memory per vCPU Lambda Managed Instances allow, MB [sources: aws-managed-instances].
+MANAGED_MB_PER_VCPU = (2048, 8192)
 
 #: AWS keeps at least this much account concurrency unreserved [sources: aws-concurrency].
 UNRESERVED_MIN = 100
@@ -853,6 +856,22 @@ class Scenario(Model):
                     f"[{i}].memory_mb: {f.memory_mb} MB is outside {preset.name}'s range, "
                     f"{low:,}-{high:,} MB (platform.preset; see docs/presets.md)"
                 )
+            managed = preset.name == "aws-lambda" and f.billing == "alive-instance"
+            if managed and f.instance_concurrency > 1:  # Lambda Managed Instances
+                if f.instance_vcpus is None:
+                    raise ValueError(
+                        f"[{i}].instance_vcpus: required with billing alive-instance (Lambda "
+                        "Managed Instances size environments by vCPUs, with 2-8 GiB of memory "
+                        "each [sources: aws-managed-instances])"
+                    )
+                per_vcpu = f.memory_mb / f.instance_vcpus
+                if not MANAGED_MB_PER_VCPU[0] <= per_vcpu <= MANAGED_MB_PER_VCPU[1]:
+                    raise ValueError(
+                        f"[{i}].memory_mb: {f.memory_mb} MB for {f.instance_vcpus:g} vCPUs is "
+                        f"{per_vcpu:,.0f} MB per vCPU; Lambda Managed Instances (billing "
+                        "alive-instance) give 2,048-8,192 MB per vCPU "
+                        "[sources: aws-managed-instances]"
+                    )
             if not preset.runtime_init and "init" not in f.model_fields_set:
                 raise ValueError(
                     f"[{i}].init: required with platform.preset {preset.name} (coldsim's "
@@ -960,6 +979,53 @@ class Scenario(Model):
                     f"{MAX_REQUESTS:.0e} per run (split the span or lower the rates)"
                 )
         return functions
+
+    @model_validator(mode="after")
+    def _named_resources_exist(self) -> Scenario:
+        """connection_limits name resources that functions' global_state holds connections
+        to (a typo would silently never apply); a function names each item once."""
+        for i, f in enumerate(self.functions):
+            seen: dict[str, int] = {}
+            for j, item in enumerate(f.global_state):
+                if item.name in seen:
+                    raise ValueError(
+                        f"functions[{i}].global_state[{j}].name: {item.name!r} repeats "
+                        f"global_state[{seen[item.name]}]; a function names each item once"
+                    )
+                seen[item.name] = j
+        held = resources(self.functions)
+        for name in self.platform.connection_limits or {}:
+            if name not in held:
+                known = ", ".join(repr(n) for n in held) or "none"
+                raise ValueError(
+                    f"platform.connection_limits.{name}: no function's global_state holds "
+                    f"connections to {name!r} (items that hold connections: {known})"
+                )
+        return self
+
+    def unused_settings(self) -> list[str]:
+        """Settings the scenario gives that change nothing in this run, each as
+        "path: why" (fields left to their defaults are not listed)."""
+        p, out = self.platform, []
+        multi = any(f.instance_concurrency > 1 for f in self.functions)
+        if "routing" in p.model_fields_set and not p.routing.routes() and not multi:
+            out.append(
+                f"platform.routing: {p.routing.policy} chooses among instances of functions "
+                "with instance_concurrency > 1, and no function has it"
+            )
+        if "eviction" in p.model_fields_set and p.hosts is None:
+            out.append("platform.eviction: evicts only on hosts with finite memory (no hosts)")
+        hosts = p.hosts
+        if hosts is not None and "max_wait_s" in hosts.model_fields_set and hosts.on_full == "drop":
+            out.append("platform.hosts.max_wait_s: used only with on_full queue")
+        for i, f in enumerate(self.functions):
+            for j, step in enumerate(f.provisioned_schedule()):
+                if step.at_s >= self.duration_s and not isinstance(f.provisioned_concurrency, int):
+                    out.append(
+                        f"functions[{i}].provisioned_concurrency[{j}].at_s: {step.at_s:g} is at "
+                        f"or after duration_s ({self.duration_s:g}): the step never applies"
+                    )
+        return out
 
     def chained(self) -> bool:
         """Whether any function calls another."""
