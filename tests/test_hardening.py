@@ -396,7 +396,7 @@ def test_settings_that_change_nothing_are_named_in_a_warning(tmp_path):
     f = function(arrivals={"process": "poisson", "rate_per_s": 1}, duration=const(10))
     f["provisioned_concurrency"] = [{"at_s": 0, "count": 1}, {"at_s": 5000, "count": 2}]
     data = scenario(f)
-    data["platform"].update(routing="least-loaded", eviction="lru")
+    data["platform"].update(routing="least-loaded", eviction="greedy-dual")
     with pytest.warns(ScenarioWarning) as seen:
         sc = parse_scenario(data, file="s.yaml")
     notes = [str(w.message) for w in seen]
@@ -405,6 +405,7 @@ def test_settings_that_change_nothing_are_named_in_a_warning(tmp_path):
     assert any("provisioned_concurrency[1].at_s: 5000" in n for n in notes)
     hosts = scenario(function(arrivals={"process": "poisson", "rate_per_s": 1}))
     hosts["platform"]["hosts"] = {"count": 1, "memory_mb": 4096, "max_wait_s": 5}
+    hosts["platform"]["routing"] = "pack"  # the default, written: no note
     with pytest.warns(ScenarioWarning, match="max_wait_s: used only with on_full queue"):
         parse_scenario(hosts, file="h.yaml")
     import warnings
@@ -412,7 +413,9 @@ def test_settings_that_change_nothing_are_named_in_a_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # what the scenario uses, and its variants: silent
         sc.updated({"seed": 2})
-        parse_scenario(scenario(f | {"provisioned_concurrency": 1}))
+        parse_scenario(scenario(f | {"provisioned_concurrency": 1}), file="x.yaml")
+        resolved = parse_scenario(scenario(f | {"provisioned_concurrency": 1})).to_dict()
+        parse_scenario(resolved, file="scenario.yaml")  # a run's own scenario.yaml
     p = tmp_path / "w.yaml"
     p.write_text(yaml.safe_dump(data))
     import subprocess

@@ -1005,18 +1005,24 @@ class Scenario(Model):
 
     def unused_settings(self) -> list[str]:
         """Settings the scenario gives that change nothing in this run, each as
-        "path: why" (fields left to their defaults are not listed)."""
+        "path: why" (fields left at their defaults, written or not, are not listed: a run's
+        resolved scenario.yaml writes them all)."""
         p, out = self.platform, []
+
+        def given(model: BaseModel, name: str) -> bool:  # set, to other than the default
+            default = type(model).model_fields[name].get_default(call_default_factory=True)
+            return name in model.model_fields_set and getattr(model, name) != default
+
         multi = any(f.instance_concurrency > 1 for f in self.functions)
-        if "routing" in p.model_fields_set and not p.routing.routes() and not multi:
+        if given(p, "routing") and not p.routing.routes() and not multi:
             out.append(
                 f"platform.routing: {p.routing.policy} chooses among instances of functions "
                 "with instance_concurrency > 1, and no function has it"
             )
-        if "eviction" in p.model_fields_set and p.hosts is None:
+        if given(p, "eviction") and p.hosts is None:
             out.append("platform.eviction: evicts only on hosts with finite memory (no hosts)")
         hosts = p.hosts
-        if hosts is not None and "max_wait_s" in hosts.model_fields_set and hosts.on_full == "drop":
+        if hosts is not None and given(hosts, "max_wait_s") and hosts.on_full == "drop":
             out.append("platform.hosts.max_wait_s: used only with on_full queue")
         for i, f in enumerate(self.functions):
             for j, step in enumerate(f.provisioned_schedule()):
