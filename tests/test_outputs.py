@@ -11,6 +11,7 @@ import pytest
 import yaml
 from coldsim import ScenarioError, parse_scenario, simulate
 from coldsim.cli import app
+from coldsim.reporting.logs import FUNCTION_COLUMNS
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -32,6 +33,9 @@ def test_all_requests_by_default_and_said_so(tmp_path):
     res, out = _run(tmp_path, "all", "all")
     assert parse_scenario(DATA).outputs.requests == "all"
     written = pd.read_parquet(out / "invocations.parquet")
+    # The file adds each row's app and footprint (FUNCTION_COLUMNS) to the frame's columns.
+    assert list(written.columns[-2:]) == list(FUNCTION_COLUMNS)
+    written = written.drop(columns=list(FUNCTION_COLUMNS))
     pd.testing.assert_frame_equal(written, res.invocations, check_categorical=False)
     assert _about(out / "invocations.parquet") == {
         "requests": "all", "rows_total": len(res.invocations), "rows_written": len(written)}
@@ -41,7 +45,7 @@ def test_a_sample_is_a_seeded_uniform_subset_flagged_in_its_metadata(tmp_path):
     sampled, out = _run(tmp_path, "sample", 0.2)  # streamed: it keeps only its sample
     res = simulate({**DATA, "outputs": {"requests": "all"}})
     n = len(res.invocations)
-    sample = pd.read_parquet(out / "invocations.parquet")
+    sample = pd.read_parquet(out / "invocations.parquet").drop(columns=list(FUNCTION_COLUMNS))
     pd.testing.assert_frame_equal(sample, sampled.invocations, check_categorical=False)
     about = _about(out / "invocations.parquet")
     assert about["requests"] == "sample" and about["fraction"] == 0.2
@@ -52,7 +56,7 @@ def test_a_sample_is_a_seeded_uniform_subset_flagged_in_its_metadata(tmp_path):
     rows = full.loc[sample["request_id"]].reset_index()
     pd.testing.assert_frame_equal(sample, rows[sample.columns], check_categorical=False)
     again = pd.read_parquet(_run(tmp_path, "again", 0.2)[1] / "invocations.parquet")
-    pd.testing.assert_frame_equal(sample, again)  # the same run writes the same sample
+    pd.testing.assert_frame_equal(sample, again.drop(columns=list(FUNCTION_COLUMNS)))  # the same run writes the same sample
     # Cold and warm requests alike: the sample's cold share is the run's, within its error.
     p = res.invocations["cold"].mean()
     assert abs(sample["cold"].mean() - p) <= 5 * math.sqrt(p * (1 - p) / len(sample)) + 1e-9
