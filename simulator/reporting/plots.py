@@ -36,17 +36,21 @@ def user_latency_ms(invocations: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray
 def latency_cdf(stats, title: str = "", functions=None) -> Figure:
     """CDF of latency, cold vs warm starts (served, counted user requests; asynchronous ones
     from dispatch), log x axis, from a run's RowStats: exact, or from its sketch's bins
-    (within 1 %). With several functions: one panel per function (the busiest MAX_SHOWN)."""
+    (within 1 %). With several functions: one panel per function with requests (the busiest
+    MAX_SHOWN), and no empty panel."""
     names = list(functions or [])
     served = stats.latency["cold"].count + stats.latency["warm"].count
     shown = _busiest(served, names) if len(names) > 1 else [None]
-    cols = 1 if len(shown) == 1 else 3
+    cols = _columns(len(shown))
     nrows = -(-len(shown) // cols)
-    fig, axes = style.figures(nrows, cols, width=7 if cols == 1 else 11, height=4.2 if cols == 1
-                              else 2.6 * nrows)  # fmt: skip
+    fig, axes = style.figures(nrows, cols, width=7 if cols == 1 else 3.7 * cols,
+                              height=4.2 if cols == 1 else 2.6 * nrows + 0.4)  # fmt: skip
+    for ax in axes[len(shown) :]:  # a last row not filled: no empty frames
+        fig.delaxes(ax)
+    axes = axes[: len(shown)]
     lat = stats.latency
     warm, cold = lat.get("plot_warm", lat["warm"]), lat.get("plot_cold", lat["cold"])
-    for ax, k in zip(axes, shown, strict=False):
+    for ax, k in zip(axes, shown, strict=True):
         for label, store, color in (("warm", warm, WARM), ("cold", cold, COLD)):
             values, weights = store.distribution(k)
             style.cdf(ax, values, label=label, weights=weights, color=color)
@@ -55,23 +59,35 @@ def latency_cdf(stats, title: str = "", functions=None) -> Figure:
                     transform=ax.transAxes)  # fmt: skip
         ax.set_xscale("log")
         ax.set_ylim(0, 1.01)
-        ax.grid(True, which="both", alpha=0.3)
+        ax.autoscale_view()
+        style.log_ticks(ax.xaxis, max_labels=6 if cols == 1 else 4)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.grid(True, which="minor", alpha=0.1)
         if ax.lines:
-            ax.legend(loc="lower right", fontsize=7 if k is not None else None)
+            ax.legend(loc="lower right", fontsize=style.pt(7 if k is not None else 9))
         if k is not None:
-            ax.set_title(names[k], fontsize=9)
-    for ax in axes[len(shown) :]:
-        ax.set_visible(False)
-    for ax in axes[-cols:]:
-        ax.set_xlabel("latency (ms, log scale)")
-    for ax in axes[::cols]:
-        ax.set_ylabel("fraction ≤ latency")
+            ax.set_title(names[k], fontsize=style.pt(9))
+    for i, ax in enumerate(axes):  # x labels under each column's lowest panel
+        if i + cols >= len(axes):
+            ax.set_xlabel("latency (ms, log scale)")
+        if i % cols == 0:
+            ax.set_ylabel("fraction ≤ latency")
     more = len(set(names)) - len(shown) if len(names) > 1 else 0
     note = f" (the {len(shown)} busiest of {len(set(names)):,} functions)" if more > 0 else ""
     if stats.method != "exact":
         note += "; from a DDSketch, within 1 %"
-    fig.suptitle((title or "Latency CDF: cold vs warm starts") + note, fontsize=10)
+    fig.suptitle((title or "Latency CDF: cold vs warm starts") + note, fontsize=style.pt(10))
     return fig
+
+
+def _columns(panels: int) -> int:
+    """Columns of a grid of panels that leaves the fewest empty places (at most 3 wide; 2 in
+    a paper's column)."""
+    if style.current() == "paper":
+        return min(panels, 2)
+    if panels <= 3:
+        return panels
+    return 2 if panels == 4 else 3
 
 
 def _busiest(counts: np.ndarray, names: list[str], n: int = MAX_SHOWN) -> list[int]:
@@ -126,7 +142,7 @@ def instances_over_time(
             ax.stairs(base + gb, x, baseline=base, fill=True, color=style.color(i), label=label)
             base = base + gb
         ax.set_ylabel("memory held by instances (GB)")
-        ax.legend(loc="upper right", fontsize=7, ncol=2)
+        ax.legend(loc="upper right", fontsize=style.pt(7), ncol=2)
         ax.set_title("Memory of alive instances, per function")
     for ax in axes:
         _shade_warmup(ax, warmup_s / scale)
@@ -269,7 +285,7 @@ def hosts_over_time(
     ax.set_xlabel("host" + _class_ranges(spec))
     ax.set_ylabel("time-average memory (MB)")
     ax.set_title("Per-host utilisation over the stats window")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=style.pt(8))
     ax.grid(True, axis="y", alpha=0.3)
     for ax in axes:  # hosts are numbered
         (ax.xaxis if ax is axes[2] else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
@@ -316,7 +332,7 @@ def connections_over_time(
         ax.set_xlim(0, duration_s / scale)
         ax.set_ylabel(f"connections to {name}")
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="upper right", fontsize=style.pt(8))
     axes[0].set_title(title or "Connections held over time")
     axes[-1].set_xlabel(f"simulated time ({unit})")
     return fig

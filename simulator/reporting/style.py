@@ -1,16 +1,79 @@
-"""One look for every figure: sizes, palette, grid; saved as PNG and SVG."""
+"""One look for every figure: sizes, palette, grid, and how figures are saved.
+
+Two styles: `default` (screen-sized, PNG and SVG) and `paper` (one column of a two-column
+paper, 3.5 in wide, small fonts, PDF and SVG with the fonts embedded: TrueType (Type 42) in
+the PDF, glyph outlines in the SVG, so a figure looks the same wherever it is opened and
+passes publishers' font checks). A style applies to the figures made and saved under
+`using(name)`."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]  # fmt: skip
 RC = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
       "font.size": 9, "legend.fontsize": 8, "axes.titlesize": 10}  # fmt: skip
+
+
+STYLES = ("default", "paper")
+#: One column of a two-column paper (IEEE, ACM: 3.33-3.5 in), and the tallest a figure gets.
+PAPER_WIDTH_IN, PAPER_MAX_HEIGHT_IN = 3.5, 6.0
+PAPER_RC = {"font.size": 7, "legend.fontsize": 6, "axes.titlesize": 7, "axes.labelsize": 7,
+            "xtick.labelsize": 6, "ytick.labelsize": 6, "figure.titlesize": 7,
+            "lines.linewidth": 1.0, "pdf.fonttype": 42, "ps.fonttype": 42,
+            "svg.fonttype": "path"}  # fmt: skip
+#: What each style writes, and at which resolution (dots per inch) for bitmaps.
+FORMATS = {"default": ("png", "svg"), "paper": ("pdf", "svg")}
+DPI = {"default": 120, "paper": 300}
+
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("coldsim_style", default="default")
+
+
+def current() -> str:
+    """The style figures are made and saved in now."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def using(name: str | None) -> Iterator[str]:
+    """Make and save figures in style `name` (None: leave the current one) inside the block."""
+    if name is None:
+        yield current()
+        return
+    if name not in STYLES:
+        raise ValueError(f"unknown figure style {name!r}: expected one of {', '.join(STYLES)}")
+    token = _current.set(name)
+    try:
+        yield name
+    finally:
+        _current.reset(token)
+
+
+def rc() -> dict:
+    """matplotlib settings of the current style."""
+    return {**RC, **PAPER_RC} if current() == "paper" else dict(RC)
+
+
+def size(width: float, height: float) -> tuple[float, float]:
+    """A figure's size in the current style: as asked, or one paper column wide with the same
+    proportions (no taller than PAPER_MAX_HEIGHT_IN)."""
+    if current() != "paper":
+        return width, height
+    return PAPER_WIDTH_IN, min(PAPER_MAX_HEIGHT_IN, height * PAPER_WIDTH_IN / width)
+
+
+def pt(points: float) -> float:
+    """A font size in points, as the default style writes it, in the current style (paper
+    fonts are smaller, down to 5.5 pt, the smallest a printed figure should carry)."""
+    return points if current() != "paper" else max(5.5, points * PAPER_RC["font.size"] / 9)
 
 
 def figure(width: float = 7.5, height: float = 4.2) -> tuple[Figure, object]:
@@ -22,9 +85,10 @@ def figures(rows: int, cols: int, width: float = 7.5, height: float = 4.2):
     """A figure of rows x cols panels, sharing the look: (figure, flat list of axes)."""
     import matplotlib as mpl
 
-    with mpl.rc_context(RC):
-        fig = Figure(figsize=(width, height), layout="constrained")
+    with mpl.rc_context(rc()):
+        fig = Figure(figsize=size(width, height), layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    fig._coldsim_style = current()  # saved as made, wherever it is saved
     for ax in axes:
         ax.grid(True, alpha=0.3)
         for side in ("top", "right"):
@@ -98,9 +162,46 @@ def color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
-def save(fig: Figure, stem: Path) -> list[Path]:
-    """Write stem.png and stem.svg."""
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], dpi=120)
-    fig.savefig(paths[1])
+def save(fig: Figure, stem: Path, formats: tuple[str, ...] | None = None) -> list[Path]:
+    """Write the figure as stem.<format> for each of `formats` (default: its style's: PNG and
+    SVG, or for a paper figure PDF and SVG), with its style's fonts and resolution."""
+    import matplotlib as mpl
+
+    name = getattr(fig, "_coldsim_style", current())
+    paths = [stem.with_name(f"{stem.name}.{f}") for f in formats or FORMATS[name]]
+    with using(name), mpl.rc_context(rc()):  # font embedding is read when saving
+        for path in paths:
+            fig.savefig(path, dpi=DPI[name])
     return paths
+
+
+def integer_ticks(axis) -> None:
+    """Ticks at whole numbers only (counts: instances, cold starts, hosts)."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def log_ticks(axis, max_labels: int = 6) -> None:
+    """Readable ticks for a log axis in a panel of any width: labels at powers of ten, at most
+    `max_labels` of them (every second or third decade over a wide span), written plainly
+    (0.1, 1, 10, 1,000; 10⁶ beyond); over less than two decades at 1, 2 and 5 times them.
+    Unlabelled minor ticks: matplotlib labels those itself over short spans, and they
+    overprint in narrow panels."""
+    lo, hi = sorted(axis.get_view_interval())
+    narrow = lo > 0 and hi / lo < 100
+    subs = (1.0, 2.0, 5.0) if narrow else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=max_labels + 2))
+    axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10) * 1.0, numticks=12))
+    axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _plain(value: float, _pos=None) -> str:
+    """A tick value as a person writes it: 0.01, 5, 2,000; powers beyond 10⁵ as 10ⁿ."""
+    if value <= 0:
+        return ""
+    exponent = int(np.floor(np.log10(value) + 1e-9))
+    if exponent > 5 or exponent < -3:
+        mantissa = value / 10.0**exponent
+        digits = str(exponent).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+        return (f"{mantissa:g}×" if round(mantissa, 6) != 1 else "") + f"10{digits}"
+    return f"{value:,.{max(0, -exponent)}f}"
