@@ -149,19 +149,15 @@ def pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def pareto_ci(x, x_low, x_high, y, y_low, y_high) -> np.ndarray:
-    """Mask of points that no other point beats clearly: j beats i when its whole CI lies at
-    or below i's on both axes and strictly below on one (lower is better); with no intervals
-    (low = high = value) it is the plain Pareto frontier."""
+    """Mask of points that no other point beats clearly: j beats i when it is no worse on
+    either axis (its means at or below i's) and better beyond the CIs on one (its CI wholly
+    below i's; lower is better). With no intervals (low = high = value) it is the plain
+    Pareto frontier."""
     x, x_low, x_high, y, y_low, y_high = (np.asarray(a, dtype=float) for a in
                                           (x, x_low, x_high, y, y_low, y_high))  # fmt: skip
-    exact = np.array_equal(x_low, x_high) and np.array_equal(y_low, y_high)
     keep = np.ones(len(x), dtype=bool)
     for i in range(len(x)):
-        if exact:
-            beats = (x <= x[i]) & (y <= y[i]) & ((x < x[i]) | (y < y[i]))
-        else:  # beyond the CIs on one axis, and not worse on the other
-            beats = ((x_high <= x_low[i]) & (y_high <= y_low[i])
-                     & ((x_high < x_low[i]) | (y_high < y_low[i])))  # fmt: skip
+        beats = (x <= x[i]) & (y <= y[i]) & ((x_high < x_low[i]) | (y_high < y_low[i]))
         keep[i] = not np.any(beats)
     return keep
 
@@ -423,16 +419,21 @@ def _pareto_figure(cost, p99, labels: list[str], xlabel: str = "cost (USD)"):
     if marked.any():
         order = np.argsort(c[front])
         ax.plot(c[front][order], y[front][order], color=style.color(1), lw=1, alpha=0.6)
-    ax.set(xlabel=xlabel, ylabel="p99 latency (ms)",
-           title="Cost vs p99 latency (95% CI where replicated)")  # fmt: skip
+    title = "Cost vs p99 latency (95% CI where replicated)"
+    ax.set(xlabel=xlabel, ylabel="p99 latency (ms)", title=title)
     ax.margins(0.12)  # room for labels beside the outermost points
     ax.legend(loc="best")
     named = np.flatnonzero(ok & (front | (ok.sum() <= MAX_LABELS)))
     named = named[np.lexsort((c[named], ~front[named]))]  # the frontier's first
-    left_off = place_labels(ax, [labels[i] for i in named], c[named], y[named])
-    if left_off:
-        ax.text(0.01, 0.01, f"{left_off} label(s) left off for lack of room: see compare.csv",
-                transform=ax.transAxes, fontsize=style.pt(7), color="0.4")  # fmt: skip
+    args = ([labels[i] for i in named], c[named], y[named])
+    placed, left_off = place_labels(ax, *args)
+    if left_off:  # say so in the title: again, with room made for its second line
+        for label in placed:
+            label.remove()
+        fig.set_layout_engine("constrained")
+        ax.set_title(f"{title}\n(some labels left off for lack of room: see compare.csv)")
+        placed, left_off = place_labels(ax, *args)
+        ax.set_title(f"{title}\n({left_off} label(s) left off for lack of room: see compare.csv)")
     return fig
 
 
@@ -441,16 +442,16 @@ _OFFSETS = [(dx * r, dy * r) for r in (1, 2, 3.5, 5) for dx, dy in
             ((5, 4), (5, -4), (-5, 4), (-5, -4), (0, 7), (0, -7), (8, 0), (-8, 0))]  # fmt: skip
 
 
-def place_labels(ax, texts: list[str], x: np.ndarray, y: np.ndarray) -> int:
+def place_labels(ax, texts: list[str], x: np.ndarray, y: np.ndarray) -> tuple[list, int]:
     """Annotate point i with texts[i] where the label lies inside the axes and overlaps no
     other label, no marker and the legend (tried beside the point, then farther, with a
     leader line). The figure's layout is settled first and then frozen, so what was checked
-    is what is saved. Returns how many labels found no place (they are left off)."""
+    is what is saved. Returns the labels placed, and how many found no place (left off)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     fig = ax.figure
     if not texts:
-        return 0
+        return [], 0
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     renderer = fig.canvas.get_renderer()
@@ -463,7 +464,7 @@ def place_labels(ax, texts: list[str], x: np.ndarray, y: np.ndarray) -> int:
         box = legend.get_window_extent(renderer)
         legend.set_loc(tuple(ax.transAxes.inverted().transform((box.x0, box.y0))))
         taken.append(box)
-    left_off = 0
+    placed, left_off = [], 0
     for text, px, py in zip(texts, x, y, strict=True):
         for dx, dy in _OFFSETS:
             far = abs(dx) > 8 or abs(dy) > 7
@@ -478,11 +479,12 @@ def place_labels(ax, texts: list[str], x: np.ndarray, y: np.ndarray) -> int:
             box = label.get_window_extent(renderer)
             if _contains(inside, box) and not any(box.overlaps(t) for t in taken):
                 taken.append(box)
+                placed.append(label)
                 break
             label.remove()
         else:
             left_off += 1
-    return left_off
+    return placed, left_off
 
 
 def _marker_box(ax, x: float, y: float):
