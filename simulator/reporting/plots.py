@@ -14,6 +14,7 @@ from . import style
 from .intervals import _integral, alive_over_time
 
 COLD, WARM, IDLE = style.PALETTE[1], style.PALETTE[0], "#aec7e8"
+PROVISIONED, PROVISIONED_IDLE = style.PALETTE[2], "#98df8a"
 
 
 #: Functions drawn one by one in multi-function figures; the rest are summed as "others".
@@ -104,33 +105,62 @@ def instances_over_time(
     warmup_s: float = 0.0,
     title: str = "",
     memory_mb: dict[str, float] | None = None,
+    host_capacity_mb: float | None = None,
 ) -> Figure:
-    """Time-average busy (init + execution) and idle instances per bin, stacked, from a run's
-    RowStats (busy time per bin) and its instances. With several functions (memory_mb:
-    function -> MB), a second panel stacks the memory their alive instances hold, per
-    function (the busiest MAX_SHOWN by requests, the rest as "others")."""
+    """Time-average busy (init + execution) and idle instances per bin, stacked, provisioned
+    ones apart from on-demand ones, from a run's RowStats (busy time per bin) and its
+    instances. A second panel stacks the memory alive instances hold, per function (the
+    busiest MAX_SHOWN by requests, the rest as "others"): memory_mb maps function -> MB. With
+    hosts (host_capacity_mb: the cluster's memory), that is each instance's footprint on its
+    host (host_memory_mb) over the instances placed, the cluster's total, drawn against the
+    cluster's memory; without hosts, Lambda's configured memory_mb, drawn for several
+    functions."""
     edges = stats.edges
     bins = len(edges) - 1
+    width = np.diff(edges)
     created = instances["created_s"].to_numpy()
-    ahead = instances["provisioned"].to_numpy() | instances["prewarmed"].to_numpy()
-    inits = np.diff(_integral(created[ahead], instances["ready_s"].to_numpy()[ahead], edges))
-    busy = (stats.busy_bins + inits) / np.diff(edges)
-    alive = np.maximum(alive_over_time(instances, edges), busy)
+    provisioned = instances["provisioned"].to_numpy()
+    ahead = provisioned | instances["prewarmed"].to_numpy()
+    ready = instances["ready_s"].to_numpy()
+
+    def inits(mask):  # init time off the request path: busy, though no request ran
+        return np.diff(_integral(created[mask], ready[mask], edges))
+
+    pc_busy_bins = getattr(stats, "pc_busy_bins", np.zeros(bins))
+    busy_pc = (pc_busy_bins + inits(provisioned)) / width
+    busy_od = np.maximum((stats.busy_bins - pc_busy_bins + inits(ahead & ~provisioned)) / width,
+                         0.0)  # fmt: skip
+    alive_pc = np.maximum(alive_over_time(instances[provisioned], edges), busy_pc)
+    alive_od = np.maximum(alive_over_time(instances[~provisioned], edges), busy_od)
     scale, unit = _time_unit(duration_s)
     x = edges / scale
-    per_function = memory_mb is not None and len(memory_mb) > 1
-    fig, axes = style.figures(2 if per_function else 1, 1, 8, 7.4 if per_function else 4.2)
+    hosts = host_capacity_mb is not None
+    memory = memory_mb is not None and (len(memory_mb) > 1 or hosts)
+    fig, axes = style.figures(2 if memory else 1, 1, 8, 7.4 if memory else 4.2)
     ax = axes[0]
-    ax.stairs(busy, x, fill=True, color=WARM, label="busy (init + execution)")
-    ax.stairs(alive, x, baseline=busy, fill=True, color=IDLE, label="idle (warm)")
+    _shade_warmup(ax, warmup_s / scale)
+    base = np.zeros(bins)
+    layers = []
+    if provisioned.any():
+        layers += [(busy_pc, PROVISIONED, "provisioned: busy"),
+                   (alive_pc - busy_pc, PROVISIONED_IDLE, "provisioned: idle")]  # fmt: skip
+    on_demand = "on-demand: " if provisioned.any() else ""
+    layers += [(busy_od, WARM, f"{on_demand}busy (init + execution)"),
+               (alive_od - busy_od, IDLE, f"{on_demand}idle (warm)")]  # fmt: skip
+    for values, color, label in layers:
+        ax.stairs(base + values, x, baseline=base, fill=True, color=color, label=label)
+        base = base + values
     ax.set_ylabel("instances (time average per bin)")
-    ax.legend(loc="upper right")
+    style.integer_ticks(ax.yaxis)
+    _legend_beside(ax)
     ax.set_title(title or "Instances over time")
-    if per_function:
+    if memory:
         ax = axes[1]
+        _shade_warmup(ax, warmup_s / scale)
         everyone = list(memory_mb)
         shown = [everyone[k] for k in _busiest(stats.counts["rows"], everyone)]
-        names = instances["function"].to_numpy()
+        kept = instances if not hosts else instances[instances["host"].to_numpy() >= 0]
+        names = kept["function"].to_numpy()
         base = np.zeros(bins)
         layers = [(f, names == f) for f in shown]
         others = ~np.isin(names, shown)
@@ -138,18 +168,29 @@ def instances_over_time(
             layers.append((f"others ({len(memory_mb) - len(shown)})", others))
         for i, (label, mine) in enumerate(layers):
             mb = np.array([memory_mb[f] for f in names[mine]], dtype=float)
-            gb = _gb_alive(instances[mine], mb, edges)
+            gb = _gb_alive(kept[mine], mb, edges)
             ax.stairs(base + gb, x, baseline=base, fill=True, color=style.color(i), label=label)
             base = base + gb
-        ax.set_ylabel("memory held by instances (GB)")
-        ax.legend(loc="upper right", fontsize=style.pt(7), ncol=2)
-        ax.set_title("Memory of alive instances, per function")
+        if hosts:
+            ax.axhline(host_capacity_mb / 1024.0, color="0.3", lw=1, ls="--",
+                       label="the hosts' memory")  # fmt: skip
+            ax.set_ylabel("memory held on hosts,\ncluster total (GB)")
+            ax.set_title("Memory of alive instances on the hosts (host_memory_mb), per function")
+        else:
+            ax.set_ylabel("memory of alive instances (GB)")
+            ax.set_title("Memory of alive instances (memory_mb), per function")
+        _legend_beside(ax)
     for ax in axes:
-        _shade_warmup(ax, warmup_s / scale)
         ax.set_xlim(0, duration_s / scale)
         ax.grid(True, alpha=0.3)
     axes[-1].set_xlabel(f"simulated time ({unit})")
     return fig
+
+
+def _legend_beside(ax) -> None:
+    """The legend right of the axes, where it hides no data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+              fontsize=style.pt(8))  # fmt: skip
 
 
 def _gb_alive(instances: pd.DataFrame, memory_mb: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -218,9 +259,13 @@ def _time_unit(duration_s: float) -> tuple[float, str]:
     return 1.0, "s"
 
 
+WARMUP_LABEL = "warm-up (not counted)"
+
+
 def _shade_warmup(ax, warmup: float) -> None:
+    """Shade the warm-up, labelled in the legend (draw it before the legend is made)."""
     if warmup > 0:
-        ax.axvspan(0, warmup, color="0.85", alpha=0.6, lw=0, label="warm-up (not counted)")
+        ax.axvspan(0, warmup, color="0.85", alpha=0.6, lw=0, label=WARMUP_LABEL, zorder=0)
 
 
 def per_bin(counts: np.ndarray, width: float, per: str, title: str = "") -> Figure:

@@ -63,11 +63,18 @@ class Result:
         )
 
     def plot_instances(self) -> Figure:
+        """Instances over time (provisioned apart), and the memory they hold: on the hosts
+        (their footprint, host_memory_mb) with platform.hosts, else Lambda's memory_mb."""
+        from ..engine.hosts import footprint_mb
+
         s = self.scenario
+        hosts = s.platform.hosts
+        memory_mb = {f.name: footprint_mb(f.footprint_mb()) if hosts is not None
+                     else f.memory_mb for f in s.functions}  # fmt: skip
         return plots.instances_over_time(
             self.stats, self.instances, s.duration_s, s.warmup_s,
-            title=f"{s.name}: instances over time",
-            memory_mb={f.name: f.memory_mb for f in s.functions},
+            title=f"{s.name}: instances over time", memory_mb=memory_mb,
+            host_capacity_mb=None if hosts is None else float(sum(hosts.per_host("memory_mb"))),
         )  # fmt: skip
 
     def plot_cold_starts(self) -> Figure:
