@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from . import style
 from .intervals import _integral, alive_over_time
@@ -283,6 +282,16 @@ def per_bin(counts: np.ndarray, width: float, per: str, title: str = "") -> Figu
     return fig
 
 
+#: Up to this many hosts, hosts.png draws a row per host; beyond, percentiles over hosts.
+MAX_HOST_ROWS = 48
+#: Percentiles over hosts drawn beyond MAX_HOST_ROWS hosts: the band, the middle, the top.
+HOST_BAND, HOST_LINES = (10, 90), (50, 99)
+#: The two time panels of hosts.png: held (all alive instances) and idle (the waste), in
+#: colours that tell them apart at a glance.
+HELD_CMAP, IDLE_CMAP = "viridis", "YlOrRd"
+HELD_COLOR, IDLE_COLOR = style.PALETTE[0], style.PALETTE[3]
+
+
 def hosts_over_time(
     invocations: pd.DataFrame,
     instances: pd.DataFrame,
@@ -291,9 +300,12 @@ def hosts_over_time(
     title: str = "",
     dropped_no_memory: int | None = None,
 ) -> Figure:
-    """With platform.hosts: memory held on each host over time (share of its memory, a heatmap
-    row per host), the idle part of it (the wasted memory), and each host's time-average
-    busy and idle memory over the stats window."""
+    """With platform.hosts: memory held on the hosts over time, as a share of each host's
+    memory, and the idle part of it (the wasted memory); then each host's time-average busy
+    and idle memory over the stats window. Up to MAX_HOST_ROWS hosts, a heatmap row and a bar
+    per host; beyond, percentiles over the hosts in each time bin (and the cluster's share)
+    and the hosts ranked by memory held, so the figure reads the same at 10,000 hosts and
+    draws a bounded number of artists."""
     from .summary import host_memory, per_host
 
     spec = scenario.platform.hosts
@@ -301,40 +313,95 @@ def hosts_over_time(
     edges = np.linspace(0.0, duration_s, bins + 1)
     used, busy = host_memory(invocations, instances, scenario, edges)
     table = per_host(invocations, instances, scenario)
+    capacity = np.array(spec.per_host("memory_mb"), dtype=float)
     scale, unit = _time_unit(duration_s)
+    warmup = scenario.warmup_s / scale
     fig, axes = style.figures(3, 1, 9, 9.6)
-    extent = (0.0, duration_s / scale, spec.count - 0.5, -0.5)
-    for ax, values, label in (
-        (axes[0], used, "memory held (% of host)"),
-        (axes[1], used - busy, "idle memory (% of host)"),
-    ):
-        capacity = np.array(spec.per_host("memory_mb"), dtype=float)[:, None]
-        image = ax.imshow(100.0 * values / capacity, aspect="auto", extent=extent,
-                          vmin=0, vmax=100, cmap="viridis", interpolation="nearest")  # fmt: skip
-        fig.colorbar(image, ax=ax, label=label, pad=0.01)
-        ax.set_ylabel("host")
-        _shade_warmup(ax, scenario.warmup_s / scale)
+    rows = spec.count <= MAX_HOST_ROWS
+    panels = ((axes[0], used, "memory held", HELD_CMAP, HELD_COLOR),
+              (axes[1], used - busy, "idle memory", IDLE_CMAP, IDLE_COLOR))  # fmt: skip
+    for ax, values, what, cmap, color in panels:
+        share = 100.0 * values / capacity[:, None]
+        if rows:
+            extent = (0.0, duration_s / scale, spec.count - 0.5, -0.5)
+            image = ax.imshow(share, aspect="auto", extent=extent, vmin=0, vmax=100, cmap=cmap,
+                              interpolation="nearest")  # fmt: skip
+            fig.colorbar(image, ax=ax, label=f"{what} (% of the host's memory)", pad=0.01)
+            ax.set_ylabel("host")
+            style.integer_ticks(ax.yaxis)
+            ax.grid(False)
+            _mark_warmup(ax, warmup)
+        else:
+            _shade_warmup(ax, warmup)
+            _host_percentiles(ax, edges / scale, share, color)
+            cluster = 100.0 * values.sum(axis=0) / capacity.sum()
+            ax.stairs(cluster, edges / scale, color="0.2", lw=1.2, ls="--",
+                      label="cluster: all hosts together")  # fmt: skip
+            ax.set_ylim(0, 100)
+            ax.set_ylabel(f"{what}\n(% of the host's memory)")
+            _legend_beside(ax)
+        ax.set_xlim(0, duration_s / scale)
     evicted = int(table["instances_evicted"].sum())
     dropped = "" if dropped_no_memory is None else f"; dropped for memory: {dropped_no_memory:,}"
-    axes[0].set_title(
-        f"{title or 'Memory held on each host'} (evicted for memory: {evicted:,}{dropped})"
-    )
-    axes[1].set_title("Idle instances' memory on each host (wasted memory)")
+    per = "on each host" if rows else f"per host, over the {spec.count:,} hosts"
+    axes[0].set_title(f"{title or 'Memory held on the hosts'}, {per}\n"
+                      f"(evicted for memory: {evicted:,}{dropped})")  # fmt: skip
+    axes[1].set_title(f"Idle instances' memory (wasted), {per}")
     axes[1].set_xlabel(f"simulated time ({unit})")
     ax = axes[2]
-    h = table["host"].to_numpy()
-    ax.bar(h, table["mean_busy_mb"], color=WARM, label="busy (init + execution)")
-    ax.bar(h, table["mean_idle_mb"], bottom=table["mean_busy_mb"], color=IDLE, label="idle")
-    ax.step(np.r_[h - 0.5, h[-1] + 0.5], np.r_[table["memory_mb"], table["memory_mb"].iloc[-1]],
-            where="post", color="0.3", lw=1, ls="--", label="host memory")
-    ax.set_xlabel("host" + _class_ranges(spec))
-    ax.set_ylabel("time-average memory (MB)")
-    ax.set_title("Per-host utilisation over the stats window")
-    ax.legend(loc="upper right", fontsize=style.pt(8))
+    if rows:
+        h = table["host"].to_numpy()
+        ax.bar(h, table["mean_busy_mb"], color=WARM, label="busy (init + execution)")
+        ax.bar(h, table["mean_idle_mb"], bottom=table["mean_busy_mb"], color=IDLE,
+               label="idle")  # fmt: skip
+        ax.step(np.r_[h - 0.5, h[-1] + 0.5], np.r_[table["memory_mb"], table["memory_mb"].iloc[-1]],
+                where="post", color="0.3", lw=1, ls="--", label="host memory")  # fmt: skip
+        ax.set_xlabel("host" + _class_ranges(spec))
+        ax.set_ylabel("time-average memory\nper host (MB)")
+        ax.set_title("Each host over the stats window")
+        ax.set_ylim(0, capacity.max() * 1.2)  # room for the legend above the bars
+        ax.legend(loc="upper center", ncol=3, fontsize=style.pt(8))
+        style.integer_ticks(ax.xaxis)
+    else:  # hosts ranked by the share of their memory held: one area each for busy and idle
+        held = table["mean_used_mb"].to_numpy() / capacity
+        order = np.argsort(-held, kind="stable")
+        busy_share = 100.0 * table["mean_busy_mb"].to_numpy()[order] / capacity[order]
+        x = np.arange(spec.count + 1)
+        ax.stairs(busy_share, x, fill=True, color=WARM, label="busy (init + execution)")
+        ax.stairs(100.0 * held[order], x, baseline=busy_share, fill=True, color=IDLE,
+                  label="idle")  # fmt: skip
+        ax.set_xlim(0, spec.count)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel(f"hosts, ranked by memory held (of {spec.count:,})")
+        ax.set_ylabel("time-average memory\n(% of the host's memory)")
+        holding = int(np.count_nonzero(held > 0))
+        ax.set_title(f"Each host over the stats window, fullest first ({holding:,} of "
+                     f"{spec.count:,} hosts held memory)")  # fmt: skip
+        style.integer_ticks(ax.xaxis)
+        _legend_beside(ax)
     ax.grid(True, axis="y", alpha=0.3)
-    for ax in axes:  # hosts are numbered
-        (ax.xaxis if ax is axes[2] else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     return fig
+
+
+def _host_percentiles(ax, x: np.ndarray, share: np.ndarray, color: str) -> None:
+    """Percentiles over hosts (rows of share) in each time bin: a band and lines."""
+    lo, hi = np.percentile(share, HOST_BAND, axis=0)
+    ax.stairs(hi, x, baseline=lo, fill=True, color=color, alpha=0.25,
+              label=f"hosts' p{HOST_BAND[0]}-p{HOST_BAND[1]}")  # fmt: skip
+    for q, dash in zip(HOST_LINES, ("-", ":"), strict=True):
+        ax.stairs(np.percentile(share, q, axis=0), x, color=color, lw=1.4, ls=dash,
+                  label=f"hosts' p{q}")  # fmt: skip
+    ax.stairs(share.max(axis=0), x, color=color, lw=0.8, alpha=0.7, label="fullest host")
+
+
+def _mark_warmup(ax, warmup: float) -> None:
+    """On a heatmap (no legend, and a shade would hide it): a line where the warm-up ends,
+    labelled."""
+    if warmup > 0:
+        ax.axvline(warmup, color="white", lw=1.2, ls="--")
+        ax.text(warmup, 0.02, f" ← {WARMUP_LABEL}", transform=ax.get_xaxis_transform(),
+                color="white", fontsize=style.pt(7), va="bottom", ha="left",
+                bbox={"facecolor": "black", "alpha": 0.35, "lw": 0, "pad": 1})  # fmt: skip
 
 
 def _class_ranges(spec) -> str:

@@ -89,7 +89,7 @@ class Result:
             raise ValueError("this run has no platform.hosts")
         return plots.hosts_over_time(
             self.kept, self.instances, self.scenario,
-            title=f"{self.scenario.name}: memory held on each host",
+            title=f"{self.scenario.name}: memory held on the hosts",
             dropped_no_memory=self.summary["dropped_no_memory"],
         )  # fmt: skip
 
