@@ -237,13 +237,17 @@ def cold_starts_over_time(
     counts, width, per = stats.cold_bins, stats.cold_width, stats.cold_per
     scale, unit = _time_unit(duration_s)
     fig, ax = style.figure(8, 3.6)
-    ax.stairs(counts, np.arange(len(counts) + 1) * width / scale, fill=True, color=COLD, alpha=0.8)
     _shade_warmup(ax, warmup_s / scale)
+    ax.stairs(counts, np.arange(len(counts) + 1) * width / scale, fill=True, color=COLD, alpha=0.8,
+              label=f"cold starts per {per}")  # fmt: skip
     ax.set_xlim(0, duration_s / scale)
     ax.set_ylim(0, max(1, counts.max(initial=0)) * 1.08)  # the tallest bar stays in view
+    style.integer_ticks(ax.yaxis)
     ax.set_xlabel(f"simulated time ({unit})")
     ax.set_ylabel(f"cold starts per {per}")
     ax.grid(True, alpha=0.3)
+    if warmup_s > 0:
+        _legend_beside(ax)
     ax.set_title(title or f"Cold starts per {per} (total {int(counts.sum()):,})")
     return fig
 
@@ -275,6 +279,7 @@ def per_bin(counts: np.ndarray, width: float, per: str, title: str = "") -> Figu
     ax.stairs(counts, np.arange(len(counts) + 1) * width / scale, fill=True, color=WARM)
     ax.set_xlim(0, span_s / scale)
     ax.set_ylim(0, max(1, counts.max(initial=0)) * 1.08)
+    style.integer_ticks(ax.yaxis)
     ax.set_xlabel(f"trace time ({unit})")
     ax.set_ylabel(f"invocations per {per}")
     ax.grid(True, alpha=0.3)

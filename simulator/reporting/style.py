@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator, NullFormatter
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]  # fmt: skip
@@ -181,22 +181,69 @@ def integer_ticks(axis) -> None:
 
 
 def log_ticks(axis, max_labels: int = 6) -> None:
-    """Readable ticks for a log axis in a panel of any width: labels at powers of ten, at most
-    `max_labels` of them (every second or third decade over a wide span), written plainly
-    (0.1, 1, 10, 1,000; 10⁶ beyond); over less than two decades at 1, 2 and 5 times them.
-    Unlabelled minor ticks: matplotlib labels those itself over short spans, and they
-    overprint in narrow panels."""
-    lo, hi = sorted(axis.get_view_interval())
-    narrow = lo > 0 and hi / lo < 100
-    subs = (1.0, 2.0, 5.0) if narrow else (1.0,)
-    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=max_labels + 2))
+    """Readable ticks for a log axis in a panel of any width (LogTicks), written plainly
+    (0.1, 1, 250, 1,000; 10⁶ beyond), and unlabelled minor ticks: matplotlib labels those
+    itself over short spans, and they overprint in narrow panels."""
+    axis.set_major_locator(LogTicks(max_labels))
     axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10) * 1.0, numticks=12))
     axis.set_major_formatter(FuncFormatter(_plain))
     axis.set_minor_formatter(NullFormatter())
 
 
+class LogTicks(Locator):
+    """Major ticks of a log axis, decided when drawn, as many as fit the axis's length
+    side by side (and at most `max_labels`): powers of ten (every second or third when they
+    do not all fit); over too short a span for two of them, 1, 2 and 5 times them; over less
+    than that (300-700 ms), a few evenly spaced round values."""
+
+    def __init__(self, max_labels: int = 6):
+        self.max_labels = max_labels
+
+    def __call__(self):
+        from matplotlib.axis import XAxis
+
+        box = self.axis.axes.bbox
+        length_px = box.width if isinstance(self.axis, XAxis) else box.height
+        room_pt = length_px * 72.0 / self.axis.axes.figure.dpi
+        size_pt = self.axis.majorTicks[0].label1.get_fontsize()
+        return self.tick_values(*self.axis.get_view_interval(), room_pt=room_pt, size_pt=size_pt)
+
+    def tick_values(self, vmin, vmax, room_pt: float = np.inf, size_pt: float = 9.0):
+        lo, hi = sorted((float(vmin), float(vmax)))
+        if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= 0:
+            return np.array([])
+        lo = lo if lo > 0 else hi * 1e-3
+        inside = lambda t: t[(t >= lo * (1 - 1e-9)) & (t <= hi * (1 + 1e-9))]  # noqa: E731
+
+        def fits(ticks) -> bool:  # labels side by side, a character's gap between them
+            labels = [_plain(t) for t in inside(ticks)]
+            width = sum(0.62 * size_pt * len(text) for text in labels)
+            return len(labels) <= self.max_labels and width + size_pt * len(labels) <= room_pt
+
+        first, last = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+        exponents = np.arange(first, last + 1)
+        decades = 10.0 ** exponents
+        if len(inside(decades)) >= 2:
+            for k in range(1, len(exponents) + 1):  # every k-th power of ten
+                ticks = decades[exponents % k == 0]
+                if len(inside(ticks)) < 2:
+                    break
+                if fits(ticks):
+                    return ticks
+            return inside(decades)[[0, -1]]  # the outermost two
+        steps = np.outer(decades, (1.0, 2.0, 5.0)).ravel()
+        if len(inside(steps)) >= 2 and fits(steps):
+            return steps
+        for bins in range(max(2, self.max_labels - 1), 0, -1):
+            ticks = inside(MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi))
+            if len(ticks) >= 2 and fits(ticks):
+                return ticks
+        return inside(steps)[:1] if len(inside(steps)) else np.array([lo])
+
+
 def _plain(value: float, _pos=None) -> str:
-    """A tick value as a person writes it: 0.01, 5, 2,000; powers beyond 10⁵ as 10ⁿ."""
+    """A tick value as a person writes it: 0.01, 0.25, 5, 2,000; beyond 10⁵ and under 10⁻³
+    as powers of ten."""
     if value <= 0:
         return ""
     exponent = int(np.floor(np.log10(value) + 1e-9))
@@ -204,4 +251,6 @@ def _plain(value: float, _pos=None) -> str:
         mantissa = value / 10.0**exponent
         digits = str(exponent).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
         return (f"{mantissa:g}×" if round(mantissa, 6) != 1 else "") + f"10{digits}"
-    return f"{value:,.{max(0, -exponent)}f}"
+    text = f"{value:.6g}"
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return f"{value:,.{decimals}f}"

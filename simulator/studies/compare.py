@@ -418,7 +418,8 @@ def _pareto_figure(cost, p99, labels: list[str], xlabel: str = "cost (USD)"):
             )  # fmt: skip
     if marked.any():
         order = np.argsort(c[front])
-        ax.plot(c[front][order], y[front][order], color=style.color(1), lw=1, alpha=0.6)
+        ax.plot(c[front][order], y[front][order], color=style.color(1), lw=1, alpha=0.6,
+                gid="frontier")  # fmt: skip
     title = "Cost vs p99 latency (95% CI where replicated)"
     ax.set(xlabel=xlabel, ylabel="p99 latency (ms)", title=title)
     ax.margins(0.12)  # room for labels beside the outermost points
