@@ -33,6 +33,7 @@ def user_latency_ms(invocations: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray
     return rows, (rows["latency_ms"] - rows["queue_delay_ms"]).to_numpy()
 
 
+@style.styled
 def latency_cdf(stats, title: str = "", functions=None) -> Figure:
     """CDF of latency, cold vs warm starts (served, counted user requests; asynchronous ones
     from dispatch), log x axis, from a run's RowStats: exact, or from its sketch's bins
@@ -97,6 +98,7 @@ def _busiest(counts: np.ndarray, names: list[str], n: int = MAX_SHOWN) -> list[i
     return [int(k) for k in order if counts[k] > 0]
 
 
+@style.styled
 def instances_over_time(
     stats,
     instances: pd.DataFrame,
@@ -149,7 +151,7 @@ def instances_over_time(
     for values, color, label in layers:
         ax.stairs(base + values, x, baseline=base, fill=True, color=color, label=label)
         base = base + values
-    ax.set_ylabel("instances (time average per bin)")
+    ax.set_ylabel("instances\n(time average per bin)")
     style.integer_ticks(ax.yaxis)
     _legend_beside(ax)
     ax.set_title(title or "Instances over time")
@@ -174,7 +176,7 @@ def instances_over_time(
             ax.axhline(host_capacity_mb / 1024.0, color="0.3", lw=1, ls="--",
                        label="the hosts' memory")  # fmt: skip
             ax.set_ylabel("memory held on hosts,\ncluster total (GB)")
-            ax.set_title("Memory of alive instances on the hosts (host_memory_mb), per function")
+            ax.set_title("Memory on the hosts (host_memory_mb), per function")
         else:
             ax.set_ylabel("memory of alive instances (GB)")
             ax.set_title("Memory of alive instances (memory_mb), per function")
@@ -187,7 +189,12 @@ def instances_over_time(
 
 
 def _legend_beside(ax) -> None:
-    """The legend right of the axes, where it hides no data."""
+    """The legend where it hides no data: right of the axes, or in a paper's narrow column
+    below them (clear of the tick labels and the axis label)."""
+    if style.current() == "paper":
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), borderaxespad=4.2, ncol=2,
+                  fontsize=style.pt(8))  # fmt: skip
+        return
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
               fontsize=style.pt(8))  # fmt: skip
 
@@ -229,6 +236,7 @@ def counts_over_time(times_s: np.ndarray, span_s: float) -> tuple[np.ndarray, fl
     return counts, width, name
 
 
+@style.styled
 def cold_starts_over_time(
     stats, duration_s: float, warmup_s: float = 0.0, title: str = ""
 ) -> Figure:
@@ -271,6 +279,7 @@ def _shade_warmup(ax, warmup: float) -> None:
         ax.axvspan(0, warmup, color="0.85", alpha=0.6, lw=0, label=WARMUP_LABEL, zorder=0)
 
 
+@style.styled
 def per_bin(counts: np.ndarray, width: float, per: str, title: str = "") -> Figure:
     """Invocations per bin of a trace's time (bins of `width` s, named `per`)."""
     span_s = len(counts) * width
@@ -297,6 +306,7 @@ HELD_CMAP, IDLE_CMAP = "viridis", "YlOrRd"
 HELD_COLOR, IDLE_COLOR = style.PALETTE[0], style.PALETTE[3]
 
 
+@style.styled
 def hosts_over_time(
     invocations: pd.DataFrame,
     instances: pd.DataFrame,
@@ -331,7 +341,7 @@ def hosts_over_time(
             extent = (0.0, duration_s / scale, spec.count - 0.5, -0.5)
             image = ax.imshow(share, aspect="auto", extent=extent, vmin=0, vmax=100, cmap=cmap,
                               interpolation="nearest")  # fmt: skip
-            fig.colorbar(image, ax=ax, label=f"{what} (% of the host's memory)", pad=0.01)
+            fig.colorbar(image, ax=ax, label=f"{what}\n(% of the host's memory)", pad=0.01)
             ax.set_ylabel("host")
             style.integer_ticks(ax.yaxis)
             ax.grid(False)
@@ -364,8 +374,11 @@ def hosts_over_time(
         ax.set_xlabel("host" + _class_ranges(spec))
         ax.set_ylabel("time-average memory\nper host (MB)")
         ax.set_title("Each host over the stats window")
-        ax.set_ylim(0, capacity.max() * 1.2)  # room for the legend above the bars
-        ax.legend(loc="upper center", ncol=3, fontsize=style.pt(8))
+        if style.current() == "paper":
+            _legend_beside(ax)
+        else:
+            ax.set_ylim(0, capacity.max() * 1.2)  # room for the legend above the bars
+            ax.legend(loc="upper center", ncol=3, fontsize=style.pt(8))
         style.integer_ticks(ax.xaxis)
     else:  # hosts ranked by the share of their memory held: one area each for busy and idle
         held = table["mean_used_mb"].to_numpy() / capacity
@@ -421,6 +434,7 @@ def _class_ranges(spec) -> str:
     return f" ({', '.join(parts)})"
 
 
+@style.styled
 def connections_over_time(
     invocations: pd.DataFrame, instances: pd.DataFrame, scenario, bins: int = 400,
     title: str = "",

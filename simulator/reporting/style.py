@@ -62,12 +62,32 @@ def rc() -> dict:
     return {**RC, **PAPER_RC} if current() == "paper" else dict(RC)
 
 
+#: A paper figure is this much taller than the screen figure's proportions: a column is
+#: narrow, and its legends go below the axes.
+PAPER_TALLER = 1.5
+
+
 def size(width: float, height: float) -> tuple[float, float]:
-    """A figure's size in the current style: as asked, or one paper column wide with the same
-    proportions (no taller than PAPER_MAX_HEIGHT_IN)."""
+    """A figure's size in the current style: as asked, or one paper column wide, a little
+    taller than the same proportions (and no taller than PAPER_MAX_HEIGHT_IN)."""
     if current() != "paper":
         return width, height
-    return PAPER_WIDTH_IN, min(PAPER_MAX_HEIGHT_IN, height * PAPER_WIDTH_IN / width)
+    return PAPER_WIDTH_IN, min(PAPER_MAX_HEIGHT_IN, PAPER_TALLER * height * PAPER_WIDTH_IN / width)
+
+
+def styled(make):
+    """Build a figure under its style's settings: text made after the figure (titles,
+    colour bars, legends) takes the style's fonts too."""
+    import functools
+
+    @functools.wraps(make)
+    def wrapper(*args, **kwargs):
+        import matplotlib as mpl
+
+        with mpl.rc_context(rc()):
+            return make(*args, **kwargs)
+
+    return wrapper
 
 
 def pt(points: float) -> float:
@@ -90,6 +110,8 @@ def figures(rows: int, cols: int, width: float = 7.5, height: float = 4.2):
         axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
     fig._coldsim_style = current()  # saved as made, wherever it is saved
     for ax in axes:
+        if current() == "paper":  # (ticks are made when drawn: fix their size now)
+            ax.tick_params(labelsize=PAPER_RC["xtick.labelsize"])
         ax.grid(True, alpha=0.3)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
@@ -177,7 +199,7 @@ def save(fig: Figure, stem: Path, formats: tuple[str, ...] | None = None) -> lis
 
 def integer_ticks(axis) -> None:
     """Ticks at whole numbers only (counts: instances, cold starts, hosts)."""
-    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_locator(MaxNLocator(nbins="auto", integer=True))  # as many as fit
 
 
 def log_ticks(axis, max_labels: int = 6) -> None:

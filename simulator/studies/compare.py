@@ -215,6 +215,7 @@ def knob_axis(ax, values: np.ndarray) -> None:
         style.integer_ticks(ax.xaxis)
 
 
+@style.styled
 def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
     table = runs_table(runs)
     files = {"compare.csv": table}
@@ -287,6 +288,7 @@ def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
     return table
 
 
+@style.styled
 def compare_sweep(folder: Path, out: Path, labels: list[str] | None = None) -> pd.DataFrame:
     table = pd.read_parquet(folder / "sweep.parquet")
     knobs = [
