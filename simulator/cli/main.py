@@ -7,6 +7,7 @@ import math
 import os
 import re
 import warnings
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from rich.table import Table
 
 from ..errors import ScenarioError
 from ..policies.base import PolicyError
-from ..reporting import plots
+from ..reporting import plots, style
 from ..reporting import trace_inspection as inspect_trace
 from ..reporting.output import (
     GENERATED,
@@ -49,6 +50,19 @@ from .common import (
     err_console,
     out_console,
 )
+
+
+class FigureStyle(StrEnum):
+    default = "default"
+    paper = "paper"
+
+
+StyleOpt = Annotated[
+    FigureStyle,
+    typer.Option("--style", help="Figures: default (for a screen: PNG; compare adds SVG) or "
+                                 "paper (one column of a paper, 3.5 in wide: PDF and SVG, "
+                                 "fonts embedded)."),
+]
 
 
 def _requests_option(value: str | None) -> str | None:
@@ -93,6 +107,7 @@ def run(
                      help="invocations.parquet: every request, none, or a seeded sample of "
                           "this fraction (outputs.requests) [default: the scenario's, all]."),
     ] = None,
+    figure_style: StyleOpt = FigureStyle.default,
 ) -> None:
     """Run a scenario: summary.json, logs (Parquet), resolved scenario.yaml, plots."""
     try:
@@ -107,14 +122,15 @@ def run(
         # The run streams into the folder (its request log in row groups as it goes), which
         # replaces out_dir atomically at the end.
         split = {"workers": workers, "dask": dask, "memory_check": False, "save_to": out_dir}
-        if quiet:
-            result = simulate(sc, **split)
-        else:
-            what = "shards done" if dask is not None or (workers or 1) > 1 else "simulated time"
-            with _progress(f"simulating [bold]{escape(sc.name)}[/] ({what})") as bar:
-                task = bar.add_task("run", total=1.0)
-                result = simulate(sc, progress=lambda f, requests: bar.update(
-                    task, completed=f, requests=requests), **split)  # fmt: skip
+        with style.using(figure_style.value):  # the figures saved with the run
+            if quiet:
+                result = simulate(sc, **split)
+            else:
+                what = "shards done" if dask is not None or (workers or 1) > 1 else "simulated time"
+                with _progress(f"simulating [bold]{escape(sc.name)}[/] ({what})") as bar:
+                    task = bar.add_task("run", total=1.0)
+                    result = simulate(sc, progress=lambda f, requests: bar.update(
+                        task, completed=f, requests=requests), **split)  # fmt: skip
     except (ScenarioError, OutputDirError, PolicyError) as err:
         raise _fail(err) from None
     except KeyboardInterrupt:  # (worker processes are stopped with it)
@@ -267,6 +283,13 @@ def compare_cmd(
     ],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/compare"),
     allow_import: AllowImportOpt = False,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", metavar="NAME",
+                     help="Series name, repeated: one per run, in order (for a sweep: one per "
+                          "curve) [default: the runs' names]."),
+    ] = None,
+    figure_style: StyleOpt = FigureStyle.default,
 ) -> None:
     """Compare runs, or the points of a sweep: a table and figures (PNG and SVG).
 
@@ -282,7 +305,8 @@ def compare_cmd(
         with _progress("compare", "items") as bar:
             task = bar.add_task("compare", total=len(items))
             table = compare(
-                list(items), out, allow_import=allow_import,
+                list(items), out, allow_import=allow_import, labels=label,
+                figure_style=figure_style.value,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )  # fmt: skip
     except (ScenarioError, OutputDirError, PolicyError) as err:

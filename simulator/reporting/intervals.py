@@ -142,3 +142,22 @@ def _integral(start: np.ndarray, end: np.ndarray, x: np.ndarray) -> np.ndarray:
         return k * x - cum[k]
 
     return ramp(start) - ramp(end)
+
+
+def grouped_integral(start, end, weight, group, n_groups: int, x) -> np.ndarray:
+    """F[g, j] = ∫_{-inf}^{x_j} Σ_{i in group g} weight_i [start_i <= t < end_i] dt, for
+    sorted x: one pass over the intervals, whatever the number of groups (hosts)."""
+    x = np.asarray(x, dtype=float)
+    out = np.zeros((n_groups, len(x)))
+    for points, sign in ((np.asarray(start, dtype=float), 1.0),
+                         (np.asarray(end, dtype=float), -1.0)):  # fmt: skip
+        keep = np.isfinite(points)
+        p, w, g = points[keep], np.asarray(weight, dtype=float)[keep], group[keep]
+        # sum over points p < x_j of w (x_j - p): add w and w p at the first x_j above p
+        at = g * (len(x) + 1) + np.searchsorted(x, p, side="right")
+        cum_w = np.bincount(at, weights=w, minlength=n_groups * (len(x) + 1))
+        cum_wp = np.bincount(at, weights=w * p, minlength=n_groups * (len(x) + 1))
+        cum_w = np.cumsum(cum_w.reshape(n_groups, -1), axis=1)[:, : len(x)]
+        cum_wp = np.cumsum(cum_wp.reshape(n_groups, -1), axis=1)[:, : len(x)]
+        out += sign * (cum_w * x - cum_wp)
+    return out

@@ -14,16 +14,16 @@ import yaml
 from matplotlib.figure import Figure
 
 from ..scenario.schema import Scenario
-from . import plots
+from . import plots, style
 from .logs import requests_written, write_parquet
 from .output import check_output_dir, write_folder
 from .rowstats import RowStats
 from .summary import per_host
 
 PLOTS = {
-    "latency_cdf.png": "plot_latency_cdf",
-    "instances_over_time.png": "plot_instances",
-    "cold_starts_over_time.png": "plot_cold_starts",
+    "latency_cdf": "plot_latency_cdf",
+    "instances_over_time": "plot_instances",
+    "cold_starts_over_time": "plot_cold_starts",
 }
 
 
@@ -63,11 +63,18 @@ class Result:
         )
 
     def plot_instances(self) -> Figure:
+        """Instances over time (provisioned apart), and the memory they hold: on the hosts
+        (their footprint, host_memory_mb) with platform.hosts, else Lambda's memory_mb."""
+        from ..engine.hosts import footprint_mb
+
         s = self.scenario
+        hosts = s.platform.hosts
+        memory_mb = {f.name: footprint_mb(f.footprint_mb()) if hosts is not None
+                     else f.memory_mb for f in s.functions}  # fmt: skip
         return plots.instances_over_time(
             self.stats, self.instances, s.duration_s, s.warmup_s,
-            title=f"{s.name}: instances over time",
-            memory_mb={f.name: f.memory_mb for f in s.functions},
+            title=f"{s.name}: instances over time", memory_mb=memory_mb,
+            host_capacity_mb=None if hosts is None else float(sum(hosts.per_host("memory_mb"))),
         )  # fmt: skip
 
     def plot_cold_starts(self) -> Figure:
@@ -82,7 +89,7 @@ class Result:
             raise ValueError("this run has no platform.hosts")
         return plots.hosts_over_time(
             self.kept, self.instances, self.scenario,
-            title=f"{self.scenario.name}: memory held on each host",
+            title=f"{self.scenario.name}: memory held on the hosts",
             dropped_no_memory=self.summary["dropped_no_memory"],
         )  # fmt: skip
 
@@ -100,14 +107,16 @@ class Result:
             raise ValueError("this run has no platform.hosts")
         return per_host(self.kept, self.instances, self.scenario)
 
-    def save(self, out_dir: str | Path) -> Path:
+    def save(self, out_dir: str | Path, figure_style: str | None = None) -> Path:
         """Write summary.json, the logs (Parquet: the requests' as scenario.outputs.requests
-        says), scenario.yaml and the plots to out_dir.
+        says), scenario.yaml and the plots to out_dir (PNG, or with figure_style "paper" PDF
+        and SVG one paper column wide: see reporting.style).
         Everything goes to a temporary sibling first, then replaces out_dir in one rename, so a
         reader never sees a half-written result. An existing out_dir is replaced only if it is
         empty or holds an earlier run."""
         out = check_output_dir(out_dir, "run")
-        write_folder(out, "run", self.save_into)
+        with style.using(figure_style):
+            write_folder(out, "run", self.save_into)
         return out
 
     def save_into(self, folder: Path, requests: bool = True) -> None:
@@ -138,13 +147,15 @@ class Result:
         (folder / "scenario.yaml").write_text(yaml.safe_dump(s.to_dict(), sort_keys=False))
         for log in ("instances", "throttles"):
             write_parquet(getattr(self, log), folder / f"{log}.parquet", log, scenario=s)
-        for name, method in PLOTS.items():
-            getattr(self, method)().savefig(folder / name, dpi=110)
+        # A run's figures are PNG for a screen (the SVG beside them is compare's), or a paper's.
+        formats = ("png",) if style.current() == "default" else None
+        for stem, method in PLOTS.items():
+            style.save(getattr(self, method)(), folder / stem, formats)
         if s.platform.hosts is not None:
             self.host_table().to_csv(folder / "hosts.csv", index=False)
-            self.plot_hosts().savefig(folder / "hosts.png", dpi=110)
+            style.save(self.plot_hosts(), folder / "hosts", formats)
         if self.summary.get("connections"):
-            self.plot_connections().savefig(folder / "connections.png", dpi=110)
+            style.save(self.plot_connections(), folder / "connections", formats)
 
 
 def _finite(value: Any) -> Any:

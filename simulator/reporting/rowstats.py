@@ -101,6 +101,7 @@ class RowStats:
         self.cold_bins = np.zeros(max(1, int(np.ceil(self.w1 / self.cold_width))), np.int64)
         self.edges = np.linspace(0.0, self.w1, OCCUPANCY_BINS + 1)
         self.busy_bins = np.zeros(OCCUPANCY_BINS)  # busy instance-seconds per bin
+        self.pc_busy_bins = np.zeros(OCCUPANCY_BINS)  # of them, provisioned instances'
         self.multi = multi_request_functions(scenario)
         self._steps = []  # (function, step times, counts from 0) of provisioned schedules
         for k, f in enumerate(fs):
@@ -179,6 +180,7 @@ class RowStats:
             on = np.flatnonzero(iid >= 0)
             shared[on] = self.multi[facts(iid[on])[3]]
         codes_run = codes
+        on_pc = pc_served.astype(bool)  # busy time of provisioned instances, for the figure
         if shared.any():  # overlapping requests on one instance: it is busy once, not N times
             run_s[shared] = 0.0
             b, e, i = _union(begin[shared], end[shared], iid[shared])
@@ -186,11 +188,15 @@ class RowStats:
             codes_run = np.concatenate([codes, facts(i)[3]])
             begin = np.concatenate([np.where(shared, np.nan, begin), b])
             end = np.concatenate([end, e])
+            on_pc = np.concatenate([on_pc, np.isin(i, iid[shared & on_pc])])
         self.sums["busy_s"] += np.bincount(codes_run, weights=run_s, minlength=n).astype(float)
         del run_s, codes_run
         ran = np.isfinite(begin)
         self.busy_bins += np.diff(_integral(begin[ran], end[ran], self.edges))
-        del begin, ran
+        pc = ran & on_pc
+        if pc.any():
+            self.pc_busy_bins += np.diff(_integral(begin[pc], end[pc], self.edges))
+        del begin, ran, pc
         t = arrival[cold_rows]
         t = t[t < len(self.cold_bins) * self.cold_width]
         self.cold_bins += np.bincount((t // self.cold_width).astype(np.int64),
@@ -314,6 +320,7 @@ class RowStats:
                 q.merge(other.latency[name.removeprefix("plot_")], at)
         self.cold_bins += other.cold_bins
         self.busy_bins += other.busy_bins
+        self.pc_busy_bins += other.pc_busy_bins
 
 
 def frame_rows(invocations: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -19,9 +19,9 @@ from ..scenario.prices import MB_PER_GB
 from ..scenario.schema import Scenario
 from .connections import connection_summary
 from .intervals import (
-    _weighted_integral,
     _weighted_peaks,
     busy_intervals,
+    grouped_integral,
     multi_request_functions,
     overlap,
 )
@@ -326,15 +326,12 @@ def host_memory(
     ends = np.where(np.isnan(ended), np.inf, ended)
     begin, end, iid = busy_intervals(invocations, instances, multi_request_functions(scenario))
     width = np.diff(edges)
-    used = np.zeros((n_hosts, len(width)))
-    busy = np.zeros((n_hosts, len(width)))
-    placed = host >= 0
-    for h in np.unique(host[placed]):
-        mine = host == h
-        used[h] = np.diff(_weighted_integral(created[mine], ends[mine], mb[mine], edges)) / width
-        on_h = host[iid] == h
-        busy[h] = np.diff(_weighted_integral(begin[on_h], end[on_h], mb[iid[on_h]], edges)) / width
-    return used, busy
+    placed = host >= 0  # (a pre-warm that found no host held no memory)
+    used = grouped_integral(created[placed], ends[placed], mb[placed], host[placed], n_hosts,
+                            edges)  # fmt: skip
+    on = placed[iid]
+    busy = grouped_integral(begin[on], end[on], mb[iid[on]], host[iid[on]], n_hosts, edges)
+    return np.diff(used, axis=1) / width, np.diff(busy, axis=1) / width
 
 
 def _instance_memory(instances: pd.DataFrame, scenario: Scenario):

@@ -149,19 +149,15 @@ def pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def pareto_ci(x, x_low, x_high, y, y_low, y_high) -> np.ndarray:
-    """Mask of points that no other point beats clearly: j beats i when its whole CI lies at
-    or below i's on both axes and strictly below on one (lower is better); with no intervals
-    (low = high = value) it is the plain Pareto frontier."""
+    """Mask of points that no other point beats clearly: j beats i when it is no worse on
+    either axis (its means at or below i's) and better beyond the CIs on one (its CI wholly
+    below i's; lower is better). With no intervals (low = high = value) it is the plain
+    Pareto frontier."""
     x, x_low, x_high, y, y_low, y_high = (np.asarray(a, dtype=float) for a in
                                           (x, x_low, x_high, y, y_low, y_high))  # fmt: skip
-    exact = np.array_equal(x_low, x_high) and np.array_equal(y_low, y_high)
     keep = np.ones(len(x), dtype=bool)
     for i in range(len(x)):
-        if exact:
-            beats = (x <= x[i]) & (y <= y[i]) & ((x < x[i]) | (y < y[i]))
-        else:  # beyond the CIs on one axis, and not worse on the other
-            beats = ((x_high <= x_low[i]) & (y_high <= y_low[i])
-                     & ((x_high < x_low[i]) | (y_high < y_low[i])))  # fmt: skip
+        beats = (x <= x[i]) & (y <= y[i]) & ((x_high < x_low[i]) | (y_high < y_low[i]))
         keep[i] = not np.any(beats)
     return keep
 
@@ -186,6 +182,40 @@ def knob_label(knob: str) -> str:
     return parts[-1] if parts else knob
 
 
+#: A knob whose values span this ratio (two decades) or more is drawn on a log axis.
+LOG_SPAN = 100.0
+
+
+def knob_scale(values: np.ndarray) -> tuple[str, float | None]:
+    """How to draw a numeric knob's axis: ('log', None) when its values are positive and span
+    LOG_SPAN or more; ('symlog', linear threshold) when they also hold 0 (a log axis has no
+    0: linear up to the smallest positive value); else ('linear', None)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    positive = v[v > 0]
+    if len(positive) < 2 or (v < 0).any() or positive.max() / positive.min() < LOG_SPAN:
+        return "linear", None
+    if (v == 0).any():
+        return "symlog", float(positive.min())
+    return "log", None
+
+
+def knob_axis(ax, values: np.ndarray) -> None:
+    """Scale and ticks of the x axis of a numeric knob (see knob_scale); whole-number knobs
+    get whole-number ticks."""
+    scale, threshold = knob_scale(values)
+    whole = all(float(v).is_integer() for v in values if np.isfinite(v))
+    if scale == "log":
+        ax.set_xscale("log")
+        ax.autoscale_view()
+        style.log_ticks(ax.xaxis)
+    elif scale == "symlog":
+        ax.set_xscale("symlog", linthresh=threshold, linscale=0.5)
+    elif whole:
+        style.integer_ticks(ax.xaxis)
+
+
+@style.styled
 def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
     table = runs_table(runs)
     files = {"compare.csv": table}
@@ -242,7 +272,10 @@ def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
         counts = plots.counts_over_time(cold_t, span)[0]
         ax2.stairs(counts, np.arange(len(counts) + 1) * width / scale, color=style.color(i),
                    label=r.name, **_line_style(i))  # fmt: skip
-    ax.set(xlabel=f"simulated time ({unit})", ylabel="instances alive", title="Instances over time")
+    ax.set(xlabel=f"simulated time ({unit})", ylabel="instances alive (time average per bin)",
+           title="Instances over time")  # fmt: skip
+    style.integer_ticks(ax.yaxis)
+    style.integer_ticks(ax2.yaxis)
     ax.legend()
     ax2.set(
         xlabel=f"simulated time ({unit})",
@@ -255,7 +288,8 @@ def compare_runs(runs: list[Run], out: Path) -> pd.DataFrame:
     return table
 
 
-def compare_sweep(folder: Path, out: Path) -> pd.DataFrame:
+@style.styled
+def compare_sweep(folder: Path, out: Path, labels: list[str] | None = None) -> pd.DataFrame:
     table = pd.read_parquet(folder / "sweep.parquet")
     knobs = [
         c
@@ -265,6 +299,13 @@ def compare_sweep(folder: Path, out: Path) -> pd.DataFrame:
     figs = {}
     first = knobs[0]
     others = knobs[1:]
+    series = table.groupby(others, sort=True).ngroups if others else 1
+    if labels is not None and len(labels) != series:
+        raise ScenarioError(
+            f"--label: {len(labels)} label(s) for {series} series; a sweep over {first} draws "
+            + (f"one curve per value of {', '.join(others)}" if others else "one curve")
+            + ", in increasing order"
+        )
     for metric in KEY_METRICS:
         if f"{metric}_mean" not in table:
             continue
@@ -280,7 +321,7 @@ def compare_sweep(folder: Path, out: Path) -> pd.DataFrame:
             else:
                 x = np.array([categories.index(str(v)) for v in rows[first]], dtype=float)
                 rows, x = rows.iloc[np.argsort(x)], np.sort(x)
-            label = ", ".join(
+            label = labels[i] if labels is not None else ", ".join(
                 f"{knob_label(k)}={value_text(v)}"
                 for k, v in zip(others, np.atleast_1d(key), strict=False)
             ) or None  # fmt: skip
@@ -296,13 +337,12 @@ def compare_sweep(folder: Path, out: Path) -> pd.DataFrame:
             ax.fill_between(x, low, high, color=style.color(i), alpha=0.15)
         if categories is not None:
             ticks = [value_text(v) for v in dict.fromkeys(table[first])]
-            ax.set_xticks(range(len(categories)), ticks, rotation=15, ha="right", fontsize=7)
-        elif pd.api.types.is_integer_dtype(table[first]) or all(
-            float(v).is_integer() for v in table[first]
-        ):
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.set_xticks(range(len(categories)), ticks, rotation=15, ha="right",
+                          fontsize=style.pt(7))  # fmt: skip
+        else:
+            knob_axis(ax, table[first].to_numpy(dtype=float))
         ax.set(xlabel=first, ylabel=LABELS[metric], title=f"{LABELS[metric]} vs {first} (95% CI)")
-        if others:
+        if others or labels is not None:
             ax.legend()
         figs[f"{metric.replace('.', '_')}_vs_knob"] = fig
     if len(knobs) == 2:
@@ -353,7 +393,10 @@ def _line_style(i: int) -> dict[str, Any]:
 
 def _pareto_figure(cost, p99, labels: list[str], xlabel: str = "cost (USD)"):
     """Cost against p99, each with its 95% CI where there are replications (mean, low,
-    high); the frontier holds the points no other point beats by more than the CIs."""
+    high). The frontier (the points no other point beats by more than the CIs) is marked only
+    when some point is beaten beyond the CIs: otherwise no point stands out and none is
+    marked. Labels are placed where they overprint nothing and stay inside the axes; any
+    that find no such place are left off, and the figure says how many."""
     (c, c_lo, c_hi), (y, y_lo, y_hi) = cost, p99
     fig, ax = style.figure()
     ok = np.isfinite(c) & np.isfinite(y)
@@ -361,8 +404,13 @@ def _pareto_figure(cost, p99, labels: list[str], xlabel: str = "cost (USD)"):
     y_lo, y_hi = np.where(np.isfinite(y_lo), y_lo, y), np.where(np.isfinite(y_hi), y_hi, y)
     front = np.zeros(len(c), dtype=bool)
     front[ok] = pareto_ci(c[ok], c_lo[ok], c_hi[ok], y[ok], y_lo[ok], y_hi[ok])
-    for mask, color, label in ((ok & ~front, "0.6", "dominated (beyond the CIs)"),
-                               (front, style.color(1), "frontier")):  # fmt: skip
+    marked = ok & ~front
+    if marked.any():
+        groups = ((ok & ~front, "0.6", "beaten beyond the CIs"),
+                  (front, style.color(1), "frontier (beaten by none beyond the CIs)"))
+    else:  # every point within the others' CIs: no frontier to speak of
+        groups = ((ok, style.color(0), "no point beaten beyond the CIs"),)  # fmt: skip
+    for mask, color, label in groups:
         if mask.any():
             ax.errorbar(
                 c[mask], y[mask],
@@ -370,21 +418,90 @@ def _pareto_figure(cost, p99, labels: list[str], xlabel: str = "cost (USD)"):
                 yerr=np.vstack([y[mask] - y_lo[mask], y_hi[mask] - y[mask]]),
                 fmt="o", color=color, capsize=3, label=label, zorder=3 if color != "0.6" else 2,
             )  # fmt: skip
-    order = np.argsort(c[front])
-    ax.plot(c[front][order], y[front][order], color=style.color(1), lw=1, alpha=0.6)
-    named = ok & (front | (ok.sum() <= MAX_LABELS))
-    for k, i in enumerate(np.flatnonzero(named)):
-        ax.annotate(
-            labels[i],
-            (c[i], y[i]),
-            fontsize=7,
-            textcoords="offset points",
-            xytext=(4, 4 + 8 * (k % 3)),
-        )  # staggered, so neighbours do not overprint
-    ax.set(xlabel=xlabel, ylabel="p99 latency (ms)",
-           title="Cost vs p99 latency (95% CI where replicated)")  # fmt: skip
-    ax.legend()
+    if marked.any():
+        order = np.argsort(c[front])
+        ax.plot(c[front][order], y[front][order], color=style.color(1), lw=1, alpha=0.6,
+                gid="frontier")  # fmt: skip
+    title = "Cost vs p99 latency (95% CI where replicated)"
+    ax.set(xlabel=xlabel, ylabel="p99 latency (ms)", title=title)
+    ax.margins(0.12)  # room for labels beside the outermost points
+    ax.legend(loc="best")
+    named = np.flatnonzero(ok & (front | (ok.sum() <= MAX_LABELS)))
+    named = named[np.lexsort((c[named], ~front[named]))]  # the frontier's first
+    args = ([labels[i] for i in named], c[named], y[named])
+    placed, left_off = place_labels(ax, *args)
+    if left_off:  # say so in the title: again, with room made for its second line
+        for label in placed:
+            label.remove()
+        fig.set_layout_engine("constrained")
+        ax.set_title(f"{title}\n(some labels left off for lack of room: see compare.csv)")
+        placed, left_off = place_labels(ax, *args)
+        ax.set_title(f"{title}\n({left_off} label(s) left off for lack of room: see compare.csv)")
     return fig
+
+
+#: Where place_labels tries a label, in points from its point: beside it first, then farther.
+_OFFSETS = [(dx * r, dy * r) for r in (1, 2, 3.5, 5) for dx, dy in
+            ((5, 4), (5, -4), (-5, 4), (-5, -4), (0, 7), (0, -7), (8, 0), (-8, 0))]  # fmt: skip
+
+
+def place_labels(ax, texts: list[str], x: np.ndarray, y: np.ndarray) -> tuple[list, int]:
+    """Annotate point i with texts[i] where the label lies inside the axes and overlaps no
+    other label, no marker and the legend (tried beside the point, then farther, with a
+    leader line). The figure's layout is settled first and then frozen, so what was checked
+    is what is saved. Returns the labels placed, and how many found no place (left off)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = ax.figure
+    if not texts:
+        return [], 0
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)  # the layout engine places the axes
+    fig.set_layout_engine("none")
+    inside = ax.get_window_extent(renderer).shrunk(0.995, 0.995)
+    taken = [_marker_box(ax, px, py) for px, py in zip(x, y, strict=True)]
+    legend = ax.get_legend()
+    if legend is not None:  # it stays where "best" put it, labels or not
+        box = legend.get_window_extent(renderer)
+        legend.set_loc(tuple(ax.transAxes.inverted().transform((box.x0, box.y0))))
+        taken.append(box)
+    placed, left_off = [], 0
+    for text, px, py in zip(texts, x, y, strict=True):
+        for dx, dy in _OFFSETS:
+            far = abs(dx) > 8 or abs(dy) > 7
+            label = ax.annotate(
+                text, (px, py), xytext=(dx, dy), textcoords="offset points",
+                ha="left" if dx > 0 else "right" if dx < 0 else "center",
+                va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+                fontsize=style.pt(7), annotation_clip=False,
+                arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.5"} if far else None,
+            )  # fmt: skip
+            label.set_in_layout(False)
+            box = label.get_window_extent(renderer)
+            if _contains(inside, box) and not any(box.overlaps(t) for t in taken):
+                taken.append(box)
+                placed.append(label)
+                break
+            label.remove()
+        else:
+            left_off += 1
+    return placed, left_off
+
+
+def _marker_box(ax, x: float, y: float):
+    """The window area of a point's marker (about 6 points across)."""
+    from matplotlib.transforms import Bbox
+
+    cx, cy = ax.transData.transform((x, y))
+    half = 3.0 * ax.figure.dpi / 72.0
+    return Bbox.from_extents(cx - half, cy - half, cx + half, cy + half)
+
+
+def _contains(outer, inner) -> bool:
+    return (outer.x0 <= inner.x0 and inner.x1 <= outer.x1 and outer.y0 <= inner.y0
+            and inner.y1 <= outer.y1)  # fmt: skip
 
 
 def _write(out: Path, tables: dict[str, pd.DataFrame], figs: dict) -> None:
@@ -405,12 +522,23 @@ def compare(
     *,
     allow_import: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    labels: list[str] | None = None,
+    figure_style: str | None = None,
 ) -> pd.DataFrame:
     """Compare runs (Result objects, result folders, scenario files), or the points of one
     sweep (a folder holding sweep.parquet). `out` must be new, empty or an earlier comparison,
-    and must not hold an input. `allow_import` as for load_scenario."""
+    and must not hold an input. `allow_import` as for load_scenario. `labels`: the series'
+    names (one per run; for a sweep, one per curve, a curve per value of its other knobs),
+    in the table and the figures. `figure_style`: default or paper (see reporting.style)."""
     if not items:
         raise ScenarioError("nothing to compare: give result folders, scenarios or a sweep")
+    if figure_style is not None and figure_style not in style.STYLES:
+        raise ScenarioError(f"figure style {figure_style!r}: expected one of "
+                            f"{', '.join(style.STYLES)}")  # fmt: skip
+    if labels is not None:
+        labels = [str(label) for label in labels]
+        if len(set(labels)) != len(labels) or not all(label.strip() for label in labels):
+            raise ScenarioError(f"--label: labels must be distinct and not blank, got {labels}")
     out = check_output_dir(out, "compare")
     paths = [Path(i).resolve() for i in items if not isinstance(i, Result)]
     for path in paths:
@@ -426,5 +554,13 @@ def compare(
     if sweeps:
         if len(items) != 1:
             raise ScenarioError("compare takes one sweep folder, or any number of runs")
-        return compare_sweep(sweeps[0], out)
-    return compare_runs(load_runs(items, allow_import, progress), out)
+        with style.using(figure_style):
+            return compare_sweep(sweeps[0], out, labels)
+    if labels is not None and len(labels) != len(items):
+        raise ScenarioError(f"--label: {len(labels)} label(s) for {len(items)} runs; give one "
+                            "per run, in the order of the runs")  # fmt: skip
+    runs = load_runs(items, allow_import, progress)
+    for run, label in zip(runs, labels or [], strict=False):
+        run.name = label
+    with style.using(figure_style):
+        return compare_runs(runs, out)
