@@ -44,6 +44,7 @@ NOT_METRICS = {
     "horizon_s",
     "duration_s",
     "warmup_s",
+    "plugins",  # time in users' plug-ins: the machine's, and kept per run as plugin_time_s
 }
 #: Per-function metrics enter the tables for scenarios with at most this many functions.
 MAX_PER_FUNCTION = 10
