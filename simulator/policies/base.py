@@ -128,6 +128,19 @@ def resolve(
     return cls
 
 
+def as_data(value: Any) -> Any:
+    """value with the plug-in classes in it (in mappings and lists too) replaced by their
+    import paths, which find them again without importing (as a class given to a scenario)."""
+    if _is_policy(value) and value is not Policy:
+        _GIVEN[value.import_path()] = value
+        return value.import_path()
+    if isinstance(value, Mapping):
+        return {k: as_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_data(v) for v in value]
+    return value
+
+
 def _is_policy(cls: object) -> bool:
     return isinstance(cls, type) and issubclass(cls, Policy)
 
