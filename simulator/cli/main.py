@@ -317,7 +317,7 @@ def _compare_table(table, metrics) -> Table:
     for m in shown:
         out.add_column(LABELS.get(m, m), justify="right")
     for _, row in table.iterrows():
-        out.add_row(*(Text(value_text(row[k])) for k in knobs),
+        out.add_row(*(Text("null" if row[k] is None else value_text(row[k])) for k in knobs),
                     *(_with_ci(row[f"{m}_mean"], row[f"{m}_ci_low"], row[f"{m}_ci_high"])
                       for m in shown))  # fmt: skip
     return out
