@@ -251,7 +251,7 @@ def test_run_names_and_knob_labels_in_tables_are_not_markup():
 # -- time spent in users' plug-ins ----------------------------------------------------------
 
 
-class EveryMinute(KeepAlivePolicy):
+class LooksEvery100s(KeepAlivePolicy):
     """Keeps instances 60 s, and through its context looks at the platform every 100 s."""
 
     def start(self, function, rng, ctx):
@@ -300,8 +300,8 @@ def test_a_run_reports_the_calls_and_time_of_users_plugins_and_not_of_built_ins(
 def test_timers_a_user_policy_sets_are_its_time():
     data = scenario(function(arrivals={"process": "poisson", "rate_per_s": 0.1},
                              duration=const(20)), duration_s=1000)  # fmt: skip
-    data["platform"]["keep_alive"] = {"policy": EveryMinute}
-    hooks = simulate(parse_scenario(data)).summary["plugins"][EveryMinute.import_path()]["hooks"]
+    data["platform"]["keep_alive"] = {"policy": LooksEvery100s}
+    hooks = simulate(parse_scenario(data)).summary["plugins"][LooksEvery100s.import_path()]["hooks"]
     assert hooks["call_at callback"]["calls"] == 10  # at 0, 100, ..., 900 s
     assert hooks["start"]["calls"] == 1
 
