@@ -140,7 +140,7 @@ def cache_curve(trace: Path, hours: float = 8, sizes_gb=SIZES_GB, policies=tuple
                 "evictions_pressure": s["instances_ended"]["pressure"],
                 "ended_idle": s["instances_ended"]["idle"],
                 "utilisation": h["utilisation"], "busy_utilisation": h["busy_utilisation"],
-                "peak_used_mb": h["peak_used_mb"], "wasted_gb_s": h["wasted_gb_s"],
+                "peak_used_mb": h["host_peak_used_mb"], "wasted_gb_s": h["wasted_gb_s"],
                 "wall_s": time.perf_counter() - started,
             })  # fmt: skip
             if log:

@@ -23,3 +23,7 @@ class ScenarioErrors(ScenarioError):
     def __init__(self, errors: list[ScenarioError]):
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors), file=None, field=None)
+
+
+class ScenarioWarning(UserWarning):
+    """A valid scenario with a setting that changes nothing (the CLI prints it as a note)."""

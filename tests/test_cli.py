@@ -117,7 +117,7 @@ BAD = [
     (GOOD.replace("{process: poisson, rate_per_s: 2}", "{process: trace, path: missing.csv}"),
      "functions[0].arrivals.path: file not found"),
     (GOOD.replace("policy: fixed, idle_s: 120", "policy: fixed, idle_s: -1"), "platform.keep_alive.idle_s"),
-    (GOOD.replace("memory_mb: 256", "memory_mb: 64"), "functions[0].memory_mb: Input should be greater than or equal to 128"),
+    (GOOD.replace("memory_mb: 256", "memory_mb: 64"), "functions[0].memory_mb: 64 MB is outside aws-lambda's range, 128-10,240 MB"),
     (GOOD + GOOD[GOOD.index("  - name"):], "functions[1].name: 'api' repeats [0].name"),
 ]  # fmt: skip
 

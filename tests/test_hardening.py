@@ -259,7 +259,7 @@ def test_async_queueing_is_not_latency_in_the_figures():
 
 def test_every_output_column_and_summary_key_is_documented(tmp_path):
     import pyarrow.parquet as pq
-    from coldsim.reporting.logs import COLUMNS, OPTIONAL_COLUMNS
+    from coldsim.reporting.logs import COLUMNS, FUNCTION_COLUMNS, OPTIONAL_COLUMNS
     from conftest import ROOT
 
     f = function(arrivals={"process": "poisson", "rate_per_s": 1})
@@ -268,14 +268,17 @@ def test_every_output_column_and_summary_key_is_documented(tmp_path):
     doc = (ROOT / "docs" / "outputs.md").read_text()
     for log in ("invocations", "instances", "throttles"):
         expected = [c for c in COLUMNS[log] if c not in OPTIONAL_COLUMNS]
-        assert list(getattr(res, log).columns) == expected, log
+        in_memory = [c for c in expected if c not in FUNCTION_COLUMNS]
+        assert list(getattr(res, log).columns) == in_memory, log
         schema = pq.read_schema(out / f"{log}.parquet")
+        assert schema.names == expected, log
         for name, text in COLUMNS[log].items():
             if name not in OPTIONAL_COLUMNS:
                 assert schema.field(name).metadata[b"description"].decode() == text
             assert f"| `{name}` | {text} |" in doc
     readme = (ROOT / "README.md").read_text()
-    missing = [k for k in res.summary if k != "per_function" and f"`{k}" not in readme]
+    missing = [k for k in res.summary if k not in ("per_function", "per_app")
+               and f"`{k}" not in readme]  # fmt: skip
     assert not missing, f"summary keys missing from the README: {missing}"
 
 
@@ -349,3 +352,110 @@ def test_run_progress_reaches_the_end_only_when_the_run_does():
     seen = []
     simulate(parse_scenario(scenario(f, duration_s=100)), progress=seen.append)
     assert seen[-1] == 1.0 and max(seen[:-1]) < 1.0 and seen == sorted(seen)
+
+
+# Issue 18 §6: a newcomer's defects, each with its test.
+
+
+def test_a_histogram_of_too_many_bins_is_refused_before_it_is_built(tmp_path):
+    path = small(tmp_path)
+    for knob, value in (("bin_s", 0.001), ("range_s", 1e12)):
+        r = invoke("validate", path, "--set", "platform.keep_alive.policy=hybrid-histogram",
+                   "--set", f"platform.keep_alive.{knob}={value}")  # fmt: skip
+        assert r.exit_code == 2, r.output
+        assert "at most 100,000" in r.output and "Traceback" not in r.output
+    # Within the bound, the histograms' memory is counted in the estimate, per function.
+    from coldsim.scenario.budget import estimate_bytes
+
+    sc = load_scenario(path)
+    hist = sc.updated({"platform.keep_alive": {"policy": "hybrid-histogram", "bin_s": 0.2}})
+    assert estimate_bytes(hist) - estimate_bytes(sc) >= 8 * 14400 / 0.2
+
+
+def test_connection_limits_name_a_resource_and_items_are_named_once(tmp_path):
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1}, duration=const(10))
+    f["global_state"] = [{"name": "db", "init_ms": 10, "connections": 1}]
+    data = scenario(f)
+    data["platform"]["connection_limits"] = {"dbx": 10}
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(data, file="s.yaml")
+    assert err.value.field == "platform.connection_limits.dbx"
+    assert "items that hold connections: 'db'" in err.value.message
+    data["platform"]["connection_limits"] = {"db": 10}
+    f2 = data["functions"][0]
+    f2["global_state"].append({"name": "db", "init_ms": 5})
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(data)
+    assert err.value.field == "functions[0].global_state[1].name"
+    assert "repeats global_state[0]" in err.value.message
+
+
+def test_settings_that_change_nothing_are_named_in_a_warning(tmp_path):
+    from coldsim.errors import ScenarioWarning
+
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1}, duration=const(10))
+    f["provisioned_concurrency"] = [{"at_s": 0, "count": 1}, {"at_s": 5000, "count": 2}]
+    data = scenario(f)
+    data["platform"].update(routing="least-loaded", eviction="greedy-dual")
+    with pytest.warns(ScenarioWarning) as seen:
+        sc = parse_scenario(data, file="s.yaml")
+    notes = [str(w.message) for w in seen]
+    assert any("platform.routing: least-loaded" in n for n in notes)
+    assert any("platform.eviction" in n for n in notes)
+    assert any("provisioned_concurrency[1].at_s: 5000" in n for n in notes)
+    hosts = scenario(function(arrivals={"process": "poisson", "rate_per_s": 1}))
+    hosts["platform"]["hosts"] = {"count": 1, "memory_mb": 4096, "max_wait_s": 5}
+    hosts["platform"]["routing"] = "pack"  # the default, written: no note
+    with pytest.warns(ScenarioWarning, match="max_wait_s: used only with on_full queue"):
+        parse_scenario(hosts, file="h.yaml")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # what the scenario uses, and its variants: silent
+        sc.updated({"seed": 2})
+        parse_scenario(scenario(f | {"provisioned_concurrency": 1}), file="x.yaml")
+        resolved = parse_scenario(scenario(f | {"provisioned_concurrency": 1})).to_dict()
+        parse_scenario(resolved, file="scenario.yaml")  # a run's own scenario.yaml
+    p = tmp_path / "w.yaml"
+    p.write_text(yaml.safe_dump(data))
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "coldsim", "validate", str(p)],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0 and r.stderr.count("warning:") == 3, r.stderr
+    assert "Warning" not in r.stderr  # a note to the user, not a Python warning line
+
+
+def test_managed_instances_get_2_to_8_gib_per_vcpu():
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1}, duration=const(10),
+                 memory_mb=2048)  # fmt: skip
+    f.update(instance_concurrency=8, instance_vcpus=2, billing="alive-instance")
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(scenario(f))
+    assert err.value.field == "functions[0].memory_mb"
+    assert "1,024 MB per vCPU" in err.value.message and "2,048-8,192" in err.value.message
+    assert parse_scenario(scenario(f | {"memory_mb": 4096})).functions[0].memory_mb == 4096
+    with pytest.raises(ScenarioError, match="instance_vcpus: required"):
+        parse_scenario(scenario({k: v for k, v in f.items() if k != "instance_vcpus"}))
+    # Billed per busy instance (Cloud Run's way), the ratio is not Lambda's to check.
+    assert parse_scenario(scenario(f | {"billing": "busy-instance"}))
+
+
+def test_wording_blames_what_the_user_wrote(tmp_path):
+    path = small(tmp_path)
+    # A nan is not "above 1": it is no number.
+    r = invoke("validate", path, "--set", "functions.0.instance_concurrency=2",
+               "--set", "functions.0.scale_target=.nan")  # fmt: skip
+    assert r.exit_code == 2 and "must be a finite number (got nan)" in r.output
+    # A bad --set value is the --set's fault, not the file's.
+    r = invoke("validate", path, "--set", "functions.0.memory_mb=64")
+    assert r.exit_code == 2
+    assert r.output.startswith("error: --set functions.0.memory_mb=64: functions[0].memory_mb")
+    assert str(path) not in r.output
+    # A default the user never set is not blamed: the restore they wrote is.
+    f = function(arrivals={"process": "poisson", "rate_per_s": 1}, duration=const(10))
+    f.update(runtime="java21", snapstart={"restore": const(50)})
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(scenario(f))
+    assert err.value.message.startswith("restore: its mean, 50 ms, is below the default")

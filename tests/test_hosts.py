@@ -357,12 +357,19 @@ def test_a_run_with_hosts_writes_its_host_table_and_figure(tmp_path):
     table = pd.read_csv(out / "hosts.csv")
     assert len(table) == 3 and (out / "hosts.png").stat().st_size > 10_000
     hosts = res.summary["hosts"]
-    assert hosts["mean_used_mb"] == pytest.approx(table["mean_used_mb"].sum())
-    assert hosts["mean_used_mb"] == pytest.approx(hosts["mean_busy_mb"] + hosts["mean_idle_mb"])
+    # Each figure says its aggregate: the cluster's sum, or per host (one host's).
+    assert hosts["cluster_mean_used_mb"] == pytest.approx(table["mean_used_mb"].sum())
+    assert hosts["host_mean_used_mb"] == pytest.approx(table["mean_used_mb"].mean())
+    assert hosts["cluster_mean_used_mb"] == pytest.approx(
+        hosts["cluster_mean_busy_mb"] + hosts["cluster_mean_idle_mb"]
+    )
     assert 0 < hosts["busy_utilisation"] < hosts["utilisation"] <= 1
-    assert hosts["peak_used_mb"] <= 4096
+    assert hosts["host_peak_used_mb"] == table["peak_used_mb"].max() <= 4096
+    assert hosts["host_mean_used_mb"] <= hosts["host_peak_used_mb"]  # a mean within its peak
+    assert hosts["cluster_mean_used_mb"] <= hosts["cluster_peak_used_mb"] <= 3 * 4096
+    assert hosts["host_peak_used_mb"] <= hosts["cluster_peak_used_mb"]
     width = sc.duration_s - sc.warmup_s
-    assert hosts["wasted_gb_s"] == pytest.approx(hosts["mean_idle_mb"] * width / 1024)
+    assert hosts["wasted_gb_s"] == pytest.approx(hosts["cluster_mean_idle_mb"] * width / 1024)
     assert res.summary["instances_ended"]["pressure"] == table["instances_evicted"].sum()
     assert simulate(load_scenario(ROOT / "scenarios" / "default.yaml")).summary["hosts"] is None
 

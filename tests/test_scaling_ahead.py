@@ -127,6 +127,8 @@ def ahead_scenarios(draw):
             "when_full": draw(st.sampled_from(["cold-start", "throttle"])),
             "billing": draw(st.sampled_from(["per-request", "busy-instance", "alive-instance"])),
         }  # fmt: skip
+        if f["billing"] == "alive-instance":  # Managed Instances: 2 GiB per vCPU at least
+            f["instance_vcpus"] = f["memory_mb"] / 2048
         functions.append(f)
     data = scenario(
         *functions, duration_s=60.0, seed=draw(st.integers(0, 2**32 - 1)),

@@ -211,6 +211,9 @@ def test_load_scenario_applies_overrides_before_validation():
     assert err.value.field == "functions.3.name" and "not an index" in err.value.message
     with pytest.raises(ScenarioError, match="warmup_s"):
         load_scenario(DEFAULT, duration_s=200)  # the file's 300 s warm-up stays: refused
+    with pytest.raises(ScenarioError) as err:  # a bad value given in Python: not the file's
+        load_scenario(DEFAULT, warmup_s="abc")
+    assert err.value.file == "override warmup_s" and err.value.field == "warmup_s"
 
 
 # -- text printed as written ----------------------------------------------------------------

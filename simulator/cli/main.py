@@ -30,6 +30,8 @@ from ..reporting.output import (
 )
 from ..scenario.globalstate import resources
 from ..scenario.loading import load_scenario, parse_scenario
+from ..scenario.presets import PRESETS
+from ..scenario.presets import markdown as preset_tables
 from ..scenario.schema import NAME_PATTERN, Scenario
 from ..simulation import check_run_memory, simulate
 from ..version import __version__
@@ -152,9 +154,27 @@ def validate(
 
 
 @app.command()
-def schema() -> None:
-    """Print the scenario format as JSON Schema (for editors' YAML completion)."""
-    print(json.dumps(Scenario.model_json_schema(), indent=2))
+def schema(
+    presets: Annotated[
+        bool,
+        typer.Option(
+            "--presets", help="Print each platform preset's values and sources (Markdown)."
+        ),
+    ] = False,
+) -> None:
+    """Print the scenario format as JSON Schema (for editors' YAML completion); the platform
+    presets' values under "x-presets" (or, with --presets, as Markdown tables)."""
+    if presets:
+        print(preset_tables(), end="")
+        return
+    out = Scenario.model_json_schema()
+    out["x-presets"] = {
+        name: {"summary": p.summary, "platform": p.platform, "function": p.function,
+               "memory_mb": list(p.memory_mb), "runtime_init": p.runtime_init,
+               "sources": p.sources, "notes": list(p.notes)}
+        for name, p in PRESETS.items()
+    }  # fmt: skip
+    print(json.dumps(out, indent=2))
 
 
 @app.command("sweep")
@@ -465,8 +485,17 @@ def trace_to_scenario(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite --out even if coldsim did not write it.")
     ] = False,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help=f"platform.preset: {' | '.join(PRESETS)} [default: research for the Azure "
+            "traces, aws-lambda for csv].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Write a runnable scenario that replays the trace (AWS Lambda defaults otherwise)."""
+    """Write a runnable scenario that replays the trace, with a platform preset (research for
+    the Azure traces, aws-lambda for csv, unless --preset)."""
     try:
         out = check_output_file(out, force)
         if name is not None and not (re.fullmatch(NAME_PATTERN, name) and len(name) <= 100):
@@ -474,9 +503,11 @@ def trace_to_scenario(
                 f"--name {name!r}: letters, digits, '.', '_' and '-', at most 100 characters, "
                 "starting with a letter or digit"
             )
+        if preset is not None and preset not in PRESETS:
+            raise ScenarioError(f"--preset {preset!r}: expected one of {', '.join(PRESETS)}")
         kind = _format(path, fmt)
         data, notes = inspect_trace.scenario_for(
-            path, kind, inspect_trace.parse_select(select), name
+            path, kind, inspect_trace.parse_select(select), name, preset
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the notes below say it better
@@ -488,6 +519,10 @@ def trace_to_scenario(
             data["workload"]["path"] = os.path.relpath(path.resolve(), out.parent.resolve())
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
+    chosen = data["platform"]["preset"]
+    err_console.print(
+        f"platform.preset {chosen}: {PRESETS[chosen].summary}", highlight=False, markup=False
+    )
     for note in notes:
         err_console.print(f"[yellow]warning:[/] {escape(note)}")
     text = generated_text(

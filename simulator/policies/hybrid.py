@@ -56,6 +56,10 @@ def moved(bins: list[int], i: int, below: int, target: float) -> tuple[int, int]
     return i, below
 
 
+#: Bins one histogram may have (range_s / bin_s): a bound on its memory and set-up time.
+MAX_BINS = 100_000
+
+
 class HybridHistogram(KeepAlivePolicy):
     """Keep-alive and pre-warm windows learnt from each function's idle times (ATC'20)."""
 
@@ -94,6 +98,12 @@ class HybridHistogram(KeepAlivePolicy):
             raise ValueError("head_percentile must be below tail_percentile")
         if self.bin_s > self.range_s:
             raise ValueError("bin_s must not exceed range_s")
+        if self.range_s / self.bin_s > MAX_BINS:
+            raise ValueError(
+                f"range_s / bin_s = {self.range_s / self.bin_s:,.0f} bins; at most "
+                f"{MAX_BINS:,} (each function's histogram holds them: the paper's 4 h of 1-min "
+                "bins is 240)"
+            )
         if self.forecast == "arima":
             try:
                 import statsmodels  # noqa: F401
@@ -102,6 +112,9 @@ class HybridHistogram(KeepAlivePolicy):
                     "forecast: arima needs statsmodels (pip install 'coldsim[arima]')"
                 ) from None
         return self
+
+    def state_bytes(self) -> float:
+        return 8.0 * math.ceil(self.range_s / self.bin_s) + 2000.0  # list slots, deque, object
 
     def start(self, function, rng):
         # The state is a plain object: attribute writes on a pydantic model go through its

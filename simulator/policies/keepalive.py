@@ -76,6 +76,11 @@ class KeepAlivePolicy(Policy):
     def start(self, function: str, rng: np.random.Generator) -> None:
         """Set up per-function state (in `_underscore` attributes)."""
 
+    def state_bytes(self) -> float:
+        """Memory one copy's state takes, about (the run's memory estimate counts it per
+        function); 0 unless a policy keeps a large structure."""
+        return 0.0
+
     def observe(self, invocation: Invocation) -> None:
         """A request of this function was placed on an instance."""
 

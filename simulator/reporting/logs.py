@@ -49,6 +49,9 @@ COLUMNS = {
                       "(sync, down the chain) met a cold start.",
         "attempts": "Attempts made (async requests retried after throttling: more than 1).",
         "counted": "Arrived in the statistics window [warmup_s, duration_s).",
+        "app": "The function's `app` (the function's own name when it has none).",
+        "footprint_mb": "Memory an instance of the function holds on a host, MB: its "
+                        "host_memory_mb (a trace's own figure), else its memory_mb.",
     },
     "instances": {
         "instance_id": "Instance number, in order of creation.",
@@ -67,6 +70,9 @@ COLUMNS = {
                      "or by the platform's scaling (scale_target, min_instances).",
         "host": "The host holding its memory (platform.hosts), numbered from 0; -1 without "
                 "hosts.",
+        "app": "The function's `app` (the function's own name when it has none).",
+        "footprint_mb": "Memory one instance holds on a host, MB: the function's "
+                        "host_memory_mb (a trace's own figure), else its memory_mb.",
     },
     "throttles": {
         "function": "The function the request is for.",
@@ -89,10 +95,33 @@ COLUMNS = {
 ABOUT_KEY = b"coldsim.requests"
 
 
-def write_parquet(frame: pd.DataFrame, path, log: str, about: dict | None = None) -> None:
+#: Columns the written request and instance logs add from each row's function (not held in
+#: memory: they repeat what the scenario says of the function).
+FUNCTION_COLUMNS = ("app", "footprint_mb")
+
+
+def function_columns(scenario) -> dict[str, tuple[np.ndarray, list[str] | None]]:
+    """Per function: its app's code and the apps' names; its footprint, MB."""
+    apps, codes = app_codes(scenario)
+    footprint = np.array([f.footprint_mb() for f in scenario.functions], dtype=float)
+    return {"app": (codes, apps), "footprint_mb": (footprint, None)}
+
+
+def app_codes(scenario) -> tuple[list[str], np.ndarray]:
+    """The apps (a function's `app`, else its own name), in first-seen order, and each
+    function's index among them."""
+    index: dict[str, int] = {}
+    codes = [index.setdefault(f.app or f.name, len(index)) for f in scenario.functions]
+    return list(index), np.array(codes, dtype=np.int64)
+
+
+def write_parquet(
+    frame: pd.DataFrame, path, log: str, about: dict | None = None, scenario=None
+) -> None:
     """Write a log with each column's description as Parquet field metadata, and `about`
-    (what the file holds) as the file's key-value metadata under ABOUT_KEY."""
-    writer = LogWriter(path, log)
+    (what the file holds) as the file's key-value metadata under ABOUT_KEY; with `scenario`,
+    the request and instance logs gain FUNCTION_COLUMNS."""
+    writer = LogWriter(path, log, scenario)
     writer.write(frame)
     writer.close(about)
 
@@ -105,8 +134,10 @@ class LogWriter:
     #: Rows gathered before a row group is written (each group repeats the function names).
     ROW_GROUP = 1 << 16
 
-    def __init__(self, path, log: str):
+    def __init__(self, path, log: str, scenario=None):
         self.path, self.log = Path(path), log
+        wanted = scenario is not None and log in ("invocations", "instances")
+        self._per_function = function_columns(scenario) if wanted else None
         self.rows = 0
         self._writer = None
         self._waiting: list[pd.DataFrame] = []
@@ -126,6 +157,13 @@ class LogWriter:
         frame = (pd.concat(self._waiting, ignore_index=True) if len(self._waiting) > 1
                  else self._waiting[0])  # fmt: skip
         self._waiting, self._waiting_rows = [], 0
+        if self._per_function is not None:
+            codes = function_codes(frame)
+            added = {}
+            for name, (values, labels) in self._per_function.items():
+                added[name] = (pd.Categorical.from_codes(values[codes], labels)
+                               if labels is not None else values[codes])  # fmt: skip
+            frame = frame.assign(**added)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self._writer is None:
             docs = COLUMNS[self.log]

@@ -40,7 +40,7 @@ def costs(stats, instances: pd.DataFrame, scenario: Scenario, kept: pd.DataFrame
     instance (at least)."""
     pricing = scenario.platform.pricing
     n_fn = len(scenario.functions)
-    gb = np.array([f.memory_mb for f in scenario.functions], dtype=float) / MB_PER_GB
+    gb = np.array([pricing.billed_gb(f.memory_mb) for f in scenario.functions], dtype=float)
     prices = [getattr(pricing, f.architecture) for f in scenario.functions]
     od_ms = np.array([p.gb_s_usd for p in prices]) * gb / 1000.0  # per billed ms
     pc_gb_s = np.array([p.provisioned_gb_s_usd for p in prices]) * gb

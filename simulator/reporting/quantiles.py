@@ -102,9 +102,10 @@ class FunctionQuantiles:
             for c, values in zip(other._codes, other._values, strict=True):
                 self.add(at[c], values)
             return
-        self.count[at] += other.count
-        self.sum[at] += other.sum
-        self.max[at] = np.maximum(self.max[at], other.max)
+        # np.add.at: several of the other's functions may map to one of these (an app's).
+        np.add.at(self.count, at, other.count)
+        np.add.at(self.sum, at, other.sum)
+        np.maximum.at(self.max, at, other.max)
         self._sketch()
         for ids, counts in other._bins:
             self._bins.append((at[ids // _SPAN] * _SPAN + ids % _SPAN, counts))

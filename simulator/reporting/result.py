@@ -132,12 +132,12 @@ class Result:
             else:
                 kept, about = requests_written(self.invocations, s.outputs.requests, s.seed)
             if kept is not None:
-                write_parquet(kept, folder / "invocations.parquet", "invocations", about)
+                write_parquet(kept, folder / "invocations.parquet", "invocations", about, s)
         summary = json.dumps(_finite(self.summary), indent=2, allow_nan=False)
         (folder / "summary.json").write_text(summary + "\n")
         (folder / "scenario.yaml").write_text(yaml.safe_dump(s.to_dict(), sort_keys=False))
         for log in ("instances", "throttles"):
-            write_parquet(getattr(self, log), folder / f"{log}.parquet", log)
+            write_parquet(getattr(self, log), folder / f"{log}.parquet", log, scenario=s)
         for name, method in PLOTS.items():
             getattr(self, method)().savefig(folder / name, dpi=110)
         if s.platform.hosts is not None:

@@ -19,7 +19,6 @@ import pandas as pd
 
 from ..engine.eventlog import Kind, Status
 from ..runtimes import CUSTOM_RUNTIMES
-from ..scenario.prices import MB_PER_GB
 from ..scenario.schema import Scenario
 from .intervals import _integral, _union, multi_request_functions, overlap
 from .pricing import _round_up as round_up
@@ -114,12 +113,13 @@ class RowStats:
     def _pricing(self, scenario: Scenario) -> None:
         pricing = scenario.platform.pricing
         fs = scenario.functions
-        gb = np.array([f.memory_mb for f in fs], dtype=float) / MB_PER_GB
+        gb = np.array([pricing.billed_gb(f.memory_mb) for f in fs], dtype=float)
         prices = [getattr(pricing, f.architecture) for f in fs]
         self.od_ms = np.array([p.gb_s_usd for p in prices]) * gb / 1000.0  # per billed ms
         self.pc_ms = np.array([p.provisioned_exec_gb_s_usd for p in prices]) * gb / 1000.0
         self.request_usd = pricing.request_usd
         self.granularity_ms = pricing.billing_granularity_ms
+        self.min_billed_ms = pricing.min_billed_ms
         # INIT is billed on demand since Aug 2025; custom runtimes (provided.*) always paid it.
         # SnapStart: a cold start's Billed Restore Duration, billed whatever bill_init says.
         self.restore_ms = np.array([
@@ -258,7 +258,10 @@ class RowStats:
             cold &= pays_init(cold, iid, init)
 
         def billed_ms(mask: np.ndarray) -> np.ndarray:  # per function
-            return np.bincount(codes[mask], weights=round_up(dur[mask], g), minlength=n)
+            ms = round_up(dur[mask], g)
+            if self.min_billed_ms:
+                ms = np.maximum(ms, self.min_billed_ms)
+            return np.bincount(codes[mask], weights=ms, minlength=n)
 
         def init_ms(mask: np.ndarray) -> np.ndarray:  # the extra billed for init, per function
             at = np.flatnonzero(mask & cold)

@@ -42,7 +42,7 @@ class RequestSink:
             else None
         )
         self.writer = (
-            LogWriter(folder / "invocations.parquet", "invocations")
+            LogWriter(folder / "invocations.parquet", "invocations", scenario)
             if folder is not None and self.requests != "none"
             else None
         )

@@ -25,8 +25,9 @@ from .intervals import (
     multi_request_functions,
     overlap,
 )
-from .logs import function_codes
+from .logs import app_codes, function_codes
 from .pricing import costs
+from .quantiles import FunctionQuantiles
 from .rowstats import RowStats, frame_facts, frame_rows, throttle_rows
 
 
@@ -70,6 +71,7 @@ def report(
     w0, w1 = scenario.warmup_s, scenario.duration_s
     width = w1 - w0
     gb = np.array([f.memory_mb for f in scenario.functions], dtype=float) / MB_PER_GB
+    footprint_gb = np.array([f.footprint_mb() for f in scenario.functions]) / MB_PER_GB
     c = stats.counts
 
     inst_codes = function_codes(instances)
@@ -148,6 +150,7 @@ def report(
             "mean_idle_instances": idle / width,
             "peak_instances": int(peaks[at]),
             "idle_gb_s": float(total(idle_s * gb)),
+            "idle_footprint_gb_s": float(total(idle_s * footprint_gb)),
             "busy_gb_s": float(total(busy_s * gb)),
             "provisioned_utilisation": float(total(pc_busy_s)) / configured_s
             if configured_s
@@ -163,6 +166,9 @@ def report(
     out["hosts"] = host_summary(kept, instances, scenario)
     out["connections"] = connection_summary(kept, instances, scenario)
     out["per_function"] = {name: block(k) for k, name in enumerate(functions)}
+    out["app_cold_pct"], per_app = app_report(stats, scenario, idle_s, gb, footprint_gb)
+    if any(f.app for f in scenario.functions):
+        out["per_app"] = per_app
     if "chain" in lat:  # per entry function (it calls others and has traffic of its own):
         # its requests from outside, end to end
         roots, cold_roots = c["chain_roots"], c["chain_cold_roots"]
@@ -181,10 +187,12 @@ def report(
 def host_summary(
     invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario
 ) -> dict[str, Any] | None:
-    """Memory on hosts over the stats window (None without platform.hosts): time-average MB
-    held (used), held by busy or initialising instances (busy) and by idle ones (idle, the
-    wasted memory), the highest any host held at once, and utilisation (used / capacity)
-    overall and of the least and most used host."""
+    """Memory on hosts over the stats window (None without platform.hosts), each figure named
+    by its aggregate: `cluster_*` over all hosts together (time-average MB held (used), held
+    by busy or initialising instances (busy) and by idle ones (idle, the wasted memory); the
+    most held at once), `host_*` per host (the mean over hosts of each host's time average;
+    the most any one host held at once); utilisation (used / capacity) of the cluster and of
+    the least and most used host; wasted_gb_s over the cluster."""
     spec = scenario.platform.hosts
     if spec is None:
         return None
@@ -192,13 +200,23 @@ def host_summary(
     w0, w1 = scenario.warmup_s, scenario.duration_s
     capacity = table["memory_mb"].sum()
     used, busy = table["mean_used_mb"].sum(), table["mean_busy_mb"].sum()
+    created, ended, host, mb = _instance_memory(instances, scenario)
+    s = np.maximum(created, w0)
+    e = np.minimum(np.where(np.isnan(ended), np.inf, ended), w1)
+    inside = (s < e) & (host >= 0)
+    cluster_peak = _weighted_peaks(s[inside], e[inside], mb[inside],
+                                   np.zeros(int(inside.sum()), dtype=np.int64), 1)[0]  # fmt: skip
     out = {
         "count": spec.count,
         "memory_mb": spec.memory_mb,
-        "mean_used_mb": float(used),
-        "mean_busy_mb": float(busy),
-        "mean_idle_mb": float(used - busy),
-        "peak_used_mb": float(table["peak_used_mb"].max()),
+        "cluster_mean_used_mb": float(used),
+        "cluster_mean_busy_mb": float(busy),
+        "cluster_mean_idle_mb": float(used - busy),
+        "cluster_peak_used_mb": float(cluster_peak),
+        "host_mean_used_mb": float(used / spec.count),
+        "host_mean_busy_mb": float(busy / spec.count),
+        "host_mean_idle_mb": float((used - busy) / spec.count),
+        "host_peak_used_mb": float(table["peak_used_mb"].max()),
         "utilisation": float(used / capacity),
         "busy_utilisation": float(busy / capacity),
         "utilisation_min": float(table["utilisation"].min()),
@@ -340,6 +358,50 @@ def _schedule_integral(steps, w0: float, w1: float) -> float:
         if end > begin:
             total += st.count * (end - begin)
     return total
+
+
+def app_report(
+    stats: RowStats, scenario: Scenario, idle_s: np.ndarray, gb: np.ndarray,
+    footprint_gb: np.ndarray,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:  # fmt: skip
+    """ATC'20's view by application (a function's `app`, else the function itself): the
+    distribution over apps of their cold-start percentage (`app_cold_pct`: p50, p75 (the
+    paper's trade-off measure), p90 and the number of apps with served requests), and per app
+    its requests, cold starts, latency percentiles and idle GB-s (configured memory and
+    footprint)."""
+    apps, codes = app_codes(scenario)
+    n = len(apps)
+    c = stats.counts
+
+    def by_app(values: np.ndarray) -> np.ndarray:
+        return np.bincount(codes, weights=values, minlength=n)
+
+    served, cold, arrived = by_app(c["served"]), by_app(c["cold_starts"]), by_app(c["invocations"])
+    idle, idle_fp = by_app(idle_s * gb), by_app(idle_s * footprint_gb)
+    functions = np.bincount(codes, minlength=n)
+    latency = FunctionQuantiles(n)
+    latency.merge(stats.latency_of("all"), codes)
+    lat = latency.stats()
+    has = served > 0
+    pct = 100.0 * cold[has] / served[has]
+    dist = {
+        "apps": int(has.sum()),
+        **{f"p{q}": float(np.percentile(pct, q)) if len(pct) else None for q in (50, 75, 90)},
+    }
+    per_app = {
+        app: {
+            "functions": int(functions[a]),
+            "invocations": int(arrived[a]),
+            "served": int(served[a]),
+            "cold_starts": int(cold[a]),
+            "cold_start_rate": float(cold[a] / served[a]) if served[a] else None,
+            "latency_ms": lat[a],
+            "idle_gb_s": float(idle[a]),
+            "idle_footprint_gb_s": float(idle_fp[a]),
+        }
+        for a, app in enumerate(apps)
+    }
+    return dist, per_app
 
 
 def cold_start_percent_by_app(invocations: pd.DataFrame, scenario: Scenario) -> pd.Series:

@@ -18,6 +18,8 @@ import pandas as pd
 from scipy import sparse
 
 from ..errors import ScenarioError
+from ..runtimes import DEFAULT_RUNTIME, init_preset
+from ..scenario.presets import PRESETS
 from ..workload.traces import azure2019, azure2021, usercsv
 from ..workload.traces.common import header
 from .plots import time_bins
@@ -224,12 +226,26 @@ def _timeline(arrivals: Iterable[np.ndarray], span_s: float) -> tuple[np.ndarray
     return counts, width, name
 
 
+#: The preset a replay of each format models unless told: Azure's traces are studied as
+#: research replays (Lambda's limits, recycling, memory floor and prices would skew them).
+TRACE_PRESETS = {"azure2019": "research", "azure2021": "research", "csv": "aws-lambda"}
+
+
 def scenario_for(
-    path: Path, fmt: str, select: Any, name: str | None = None
+    path: Path, fmt: str, select: Any, name: str | None = None, preset: str | None = None
 ) -> tuple[dict[str, Any], list[str]]:
-    """A runnable scenario that replays the whole trace, and warnings for the user."""
+    """A runnable scenario that replays the whole trace, and notes for the user (what was
+    assumed)."""
     warnings: list[str] = []
     template: dict[str, Any] = {}
+    preset = preset or TRACE_PRESETS[fmt]
+    if not PRESETS[preset].runtime_init:  # the trace has no init times: say what is assumed
+        template["init"] = dict(init_preset(DEFAULT_RUNTIME))
+        warnings.append(
+            f"init: the trace has no cold-start times; every function takes {DEFAULT_RUNTIME}'s "
+            f"measured AWS Lambda hello-world init ({_describe(template['init'])}): edit "
+            "workload.function.init"
+        )
     if fmt == "azure2019":
         files = azure2019.files_for(path)
         inv = azure2019.read_invocations(files["invocations"])
@@ -256,9 +272,14 @@ def scenario_for(
         "seed": 0,
         "duration_s": span_s,
         "warmup_s": 0.0,
+        "platform": {"preset": preset},
         "workload": workload,
     }
     return scenario, warnings
+
+
+def _describe(dist: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in dist.items())
 
 
 def parse_select(text: str) -> Any:

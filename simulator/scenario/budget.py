@@ -8,7 +8,8 @@ outputs.requests none or a fraction) holds only the rows of functions whose summ
 them together (multi-request, provisioned, per-instance billing, hosts); what else grows is
 its instances (one per cold start, a few percent of requests on a trace day): 1e7 requests of
 a 46,000-function day peaked at 1.7 GB. A function costs about 25 KB (its scenario entry,
-random streams, pools). The estimate adds margin to each.
+random streams, pools), plus its keep-alive policy's state (`state_bytes`: a hybrid
+histogram's bins). The estimate adds margin to each.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def estimate_bytes(scenario, held_requests: float | None = None, workers: int = 
         BASE_BYTES * (1 + workers)
         + BYTES_PER_REQUEST * held
         + STREAMED_BYTES_PER_REQUEST * (requests - held)
-        + BYTES_PER_FUNCTION * len(scenario.functions)
+        + (BYTES_PER_FUNCTION + scenario.platform.keep_alive.state_bytes())
+        * len(scenario.functions)
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ..errors import ScenarioError, ScenarioErrors
+from ..errors import ScenarioError, ScenarioErrors, ScenarioWarning
 from ..policies.base import concrete
 from ..workload.expansion import Workload
+from . import presets
 from .schema import Scenario
 from .validation import default_data, field_type, item_type, problem
 
@@ -83,9 +85,10 @@ def load_scenario(
         raise ScenarioError("the top level must be a mapping of scenario fields", file=file)
     if isinstance(overrides, str):  # one "path=value", not its characters
         overrides = [overrides]
-    given: list[tuple[str, Any, str]] = []  # (path, value, how the user named it)
+    # (path, value, how the user named it, what a bad value blames instead of the file)
+    given: list[tuple[str, Any, str, str | None]] = []
     if isinstance(overrides, Mapping):
-        given += [(str(k), v, str(k)) for k, v in overrides.items()]
+        given += [(str(k), v, str(k), f"override {k}") for k, v in overrides.items()]
     else:
         for item in overrides:
             key, sep, raw = str(item).partition("=")
@@ -95,15 +98,38 @@ def load_scenario(
                 value = yaml.safe_load(raw)
             except yaml.YAMLError:
                 value = raw
-            given.append((key.strip(), value, f"--set {key.strip()}"))
-    given += [(k, v, k) for k, v in fields.items()]
-    given += [(k, v, k) for k, v in (("seed", seed), ("duration_s", duration_s)) if v is not None]
-    for key, value, named in given:
+            given.append((key.strip(), value, f"--set {key.strip()}", f"--set {item}"))
+    given += [(k, v, k, f"override {k}") for k, v in fields.items()]
+    given += [(k, v, k, None) for k, v in (("seed", seed), ("duration_s", duration_s))
+              if v is not None]  # fmt: skip
+    for key, value, named, _ in given:
         try:
             set_path(data, key, value)
         except ScenarioError as err:
             raise ScenarioError(err.message, file=file, field=named) from None
-    return parse_scenario(data, base_dir=path.parent, file=file, allow_import=allow_import)
+    try:
+        return parse_scenario(data, base_dir=path.parent, file=file, allow_import=allow_import)
+    except ScenarioError as err:
+        blamed = [(key, who) for key, _, _, who in given if who is not None]
+        raise _blame_overrides(err, blamed) from None
+
+
+def _blame_overrides(err: ScenarioError, blamed: list[tuple[str, str]]) -> ScenarioError:
+    """A problem with a value given by --set (or a Python override) names that --set, not
+    the file. blamed: (dotted path, what to name instead of the file)."""
+    given = {re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key): who for key, who in blamed}
+    if not given:
+        return err
+
+    def relabel(p: ScenarioError) -> ScenarioError:
+        for path, who in given.items():
+            if p.field == path or (p.field or "").startswith((f"{path}.", f"{path}[")):
+                return ScenarioError(p.message, file=who, field=p.field)
+        return p
+
+    if isinstance(err, ScenarioErrors):
+        return ScenarioErrors([relabel(e) for e in err.errors])
+    return relabel(err)
 
 
 def parse_scenario(
@@ -112,10 +138,14 @@ def parse_scenario(
     base_dir: str | Path | None = None,
     file: str | None = None,
     allow_import: bool = False,
+    warn_unused: bool = True,
 ) -> Scenario:
     """Validate plain data. Relative trace paths are resolved against base_dir; plug-in
-    modules not imported yet are imported only with `allow_import`."""
-    context = {"base_dir": base_dir, "allow_import": allow_import}
+    modules not imported yet are imported only with `allow_import`. Settings of a scenario
+    file (`file` given) that change nothing are named in a ScenarioWarning each
+    (`warn_unused`)."""
+    preset = presets.preset_of(data)
+    context = {"base_dir": base_dir, "allow_import": allow_import, "preset": preset.name}
     data = dict(data)
     template: tuple[int, set[str]] | None = None  # (first generated function, its keys)
     if data.get("workload") is not None:
@@ -124,24 +154,65 @@ def parse_scenario(
         workload = data["workload"] if isinstance(data["workload"], dict) else {}
         keys = workload.get("function")
         template = (first, set(keys) if isinstance(keys, dict) else set())
-        data = _expand_workload(data, context, file)
+        data = _expand_workload(data, context, file, preset)
+    data, filled = presets.apply(data)
     try:
         scenario = Scenario.model_validate(data, context=context)
     except ValidationError as err:
-        problems = _once_per_field([problem(e, data, file) for e in err.errors()], template)
+        problems = [_said_by_preset(problem(e, data, file), filled, preset) for e in err.errors()]
+        problems = _once_per_field(problems, template)
         raise (problems[0] if len(problems) == 1 else ScenarioErrors(problems)) from None
     scenario._origin = {"base_dir": base_dir, "file": file, "allow_import": allow_import}
+    scenario._preset_filled = filled
+    if warn_unused and file is not None:  # a scenario file's own settings (not a variant's)
+        for note in scenario.unused_settings():
+            warnings.warn(f"{file}: {note}", ScenarioWarning, stacklevel=2)
     scenario._front_door = updated
     return scenario
 
 
 def updated(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
     """Scenario.updated: the scenario's data with dotted paths set, validated again with the
-    keywords that validated it (its file aside)."""
-    data = scenario.to_dict()
+    keywords that validated it (its file aside). Another platform.preset starts from what
+    the scenario set itself: the old preset's defaults and the schema's give way."""
+    if overrides.get("platform.preset", scenario.platform.preset) != scenario.platform.preset:
+        data = scenario.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        for path in scenario._preset_filled:
+            _drop(data, path)
+    else:
+        data = scenario.to_dict()
     for path, value in overrides.items():
         set_path(data, path, value)
-    return parse_scenario(data, **{**scenario.origin(), "file": None})
+    return parse_scenario(data, **{**scenario.origin(), "file": None}, warn_unused=False)
+
+
+def _said_by_preset(
+    p: ScenarioError, filled: list[str], preset: presets.Preset
+) -> ScenarioError:
+    """An error at a field the scenario left to its preset says so: the user did not write
+    the value blamed."""
+    for path in filled:
+        if p.field == path or (p.field or "").startswith((f"{path}.", f"{path}[")):
+            note = (
+                f" ({path} comes from platform.preset {preset.name}; set it in the scenario "
+                "to change it)"
+            )
+            return ScenarioError(p.message + note, file=p.file, field=p.field)
+    return p
+
+
+def _drop(data: dict[str, Any], path: str) -> None:
+    """Remove data at a path of the form platform.key or functions[i].key."""
+    m = re.fullmatch(r"functions\[(\d+)\]\.(\w+)", path)
+    if m:
+        functions = data.get("functions") or []
+        if int(m.group(1)) < len(functions):
+            functions[int(m.group(1))].pop(m.group(2), None)
+    else:
+        head, _, key = path.partition(".")
+        node = data.get(head)
+        if isinstance(node, dict):
+            node.pop(key, None)
 
 
 def _once_per_field(
@@ -163,13 +234,14 @@ def _once_per_field(
 
 
 def _expand_workload(
-    data: dict[str, Any], context: dict[str, Any], file: str | None
+    data: dict[str, Any], context: dict[str, Any], file: str | None, preset: presets.Preset
 ) -> dict[str, Any]:
-    """Replace `workload` by the functions it generates, appended to `functions`."""
+    """Replace `workload` by the functions it generates, appended to `functions` (memory by
+    the preset's rule)."""
     try:
         workload = Workload.model_validate(data["workload"], context=context)
         seed = data.get("seed", 0)
-        generated = workload.expand(seed if isinstance(seed, int) else 0)
+        generated = workload.expand(seed if isinstance(seed, int) else 0, preset.memory_for)
     except ValidationError as err:
         problems = [
             problem({**e, "loc": ("workload", *e["loc"])}, data, file) for e in err.errors()
@@ -217,7 +289,13 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
                 node[part] = value
             else:
                 if node.get(part) is None:
-                    node[part] = default_data(model, part)
+                    from_preset = presets.preset_of(data).platform.get(part)
+                    if node is data and part == "platform":
+                        node[part] = {}  # the preset and the schema fill in the rest
+                    elif node is data.get("platform") and isinstance(from_preset, dict):
+                        node[part] = copy.deepcopy(from_preset)
+                    else:
+                        node[part] = default_data(model, part)
                 node = node[part]
                 model = concrete(field_type(model, part), node)
         else:

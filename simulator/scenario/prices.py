@@ -51,6 +51,12 @@ class InstancePrices(Model):
 class Pricing(Model):
     """Billing: requests, duration in 1 ms units (INIT included), provisioned concurrency."""
 
+    def billed_gb(self, memory_mb: float) -> float:
+        """The GB a request of memory_mb is billed for."""
+        step = self.billed_memory_step_mb
+        mb = memory_mb if step is None else -(-memory_mb // step) * step
+        return mb / MB_PER_GB
+
     request_usd: float = Field(2e-7, ge=0, description="Per request ($0.20 per million).")
     x86_64: ArchitecturePrices = Field(
         default_factory=lambda: ArchitecturePrices(
@@ -70,6 +76,23 @@ class Pricing(Model):
     )
     billing_granularity_ms: float = Field(
         1.0, gt=0, description="Duration is rounded up to a multiple of this (1 ms since 2020)."
+    )
+    min_billed_ms: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description=(
+            "A request's duration is billed at least this long (0 on Lambda; Azure Functions "
+            "Consumption bills at least 100 ms [sources: azure-pricing])."
+        ),
+    )
+    billed_memory_step_mb: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Memory is billed rounded up to a multiple of this, MB (null: memory_mb as "
+            "configured, Lambda; Azure Functions rounds up to 128 MB [sources: azure-pricing])."
+        ),
     )
     bill_init: bool = Field(
         True, description="Bill on-demand INIT at the duration price (AWS, since 1 Aug 2025)."

@@ -37,7 +37,9 @@ from ..policies.selection import IdleSelectionField, Newest
 from ..runtimes import DEFAULT_RUNTIME, MEASURED_MS, init_preset
 from ..workload.arrivals import ArrivalProcessField
 from ..workload.expansion import Workload, fields_for_azure2019_arrivals
-from .globalstate import GlobalStateItem
+from .globalstate import GlobalStateItem, resources
+from .presets import DEFAULT as DEFAULT_PRESET
+from .presets import MAX_MEMORY_MB, PRESETS
 from .prices import Pricing
 from .snapstart import SUPPORTED as SNAPSTART_RUNTIMES
 from .snapstart import SnapStart
@@ -89,6 +91,9 @@ MAX_REQUESTS = 1e9
 
 #: Memory per vCPU on Lambda [sources: aws-memory-cpu].
 VCPU_MB = 1769
+
+#: Memory per vCPU Lambda Managed Instances allow, MB [sources: aws-managed-instances].
+MANAGED_MB_PER_VCPU = (2048, 8192)
 
 #: AWS keeps at least this much account concurrency unreserved [sources: aws-concurrency].
 UNRESERVED_MIN = 100
@@ -288,6 +293,16 @@ class Hosts(Model):
 class Platform(Model):
     """How the platform manages instances (execution environments), limits and prices."""
 
+    preset: Literal[tuple(PRESETS)] = Field(  # type: ignore[valid-type]
+        DEFAULT_PRESET,
+        description=(
+            "The platform modelled: a bundle of defaults for the fields a scenario leaves "
+            "out (set ones win). aws-lambda (default: this schema's own defaults), "
+            "azure-functions (Consumption plan), cloud-run, knative, openwhisk, or research "
+            "(no limits, no recycling, no memory floor, no prices, fixed 10-min keep-alive). "
+            "Each value and its source: docs/presets.md or `coldsim schema --presets`."
+        ),
+    )
     keep_alive: KeepAliveField = Field(
         default_factory=default_policy,
         description=(
@@ -477,11 +492,12 @@ class Function(Model):
     )
     memory_mb: int = Field(
         128,
-        ge=128,
-        le=10240,
+        ge=1,
+        le=MAX_MEMORY_MB,
         description=(
-            "Configured memory, in MB (128-10,240, AWS's range and its default 128 MB; "
-            "[sources: aws-memory-cpu]). Sets the GB-s of busy and idle time and the price."
+            "Configured memory, in MB, within the platform preset's range (aws-lambda: "
+            "128-10,240, AWS's range and its default 128 MB [sources: aws-memory-cpu]; see "
+            "docs/presets.md). Sets the GB-s of busy and idle time and the price."
         ),
     )
     host_memory_mb: float | None = Field(
@@ -703,7 +719,8 @@ class Function(Model):
         wanted = "duration" not in data or "memory_mb" not in data
         if wanted and isinstance(arrivals, dict) and arrivals.get("process") == "azure2019":
             base = (info.context or {}).get("base_dir")
-            found = fields_for_azure2019_arrivals(arrivals, base)
+            preset = PRESETS.get((info.context or {}).get("preset"), PRESETS[DEFAULT_PRESET])
+            found = fields_for_azure2019_arrivals(arrivals, base, preset.memory_for)
             data = {**{k: v for k, v in found.items() if k not in data}, **data}
         return data
 
@@ -751,6 +768,8 @@ class Scenario(Model):
     #: updated(scenario, overrides) of the front door that validated it (it builds on the
     #: schema, so the schema does not import it).
     _front_door: Callable[[Scenario, Mapping[str, Any]], Scenario] | None = PrivateAttr(None)
+    #: Paths (platform.x, functions[i].x) whose values came from platform.preset.
+    _preset_filled: list[str] = PrivateAttr(default_factory=list)
 
     name: str = Field(
         pattern=NAME_PATTERN,
@@ -829,6 +848,36 @@ class Scenario(Model):
                 f"{provisioned}; AWS allows at most the unreserved pool ({limit - reserved}) "
                 f"less {UNRESERVED_MIN}"
             )
+        preset = PRESETS[platform.preset if platform else DEFAULT_PRESET]
+        low, high = preset.memory_mb
+        for i, f in enumerate(functions):
+            if not low <= f.memory_mb <= high:
+                raise ValueError(
+                    f"[{i}].memory_mb: {f.memory_mb} MB is outside {preset.name}'s range, "
+                    f"{low:,}-{high:,} MB (platform.preset; see docs/presets.md)"
+                )
+            managed = preset.name == "aws-lambda" and f.billing == "alive-instance"
+            if managed and f.instance_concurrency > 1:  # Lambda Managed Instances
+                if f.instance_vcpus is None:
+                    raise ValueError(
+                        f"[{i}].instance_vcpus: required with billing alive-instance (Lambda "
+                        "Managed Instances size environments by vCPUs, with 2-8 GiB of memory "
+                        "each [sources: aws-managed-instances])"
+                    )
+                per_vcpu = f.memory_mb / f.instance_vcpus
+                if not MANAGED_MB_PER_VCPU[0] <= per_vcpu <= MANAGED_MB_PER_VCPU[1]:
+                    raise ValueError(
+                        f"[{i}].memory_mb: {f.memory_mb} MB for {f.instance_vcpus:g} vCPUs is "
+                        f"{per_vcpu:,.0f} MB per vCPU; Lambda Managed Instances (billing "
+                        "alive-instance) give 2,048-8,192 MB per vCPU "
+                        "[sources: aws-managed-instances]"
+                    )
+            if not preset.runtime_init and "init" not in f.model_fields_set:
+                raise ValueError(
+                    f"[{i}].init: required with platform.preset {preset.name} (coldsim's "
+                    "measured inits are AWS Lambda's; give a distribution in ms, e.g. "
+                    "{dist: lognormal, median_ms: 800, sigma: 0.5})"
+                )
         hosts = platform.hosts if platform else None
         if hosts is not None:
             for i, f in enumerate(functions):
@@ -930,6 +979,59 @@ class Scenario(Model):
                     f"{MAX_REQUESTS:.0e} per run (split the span or lower the rates)"
                 )
         return functions
+
+    @model_validator(mode="after")
+    def _named_resources_exist(self) -> Scenario:
+        """connection_limits name resources that functions' global_state holds connections
+        to (a typo would silently never apply); a function names each item once."""
+        for i, f in enumerate(self.functions):
+            seen: dict[str, int] = {}
+            for j, item in enumerate(f.global_state):
+                if item.name in seen:
+                    raise ValueError(
+                        f"functions[{i}].global_state[{j}].name: {item.name!r} repeats "
+                        f"global_state[{seen[item.name]}]; a function names each item once"
+                    )
+                seen[item.name] = j
+        held = resources(self.functions)
+        for name in self.platform.connection_limits or {}:
+            if name not in held:
+                known = ", ".join(repr(n) for n in held) or "none"
+                raise ValueError(
+                    f"platform.connection_limits.{name}: no function's global_state holds "
+                    f"connections to {name!r} (items that hold connections: {known})"
+                )
+        return self
+
+    def unused_settings(self) -> list[str]:
+        """Settings the scenario gives that change nothing in this run, each as
+        "path: why" (fields left at their defaults, written or not, are not listed: a run's
+        resolved scenario.yaml writes them all)."""
+        p, out = self.platform, []
+
+        def given(model: BaseModel, name: str) -> bool:  # set, to other than the default
+            default = type(model).model_fields[name].get_default(call_default_factory=True)
+            return name in model.model_fields_set and getattr(model, name) != default
+
+        multi = any(f.instance_concurrency > 1 for f in self.functions)
+        if given(p, "routing") and not p.routing.routes() and not multi:
+            out.append(
+                f"platform.routing: {p.routing.policy} chooses among instances of functions "
+                "with instance_concurrency > 1, and no function has it"
+            )
+        if given(p, "eviction") and p.hosts is None:
+            out.append("platform.eviction: evicts only on hosts with finite memory (no hosts)")
+        hosts = p.hosts
+        if hosts is not None and given(hosts, "max_wait_s") and hosts.on_full == "drop":
+            out.append("platform.hosts.max_wait_s: used only with on_full queue")
+        for i, f in enumerate(self.functions):
+            for j, step in enumerate(f.provisioned_schedule()):
+                if step.at_s >= self.duration_s and not isinstance(f.provisioned_concurrency, int):
+                    out.append(
+                        f"functions[{i}].provisioned_concurrency[{j}].at_s: {step.at_s:g} is at "
+                        f"or after duration_s ({self.duration_s:g}): the step never applies"
+                    )
+        return out
 
     def chained(self) -> bool:
         """Whether any function calls another."""

@@ -68,6 +68,12 @@ class SnapStart(Model):
     @model_validator(mode="after")
     def _billed_within(self):
         if self.billed_restore_ms > self.restore.expected():
+            if "billed_restore_ms" not in self.model_fields_set:  # blame what the user wrote
+                raise ValueError(
+                    f"restore: its mean, {self.restore.expected():g} ms, is below the default "
+                    f"billed_restore_ms ({self.billed_restore_ms:g} ms, the part of a restore "
+                    "AWS bills): set billed_restore_ms too, at most the mean restore"
+                )
             raise ValueError(
                 f"billed_restore_ms {self.billed_restore_ms:g} exceeds the mean restore "
                 f"({self.restore.expected():g} ms): it is a part of the restore"

@@ -47,6 +47,8 @@ def problem(error: Mapping[str, Any], data: Any, file: str | None) -> ScenarioEr
             if kind == "union_tag_invalid"
             else f"required field is missing (one of: {allowed})"
         )
+    elif _not_finite(error.get("input")) and kind in BOUND_ERRORS:
+        message = f"must be a finite number (got {error['input']!r})"
     else:
         message = error["msg"].removeprefix("Value error, ")
         if kind not in ("value_error", "assertion_error") and "input" in error:
@@ -58,8 +60,22 @@ def problem(error: Mapping[str, Any], data: Any, file: str | None) -> ScenarioEr
         if item:
             field += item.group(1)
             message = item.group(2).removeprefix(":").strip()
+        whole = ROOT_PATH.match(message) if not field else None  # the scenario's own checks
+        if whole:
+            field, message = whole.group(1), whole.group(2)
     return ScenarioError(message, file=file, field=field or None)
 
+
+#: pydantic's error types of a bound (gt, ge, lt, le): a nan fails them all.
+BOUND_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+
+
+def _not_finite(value: Any) -> bool:
+    return isinstance(value, float) and value != value
+
+
+#: A path from the scenario's top at the start of a message: "platform.connection_limits.db: ".
+ROOT_PATH = re.compile(r"^((?:platform|functions)(?:\.[A-Za-z_][\w-]*|\[\d+\])+): (.*)$", re.S)
 
 #: "[i]" and what follows it of a path at the start of a message: "[0].calls[1].function".
 ITEM_PATH = re.compile(r"^(\[\d+\](?:\.[A-Za-z_]\w*|\[\d+\])*)[: ]\s*(.*)$", re.S)

@@ -5,7 +5,8 @@ handler times from the durations file (an empirical distribution through the per
 columns) and its memory from the memory file: per function as given (the In-Vitro samples),
 or, for the original per-application files, the app's average allocation divided evenly among
 the app's functions present in the invocations file (the In-Vitro sampler's rule); memory_mb is
-that, rounded up to a whole MB, at least 128, and host_memory_mb that figure as it is.
+that, rounded up to a whole MB within the platform preset's range (Lambda's: at least 128),
+and host_memory_mb that figure as it is.
 azure2021 and csv: one function per function in the file, each request with its own handler
 time when the file has one.
 Functions are named by the shortest unique prefix (at least 8 characters) of their hash.
@@ -17,6 +18,7 @@ import hashlib
 import re
 import unicodedata
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,11 +78,14 @@ class Workload(Model):
             raise ValueError("the function template cannot set name or arrivals")
         return self
 
-    def expand(self, seed: int) -> list[dict[str, Any]]:
-        """Plain function data, ready for the Scenario's `functions`."""
-        return {"azure2019": self._azure2019, "azure2021": self._azure2021, "csv": self._csv}[
-            self.format
-        ](seed)
+    def expand(
+        self, seed: int, memory_for: Callable[[float], int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Plain function data, ready for the Scenario's `functions`. memory_for: memory_mb
+        for a trace's memory figure (the platform preset's rule; Lambda's by default)."""
+        if self.format == "azure2019":
+            return self._azure2019(seed, memory_for or azure2019.memory_mb)
+        return {"azure2021": self._azure2021, "csv": self._csv}[self.format](seed)
 
     def _replay(self) -> dict[str, Any]:
         return {"time_scale": self.time_scale, "rate_multiplier": self.rate_multiplier}
@@ -107,7 +112,7 @@ class Workload(Model):
             chosen.append(hits[0])
         return sorted(set(chosen))
 
-    def _azure2019(self, seed: int) -> list[dict[str, Any]]:
+    def _azure2019(self, seed: int, memory_for: Callable[[float], int]) -> list[dict[str, Any]]:
         files = azure2019.files_for(self.path)
         inv = azure2019.read_invocations(files["invocations"])
         keys = inv.functions.tolist()
@@ -128,7 +133,7 @@ class Workload(Model):
         apps = dict(
             zip(inv.apps[chosen].tolist(), short_names(inv.apps[chosen].tolist()), strict=True)
         )
-        found = azure2019_fields_of(inv, chosen, durations, memory, per_function)
+        found = azure2019_fields_of(inv, chosen, durations, memory, per_function, memory_for)
         arrivals = {"process": "azure2019", "invocations": str(files["invocations"])}
         replay = {"spread": self.spread, "minutes": self.minutes, **self._replay()}
         out = []
@@ -208,12 +213,14 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def azure2019_fields_of(inv, rows, durations, memory, per_function) -> list[dict[str, Any]]:
+def azure2019_fields_of(
+    inv, rows, durations, memory, per_function, memory_for=azure2019.memory_mb
+) -> list[dict[str, Any]]:
     """For trace rows (functions): duration (empirical through the percentiles), memory_mb and
-    host_memory_mb, where the durations and memory files have them. memory_mb is a Lambda size
-    (whole MB, at least 128); host_memory_mb is the trace's own figure (tens of MB for most
-    apps), what an instance holds on a host with platform.hosts. One lookup per file for all
-    the rows."""
+    host_memory_mb, where the durations and memory files have them. memory_mb is memory_for
+    the trace's figure (by default a Lambda size: whole MB, at least 128; the platform
+    preset's rule); host_memory_mb is the trace's own figure (tens of MB for most apps), what
+    an instance holds on a host with platform.hosts. One lookup per file for all the rows."""
     rows = np.asarray(rows, dtype=np.int64)
     out: list[dict[str, Any]] = [{} for _ in range(len(rows))]
     if not len(rows):
@@ -237,14 +244,16 @@ def azure2019_fields_of(inv, rows, durations, memory, per_function) -> list[dict
             sizes = inv.app_sizes()
             mb = mb / np.array([sizes[a] for a in apps.tolist()], dtype=np.int64)
         for k in np.flatnonzero(at >= 0).tolist():
-            out[k]["memory_mb"] = azure2019.memory_mb(mb[k])
+            out[k]["memory_mb"] = memory_for(mb[k])
             if mb[k] > 0:
                 out[k]["host_memory_mb"] = round(float(mb[k]), 4)
     return out
 
 
 def fields_for_azure2019_arrivals(
-    arrivals: dict[str, Any], base_dir: Path | None
+    arrivals: dict[str, Any],
+    base_dir: Path | None,
+    memory_for: Callable[[float], int] = azure2019.memory_mb,
 ) -> dict[str, Any]:
     """For a function whose arrivals replay one Azure 2019 function: its duration and memory
     from the trace's durations and memory files (named in `arrivals`, or found beside the
@@ -271,4 +280,4 @@ def fields_for_azure2019_arrivals(
         return {}
     durations = azure2019.read_durations(durations_file) if durations_file else None
     memory, per_function = azure2019.read_memory(memory_file) if memory_file else (None, True)
-    return azure2019_fields_of(inv, [i], durations, memory, per_function)[0]
+    return azure2019_fields_of(inv, [i], durations, memory, per_function, memory_for)[0]
