@@ -206,4 +206,6 @@ def _facts(scenario: Scenario, log: EventLog, engine_wall_s: float) -> dict[str,
         "wall_s": None,  # filled in below: the whole simulate() call
         "engine_wall_s": engine_wall_s,
         "coldsim_version": __version__,
+        # Only with users' plug-ins (a run of built-ins has no such entry).
+        **({"plugins": log.plugins} if log.plugins else {}),
     }

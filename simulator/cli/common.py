@@ -3,6 +3,7 @@ error becomes a message and an exit status."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -43,10 +44,12 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Simulate serverless cold and warm starts from a YAML scenario.",
 )
-out_console = Console()
+# No emoji codes: user text such as `mymodule:Boom:` must print as written, not as 💥 (markup
+# in user text is escaped where it is printed).
+out_console = Console(emoji=False)
 if not out_console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
-    out_console = Console(width=180)
-err_console = Console(stderr=True)
+    out_console = Console(width=180, emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 ScenarioArg = Annotated[
     Path, typer.Argument(help="Scenario YAML file.", show_default=False, metavar="SCENARIO")
@@ -118,7 +121,9 @@ class _Count(ProgressColumn):
 
     def render(self, task) -> Text:
         total = "?" if task.total is None else f"{task.total:.0f}"
-        return Text(f"{task.completed:.0f}/{total} {self.unit}", style="progress.download")
+        # Whole ones done (a sweep's runs under way add their fractions to `completed`).
+        done = math.floor(task.completed + 1e-9)
+        return Text(f"{done}/{total} {self.unit}", style="progress.download")
 
 
 class _Rate(ProgressColumn):

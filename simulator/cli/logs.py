@@ -10,6 +10,7 @@ import typer
 import yaml
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import ScenarioError
 from ..reporting.logs import read_requests
@@ -68,12 +69,13 @@ def logs_fit(
         raise _fail(f"{err.name} is needed to fit logs: pip install 'coldsim[logs]'") from None
     rep = result.report
     keep = rep["keep_alive"]
-    table = Table(title=f"{name}: fitted to {rep['invocations']:,} invocations")
+    table = Table(title=f"{escape(name)}: fitted to {rep['invocations']:,} invocations")
     for col in ("function", "runtime", "requests", "cold", "cold rate", "p50 ms", "init p50 ms",
                 "envs"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("function", "runtime") else "right")
     for f, m in rep["per_function"].items():
-        table.add_row(f, m["runtime"] or "-", f"{m['invocations']:,}", f"{m['cold_starts']:,}",
+        table.add_row(Text(f), m["runtime"] or "-", f"{m['invocations']:,}",
+                      f"{m['cold_starts']:,}",
                       _pct(m["cold_start_rate"]), _num(m["duration_ms_p50"]),
                       _num(m["init_ms_p50"]), f"{m['environments']:,}")  # fmt: skip
     out_console.print(table)

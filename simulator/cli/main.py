@@ -15,6 +15,7 @@ import typer
 import yaml
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import ScenarioError
 from ..policies.base import PolicyError
@@ -221,7 +222,7 @@ def sweep_cmd(
 
     Writes sweep.parquet and sweep.csv (mean and 95% CI per metric and point) and
     runs.parquet; finished runs are kept, so an interrupted sweep resumes."""
-    from ..studies.sweep import parse_grid, sweep
+    from ..studies.sweep import knob_text, parse_grid, sweep
 
     try:
         sc = load_scenario(scenario, set_ or (), allow_import=allow_import)
@@ -231,11 +232,12 @@ def sweep_cmd(
             task = bar.add_task("sweep", total=None)
             first: list[int] = []
 
-            def show(done: int, total: int) -> None:
+            def show(done: int, total: int, under_way: float = 0.0) -> None:
                 if not first:  # runs found in the store: no pace to learn from
                     first.append(done)
                     bar.update(task, start_done=done)
-                bar.update(task, completed=done, total=total)
+                # (runs under way count by their simulated time: the bar moves from the first)
+                bar.update(task, completed=done + under_way, total=total)
 
             result = sweep(
                 sc,
@@ -265,8 +267,10 @@ def sweep_cmd(
     )
     for col in cols:
         table.add_column(col.removesuffix("_mean"), justify="right")
-    for _, row in result.table[cols].iterrows():
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    for _, row in result.table[cols].iterrows():  # (cells as Text: a label is no markup)
+        table.add_row(*(Text(knob_text(None if v != v else v) if col in result.knobs  # nan: null
+                             else f"{v:.4g}" if isinstance(v, float) else str(v))
+                        for col, v in row.items()))  # fmt: skip
     out_console.print(table)
     out_console.print(f"written to {out_dir}", highlight=False, markup=False)
 
@@ -343,7 +347,7 @@ def _compare_table(table, metrics) -> Table:
         for name, _ in cols:
             out.add_column(LABELS.get(name, name), justify="left" if name == "run" else "right")
         for _, row in table.iterrows():
-            cells = [str(row["run"])]
+            cells = [Text(str(row["run"]))]  # (a folder's name: no markup)
             for _, key in cols[1:]:
                 low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
                 cells.append(_with_ci(row[key], low, high))
@@ -357,7 +361,7 @@ def _compare_table(table, metrics) -> Table:
     for m in shown:
         out.add_column(LABELS.get(m, m), justify="right")
     for _, row in table.iterrows():
-        out.add_row(*(value_text(row[k]) for k in knobs),
+        out.add_row(*(Text("null" if row[k] is None else value_text(row[k])) for k in knobs),
                     *(_with_ci(row[f"{m}_mean"], row[f"{m}_ci_low"], row[f"{m}_ci_high"])
                       for m in shown))  # fmt: skip
     return out
@@ -456,7 +460,7 @@ def trace_inspect(
             bar.update(task, completed=1)
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
-    table = Table(title=f"{path} ({kind})", show_header=False)
+    table = Table(title=f"{escape(str(path))} ({kind})", show_header=False)
     cv = stats["iat_cv"]
     rows = [
         ("functions", f"{stats['functions']:,}"),
@@ -614,6 +618,14 @@ def _print_summary(s: dict) -> None:
             "(the run's latencies outgrew the memory kept to rank them exactly)",
             highlight=False, markup=False,
         )
+    for name, p in (s.get("plugins") or {}).items():  # users' plug-ins only
+        hooks = ", ".join(f"{hook} {h['calls']:,}" for hook, h in p["hooks"].items())
+        out_console.print(
+            f"plug-in {name}: {p['time_s']:.3f} s in {p['calls']:,} calls "
+            f"({_pct(p['time_s'] / s['wall_s']) if s['wall_s'] else '-'} of the run's wall time; "
+            f"{hooks})",
+            highlight=False, markup=False,
+        )  # fmt: skip
     for name, c in (s.get("connections") or {}).items():
         over = c["time_above_limit_s"]
         out_console.print(

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..policies.base import PolicyError
 from ..policies.context import FunctionInfo, HostState, InstanceCounts, PolicyContext
+from ..policies.timing import timed
 from .eventlog import EndReason
 from .instances import BUSY
 
@@ -119,6 +120,7 @@ class Context(PolicyContext):
 
     def __init__(self, engine: Engine, census: Census, label: str):
         self._engine, self._census, self._label = engine, census, label
+        self._owner = None  # the policy served (see for_policy)
         sc = engine.scenario
         self.functions = tuple(
             FunctionInfo(
@@ -140,11 +142,13 @@ class Context(PolicyContext):
         #: Where actions are refused now (None: nowhere), for the error.
         self.frozen: str | None = None
 
-    def for_policy(self, label: str) -> Context:
-        """The same context, its errors naming another policy."""
+    def for_policy(self, label: str, policy=None) -> Context:
+        """The same context, its errors naming another policy (`policy`: the one it serves,
+        whose timers' callbacks are timed if it is a user's)."""
         other = object.__new__(Context)
         other.__dict__.update(self.__dict__)
         other._label = label
+        other._owner = policy
         return other
 
     @property
@@ -212,6 +216,9 @@ class Context(PolicyContext):
         now = self.now
         if not (isinstance(t, int | float) and t >= now):
             raise self._fail(call, f"the time must be a number >= now ({now:.6g} s)")
+        owner = self._owner
+        if owner is not None and not owner.builtin():  # a user's code: time spent in plug-ins
+            callback = timed(type(owner).import_path(), "call_at callback", callback)
         self._engine.call_at(float(t), callback, f"{self._label}: timer")
 
     def prewarm(

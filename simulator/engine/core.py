@@ -31,7 +31,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
+from functools import partial, wraps
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,7 @@ from ..policies.placement import checked as checked_placement
 from ..policies.routing import DROP, NEW, BusyInstance
 from ..policies.routing import checked as checked_route
 from ..policies.selection import checked as checked_pool
+from ..policies.timing import PluginClock, timing
 from ..rng import Buffered, LazyStream, stream
 from ..scenario.globalstate import extra_init_ms, extra_request_ms
 from ..scenario.schema import Scenario
@@ -127,7 +128,21 @@ def _plus(draw: Callable[[], float], extra_ms: float) -> Callable[[], float]:
     return draw if not extra_ms else (lambda: draw() + extra_ms)
 
 
+def _clocked(method):
+    """The engine's method with its plug-in clock current: users' hooks wrapped meanwhile
+    (as the engine is built, and as its run sets up its hot paths) are timed on it."""
+
+    @wraps(method)
+    def with_clock(self, *args, **kwargs):
+        clock = self.__dict__.setdefault("plugin_clock", PluginClock())
+        with timing(clock):
+            return method(self, *args, **kwargs)
+
+    return with_clock
+
+
 class Engine:
+    @_clocked
     def __init__(
         self,
         scenario: Scenario,
@@ -301,18 +316,23 @@ class Engine:
     def _start(self, policy, label: str, *args) -> None:
         """policy.start(*args), with a context as `ctx` if its start takes one (then its
         `tick`, if it has one and a `tick_s`, is scheduled)."""
-        if policy.builtin() or "ctx" not in inspect.signature(policy.start).parameters:
+        if policy.builtin():
             policy.start(*args)
             return
-        ctx = self._context_for(label)
+        if "ctx" not in inspect.signature(policy.start).parameters:
+            guarded(policy, "start", policy.start)(*args)
+            return
+        ctx = self._context_for(label, policy)
         self._moments[id(policy)] = ctx
         guarded(policy, "start", partial(policy.start, ctx=ctx))(*args)
         self._ticks(policy, ctx, label)
 
-    def _context_for(self, label: str) -> Context:
+    def _context_for(self, label: str, policy) -> Context:
+        """The context of `policy` (the callbacks it gives ctx.call_at are timed if it is a
+        user's)."""
         if self._context is None:
             self._context = Context(self, Census(self), label)
-        return self._context.for_policy(label)
+        return self._context.for_policy(label, policy)
 
     def _at_moment(self, policy, hook, at: int = 0, acts: bool = True, moment: bool = True):
         """A user's hook whose argument `at` is the moment it is called for: the policy's
@@ -382,7 +402,7 @@ class Engine:
             label = f"controller {controller.policy}"
             if getattr(controller, "tick_s", None) is None:
                 raise PolicyError(f"{label}: defines tick but no tick_s (how often to call it)")
-            ctx = self._context_for(label)
+            ctx = self._context_for(label, controller)
             rng = stream(self.seed, str(i), "controller")  # keyed by its place in the list
             if controller.builtin():
                 controller.start(ctx, rng)
@@ -410,7 +430,7 @@ class Engine:
         if not policy.routes():
             return
         label = f"routing policy {policy.policy}"
-        ctx = self._context_for(label)
+        ctx = self._context_for(label, policy)
         rng = stream(self.seed, "", "routing")
         if policy.builtin():
             policy.start(ctx, rng)
@@ -646,6 +666,7 @@ class Engine:
 
     # -- public -----------------------------------------------------------------------------
 
+    @_clocked
     def run(self) -> EventLog:
         # The hot paths are closures over state that no longer changes shape from here on.
         self.release = self._releaser()
@@ -1648,6 +1669,7 @@ class Engine:
             ends=(np.array(inst.expiry, dtype=float), np.array(inst.reason, dtype=np.int8)),
             next_replacement_s=self.provisioned.next_replacement_s,
             routing_drops=self._route is not None,
+            plugins=self.plugin_clock.report(),
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
@@ -111,6 +111,8 @@ class EventLog:
     next_replacement_s: float = math.inf
     #: Whether a routing policy may turn requests away (throttle reason routing).
     routing_drops: bool = False
+    #: Time spent in users' plug-ins: {class: {calls, time_s, hooks}} ({} with built-ins only).
+    plugins: dict = field(default_factory=dict)
 
 
 class Columns:

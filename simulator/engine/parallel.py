@@ -21,10 +21,13 @@ def execute(
     jobs: Sequence[tuple[Any, tuple]],
     workers: int | None,
     dask: str | Any | None,
+    poll: Callable[[], None] | None = None,
 ) -> Iterator[tuple[Any, Any]]:
     """Yield (tag, task(*args)) for each (tag, args) in jobs, in the order they finish.
     dask: a scheduler address or a distributed.Client; else `workers` local processes
-    (default: the machine's cores; 1 runs them in this process, in order)."""
+    (default: the machine's cores; 1 runs them in this process, in order). poll: called in
+    this thread every POLL_S while local processes work, and before each result is yielded
+    (a sweep reads its runs' progress so)."""
     if not jobs:
         return
     if dask is not None:
@@ -43,17 +46,22 @@ def execute(
             if own:
                 client.close()
         return
-    workers = workers or os.cpu_count() or 1
-    if workers == 1:
+    if in_process(workers, dask):
         for tag, args in jobs:
             yield tag, task(*args)
         return
     # Workers ignore Ctrl-C: the parent stops them at once, after keeping what finished.
-    pool = cf.ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    pool = cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
+                                  initializer=_ignore_sigint)
     futures = {pool.submit(task, *args): tag for tag, args in jobs}
     try:
-        for future in cf.as_completed(futures):
-            yield futures[future], future.result()
+        pending = set(futures)
+        while pending:
+            finished, pending = cf.wait(pending, POLL_S if poll else None, cf.FIRST_COMPLETED)
+            if poll is not None:
+                poll()
+            for future in finished:
+                yield futures[future], future.result()
     except BaseException:
         _quiet_pool_shutdown()
         for future in futures:
@@ -63,6 +71,15 @@ def execute(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+
+
+#: How often `execute` polls while local processes work, s.
+POLL_S = 0.2
+
+
+def in_process(workers: int | None, dask: Any) -> bool:
+    """Whether `execute` runs its tasks in this process (one worker, no Dask)."""
+    return dask is None and (workers or os.cpu_count() or 1) == 1
 
 
 def _quiet_pool_shutdown() -> None:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..errors import ScenarioError
 from ..policies.base import PolicyError, plugin_folders
+from ..policies.timing import merged
 from ..scenario.loading import parse_scenario
 from ..scenario.schema import Scenario, chain_expected
 from .core import Engine, frozen_heap, reporter
@@ -264,6 +265,7 @@ def merge(
         horizon_s=horizon,
         events=sum(log.events for _, log in parts),
         routing_drops=any(log.routing_drops for _, log in parts),
+        plugins=merged(log.plugins for _, log in parts),
     )
 
 

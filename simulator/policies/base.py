@@ -22,6 +22,7 @@ from pydantic import GetCoreSchemaHandler, ValidationError, ValidationInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from ..model import Model
+from .timing import timed
 
 
 class Policy(Model):
@@ -59,12 +60,15 @@ class PolicyError(RuntimeError):
 
 def guarded(policy: Policy, method: str, function):
     """function (a user's policy method, or a wrapper of it), with any exception it raises
-    turned into a PolicyError naming the policy, the method and the failing line."""
+    turned into a PolicyError naming the policy, the method and the failing line; its calls
+    and time counted on the running engine's plug-in clock (see `timing`)."""
     import traceback
+
+    hooked = timed(type(policy).import_path(), method, function)
 
     def call(*args):
         try:
-            return function(*args)
+            return hooked(*args)
         except PolicyError:
             raise
         except Exception as err:
@@ -122,6 +126,19 @@ def resolve(
     if isinstance(name, type):
         _GIVEN[cls.import_path()] = cls
     return cls
+
+
+def as_data(value: Any) -> Any:
+    """value with the plug-in classes in it (in mappings and lists too) replaced by their
+    import paths, which find them again without importing (as a class given to a scenario)."""
+    if _is_policy(value) and value is not Policy:
+        _GIVEN[value.import_path()] = value
+        return value.import_path()
+    if isinstance(value, Mapping):
+        return {k: as_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_data(v) for v in value]
+    return value
 
 
 def _is_policy(cls: object) -> bool:

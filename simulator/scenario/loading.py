@@ -45,15 +45,20 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 def load_scenario(
     path: str | Path,
-    overrides: Iterable[str] = (),
+    overrides: Iterable[str] | Mapping[str, Any] = (),
     *,
     seed: int | None = None,
     duration_s: float | None = None,
     allow_import: bool = False,
+    **fields: Any,
 ) -> Scenario:
     """Read and validate a YAML scenario. `overrides` are "dotted.path=value" strings (the value
-    is parsed as YAML); seed and duration_s replace the file's values. `allow_import` lets the
-    scenario name plug-in classes in modules not imported yet (it runs their code)."""
+    is parsed as YAML, as `--set` does) or a mapping {dotted.path: value}; keywords set fields
+    too (`warmup_s=0`, or `**{"platform.keep_alive.idle_s": 60}`), and seed and duration_s
+    replace the file's values. Every override is applied to the file's data before it is
+    validated, so fields that must agree change together (a shorter duration_s with a
+    smaller warmup_s). `allow_import` lets the scenario name plug-in classes in modules not
+    imported yet (it runs their code)."""
     path = Path(path)
     file = str(path)
     try:
@@ -78,41 +83,48 @@ def load_scenario(
         raise ScenarioError(f"malformed YAML: {err}", file=file) from None
     if not isinstance(data, dict):
         raise ScenarioError("the top level must be a mapping of scenario fields", file=file)
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ScenarioError(f"override {item!r}: expected dotted.path=value", file=file)
+    if isinstance(overrides, str):  # one "path=value", not its characters
+        overrides = [overrides]
+    # (path, value, how the user named it, what a bad value blames instead of the file)
+    given: list[tuple[str, Any, str, str | None]] = []
+    if isinstance(overrides, Mapping):
+        given += [(str(k), v, str(k), f"override {k}") for k, v in overrides.items()]
+    else:
+        for item in overrides:
+            key, sep, raw = str(item).partition("=")
+            if not sep or not key.strip():
+                raise ScenarioError(f"override {item!r}: expected dotted.path=value", file=file)
+            try:
+                value = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                value = raw
+            given.append((key.strip(), value, f"--set {key.strip()}", f"--set {item}"))
+    given += [(k, v, k, f"override {k}") for k, v in fields.items()]
+    given += [(k, v, k, None) for k, v in (("seed", seed), ("duration_s", duration_s))
+              if v is not None]  # fmt: skip
+    for key, value, named, _ in given:
         try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        try:
-            set_path(data, key.strip(), value)
+            set_path(data, key, value)
         except ScenarioError as err:
-            raise ScenarioError(err.message, file=file, field=f"--set {key.strip()}") from None
-    if seed is not None:
-        data["seed"] = seed
-    if duration_s is not None:
-        data["duration_s"] = duration_s
+            raise ScenarioError(err.message, file=file, field=named) from None
     try:
         return parse_scenario(data, base_dir=path.parent, file=file, allow_import=allow_import)
     except ScenarioError as err:
-        raise _blame_overrides(err, overrides) from None
+        blamed = [(key, who) for key, _, _, who in given if who is not None]
+        raise _blame_overrides(err, blamed) from None
 
 
-def _blame_overrides(err: ScenarioError, overrides: Iterable[str]) -> ScenarioError:
-    """A problem with a value given by --set names that --set, not the file."""
-    given = {}
-    for item in overrides:
-        key = item.partition("=")[0].strip()
-        given[re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key)] = item
+def _blame_overrides(err: ScenarioError, blamed: list[tuple[str, str]]) -> ScenarioError:
+    """A problem with a value given by --set (or a Python override) names that --set, not
+    the file. blamed: (dotted path, what to name instead of the file)."""
+    given = {re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key): who for key, who in blamed}
     if not given:
         return err
 
     def relabel(p: ScenarioError) -> ScenarioError:
-        for path, item in given.items():
+        for path, who in given.items():
             if p.field == path or (p.field or "").startswith((f"{path}.", f"{path}[")):
-                return ScenarioError(p.message, file=f"--set {item}", field=p.field)
+                return ScenarioError(p.message, file=who, field=p.field)
         return p
 
     if isinstance(err, ScenarioErrors):
