@@ -28,7 +28,7 @@ bench: $(STAMP)
 
 # The documentation site -> site/index.html, notebooks executed (COLDSIM_DOCS_EXECUTE=0: not).
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) results/*/ site .pytest_cache .ruff_cache .hypothesis
