@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -60,7 +61,10 @@ def prepare(path: Path, layout: Path) -> None:
         print(f"INFO    -  executing notebooks/{path.name}", flush=True)
         client = NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3",
                                 resources={"metadata": {"path": str(out.parent)}})  # fmt: skip
-        client.execute(env={**os.environ, "COLDSIM_TRACES": str(traces()), "MPLBACKEND": "Agg"})
+        # The kernel's own log (its transport, its start-up) is noise here; a failing cell
+        # still stops the build with its traceback.
+        client.execute(env={**os.environ, "COLDSIM_TRACES": str(traces()), "MPLBACKEND": "Agg"},
+                       stderr=subprocess.DEVNULL)
     nbformat.write(nb, out)
 
 
