@@ -34,8 +34,8 @@ its own table below. Types link to those tables.
 BOUNDS = (
     ("minimum", "≥ {}"), ("exclusiveMinimum", "> {}"), ("maximum", "≤ {}"),
     ("exclusiveMaximum", "< {}"), ("minLength", "at least {} characters"),
-    ("maxLength", "at most {} characters"), ("minItems", "at least {} items"),
-    ("maxItems", "at most {} items"), ("pattern", "matching `{}`"),
+    ("maxLength", "at most {} characters"), ("minItems", "at least {} item(s)"),
+    ("maxItems", "at most {} item(s)"), ("pattern", "matching `{}`"),
 )  # fmt: skip
 
 
@@ -129,8 +129,10 @@ def table(model: dict[str, Any]) -> list[str]:
             default = "*required*"
         elif "default" in prop:
             default = literal(prop["default"])
-        else:
-            default = "(computed)"  # a default factory the schema does not spell out
+        elif "$ref" in prop:  # a block made by default: its own fields' defaults apply
+            default = "its fields' defaults"
+        else:  # made by a function the schema does not spell out; the meaning says what
+            default = "see meaning"
         rows.append(f"| `{name}` | {kind} | {default} | {escape(prop.get('description', ''))} |")
     return rows
 
