@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -207,3 +208,32 @@ def test_a_broken_link_or_anchor_fails_the_strict_build(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
     assert proc.returncode != 0
     assert "gone.md" in proc.stderr and "#nowhere" in proc.stderr
+
+
+def test_make_docs_executes_a_notebook_in_a_copy_of_the_layout_with_its_figures(monkeypatch):
+    """The one notebook the site build runs here (the others run in tests/test_notebooks.py):
+    outputs and figures stored in the page's copy, nothing written to the user's results/."""
+    pages = hook("notebook_pages")
+    monkeypatch.setenv("COLDSIM_DOCS_EXECUTE", "1")
+    before = sorted((ROOT / "results").iterdir())
+    layout = pages.layout_copy()
+    try:
+        pages.prepare(ROOT / "notebooks" / "global_state.ipynb", layout)
+        nb = json.loads((layout / "notebooks" / "global_state.ipynb").read_text())
+    finally:
+        shutil.rmtree(layout)
+    images = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 2  # cached, then per request
+    assert sorted((ROOT / "results").iterdir()) == before
+
+
+def test_a_notebook_that_needs_the_traces_is_shown_unexecuted_and_says_why(tmp_path, monkeypatch):
+    pages = hook("notebook_pages")
+    monkeypatch.setenv("COLDSIM_DOCS_EXECUTE", "1")
+    monkeypatch.setenv("COLDSIM_TRACES", str(tmp_path / "absent"))
+    (tmp_path / "notebooks").mkdir()
+    for name in sorted(pages.TRACED):
+        pages.prepare(ROOT / "notebooks" / name, tmp_path)
+        nb = json.loads((tmp_path / "notebooks" / name).read_text())
+        assert "COLDSIM_TRACES" in "".join(nb["cells"][1]["source"]), name
+        assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), name
