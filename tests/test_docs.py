@@ -117,6 +117,13 @@ def test_the_readmes_first_scenario_gives_the_cold_starts_it_states(tmp_path):
     assert round(100 * (longer["idle_gb_s"] / default["idle_gb_s"] - 1)) == int(more)
 
 
+def test_the_scenario_guides_example_is_valid(tmp_path):
+    block = (ROOT / "docs" / "scenarios.md").read_text().split("```yaml\n")[1].split("```")[0]
+    (tmp_path / "s.yaml").write_text(block)
+    res = CliRunner().invoke(app, ["validate", str(tmp_path / "s.yaml")])
+    assert res.exit_code == 0, res.output
+
+
 def test_relative_links_in_the_readme_and_docs_point_at_files_that_exist():
     """As a code host shows them (the strict site build checks the site's own links)."""
     pages = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]
