@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 
+import nbformat
 import pytest
 import yaml
 from coldsim.cli import app
@@ -217,20 +218,27 @@ def test_a_broken_link_or_anchor_fails_the_strict_build(tmp_path):
     assert "gone.md" in proc.stderr and "#nowhere" in proc.stderr
 
 
-def test_make_docs_executes_a_notebook_in_a_copy_of_the_layout_with_its_figures(monkeypatch):
-    """The one notebook the site build runs here (the others run in tests/test_notebooks.py):
-    outputs and figures stored in the page's copy, nothing written to the user's results/."""
+def test_make_docs_executes_a_notebook_in_a_copy_of_the_layout_with_its_figures(tmp_path, monkeypatch):
+    """The site's notebooks run where ../scenarios is the repository's and ../results a
+    temporary folder (a small notebook here: tests/test_notebooks.py runs the real ones)."""
     pages = hook("notebook_pages")
     monkeypatch.setenv("COLDSIM_DOCS_EXECUTE", "1")
+    cell = ("from pathlib import Path\nfrom coldsim import load_scenario, style\n"
+            "sc = load_scenario(Path('../scenarios/default.yaml'))\n"
+            "Path('../results/written.txt').write_text(sc.name)\n"
+            "fig, ax = style.figure()\nax.plot([0, 1])\nfig")  # fmt: skip
+    source = tmp_path / "probe.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Probe"),
+                                                   nbformat.v4.new_code_cell(cell)]), source)
     before = sorted((ROOT / "results").iterdir())
     layout = pages.layout_copy()
     try:
-        pages.prepare(ROOT / "notebooks" / "global_state.ipynb", layout)
-        nb = json.loads((layout / "notebooks" / "global_state.ipynb").read_text())
+        pages.prepare(source, layout)
+        nb = json.loads((layout / "notebooks" / "probe.ipynb").read_text())
+        assert (layout / "results" / "written.txt").read_text() == "checkout-api"
     finally:
         shutil.rmtree(layout)
-    images = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 2  # cached, then per request
+    (out,) = [o for o in nb["cells"][1]["outputs"] if "image/png" in o.get("data", {})]
     assert sorted((ROOT / "results").iterdir()) == before
 
 
