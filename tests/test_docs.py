@@ -223,9 +223,12 @@ def test_make_docs_executes_a_notebook_in_a_copy_of_the_layout_with_its_figures(
     temporary folder (a small notebook here: tests/test_notebooks.py runs the real ones)."""
     pages = hook("notebook_pages")
     monkeypatch.setenv("COLDSIM_DOCS_EXECUTE", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # the caller's; pyplot must still show inline
     cell = ("from pathlib import Path\nfrom coldsim import load_scenario, style\n"
+            "import matplotlib.pyplot as plt\n"
             "sc = load_scenario(Path('../scenarios/default.yaml'))\n"
             "Path('../results/written.txt').write_text(sc.name)\n"
+            "plt.plot([0, 1])\nplt.show()\n"
             "fig, ax = style.figure()\nax.plot([0, 1])\nfig")  # fmt: skip
     source = tmp_path / "probe.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Probe"),
@@ -238,7 +241,8 @@ def test_make_docs_executes_a_notebook_in_a_copy_of_the_layout_with_its_figures(
         assert (layout / "results" / "written.txt").read_text() == "checkout-api"
     finally:
         shutil.rmtree(layout)
-    (out,) = [o for o in nb["cells"][1]["outputs"] if "image/png" in o.get("data", {})]
+    images = [o for o in nb["cells"][1]["outputs"] if "image/png" in o.get("data", {})]
+    assert len(images) == 2  # pyplot's and coldsim's
     assert sorted((ROOT / "results").iterdir()) == before
 
 

@@ -53,8 +53,7 @@ def prepare(path: Path, layout: Path) -> None:
         nb.cells.insert(1, note(
             "Shown without outputs: this notebook replays excerpts of the Azure Functions "
             "traces, which were not found when this site was built. Set `COLDSIM_TRACES` to "
-            f"the folder that holds them and run `make docs` (or the notebook) to see them "
-            f"(looked for `{traces()}`)."))  # fmt: skip
+            "the folder that holds them and run `make docs` (or the notebook) to see them."))
     else:
         from nbclient import NotebookClient
 
@@ -63,8 +62,10 @@ def prepare(path: Path, layout: Path) -> None:
                                 resources={"metadata": {"path": str(out.parent)}})  # fmt: skip
         # The kernel's own log (its transport, its start-up) is noise here; a failing cell
         # still stops the build with its traceback.
-        client.execute(env={**os.environ, "COLDSIM_TRACES": str(traces()), "MPLBACKEND": "Agg"},
-                       stderr=subprocess.DEVNULL)
+        # Jupyter's inline backend, as a reader's kernel has: a notebook's plt.show() draws
+        # nothing under a non-interactive MPLBACKEND inherited from the caller.
+        env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+        client.execute(env={**env, "COLDSIM_TRACES": str(traces())}, stderr=subprocess.DEVNULL)
     nbformat.write(nb, out)
 
 
