@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench docs clean
 
 setup: $(STAMP)
 
@@ -26,5 +26,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
+# The documentation site -> site/index.html, notebooks executed (COLDSIM_DOCS_EXECUTE=0: not).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) results/*/ .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) results/*/ site .pytest_cache .ruff_cache .hypothesis

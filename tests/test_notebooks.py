@@ -1,4 +1,6 @@
-"""The notebooks run top to bottom in a real kernel (nbclient), stored without outputs."""
+"""The notebooks run top to bottom in a real kernel (nbclient), stored without outputs: a
+reader sees them executed, with their figures, on the documentation site (`make docs`
+executes them; the strict build in tests/test_docs.py does not, since this test runs them)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,16 @@ from conftest import ROOT, TRACES
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+#: Checks run in the notebook's own kernel after its last cell, on the objects it made.
+CHECKS = {
+    "global_state.ipynb": (
+        "titles = [fig.axes[0].get_title() for fig in figures.values()]\n"
+        "assert titles == ['Connection cached in global state: connections held to db',\n"
+        "                  'Connection opened per request (not cached): connections held to db'],"
+        " titles\n"
+        "assert len({fig.axes[0].get_ylim() for fig in figures.values()}) == 1  # one scale"
+    ),
+}
 
 
 def test_there_are_two_notebooks():
@@ -29,6 +41,8 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         "store notebooks without outputs"
     )
     nb = nbformat.read(path, as_version=4)
+    if path.name in CHECKS:
+        nb.cells.append(nbformat.v4.new_code_cell(CHECKS[path.name]))
     # Run in a copy of the layout, so that what the notebook writes under ../results lands
     # in a temporary folder, not in the user's results/.
     (tmp_path / "notebooks").mkdir()
