@@ -442,3 +442,30 @@ def test_a_prewarm_with_no_init_takes_memory_before_it_is_idle(write_trace):
                  keep_alive={**PREWARM, "after_s": 10, "keep_s": 100})  # fmt: skip
     invariants(res, res.scenario)
     assert res.invocations["status"].astype(str).tolist().count("dropped") == 1
+
+
+def test_a_cluster_of_many_hosts_costs_per_host_not_per_request():
+    # Issue 18 §6.3: 100,000 hosts took minutes in the figure (a bar and a path step per
+    # host). The estimate counts each host; the ranked panel's path is bounded.
+    from coldsim.reporting.plots import RANKED_STEPS, hosts_over_time
+    from coldsim.scenario.budget import BYTES_PER_HOST, estimate_bytes
+    from matplotlib.patches import StepPatch
+
+    fs = [function(f"f{i}", arrivals={"process": "poisson", "rate_per_s": 0.5},
+                   duration=const(200), memory_mb=256) for i in range(4)]  # fmt: skip
+    data = scenario(*fs, duration_s=600)
+    data["platform"]["hosts"] = {"count": 20_000, "memory_mb": 1024}
+    sc = parse_scenario(data)
+    one = parse_scenario({**data, "platform": {**data["platform"],
+                                               "hosts": {"count": 1, "memory_mb": 1024}}})  # fmt: skip
+    assert estimate_bytes(sc) - estimate_bytes(one) == pytest.approx(19_999 * BYTES_PER_HOST)
+    res = simulate(sc)
+    fig = hosts_over_time(res.invocations, res.instances, sc)
+    ranked = [a for a in fig.axes if "ranked" in a.get_xlabel()][0]
+    steps = [p for p in ranked.patches if isinstance(p, StepPatch)]
+    assert steps and all(len(p.get_data().values) <= RANKED_STEPS for p in steps)
+    # Averaged in groups of ranks, the panel keeps the cluster's mean share.
+    mean_share = 100 * res.summary["hosts"]["host_mean_used_mb"] / 1024
+    top = steps[-1].get_data()
+    widths = np.diff(top.edges)
+    assert (top.values * widths).sum() / widths.sum() == pytest.approx(mean_share, rel=1e-6)

@@ -190,7 +190,18 @@ def schema(
                "sources": p.sources, "notes": list(p.notes)}
         for name, p in PRESETS.items()
     }  # fmt: skip
-    print(json.dumps(out, indent=2))
+    # JSON has no infinity: a preset's unbounded value is written as YAML writes it.
+    print(json.dumps(_no_infinity(out), indent=2, allow_nan=False))
+
+
+def _no_infinity(value):
+    if isinstance(value, float) and math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    if isinstance(value, dict):
+        return {k: _no_infinity(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_infinity(v) for v in value]
+    return value
 
 
 @app.command("sweep")

@@ -9,7 +9,8 @@ them together (multi-request, provisioned, per-instance billing, hosts); what el
 its instances (one per cold start, a few percent of requests on a trace day): 1e7 requests of
 a 46,000-function day peaked at 1.7 GB. A function costs about 25 KB (its scenario entry,
 random streams, pools), plus its keep-alive policy's state (`state_bytes`: a hybrid
-histogram's bins). The estimate adds margin to each.
+histogram's bins); a host about 10 KB (the hosts figure's per-host time bins). The
+estimate adds margin to each.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ BYTES_PER_REQUEST = 160.0
 #: ...and one streamed (its share of instances and of what the allocator keeps).
 STREAMED_BYTES_PER_REQUEST = 10.0
 BYTES_PER_FUNCTION = 30e3
+#: A host (platform.hosts): its rows of the hosts figure's time bins and their percentiles
+#: (100,000 hosts peaked at 1.25 GB in all, 350 MB of it the interpreter's).
+BYTES_PER_HOST = 10e3
 
 
 def expected_requests(scenario) -> float:
@@ -45,6 +49,7 @@ def estimate_bytes(scenario, held_requests: float | None = None, workers: int = 
         + STREAMED_BYTES_PER_REQUEST * (requests - held)
         + (BYTES_PER_FUNCTION + scenario.platform.keep_alive.state_bytes())
         * len(scenario.functions)
+        + BYTES_PER_HOST * (hosts.count if (hosts := scenario.platform.hosts) else 0)
     )
 
 
