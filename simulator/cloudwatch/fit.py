@@ -65,16 +65,11 @@ class Fit:
 
 
 def requests(parsed: Parsed) -> pd.DataFrame:
-    """The parsed REPORTs with start_s (handler start) and arrival_s (epoch s) and cold. The
-    same REPORT read from several files (one export in several formats, whose timestamps
-    differ by their rounding) counts once: one per request id within 10 ms."""
-    inv = parsed.invocations.sort_values(["function", "request_id", "end_s"], kind="stable")
-    same = (
-        (inv["function"] == inv["function"].shift())
-        & (inv["request_id"] == inv["request_id"].shift())
-        & (inv["end_s"] - inv["end_s"].shift() < 0.01)
-    )
-    inv = inv[~same].sort_values(["function", "end_s"], kind="stable").reset_index(drop=True)
+    """The parsed REPORTs with start_s (handler start) and arrival_s (epoch s) and cold. (The
+    same REPORT read from several files, one export in several formats, counts once:
+    `read_logs` keeps one.)"""
+    inv = parsed.invocations.sort_values(["function", "end_s"], kind="stable")
+    inv = inv.reset_index(drop=True)
     inv["start_s"] = inv["end_s"] - inv["duration_ms"] / 1000.0
     init = inv["init_ms"].fillna(0.0) + inv["restore_ms"].fillna(0.0)
     inv["arrival_s"] = inv["start_s"] - init / 1000.0
