@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import re
 
 import pytest
 from coldsim import ScenarioError
@@ -541,11 +542,16 @@ def test_start_lines_without_a_runtime_version_are_neither_runtimes_nor_malforme
         ("dotnet:8.v31", "dotnet8"),
         ("ruby:3.3.v12", "ruby3.3"),
         ("provided:al2023.v95", "provided.al2023"),
-        # coldsim has no preset for these
-        ("java:11.v21", None),
+        # supported by Lambda, without a measured preset of their own (LAMBDA_RUNTIMES)
+        ("java:11.v21", "java11"),
+        ("nodejs:20.v30", "nodejs20.x"),
+        ("nodejs:24.v3", "nodejs24.x"),
+        ("provided:al2.v100", "provided.al2"),
+        ("java:8.al2.v40", "java8.al2"),
+        ("dotnet:10.v2", "dotnet10"),
+        # no longer supported by Lambda
         ("python:3.9.v14", None),
-        ("nodejs:20.v30", None),
-        ("provided:al2.v100", None),
+        ("nodejs:18.v50", None),
         ("nodejs-14.v3", None),  # the Telemetry API reference's example
         ("coldsim", None),
         ("", None),
@@ -671,3 +677,30 @@ def test_a_request_id_reported_again_with_other_values_is_warned_about(tmp_path)
     one = write(tmp_path / "one.log", lines[0] + "\n")
     parsed = read_logs([one, path], function="dup")
     assert len(parsed.invocations) == 1 and parsed.warnings == []
+
+
+def test_every_runtime_lambda_supports_has_a_measured_init_or_a_stated_stand_in(tmp_path):
+    pytest.importorskip("lifelines")
+    from coldsim import parse_scenario
+    from coldsim.cloudwatch.fit import fit
+    from coldsim.runtimes import LAMBDA_RUNTIMES, MEASURED_MS
+
+    for runtime, preset in LAMBDA_RUNTIMES.items():
+        assert preset in MEASURED_MS
+        # the same language (OS-only runtimes: provided.al2023)
+        assert re.match("[a-z]+", preset).group() == re.match("[a-z]+", runtime).group()
+    log = write(
+        tmp_path / "api.log",  # Node.js 20: a warm request only, no Init Duration to fit
+        f"2024-05-01T11:00:00.000Z {start_line('nodejs:20.v40')}\n"
+        f"2024-05-01T12:00:05.004Z {WARM}\n",
+    )
+    got = fit(read_logs([log]), "fitted")
+    (entry,) = got.scenario["functions"]
+    assert entry["runtime"] == "nodejs22.x"  # not python3.12
+    m = got.report["per_function"]["api"]
+    assert (m["runtime"], m["runtime_version"]) == ("nodejs22.x", "nodejs:20.v40")
+    assert m["note"].startswith("nodejs20.x (logged as nodejs:20.v40) has no measured init in "
+                                "coldsim: nodejs22.x, the nearest measured release of its "
+                                "language, stands in for it; no on-demand init seen")  # fmt: skip
+    poisson = {**entry, "arrivals": {"process": "poisson", "rate_per_s": 1.0}}
+    assert parse_scenario({**got.scenario, "functions": [poisson]}).functions[0].init.median == 145

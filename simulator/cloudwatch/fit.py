@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScenarioError
-from ..runtimes import DEFAULT_RUNTIME
+from ..runtimes import DEFAULT_RUNTIME, LAMBDA_RUNTIMES
 from ..scenario.snapstart import BILLED_RESTORE_MS, SUPPORTED, priced
 from .parse import Parsed, runtime_name
 
@@ -311,8 +311,22 @@ def _empirical(values: np.ndarray) -> dict[str, Any]:
 
 def _runtime(version: str | None, restored: bool, init_seen: bool) -> tuple[str | None, str]:
     """The runtime a fitted function sets (None: coldsim's default, python3.12), from the
-    version its environments logged, and a note when that matters and is not known."""
-    runtime = runtime_name(version)
+    version its environments logged, and a note when that matters and is not known, or when
+    a measured release stands in for the logged one (LAMBDA_RUNTIMES)."""
+    runtime, note = _runtime_preset(version, restored, init_seen)
+    name = runtime_name(version)
+    if name is not None and LAMBDA_RUNTIMES[name] != name and runtime is not None:
+        stand_in = (
+            f"{name} (logged as {version}) has no measured init in coldsim: {runtime}, the "
+            "nearest measured release of its language, stands in for it"
+        )
+        note = f"{stand_in}; {note}" if note else stand_in
+    return runtime, note
+
+
+def _runtime_preset(version: str | None, restored: bool, init_seen: bool):
+    name = runtime_name(version)
+    runtime = LAMBDA_RUNTIMES[name] if name is not None else None
     logged = f"runtime version {version}" if version else ""
     if runtime is not None and restored and runtime not in SUPPORTED:
         why, runtime = f"{logged} ({runtime}) has no SnapStart among coldsim's runtimes", None

@@ -76,7 +76,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScenarioError
-from ..runtimes import MEASURED_MS
+from ..runtimes import LAMBDA_RUNTIMES
 
 COLUMNS = [
     "function", "stream", "end_s", "request_id", "duration_ms", "billed_ms", "memory_mb",
@@ -173,11 +173,11 @@ class Parsed:
 
 
 def runtime_name(version: str | None) -> str | None:
-    """coldsim's runtime (a `MEASURED_MS` key) for one of Lambda's runtime versions:
-    "python:3.12.v18" -> "python3.12", "nodejs:22.v40" -> "nodejs22.x", "java:21.v20" ->
+    """The runtime identifier (a `LAMBDA_RUNTIMES` key) of one of Lambda's runtime versions:
+    "python:3.12.v18" -> "python3.12", "nodejs:20.v40" -> "nodejs20.x", "java:21.v20" ->
     "java21", "dotnet:8.v31" -> "dotnet8", "ruby:3.3.v12" -> "ruby3.3", "provided:al2023.v95"
-    -> "provided.al2023". None for one coldsim has no preset for (java:11, python:3.9 ...) or
-    that is not a runtime version."""
+    -> "provided.al2023". None for one Lambda no longer supports (python:3.9, nodejs:18 ...)
+    or that is not a runtime version."""
     m = _VERSION.fullmatch((version or "").strip().lower())
     if m is None:
         return None
@@ -188,7 +188,7 @@ def runtime_name(version: str | None) -> str | None:
         name = f"provided.{release}"
     else:
         name = family + release
-    return name if name in MEASURED_MS else None
+    return name if name in LAMBDA_RUNTIMES else None
 
 
 def read_logs(paths: Sequence[str | Path] | str | Path, function: str | None = None) -> Parsed:
