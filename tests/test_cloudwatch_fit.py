@@ -262,3 +262,40 @@ def test_the_lifetime_needs_ten_recycled_and_tells_a_lower_bound():
     assert "lower bound" in life["note"]
     fitted = life["max_lifetime_s"]  # from the recycled ones to past the oldest seen alive
     assert fitted["low_s"] < 7200 and fitted["high_s"] > 9039
+
+
+# -- names (issue 18 §6.7) -------------------------------------------------------------------
+
+REPORT = "REPORT RequestId: {}\tDuration: 3.10 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\t"
+
+
+def test_names_are_checked_and_no_path_escapes_the_output_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    log = tmp_path / "my logs.txt"  # its stem names the function: "my logs"
+    log.write_text("".join(f"2024-05-01T12:00:0{i}.000Z {REPORT.format(f'r{i}')}\n"
+                           for i in range(3)))  # fmt: skip
+    for option, value in (("--name", "../../escape"), ("--function", "a b/c:d"),
+                          ("--name", "x" * 101)):  # fmt: skip
+        res = runner.invoke(app, ["logs", "fit", str(log), option, value])
+        assert res.exit_code == 2, res.output
+        assert f"{option} {value!r}: letters, digits, '.', '_' and '-'" in res.output
+    res = runner.invoke(app, ["logs", "backtest", str(log), "--function", "../up"])
+    assert res.exit_code == 2 and "--function '../up': letters" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my logs.txt"]  # nothing written
+    # A function named in the logs as no scenario may name it: renamed, and said so.
+    res = runner.invoke(app, ["logs", "fit", str(log), "--name", "ok"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "results" / "ok-fit"
+    assert (out / "arrivals" / "my-logs.csv").is_file()
+    fitted = load_scenario(out / "scenario.yaml")
+    assert [f.name for f in fitted.functions] == ["my-logs"]
+    m = json.loads((out / "fit.json").read_text())["per_function"]["my-logs"]
+    assert m["logged_as"] == "my logs" and m["note"].startswith("named 'my logs' in the logs")
+    # Log groups that are not Lambda's name functions too: "/../x" cannot climb out.
+    page = {"events": [{"logStreamName": "s", "logGroupName": group, "timestamp": 1714564800000 + i,
+                        "message": REPORT.format(f"q{i}")}
+                       for i, group in enumerate(["/aws/lambda/../../x", "/aws/lambda/../../x"])]}  # fmt: skip
+    (tmp_path / "page.json").write_text(json.dumps(page))
+    got = fit(read_logs([tmp_path / "page.json"]), "f")
+    assert list(got.arrivals) == ["x"]

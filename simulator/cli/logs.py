@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,6 +15,7 @@ from rich.table import Table
 from ..errors import ScenarioError
 from ..reporting.logs import read_requests
 from ..reporting.output import OutputDirError, check_output_dir
+from ..scenario.schema import NAME_PATTERN
 from .common import _fail, _num, _pct, _write, app, out_console
 
 logs_app = typer.Typer(
@@ -56,6 +58,8 @@ def logs_fit(
     from ..cloudwatch.parse import read_logs
 
     try:
+        _check_name("--name", name, 100)
+        _check_name("--function", function, 200)
         out_dir = check_output_dir(out or Path("results") / f"{name}-fit", "logs-fit")
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
@@ -95,6 +99,8 @@ def logs_fit(
         out_console.print(f"malformed REPORT lines: {parsed.malformed:,}", highlight=False)
         for example in parsed.examples:
             out_console.print(f"  {escape(example)}", highlight=False)
+    for warning in rep["warnings"]:
+        out_console.print(f"warning: {warning}", highlight=False, markup=False)
     fig = fit_figure(result, parsed)
 
     def fill(tmp: Path) -> None:
@@ -119,6 +125,16 @@ def logs_fit(
     _write(out_dir, "logs-fit", fill)
     out_console.print(f"written to {out_dir} (run: coldsim run {out_dir / 'scenario.yaml'})",
                       highlight=False, markup=False)  # fmt: skip
+
+
+def _check_name(option: str, value: str | None, longest: int) -> None:
+    """A name that becomes a scenario's and a file's: letters, digits, . _ - (NAME_PATTERN),
+    so no path escapes the output folder."""
+    if value is not None and not (re.fullmatch(NAME_PATTERN, value) and len(value) <= longest):
+        raise ScenarioError(
+            f"{option} {value!r}: letters, digits, '.', '_' and '-', at most {longest} "
+            "characters, starting with a letter or digit"
+        )
 
 
 def _print_arrivals(rep: dict) -> None:
@@ -231,6 +247,7 @@ def logs_backtest(
     from ..simulation import simulate
 
     try:
+        _check_name("--function", function, 200)
         out_dir = check_output_dir(out or Path("results") / "backtest", "logs-backtest")
         missing = [str(p) for p in paths if not p.exists()]
         if missing:

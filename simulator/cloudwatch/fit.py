@@ -33,6 +33,7 @@ init preset of a function whose logs show no on-demand init.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ import pandas as pd
 
 from ..errors import ScenarioError
 from ..runtimes import DEFAULT_RUNTIME, LAMBDA_RUNTIMES
+from ..scenario.schema import NAME_PATTERN
 from ..scenario.snapstart import BILLED_RESTORE_MS, SUPPORTED, priced
 from .parse import Parsed, runtime_name
 
@@ -70,11 +72,42 @@ def requests(parsed: Parsed) -> pd.DataFrame:
     `read_logs` keeps one.)"""
     inv = parsed.invocations.sort_values(["function", "end_s"], kind="stable")
     inv = inv.reset_index(drop=True)
+    names = scenario_names(inv["function"].unique().tolist())
+    if any(k != v for k, v in names.items()):
+        inv["function"] = inv["function"].map(names)
     inv["start_s"] = inv["end_s"] - inv["duration_ms"] / 1000.0
     init = inv["init_ms"].fillna(0.0) + inv["restore_ms"].fillna(0.0)
     inv["arrival_s"] = inv["start_s"] - init / 1000.0
     inv["cold"] = inv["init_ms"].notna() | inv["restore_ms"].notna()
     return inv
+
+
+#: What a scenario's function name may hold (the schema's NAME_PATTERN, at most 200 long).
+_NAME = re.compile(NAME_PATTERN)
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def scenario_names(logged: list[str]) -> dict[str, str]:
+    """Each logged function name -> its name in a scenario: itself when a scenario allows it
+    (letters, digits, . _ -; also a file name, so no path can escape the output folder),
+    else with each run of other characters turned into "-" ("a b/c:d" -> "a-b-c-d")."""
+    out: dict[str, str] = {}
+    for name in logged:
+        safe = (
+            name
+            if _NAME.fullmatch(name) and len(name) <= 200
+            else (_NOT_IN_NAME.sub("-", name).lstrip("._-")[:200] or "function")
+        )
+        out[name] = safe
+    seen: dict[str, str] = {}
+    for name, safe in out.items():
+        if safe in seen:
+            raise ScenarioError(
+                f"the logs' functions {seen[safe]!r} and {name!r} would both be named {safe!r} "
+                "in the scenario (letters, digits, '.', '_' and '-' only): rename one"
+            )
+        seen[safe] = name
+    return out
 
 
 def environments(inv: pd.DataFrame, log_end_s: float, young_s: float = YOUNG_S):
@@ -359,6 +392,8 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
     inv = requests(parsed)
     if inv.empty:
         raise ScenarioError("no invocations in the logs")
+    logged = parsed.invocations["function"].unique().tolist()
+    logged_as = {safe: name for name, safe in scenario_names(logged).items()}
     t0 = math.floor(float(inv["arrival_s"].min()))
     log_end = float(inv["end_s"].max())
     envs, idle = environments(inv, log_end, young_s)
@@ -374,7 +409,7 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
         memory = int(min(10240, max(128, round(mem.mode().iloc[0])))) if len(mem) else 128
         on_demand = r["init_ms"].notna() & (r["init_type"] != "provisioned-concurrency")
         restored = r["restore_ms"].notna()
-        version = parsed.runtimes.get(f)
+        version = parsed.runtimes.get(logged_as[f])
         runtime, note = _runtime(version, bool(restored.any()), bool(on_demand.any()))
         entry: dict[str, Any] = {"name": f, "memory_mb": memory}
         if runtime is not None:
@@ -403,6 +438,11 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
             "runtime": runtime,  # set in the scenario; None: python3.12, coldsim's default
             "runtime_version": version,  # as logged (the most common), None if not seen
         }  # fmt: skip
+        if logged_as[f] != f:
+            per_function[f]["logged_as"] = logged_as[f]
+            renamed = (f"named {logged_as[f]!r} in the logs: {f!r} in the scenario (names hold "
+                       "letters, digits, '.', '_' and '-')")  # fmt: skip
+            note = f"{renamed}; {note}" if note else renamed
         if note:
             per_function[f]["note"] = note
     duration_s = math.ceil(max(float(t.max()) for t in observed.values()) + 1.0)
@@ -426,7 +466,7 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
                 "functions": functions}  # fmt: skip
     report = {
         "t0_epoch_s": t0, "span_s": log_end - t0, "invocations": int(len(inv)),
-        "malformed": parsed.malformed, "files": parsed.files,
+        "malformed": parsed.malformed, "warnings": parsed.warnings, "files": parsed.files,
         "keep_alive": keep, "lifetime": life, "per_function": per_function,
     }  # fmt: skip
     if fitted is not None:
