@@ -299,3 +299,88 @@ def test_names_are_checked_and_no_path_escapes_the_output_folder(tmp_path, monke
     (tmp_path / "page.json").write_text(json.dumps(page))
     got = fit(read_logs([tmp_path / "page.json"]), "f")
     assert list(got.arrivals) == ["x"]
+
+
+# -- overlapping requests, warm-up (issue 18 §6.4, §6.13) ------------------------------------
+
+
+def test_environments_serving_overlapping_requests_fit_instance_concurrency(tmp_path):
+    from coldsim.cloudwatch import backtest
+
+    sc = parse_scenario({
+        "name": "multi", "seed": 3, "duration_s": 86400.0,
+        "platform": {"keep_alive": {"policy": "fixed", "idle_s": 300}, "max_lifetime_s": None},
+        "functions": [{"name": "api", "memory_mb": 2048, "instance_concurrency": 4,
+                       "arrivals": {"process": "poisson", "rate_per_s": 0.02},
+                       "duration": {"dist": "constant", "value_ms": 60000}}],
+    })  # fmt: skip
+    res = simulate(sc)
+    ev = export.events(res.invocations, res.instances, {"api": 2048}, sc.name)
+    export.write(ev, tmp_path, ["text"])
+    parsed = read_logs([tmp_path / "text"])
+    got = fit(parsed, "fitted")
+    (entry,) = got.scenario["functions"]
+    # The most requests one environment ran at once, which the run allowed up to 4.
+    assert 2 <= entry["instance_concurrency"] <= 4
+    assert got.report["per_function"]["api"]["instance_concurrency"] == entry["instance_concurrency"]
+    # The handler time is that of requests run alone: sharing the CPU slowed the others.
+    assert entry["duration"]["percentiles_ms"][50] == pytest.approx(60000, rel=1e-6)
+    assert ev["duration_ms"].max() > 60000 * 1.5
+    assert any("served up to" in w and "instance_concurrency" in w
+               for w in got.report["warnings"])  # fmt: skip
+    # Replayed, the fitted scenario's cold starts are the logs' (it was 43 against 20 when
+    # it fitted one request per environment).
+    replay = backtest.replay_scenario(got.scenario, got, tmp_path / "replay")
+    report = backtest.compare(got, parsed, simulate(parse_scenario(replay)))
+    observed = report["observed"]["cold_starts"]
+    assert observed == int(ev["init_ms"].notna().sum())
+    assert abs(report["predicted"]["cold_starts"] - observed) <= max(2, 0.15 * observed)
+    # Gaps are counted from the end of the last request running, not of the one before.
+    assert (got.idle.loc[got.idle["kind"] == "reused", "lower_s"] > 0).all()
+
+
+def test_warm_up_requests_are_replayed_but_not_counted(tmp_path):
+    runner = CliRunner()
+    sc = tmp_path / "s.yaml"
+    sc.write_text(
+        "name: w\nseed: 2\nduration_s: 14400\nwarmup_s: 3600\nplatform: {keep_alive: {policy: "
+        "fixed, idle_s: 300}, max_lifetime_s: null}\nfunctions:\n  - {name: f, memory_mb: 256, "
+        "duration: {dist: constant, value_ms: 50}, arrivals: {process: poisson, rate_per_s: "
+        "0.01}}\n"
+    )
+    assert runner.invoke(app, ["run", str(sc), "--out", str(tmp_path / "run")]).exit_code == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    res = runner.invoke(app, ["logs", "export", str(tmp_path / "run"), "--out",
+                              str(tmp_path / "logs"), "--format", "text"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    # Logs of a coldsim run: its warm-up, by default.
+    res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
+                              str(tmp_path / "fit")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    m = rep["per_function"]["f"]
+    inv = pd.read_parquet(tmp_path / "run" / "invocations.parquet")
+    counted = inv[(inv["status"] == "served") & (inv["arrival_s"] >= 3600)]
+    assert m["invocations"] == len(counted) == summary["invocations"]
+    assert m["cold_starts"] == int(counted["cold"].sum())
+    assert m["warmup_requests"] == int(((inv["status"] == "served") & (inv["arrival_s"] < 3600)).sum())
+    fitted = load_scenario(tmp_path / "fit" / "scenario.yaml")
+    t0 = rep["t0_epoch_s"] - export.EPOCH_S  # the fit's time 0, in the run's time
+    assert fitted.warmup_s == pytest.approx(3600 - t0)
+    again = simulate(fitted).summary
+    assert again["invocations"] == summary["invocations"]  # the same requests counted
+    # Said explicitly; 0 counts every request; a bad value is exit 2.
+    for value, expected in (("0", len(inv[inv["status"] == "served"])), ("7200", None)):
+        res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
+                                  str(tmp_path / f"fit{value}"), "--warmup-s", value])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        got = json.loads((tmp_path / f"fit{value}" / "fit.json").read_text())
+        if expected is not None:
+            assert got["per_function"]["f"]["invocations"] == expected
+        else:
+            assert got["warmup_s"] == 7200
+    for value in ("-1", "nan", "1e9"):
+        res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
+                                  str(tmp_path / "bad"), "--warmup-s", value])  # fmt: skip
+        assert res.exit_code == 2 and "warm" in res.output, res.output
+    assert not (tmp_path / "bad").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -49,6 +50,14 @@ def logs_fit(
             "of day (hourly) or a daily cosine (diurnal)."
         ),
     ] = "replay",
+    warmup_s: Annotated[
+        float | None,
+        typer.Option(
+            help="Requests in the first this many seconds are replayed but not counted (the "
+            "scenario's warmup_s) [default: 0; for logs written by coldsim logs export, the "
+            "run's warm-up]."
+        ),
+    ] = None,
 ) -> None:
     """Fit a scenario to Lambda's logs: arrivals replayed as observed (or a Poisson process
     fitted to them), handler and init times, memory, and the platform's keep-alive and
@@ -64,8 +73,12 @@ def logs_fit(
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise ScenarioError(f"not found: {', '.join(missing)}")
+        if warmup_s is not None and not (warmup_s >= 0 and math.isfinite(warmup_s)):
+            raise ScenarioError(f"--warmup-s {warmup_s!r}: expected a number of seconds >= 0")
         parsed = read_logs(paths, function)
-        result = fit(parsed, name, arrivals=arrivals)
+        until = _exported_warmup(paths) if warmup_s is None else None
+        result = fit(parsed, name, arrivals=arrivals, warmup_s=warmup_s or 0.0,
+                     warmup_end_epoch_s=until)  # fmt: skip
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
     except ImportError as err:
@@ -125,6 +138,22 @@ def logs_fit(
     _write(out_dir, "logs-fit", fill)
     out_console.print(f"written to {out_dir} (run: coldsim run {out_dir / 'scenario.yaml'})",
                       highlight=False, markup=False)  # fmt: skip
+
+
+def _exported_warmup(paths: list[Path]) -> float | None:
+    """The end of the warm-up (epoch s) of the run whose export a folder holds (its
+    .export.json); None for other logs, or runs exported with different warm-ups."""
+    ends = set()
+    for path in paths:
+        meta = path / ".export.json"
+        if not meta.is_file():
+            return None
+        try:
+            data = json.loads(meta.read_text())
+            ends.add(float(data["epoch_s"]) + float(data["warmup_s"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return ends.pop() if len(ends) == 1 else None
 
 
 def _check_name(option: str, value: str | None, longest: int) -> None:
@@ -210,7 +239,8 @@ def logs_export(
         # Hidden: a folder of logs is read whole by `coldsim logs fit`.
         (tmp / ".export.json").write_text(json.dumps(
             {"run": str(run_dir.resolve()), "epoch_s": epoch_s, "formats": chosen,
-             "reports": len(ev)}, indent=2) + "\n")  # fmt: skip
+             "reports": len(ev), "warmup_s": float(data.get("warmup_s") or 0.0)},
+            indent=2) + "\n")  # fmt: skip
 
     _write(out_dir, "logs", fill)
     out_console.print(f"{len(ev):,} invocations written as {', '.join(chosen)} logs to "

@@ -111,27 +111,39 @@ def scenario_names(logged: list[str]) -> dict[str, str]:
 
 
 def environments(inv: pd.DataFrame, log_end_s: float, young_s: float = YOUNG_S):
-    """Per environment (log stream) and per idle period between and after its requests."""
-    envs, idle = [], []
+    """Per environment (log stream), and per idle period between and after its requests: its
+    kind and bounds on the keep-alive, when it began (`at_s`, epoch s), the file its request
+    was read from, and the load then (`load`: the function's environments seen alive, from
+    their first request to their last). An environment serving requests that overlap (a
+    multi-request run) is idle only while none runs: `concurrency` is the most it ran at once."""
+    envs, parts = [], []
     known = inv[inv["stream"] != ""]
     for f, reqs in known.groupby("function", sort=True):
         colds = np.sort(reqs.loc[reqs["cold"], "arrival_s"].to_numpy())
         for stream, r in reqs.groupby("stream", sort=False):
-            r = r.sort_values("start_s")
+            r = r.sort_values("start_s", kind="stable")
             start, end = r["start_s"].to_numpy(), r["end_s"].to_numpy()
+            busy_until = np.maximum.accumulate(end)  # the requests before each overlap it
             born = r["arrival_s"].iloc[0] if r["cold"].iloc[0] else math.nan
-            last = float(end.max())
+            last = float(busy_until[-1])
             age = last - born
             envs.append({"function": f, "stream": stream, "created_s": born, "last_end_s": last,
-                         "uses": len(r), "age_s": age,
-                         "last_start_s": float(start.max())})  # fmt: skip
+                         "uses": len(r), "age_s": age, "last_start_s": float(start.max()),
+                         "first_start_s": float(start[0]),
+                         "concurrency": _most_at_once(start, end)})  # fmt: skip
             if math.isnan(born):
                 # Not seen from its start: provisioned (never reaped when idle: no evidence
                 # on the keep-alive), or begun before the logs.
                 continue
-            for g in (start[1:] - end[:-1]).tolist():
-                idle.append({"function": f, "stream": stream, "kind": "reused",
-                             "lower_s": max(g, 0.0), "upper_s": math.inf})  # fmt: skip
+            gaps = start[1:] - busy_until[:-1]
+            idle_gap = gaps > 0  # (a request starting while another runs ends no idle period)
+            files = r["file"].to_numpy()
+            n = int(idle_gap.sum())
+            parts.append(pd.DataFrame({
+                "function": f, "stream": stream, "kind": "reused", "lower_s": gaps[idle_gap],
+                "upper_s": np.full(n, math.inf), "next_cold_s": np.full(n, math.nan),
+                "at_s": busy_until[:-1][idle_gap], "file": files[1:][idle_gap],
+            }))  # fmt: skip
             after = colds[colds > last]
             next_cold = float(after[0] - last) if len(after) else math.inf
             if len(after):
@@ -143,10 +155,50 @@ def environments(inv: pd.DataFrame, log_end_s: float, young_s: float = YOUNG_S):
                 # No later cold start: its function's later requests may all have gone to
                 # other environments, so this says nothing about how long it lived.
                 kind, lower, upper = "open", 0.0, math.inf
-            idle.append({"function": f, "stream": stream, "kind": kind, "lower_s": lower,
-                         "upper_s": upper, "next_cold_s": next_cold})  # fmt: skip
-    columns = ["function", "stream", "kind", "lower_s", "upper_s", "next_cold_s"]
-    return pd.DataFrame(envs), pd.DataFrame(idle, columns=columns)
+            parts.append(pd.DataFrame({
+                "function": [f], "stream": stream, "kind": kind, "lower_s": lower,
+                "upper_s": upper, "next_cold_s": next_cold, "at_s": last, "file": files[-1],
+            }))  # fmt: skip
+    columns = ["function", "stream", "kind", "lower_s", "upper_s", "next_cold_s", "at_s",
+               "file", "load"]  # fmt: skip
+    envs = pd.DataFrame(envs)
+    if not parts:
+        return envs, pd.DataFrame(columns=columns)
+    idle = pd.concat(parts, ignore_index=True)
+    idle["load"] = 0
+    for f, e in envs.groupby("function"):
+        rows = (idle["function"] == f).to_numpy()
+        at = idle.loc[rows, "at_s"].to_numpy()
+        firsts, lasts = np.sort(e["first_start_s"].to_numpy()), np.sort(e["last_end_s"].to_numpy())
+        idle.loc[rows, "load"] = (np.searchsorted(firsts, at, "right")
+                                  - np.searchsorted(lasts, at, "left"))  # fmt: skip
+    return envs, idle[columns]
+
+
+def _alone(r: pd.DataFrame) -> np.ndarray:
+    """Per request (in r's order): no other request of its environment ran while it did."""
+    known = (r["stream"] != "").to_numpy()
+    order = np.lexsort((r["start_s"].to_numpy(), r["stream"].to_numpy()))
+    stream = r["stream"].to_numpy()[order]
+    start, end = r["start_s"].to_numpy()[order], r["end_s"].to_numpy()[order]
+    same_prev = np.r_[False, stream[1:] == stream[:-1]]
+    # the latest end among the earlier requests of the same stream
+    busy = pd.Series(end).groupby(stream).cummax().to_numpy()
+    after_prev = ~same_prev | (start >= np.r_[-np.inf, busy[:-1]])
+    before_next = np.r_[~same_prev[1:] | (start[1:] >= end[:-1]), True]
+    alone = np.empty(len(r), dtype=bool)
+    alone[order] = after_prev & before_next
+    return alone & known
+
+
+def _most_at_once(start: np.ndarray, end: np.ndarray) -> int:
+    """The most of these requests running at once (one ending as another starts: not both)."""
+    if len(start) < 2 or (start[1:] >= np.maximum.accumulate(end)[:-1]).all():
+        return 1
+    times = np.concatenate([start, end])
+    steps = np.concatenate([np.ones(len(start)), -np.ones(len(end))])
+    order = np.lexsort((steps, times))  # at one time, ends first
+    return int(np.cumsum(steps[order]).max())
 
 
 @dataclass
@@ -385,10 +437,20 @@ def _runtime_preset(version: str | None, restored: bool, init_seen: bool):
     return runtime, ""
 
 
-def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = "replay") -> Fit:
+def fit(
+    parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = "replay",
+    warmup_s: float = 0.0, warmup_end_epoch_s: float | None = None,
+) -> Fit:  # fmt: skip
     """A scenario with the fitted times and keep-alive, whose arrivals replay the observed ones
     or (arrivals "hourly" or "diurnal") are a Poisson process fitted to them (.arrivals): its
-    time 0 is then the clock hour at or before the first request."""
+    time 0 is then the clock hour at or before the first request.
+
+    Warm-up, as a scenario's `warmup_s`: requests arriving in the first `warmup_s` (from time
+    0; or before `warmup_end_epoch_s`, epoch s, when given) are replayed but not counted. The
+    report's per-function counts (invocations, cold starts, rate) cover the rest, as `coldsim
+    run` of the fitted scenario, which sets the same `warmup_s`, counts them. Handler and init
+    times, and the keep-alive, use every request: warm-up biases counts (every environment
+    starts cold), not those."""
     inv = requests(parsed)
     if inv.empty:
         raise ScenarioError("no invocations in the logs")
@@ -396,7 +458,17 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
     logged_as = {safe: name for name, safe in scenario_names(logged).items()}
     t0 = math.floor(float(inv["arrival_s"].min()))
     log_end = float(inv["end_s"].max())
+    if warmup_end_epoch_s is not None:
+        warmup_s = max(0.0, warmup_end_epoch_s - t0)
+    if not (0.0 <= warmup_s < float(inv["arrival_s"].max()) - t0):
+        raise ScenarioError(
+            f"warm-up {warmup_s!r} s: expected from 0 to less than the logs' span of requests "
+            f"({float(inv['arrival_s'].max()) - t0:,.0f} s from the first)"
+        )
+    counted_from = t0 + warmup_s
+    warnings = list(parsed.warnings)
     envs, idle = environments(inv, log_end, young_s)
+    most = envs.groupby("function")["concurrency"].max().to_dict() if not envs.empty else {}
     keep, shortest_keep = (
         _keep_alive(idle) if not idle.empty else ({"policy": None, "evidence": {}}, None)
     )
@@ -414,7 +486,28 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
         entry: dict[str, Any] = {"name": f, "memory_mb": memory}
         if runtime is not None:
             entry["runtime"] = runtime
-        entry["duration"] = _empirical(r["duration_ms"].to_numpy())
+        at_once = int(most.get(f, 1))
+        if at_once > 1:
+            entry["instance_concurrency"] = at_once
+            warnings.append(
+                f"{f}: one environment (log stream) served up to {at_once} requests at once, "
+                "as on a multi-request platform (Lambda Managed Instances, or logs of a "
+                f"multi-request run): the scenario sets instance_concurrency {at_once}, the "
+                "most seen at once (the platform's limit may be higher)"
+            )
+        durations = r["duration_ms"].to_numpy()
+        if at_once > 1:
+            # Requests sharing an environment share its CPU and run longer (the scenario's
+            # processor sharing): the handler time is that of the requests that ran alone.
+            alone = _alone(r)
+            if alone.sum() >= 30:
+                durations = durations[alone]
+            else:
+                warnings.append(
+                    f"{f}: only {int(alone.sum())} requests ran alone in their environment: "
+                    "the handler time is fitted to all, some slowed by sharing the CPU"
+                )
+        entry["duration"] = _empirical(durations)
         entry["arrivals"] = {"process": "trace", "path": f"arrivals/{f}.csv"}
         if on_demand.any():
             entry["init"] = _empirical(r.loc[on_demand, "init_ms"].to_numpy())
@@ -423,10 +516,13 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
             billed = min(BILLED_RESTORE_MS, float(restore.mean()))  # not in every format
             entry["snapstart"] = {"restore": _empirical(restore), "billed_restore_ms": billed}
         functions.append(entry)
+        counted = r["arrival_s"].to_numpy() >= counted_from
         per_function[f] = {
-            "invocations": int(len(r)),
-            "cold_starts": int(r["cold"].sum()),
-            "cold_start_rate": float(r["cold"].mean()),
+            "invocations": int(counted.sum()),
+            "cold_starts": int(r["cold"].to_numpy()[counted].sum()),
+            "cold_start_rate": float(r["cold"].to_numpy()[counted].mean()) if counted.any()
+            else None,
+            "warmup_requests": int((~counted).sum()),
             "duration_ms_p50": float(r["duration_ms"].median()),
             "init_ms_p50": float(r.loc[on_demand, "init_ms"].median()) if on_demand.any()
             else None,
@@ -437,6 +533,7 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
             "memory_mb": memory,
             "runtime": runtime,  # set in the scenario; None: python3.12, coldsim's default
             "runtime_version": version,  # as logged (the most common), None if not seen
+            "instance_concurrency": at_once,  # the most requests one environment ran at once
         }  # fmt: skip
         if logged_as[f] != f:
             per_function[f]["logged_as"] = logged_as[f]
@@ -453,6 +550,7 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
         fitted = fit_arrivals(observed, t0, duration_s, arrivals)
         shift = t0 - fitted.t0_epoch_s
         observed = {f: t + shift for f, t in observed.items()}
+        warmup_s = warmup_s + shift if warmup_s > 0 else 0.0
         t0, duration_s = fitted.t0_epoch_s, fitted.duration_s
         for entry in functions:
             entry["arrivals"] = fitted.processes[entry["name"]]
@@ -464,9 +562,14 @@ def fit(parsed: Parsed, name: str, young_s: float = YOUNG_S, *, arrivals: str = 
         platform["max_lifetime_s"] = life["max_lifetime_s"]
     scenario = {"name": name, "seed": 0, "duration_s": duration_s, "platform": platform,
                 "functions": functions}  # fmt: skip
+    if warmup_s > 0:
+        scenario = {**dict(list(scenario.items())[:3]), "warmup_s": warmup_s,
+                    **dict(list(scenario.items())[3:])}  # fmt: skip
     report = {
         "t0_epoch_s": t0, "span_s": log_end - t0, "invocations": int(len(inv)),
-        "malformed": parsed.malformed, "warnings": parsed.warnings, "files": parsed.files,
+        "counted_invocations": int((inv["arrival_s"] >= counted_from).sum()),
+        "warmup_s": warmup_s, "malformed": parsed.malformed, "warnings": warnings,
+        "files": parsed.files,
         "keep_alive": keep, "lifetime": life, "per_function": per_function,
     }  # fmt: skip
     if fitted is not None:

@@ -29,6 +29,7 @@ log format (``{"type": "platform.report", ...}``), whatever the envelope.
 - ``status``: "success", "timeout" or "error"
 - ``init_type``: "on-demand", "provisioned-concurrency", "snap-start" (the JSON log format
   says so in the environment's ``platform.initStart``/``initReport``), else ""
+- ``file``: the file it was read from
 
 A REPORT seen twice (same function, stream, request id and time, e.g. a page saved twice) is
 kept once. A value beyond Lambda's limits (`LIMITS`: a 900,000 ms invocation, 128-10,240 MB of
@@ -80,9 +81,9 @@ from ..runtimes import LAMBDA_RUNTIMES
 
 COLUMNS = [
     "function", "stream", "end_s", "request_id", "duration_ms", "billed_ms", "memory_mb",
-    "max_memory_mb", "init_ms", "restore_ms", "status", "init_type",
+    "max_memory_mb", "init_ms", "restore_ms", "status", "init_type", "file",
 ]  # fmt: skip
-_TEXT_COLUMNS = ["function", "stream", "request_id", "status", "init_type"]
+_TEXT_COLUMNS = ["function", "stream", "request_id", "status", "init_type", "file"]
 _NUMBERS = ["duration_ms", "billed_ms", "memory_mb", "max_memory_mb", "init_ms", "restore_ms"]
 
 #: Format names (the values of `Parsed.files`) and what each is.
@@ -212,7 +213,7 @@ def read_logs(paths: Sequence[str | Path] | str | Path, function: str | None = N
             "Duration after the cut would be lost: a cold start read as warm), e.g. "
             + "; ".join(sink.cut_examples)
         )
-    table = table.drop(columns=["file", "where"])
+    table = table.drop(columns=["where"])
     return Parsed(table, sink.malformed, sink.examples, formats, _runtimes(sink.runtimes),
                   warnings)  # fmt: skip
 
@@ -928,21 +929,21 @@ def _table(sink: _Sink) -> pd.DataFrame:
         rows = {"function": sink.functions, "stream": sink.streams, "end_s": numbers[:, 0]}
         rows |= {"request_id": sink.request_ids, "status": sink.statuses, "init_type": ""}
         rows |= {c: numbers[:, 1 + i] for i, c in enumerate(_NUMBERS)}
-        rows |= {"file": sink.files, "where": sink.wheres}
+        rows |= {"file": sink.files, "where": sink.wheres}  # fmt: skip
         parts = [pd.DataFrame(rows)[_WITH_PLACE], *parts]
     if not parts:
         return pd.DataFrame(columns=_WITH_PLACE)
     table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     table = table.astype({c: (str if c in _TEXT_COLUMNS else float) for c in COLUMNS})
     table["where"] = table["where"].astype(str)
-    table = table.drop_duplicates(COLUMNS, ignore_index=True)
+    table = table.drop_duplicates([c for c in COLUMNS if c != "file"], ignore_index=True)
     table, sink.repeated = _duplicates(table)
     _mark_timeouts(table, sink.timeouts)
     _attach_init_types(table, sink.inits)
     return table.sort_values(["function", "end_s"], kind="stable", ignore_index=True)
 
 
-_WITH_PLACE = [*COLUMNS, "file", "where"]
+_WITH_PLACE = [*COLUMNS, "where"]
 
 
 def _duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
