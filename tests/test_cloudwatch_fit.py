@@ -98,7 +98,7 @@ def test_export_then_fit_from_the_command_line(tmp_path):
     res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
                               str(tmp_path / "fit"), "--name", "again"])  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert '"policy": "fixed"' in res.output
+    assert "keep-alive: fixed " in res.output and "(95% interval " in res.output
     for name in ("scenario.yaml", "fit.json", "fit.png", "arrivals/f.csv"):
         assert (tmp_path / "fit" / name).is_file()
     fitted = load_scenario(tmp_path / "fit" / "scenario.yaml")

@@ -100,9 +100,9 @@ def logs_fit(
     ev = keep.get("evidence", {})
     life = rep["lifetime"].get("max_lifetime_s")
     out_console.print(
-        f"keep-alive: {json.dumps(keep['policy']) if keep['policy'] else 'not estimated'} "
-        f"(from {ev.get('reused', 0):,} reuse gaps, {ev.get('ended', 0):,} environments seen "
-        f"to end); lifetime: {json.dumps(life) if life else 'not estimated'}"
+        f"keep-alive: {keep['summary']} (from {ev.get('reused', 0):,} reuse gaps, "
+        f"{ev.get('ended', 0):,} environments seen to end); lifetime: "
+        f"{json.dumps(life) if life else 'not estimated'}"
         + (f"; note: {keep['note']}" if keep.get("note") else ""),
         highlight=False, markup=False,
     )  # fmt: skip
@@ -113,7 +113,8 @@ def logs_fit(
         for example in parsed.examples:
             out_console.print(f"  {escape(example)}", highlight=False)
     for warning in rep["warnings"]:
-        out_console.print(f"warning: {warning}", highlight=False, markup=False)
+        if warning != keep.get("consistency", {}).get("note"):  # (printed with the keep-alive)
+            out_console.print(f"warning: {warning}", highlight=False, markup=False)
     fig = fit_figure(result, parsed)
 
     def fill(tmp: Path) -> None:
@@ -129,6 +130,11 @@ def logs_fit(
             header = (f"# Fitted by coldsim logs fit to {rep['invocations']:,} invocations, "
                       f"arrivals a fitted {arrivals} Poisson process; time 0 is {when}. "
                       "See fit.json.\n")  # fmt: skip
+        if "sweep" in result.scenario:
+            header += (
+                "# The logs do not pin the keep-alive down to one value: the sweep block "
+                "spans what they allow (coldsim sweep runs it). See fit.json.\n"
+            )
         (tmp / "scenario.yaml").write_text(
             header + yaml.safe_dump(result.scenario, sort_keys=False)
         )

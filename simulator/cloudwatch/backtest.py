@@ -36,9 +36,7 @@ def replay_scenario(scenario: dict[str, Any], fitted: Fit, folder: Path) -> dict
         if f["name"] not in fitted.arrivals:
             continue  # not in the logs: nothing to compare
         path = folder / f"{f['name']}.csv"
-        path.write_text(
-            "timestamp_s\n" + "".join(f"{t:.6f}\n" for t in fitted.arrivals[f["name"]])
-        )
+        path.write_text("timestamp_s\n" + "".join(f"{t:.6f}\n" for t in fitted.arrivals[f["name"]]))
         functions.append({**f, "arrivals": {"process": "trace", "path": str(path)}})
     span = max(float(t.max()) for t in fitted.arrivals.values()) + 1.0
     data.update(functions=functions, duration_s=float(np.ceil(span)), warmup_s=0.0, sweep=None)

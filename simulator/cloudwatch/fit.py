@@ -44,6 +44,7 @@ from ..errors import ScenarioError
 from ..runtimes import DEFAULT_RUNTIME, LAMBDA_RUNTIMES
 from ..scenario.schema import NAME_PATTERN
 from ..scenario.snapstart import BILLED_RESTORE_MS, SUPPORTED, priced
+from . import consistency
 from .parse import Parsed, runtime_name
 
 #: Percentiles kept of empirical distributions (0, 1, ..., 100).
@@ -317,6 +318,222 @@ def _keep_alive(idle: pd.DataFrame) -> tuple[dict[str, Any], float | None]:
     return out, float(est.left[est.at(5)])
 
 
+#: Bootstrap replicates (resampling environments) behind the keep-alive's intervals.
+BOOTSTRAP = 200
+#: A value is printed (and fixed) only when its 95% interval spans at most this share of it.
+PINNED = 0.10
+
+
+def _use(idle: pd.DataFrame) -> pd.DataFrame:
+    return idle[idle["kind"].isin(["reused", "ended"])]
+
+
+def _estimate(use: pd.DataFrame, weights: np.ndarray | None = None) -> _Turnbull:
+    """Turnbull's estimate of the keep-alive from reuses and ends: lifelines', or with
+    `weights` (a bootstrap replicate: each row as often as its environment) one_sided's."""
+    lower, upper = use["lower_s"].to_numpy(dtype=float), use["upper_s"].to_numpy(dtype=float)
+    if weights is None:
+        return _turnbull(lower, upper, (use["kind"] != "reused").to_numpy())
+    reused = (use["kind"] == "reused").to_numpy()
+    keep = weights > 0
+    return one_sided(lower[keep & reused], weights[keep & reused],
+                     upper[keep & ~reused], weights[keep & ~reused])  # fmt: skip
+
+
+def one_sided(
+    above: np.ndarray, w_above: np.ndarray, below: np.ndarray, w_below: np.ndarray,
+    tol: float = 1e-6, max_iter: int = 20_000,
+) -> _Turnbull:  # fmt: skip
+    """Turnbull's estimate from observations bounded on one side each: K > above (weights
+    w_above) and K < below (w_below), by the self-consistency (EM) iteration on its innermost
+    intervals, each step in O(n) with cumulative sums. lifelines' general interval-censored
+    EM takes seconds on a random keep-alive's evidence, and the bootstrap runs hundreds; on
+    the same data both reach the same estimate (tests/test_cloudwatch_fit.py). Bounds are
+    taken to 10 ms, as _turnbull does."""
+    if len(below) and len(above):  # (as _turnbull: the short reuses, as their longest)
+        short = above < below.min()
+        if short.sum() > 1:
+            longest = above[short].max()
+            above, w_above = np.r_[above[~short], longest], np.r_[w_above[~short], 1.0]
+    a, wa = np.unique(np.round(np.maximum(above, 0.0), 2), return_inverse=True)
+    wa = np.bincount(wa, weights=w_above, minlength=len(a))
+    b, wb = np.unique(np.round(below, 2), return_inverse=True)
+    wb = np.bincount(wb, weights=w_below, minlength=len(b))
+    # Innermost intervals: a left end (0, or a reuse's gap) followed by a right end (an end's
+    # bound, or inf for reuses) in the sorted ends; at one value, left ends first.
+    lefts = np.r_[0.0, a] if len(b) else a
+    rights = np.r_[b, np.inf] if len(a) else b
+    values = np.r_[lefts, rights]
+    kinds = np.r_[np.zeros(len(lefts)), np.ones(len(rights))]
+    order = np.lexsort((kinds, values))
+    values, kinds = values[order], kinds[order]
+    starts = np.flatnonzero((kinds[:-1] == 0) & (kinds[1:] == 1))
+    left, right = values[starts], values[starts + 1]
+    m, total = len(left), wa.sum() + wb.sum()
+    # Interval k lies within "K > a_i" iff left_k >= a_i; within "K < b_j" iff right_k <= b_j.
+    first_above = np.searchsorted(left, a, "left")  # intervals first_above.. are in obs i
+    last_below = np.searchsorted(right, b, "right")  # intervals ..last_below-1 are in obs j
+    p = np.full(m, 1.0 / m)
+    loglik = -np.inf
+    tail, head = np.zeros(m + 1), np.zeros(m + 1)
+    for _ in range(max_iter):
+        np.cumsum(p[::-1], out=tail[m - 1 :: -1])  # tail[k] = sum of p[k:]
+        np.cumsum(p, out=head[1:])  # head[k] = sum of p[:k]
+        d_above, d_below = tail[first_above], head[last_below]
+        new = (wa @ np.log(d_above) + wb @ np.log(d_below)) / total
+        # Each interval's share of each observation it lies in, summed.
+        from_above = np.cumsum(np.bincount(first_above, weights=wa / d_above, minlength=m + 1))
+        from_below = np.cumsum(np.bincount(last_below, weights=wb / d_below,
+                                           minlength=m + 1)[::-1])[::-1]  # fmt: skip
+        p = p * (from_above[:m] + from_below[1:]) / total
+        if new - loglik < tol:
+            break
+        loglik = new
+    mid = np.where(np.isfinite(right), (left + right) / 2, left)
+    return _Turnbull(left, right, mid, p / p.sum())
+
+
+def intervals(idle: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
+    """95% intervals of the keep-alive's 5th, 50th and 95th percentiles: the 2.5th percentile
+    of the left ends, and the 97.5th of the right ends, of the Turnbull intervals holding
+    them, over BOOTSTRAP replicates that resample environments (each with all its idle
+    periods). They hold both what the data leave open (Turnbull's intervals' extent) and how
+    the estimate varies with the environments seen. An upper end is None when replicates
+    without an end seen leave it unbounded."""
+    use = _use(idle)
+    codes, uniques = pd.factorize(use["function"].astype(str) + "\0" + use["stream"].astype(str))
+    ended = (use["kind"] == "ended").to_numpy()
+    rng = np.random.default_rng(seed)
+    lefts, rights = {p: [] for p in (5, 50, 95)}, {p: [] for p in (5, 50, 95)}
+    for _ in range(BOOTSTRAP):
+        weights = np.bincount(rng.integers(0, len(uniques), len(uniques)),
+                              minlength=len(uniques))[codes]  # fmt: skip
+        # (no end seen: nothing bounds it from above)
+        est = _estimate(use, weights) if (weights[ended] > 0).any() else None
+        for p in lefts:
+            i = est.at(p) if est is not None else None
+            lefts[p].append(float(est.left[i]) if est is not None else 0.0)
+            rights[p].append(float(est.right[i]) if est is not None else math.inf)
+    out = {}
+    for p in lefts:
+        low = float(np.quantile(lefts[p], 0.025, method="lower"))
+        high = float(np.quantile(rights[p], 0.975, method="higher"))
+        out[str(p)] = [round(low, 1), round(high, 1) if math.isfinite(high) else None]
+    return out
+
+
+def _pinned(interval: list, value: float) -> bool:
+    low, high = interval
+    return high is not None and high - low <= PINNED * value
+
+
+def describe(rows: pd.DataFrame) -> dict[str, Any]:
+    """A group's evidence in words ("640 s", "575-1,574 s", "reused after up to 1,523 s"),
+    its estimate's 5-95% extent (low_s, high_s: None when unbounded) and policy (None without
+    an end seen)."""
+    reused = rows.loc[rows["kind"] == "reused", "lower_s"]
+    longest = float(reused.max()) if len(reused) else None
+    after = f"reused after up to {longest:,.0f} s" if longest is not None else ""
+    if not (rows["kind"] == "ended").any():
+        return {"text": f"{after} (no end seen)", "low_s": longest, "high_s": None,
+                "policy": None, "longest_reuse_s": longest}  # fmt: skip
+    est = _estimate(rows, np.ones(len(rows), dtype=int))
+    value = est.fixed_or_uniform()
+    low, high = float(est.left[est.at(5)]), float(est.right[est.at(95)])
+    if isinstance(value, dict):
+        text, policy = f"{value['low_s']:,.0f}-{value['high_s']:,.0f} s", {
+            "policy": "random", "idle_s": value}  # fmt: skip
+    else:
+        text, policy = f"{value:,.0f} s", {"policy": "fixed", "idle_s": value}
+    return {"text": text + (f" ({after})" if after else ""), "low_s": round(low, 1),
+            "high_s": round(high, 1) if math.isfinite(high) else None, "policy": policy,
+            "longest_reuse_s": longest}  # fmt: skip
+
+
+def _sweep_values(low: float, high: float, n: int = 5) -> list[float]:
+    return sorted({round(float(v), 1) for v in np.linspace(low, high, n)})
+
+
+def keep_alive_scenario(keep: dict[str, Any]) -> tuple[dict | None, dict | None, str]:
+    """The scenario's keep-alive, its `sweep:` block (None: none) and what the printed line
+    says of them, from the estimate, its intervals and the consistency check."""
+    policy = keep["policy"]
+    if policy is None:
+        return None, None, "not estimated"
+    iv = keep["interval_s"]
+    check = keep.get("consistency", {"consistent": True})
+    if not check["consistent"]:
+        flagged = [t for t in check["splits"] if t["disagree"]]
+        load = next((t for t in flagged if t["by"] == "load"), None)
+        groups = [g for t in flagged for g in t["groups"]]
+        if load is not None and len(flagged) == 1 and all(g["policy"] for g in load["groups"]):
+            quiet, busy = load["groups"]  # (named "busy ..." and "quiet ...": sorted so)
+            if quiet["name"].startswith("busy"):
+                quiet, busy = busy, quiet
+            if busy["low_s"] > quiet["low_s"]:
+                chosen = {"policy": "load", "quiet_idle_s": quiet["policy"]["idle_s"],
+                          "busy_idle_s": busy["policy"]["idle_s"],
+                          "busy_from": load["busy_from"]}  # fmt: skip
+                high = busy["high_s"] or busy["longest_reuse_s"]
+                sweep = {"grid": {"platform.keep_alive.busy_idle_s":
+                                  _sweep_values(busy["low_s"], high)}}  # fmt: skip
+                return (
+                    chosen,
+                    sweep,
+                    (
+                        f"load-dependent: {check['note']}; the scenario keeps environments "
+                        f"by load (policy load, busy from {load['busy_from']} environments) "
+                        f"and sweeps busy_idle_s over {busy['low_s']:,.0f}-{high:,.0f} s"
+                    ),
+                )
+        lows = [g["low_s"] for g in groups if g["low_s"] is not None]
+        highs = [g["high_s"] or g["longest_reuse_s"] for g in groups]
+        low, high = min(lows), max(h for h in highs if h is not None)
+        values = _sweep_values(low, high)
+        chosen = {"policy": "fixed", "idle_s": values[len(values) // 2]}
+        return (
+            chosen,
+            {"grid": {"platform.keep_alive.idle_s": values}},
+            (
+                f"not one value: {check['note']}; the scenario sweeps idle_s over "
+                f"{low:,.0f}-{high:,.0f} s (run it with coldsim sweep)"
+            ),
+        )
+    if policy["policy"] == "fixed":
+        value = policy["idle_s"]
+        low, high = iv["50"]
+        if _pinned(iv["50"], value):
+            return policy, None, f"fixed {value:,.1f} s (95% interval {low:,.1f}-{high:,.1f} s)"
+        if high is None:
+            return (
+                policy,
+                None,
+                (
+                    f"fixed, not pinned down: at least {low:,.0f} s, unbounded above in the "
+                    "95% interval (weak evidence)"
+                ),
+            )
+        return (
+            policy,
+            {"grid": {"platform.keep_alive.idle_s": _sweep_values(low, high)}},
+            (
+                f"fixed, not pinned down: somewhere in {low:,.0f}-{high:,.0f} s (95% interval; "
+                "weak evidence); the scenario sweeps idle_s over it"
+            ),
+        )
+    d = policy["idle_s"]
+    (l5, h5), (l95, h95) = iv["5"], iv["95"]
+    top = f"{h95:,.0f}" if h95 is not None else "unbounded"
+    return (
+        policy,
+        None,
+        (
+            f"uniform {d['low_s']:,.0f}-{d['high_s']:,.0f} s (95% intervals: 5th percentile "
+            f"{l5:,.0f}-{h5:,.0f} s, 95th {l95:,.0f}-{top} s)"
+        ),
+    )
+
+
 #: Recycled environments needed before the recycling lifetime is estimated.
 MIN_RECYCLED = 10
 
@@ -472,6 +689,15 @@ def fit(
     keep, shortest_keep = (
         _keep_alive(idle) if not idle.empty else ({"policy": None, "evidence": {}}, None)
     )
+    if keep["policy"] is not None:
+        keep["interval_s"] = intervals(idle)
+        keep["consistency"] = consistency.check(idle, describe)
+    keep_policy, sweep, keep["summary"] = keep_alive_scenario(keep)
+    if keep_policy is not None and keep_policy != keep["policy"]:
+        keep["fitted_as_one"] = keep["policy"]  # the pooled estimate, which it replaces
+        keep["policy"] = keep_policy
+    if not keep.get("consistency", {"consistent": True})["consistent"]:
+        warnings.append(keep["consistency"]["note"])
     life = lifetime(envs, idle, shortest_keep) if not envs.empty else {"max_lifetime_s": None}
     functions, observed, per_function = [], {}, {}
     for f, r in inv.groupby("function", sort=True):
@@ -562,6 +788,8 @@ def fit(
         platform["max_lifetime_s"] = life["max_lifetime_s"]
     scenario = {"name": name, "seed": 0, "duration_s": duration_s, "platform": platform,
                 "functions": functions}  # fmt: skip
+    if sweep is not None:
+        scenario["sweep"] = sweep
     if warmup_s > 0:
         scenario = {**dict(list(scenario.items())[:3]), "warmup_s": warmup_s,
                     **dict(list(scenario.items())[3:])}  # fmt: skip

@@ -301,12 +301,15 @@ class Engine:
     def _start(self, policy, label: str, *args) -> None:
         """policy.start(*args), with a context as `ctx` if its start takes one (then its
         `tick`, if it has one and a `tick_s`, is scheduled)."""
-        if policy.builtin() or "ctx" not in inspect.signature(policy.start).parameters:
+        if "ctx" not in inspect.signature(policy.start).parameters:
             policy.start(*args)
             return
         ctx = self._context_for(label)
         self._moments[id(policy)] = ctx
-        guarded(policy, "start", partial(policy.start, ctx=ctx))(*args)
+        if policy.builtin():  # (the load keep-alive: trusted, unguarded)
+            policy.start(*args, ctx=ctx)
+        else:
+            guarded(policy, "start", partial(policy.start, ctx=ctx))(*args)
         self._ticks(policy, ctx, label)
 
     def _context_for(self, label: str) -> Context:
