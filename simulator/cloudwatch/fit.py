@@ -523,6 +523,17 @@ def keep_alive_scenario(keep: dict[str, Any]) -> tuple[dict | None, dict | None,
         )
     d = policy["idle_s"]
     (l5, h5), (l95, h95) = iv["5"], iv["95"]
+    median = keep["quantiles_s"][50]
+    if h95 is not None and not (_pinned(iv["5"], median) and _pinned(iv["95"], median)):
+        return (
+            policy,
+            {"grid": {"platform.keep_alive.idle_s": _sweep_values(l5, h95)}},
+            (
+                f"uniform, not pinned down: between {l5:,.0f} and {h95:,.0f} s (the 95% "
+                "intervals of its 5th and 95th percentiles; weak evidence); the scenario sweeps "
+                "idle_s over it"
+            ),
+        )
     top = f"{h95:,.0f}" if h95 is not None else "unbounded"
     return (
         policy,

@@ -239,8 +239,8 @@ class Engine:
             self.keep_alive.append(policy)
         #: Per function: the keep-alive window of an instance going idle, window(end_s, iid).
         self._window_of = [
-            policy.keep_alive_s if policy.builtin()
-            else self._at_moment(policy, checked(policy, f.name))
+            self._at_moment(policy, policy.keep_alive_s if policy.builtin()
+                            else checked(policy, f.name))  # (a built-in without ctx: as is)
             for f, policy in zip(sc.functions, self.keep_alive, strict=True)
         ]  # fmt: skip
         self.retry = platform.async_retry
