@@ -104,8 +104,17 @@ def load_logs(tmp_path, days=3):
     return read_logs([tmp_path / "logs" / "text"])
 
 
+def idle_panel_labels(got, parsed):
+    from coldsim.cloudwatch.figures import fit_figure
+
+    fig = fit_figure(got, parsed)
+    ax = next(a for a in fig.axes if a.get_title().startswith("Idle gaps"))
+    return [t.get_text() for t in ax.get_legend().get_texts()][2:]  # after the two histograms
+
+
 def test_a_load_dependent_keep_alive_is_flagged_and_fitted_by_load(tmp_path):
-    got = fit(load_logs(tmp_path), "fitted")
+    parsed = load_logs(tmp_path)
+    got = fit(parsed, "fitted")
     keep = got.report["keep_alive"]
     check = keep["consistency"]
     assert not check["consistent"]
@@ -130,6 +139,9 @@ def test_a_load_dependent_keep_alive_is_flagged_and_fitted_by_load(tmp_path):
     data = {**got.scenario, "functions": [{**f, "arrivals": arrivals}
                                           for f in got.scenario["functions"]]}  # fmt: skip
     assert parse_scenario(data).platform.keep_alive.policy == "load"
+    labels = idle_panel_labels(got, parsed)  # fit.png: each of the two keep-alives
+    assert [label.split(":")[0] for label in labels] == ["keep-alive when quiet",
+                                                         "keep-alive when busy"]  # fmt: skip
 
 
 def test_logs_of_two_platforms_disagree_by_file_and_the_scenario_sweeps_both(tmp_path):
@@ -147,7 +159,8 @@ def test_logs_of_two_platforms_disagree_by_file_and_the_scenario_sweeps_both(tmp
         res = simulate(sc)
         ev = export.events(res.invocations, res.instances, {name: 128}, name)
         export.write(ev, tmp_path, ["text"])
-    got = fit(read_logs([tmp_path / "text"]), "fitted")
+    parsed = read_logs([tmp_path / "text"])
+    got = fit(parsed, "fitted")
     check = got.report["keep_alive"]["consistency"]
     assert not check["consistent"]
     by_file = next(t for t in check["splits"] if t["by"] == "file")
@@ -157,6 +170,9 @@ def test_logs_of_two_platforms_disagree_by_file_and_the_scenario_sweeps_both(tmp
     values = got.scenario["sweep"]["grid"]["platform.keep_alive.idle_s"]
     assert values[0] <= 600 * 1.02 and values[-1] >= 1200 * 0.98
     assert got.report["keep_alive"]["summary"].startswith("not one value: ")
+    low, high = values[0], values[-1]
+    assert idle_panel_labels(got, parsed) == [
+        f"one keep-alive does not explain the logs: swept over {low:,.0f}-{high:,.0f} s"]
 
 
 def test_the_one_sided_em_reaches_lifelines_estimate():

@@ -76,10 +76,50 @@ def test_a_random_keep_alives_range_is_fitted_back(tmp_path):
     run_and_export(tmp_path, {"policy": "random", "idle_s": {"dist": "uniform", "low_s": 300,
                                                               "high_s": 420}},
                    ["text"], days=4)  # fmt: skip
-    keep = fit(read_logs([tmp_path / "text"]), "fitted").scenario["platform"]["keep_alive"]
+    parsed = read_logs([tmp_path / "text"])
+    got = fit(parsed, "fitted")
+    keep = got.scenario["platform"]["keep_alive"]
     assert keep["policy"] == "random"
     assert keep["idle_s"]["low_s"] == pytest.approx(300, rel=0.10)
     assert keep["idle_s"]["high_s"] == pytest.approx(420, rel=0.10)
+    # fit.png shades the fitted range, as the printed line gives it (it once said "388-388 s"
+    # for a fitted 320-456 s).
+    low, high = keep["idle_s"]["low_s"], keep["idle_s"]["high_s"]
+    label = f"keep-alive uniform {low:,.0f}-{high:,.0f} s"
+    assert got.report["keep_alive"]["summary"].startswith(f"uniform {low:,.0f}-{high:,.0f} s")
+    assert idle_panel_labels(got, parsed) == [label]
+
+
+def idle_panel_labels(got, parsed):
+    from coldsim.cloudwatch.figures import fit_figure
+
+    fig = fit_figure(got, parsed)
+    ax = next(a for a in fig.axes if a.get_title().startswith("Idle gaps"))
+    return [t.get_text() for t in ax.get_legend().get_texts()][2:]  # after the two histograms
+
+
+def test_fit_png_shows_snapstart_restores_and_the_pinned_keep_alive(tmp_path):
+    from coldsim.cloudwatch.figures import fit_figure
+
+    report = (
+        "REPORT RequestId: r{}\tDuration: 26.63 ms\tBilled Duration: 354 ms\tMemory Size: 512 MB"
+        "\tRestore Duration: 326.96 ms\tBilled Restore Duration: 327 ms\t"
+    )
+    warm = "REPORT RequestId: w{}\tDuration: 3.10 ms\tBilled Duration: 4 ms\tMemory Size: 512 MB\t"
+    lines = [f"2024-05-01T12:00:0{i}.000Z s{i} {report.format(i)}" for i in range(3)]
+    lines += [f"2024-05-01T12:01:0{i}.000Z s{i} {warm.format(i)}" for i in range(3)]
+    (tmp_path / "ledger.log").write_text("\n".join(lines) + "\n")
+    parsed = read_logs([tmp_path / "ledger.log"])
+    fig = fit_figure(fit(parsed, "fitted"), parsed)
+    titles = [a.get_title() for a in fig.axes]
+    assert "Handler and start times (6 invocations, 3 cold: 3 restored)" in titles
+    # A pinned-down fixed keep-alive: its value and interval, as printed.
+    run_and_export(tmp_path / "fixed", {"policy": "fixed", "idle_s": 600}, ["text"], days=1)
+    parsed = read_logs([tmp_path / "fixed" / "text"])
+    got = fit(parsed, "fitted")
+    keep = got.report["keep_alive"]
+    assert keep["summary"].startswith("fixed ")
+    assert idle_panel_labels(got, parsed) == [f"keep-alive {keep['summary']}"]
 
 
 def test_export_then_fit_from_the_command_line(tmp_path):

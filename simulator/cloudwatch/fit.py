@@ -704,6 +704,8 @@ def fit(
         keep["interval_s"] = intervals(idle)
         keep["consistency"] = consistency.check(idle, describe)
     keep_policy, sweep, keep["summary"] = keep_alive_scenario(keep)
+    if sweep is not None:
+        keep["sweep_grid"] = sweep["grid"]
     if keep_policy is not None and keep_policy != keep["policy"]:
         keep["fitted_as_one"] = keep["policy"]  # the pooled estimate, which it replaces
         keep["policy"] = keep_policy
