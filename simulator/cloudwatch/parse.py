@@ -146,8 +146,8 @@ _INSIGHTS_META = ["@timestamp", "@logStream", "@log", "@type", "@message"]
 _TRAILER = re.compile(r"(?:[A-Za-z][A-Za-z ]*:[ \t]*\S+[ \t]*)*")
 #: column -> (least, most) Lambda allows: an invocation runs at most 15 minutes, and an init
 #: (with provisioned concurrency or SnapStart) as long; Billed Duration adds the init to the
-#: invocation since August 2025; memory is 128-10,240 MB [sources: aws-timeout,
-#: aws-memory-cpu, aws-init-billing].
+#: invocation since August 2025; memory is 128-10,240 MB
+#: [sources: aws-timeout, aws-memory-cpu, aws-init-billing].
 LIMITS = {
     "duration_ms": (0.0, 900_000.0), "billed_ms": (0.0, 1_800_000.0),
     "memory_mb": (128.0, 10_240.0), "max_memory_mb": (0.0, 10_240.0),
