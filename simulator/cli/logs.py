@@ -147,12 +147,15 @@ def logs_fit(
 
 
 def _exported_warmup(paths: list[Path]) -> float | None:
-    """The end of the warm-up (epoch s) of the run whose export a folder holds (its
-    .export.json); None for other logs, or runs exported with different warm-ups."""
+    """The end of the warm-up (epoch s) of the run whose export holds every path (the
+    .export.json of the export's folder: the path, or its parent, as in run-logs/text); None
+    for other logs, or runs exported with different warm-ups."""
     ends = set()
     for path in paths:
-        meta = path / ".export.json"
-        if not meta.is_file():
+        folder = path if path.is_dir() else path.parent
+        meta = next((m for m in (folder / ".export.json", folder.parent / ".export.json")
+                     if m.is_file()), None)  # fmt: skip
+        if meta is None:
             return None
         try:
             data = json.loads(meta.read_text())
