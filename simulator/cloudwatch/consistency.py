@@ -6,7 +6,9 @@ it from below; environments seen to end, bounding it from above) is split three 
 - by day (UTC, of the moment each idle period began);
 - by load: the number of its function's environments seen alive (between their first and
   last requests) as the idle period began, split at the median of the informative
-  observations: "quiet" at or below it, "busy" above.
+  observations: "quiet" at or below it, "busy" above. (The platform also holds environments
+  idle since their last request, so its own count is higher: a `busy_from` fitted from
+  this one is a low estimate.)
 
 Each split is tested by a likelihood-ratio test: a log-normal keep-alive fitted to the
 interval-censored evidence of each group (a reuse after g: P(K > g); an end seen within u:

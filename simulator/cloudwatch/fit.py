@@ -348,7 +348,7 @@ def one_sided(
     w_above) and K < below (w_below), by the self-consistency (EM) iteration on its innermost
     intervals, each step in O(n) with cumulative sums. lifelines' general interval-censored
     EM takes seconds on a random keep-alive's evidence, and the bootstrap runs hundreds; on
-    the same data both reach the same estimate (tests/test_cloudwatch_fit.py). Bounds are
+    the same data both reach the same estimate (tests/test_cloudwatch_consistency.py). Bounds are
     taken to 10 ms, as _turnbull does."""
     if len(below) and len(above):  # (as _turnbull: the short reuses, as their longest)
         short = above < below.min()
