@@ -139,6 +139,8 @@ def test_export_then_fit_from_the_command_line(tmp_path):
                               str(tmp_path / "fit"), "--name", "again"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "keep-alive: fixed " in res.output and "(95% interval " in res.output
+    summary = json.loads((tmp_path / "fit" / "fit.json").read_text())["keep_alive"]["summary"]
+    assert f"keep-alive: {summary} (from " in res.output  # the printed line is fit.json's
     for name in ("scenario.yaml", "fit.json", "fit.png", "arrivals/f.csv"):
         assert (tmp_path / "fit" / name).is_file()
     fitted = load_scenario(tmp_path / "fit" / "scenario.yaml")
@@ -409,6 +411,11 @@ def test_warm_up_requests_are_replayed_but_not_counted(tmp_path):
     assert fitted.warmup_s == pytest.approx(3600 - t0)
     again = simulate(fitted).summary
     assert again["invocations"] == summary["invocations"]  # the same requests counted
+    # One format's subfolder of the export: the same warm-up.
+    res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs" / "text"), "--out",
+                              str(tmp_path / "fit-text")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "fit-text" / "fit.json").read_text())["warmup_s"] == rep["warmup_s"]
     # Said explicitly; 0 counts every request; a bad value is exit 2.
     for value, expected in (("0", len(inv[inv["status"] == "served"])), ("7200", None)):
         res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
