@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from coldsim import parse_scenario, simulate
 from coldsim.cloudwatch import export
-from coldsim.cloudwatch.fit import _turnbull, fit, one_sided
+from coldsim.cloudwatch.fit import _turnbull, fit, npmle
 from coldsim.cloudwatch.parse import read_logs
 
 pytest.importorskip("lifelines")
@@ -175,9 +175,10 @@ def test_logs_of_two_platforms_disagree_by_file_and_the_scenario_sweeps_both(tmp
         f"one keep-alive does not explain the logs: swept over {low:,.0f}-{high:,.0f} s"]
 
 
-def test_the_one_sided_em_reaches_lifelines_estimate():
-    """Reuses (K > gap) and ends (K < next cold start) of a uniform 300-420 s keep-alive: the
-    bootstrap's EM and lifelines' give the same intervals and quantiles."""
+def test_the_bootstraps_em_reaches_lifelines_estimate():
+    """Reuses (K > gap) and ends (K < next cold start) of a uniform 300-420 s keep-alive, and
+    interval-censored ages of recycled environments: the bootstrap's EM and lifelines' give
+    the same intervals and quantiles."""
     rng = np.random.default_rng(3)
     keep = rng.uniform(300, 420, 400)
     gaps = rng.uniform(0, 600, 400)
@@ -185,16 +186,26 @@ def test_the_one_sided_em_reaches_lifelines_estimate():
     ends = keep + rng.exponential(60, 400)
     lower = np.where(reused, gaps, 0.0)
     upper = np.where(reused, np.inf, ends)
-    ours = one_sided(lower[reused], np.ones(reused.sum()), upper[~reused], np.ones((~reused).sum()))
+    ours = npmle(lower, upper, np.ones(400), ~reused)
     theirs = _turnbull(lower, upper, ~reused, tol=1e-8)
     for p in (5, 25, 50, 75, 95):
         assert ours.left[ours.at(p)] == pytest.approx(theirs.left[theirs.at(p)], abs=0.02)
         assert ours.right[ours.at(p)] == pytest.approx(theirs.right[theirs.at(p)], abs=0.02)
-    # Weights count observations: doubling each is the same estimate (but for the short
-    # reuses, kept as their longest once, and the EM's stopping point).
-    twice = one_sided(lower[reused], np.full(reused.sum(), 2.0), upper[~reused],
-                      np.full((~reused).sum(), 2.0))  # fmt: skip
+    # Weights count observations: doubling each is the same estimate (but for the EM's
+    # stopping point).
+    twice = npmle(lower, upper, np.full(400, 2.0), ~reused)
     np.testing.assert_allclose(twice.probs, ours.probs, atol=1e-4)
+    # Intervals with both ends finite (recycled between two ages), and right-censored ones.
+    life = rng.uniform(6000, 8000, 300)
+    seen = rng.uniform(0, 9000, 300)
+    recycled = seen > life
+    lower = np.where(recycled, life - rng.uniform(0, 500, 300), seen)
+    upper = np.where(recycled, life + rng.uniform(0, 500, 300), np.inf)
+    ours = npmle(lower, upper, np.ones(300), recycled)
+    theirs = _turnbull(lower, upper, recycled, tol=1e-8)
+    for p in (5, 50, 95):
+        assert ours.left[ours.at(p)] == pytest.approx(theirs.left[theirs.at(p)], abs=0.02)
+        assert ours.right[ours.at(p)] == pytest.approx(theirs.right[theirs.at(p)], abs=0.02)
 
 
 def test_the_load_keep_alive_by_hand():

@@ -98,11 +98,10 @@ def logs_fit(
         if m.get("note"):
             out_console.print(f"{f}: note: {m['note']}", highlight=False, markup=False)
     ev = keep.get("evidence", {})
-    life = rep["lifetime"].get("max_lifetime_s")
     out_console.print(
         f"keep-alive: {keep['summary']} (from {ev.get('reused', 0):,} reuse gaps, "
         f"{ev.get('ended', 0):,} environments seen to end); lifetime: "
-        f"{json.dumps(life) if life else 'not estimated'}"
+        f"{rep['lifetime'].get('summary', 'not estimated')}"
         + (f"; note: {keep['note']}" if keep.get("note") else ""),
         highlight=False, markup=False,
     )  # fmt: skip

@@ -330,62 +330,59 @@ def _use(idle: pd.DataFrame) -> pd.DataFrame:
 
 def _estimate(use: pd.DataFrame, weights: np.ndarray | None = None) -> _Turnbull:
     """Turnbull's estimate of the keep-alive from reuses and ends: lifelines', or with
-    `weights` (a bootstrap replicate: each row as often as its environment) one_sided's."""
+    `weights` (a bootstrap replicate: each row as often as its environment) npmle's."""
     lower, upper = use["lower_s"].to_numpy(dtype=float), use["upper_s"].to_numpy(dtype=float)
+    informative = (use["kind"] != "reused").to_numpy()
     if weights is None:
-        return _turnbull(lower, upper, (use["kind"] != "reused").to_numpy())
-    reused = (use["kind"] == "reused").to_numpy()
+        return _turnbull(lower, upper, informative)
     keep = weights > 0
-    return one_sided(lower[keep & reused], weights[keep & reused],
-                     upper[keep & ~reused], weights[keep & ~reused])  # fmt: skip
+    return npmle(lower[keep], upper[keep], weights[keep], informative[keep])
 
 
-def one_sided(
-    above: np.ndarray, w_above: np.ndarray, below: np.ndarray, w_below: np.ndarray,
+def npmle(
+    lower: np.ndarray, upper: np.ndarray, weights: np.ndarray, informative: np.ndarray,
     tol: float = 1e-6, max_iter: int = 20_000,
 ) -> _Turnbull:  # fmt: skip
-    """Turnbull's estimate from observations bounded on one side each: K > above (weights
-    w_above) and K < below (w_below), by the self-consistency (EM) iteration on its innermost
-    intervals, each step in O(n) with cumulative sums. lifelines' general interval-censored
-    EM takes seconds on a random keep-alive's evidence, and the bootstrap runs hundreds; on
-    the same data both reach the same estimate (tests/test_cloudwatch_consistency.py). Bounds are
-    taken to 10 ms, as _turnbull does."""
-    if len(below) and len(above):  # (as _turnbull: the short reuses, as their longest)
-        short = above < below.min()
-        if short.sum() > 1:
-            longest = above[short].max()
-            above, w_above = np.r_[above[~short], longest], np.r_[w_above[~short], 1.0]
-    a, wa = np.unique(np.round(np.maximum(above, 0.0), 2), return_inverse=True)
-    wa = np.bincount(wa, weights=w_above, minlength=len(a))
-    b, wb = np.unique(np.round(below, 2), return_inverse=True)
-    wb = np.bincount(wb, weights=w_below, minlength=len(b))
-    # Innermost intervals: a left end (0, or a reuse's gap) followed by a right end (an end's
-    # bound, or inf for reuses) in the sorted ends; at one value, left ends first.
-    lefts = np.r_[0.0, a] if len(b) else a
-    rights = np.r_[b, np.inf] if len(a) else b
+    """Turnbull's estimate of interval-censored observations [lower, upper] (upper inf:
+    right-censored; lower 0: left-censored) with `weights`, as _turnbull gives it (the same
+    reduction of short uninformative ones, bounds to 10 ms), by the self-consistency (EM)
+    iteration on its innermost intervals. Each observation holds a run of consecutive
+    innermost intervals, so a step is O(n) with cumulative sums: lifelines' general EM takes
+    seconds on a random keep-alive's evidence, and a bootstrap runs hundreds of fits. Both
+    reach the same estimate (tests/test_cloudwatch_consistency.py)."""
+    finite = np.isfinite(upper)
+    short = ~informative & (lower < (upper[finite].min() if finite.any() else np.inf))
+    if short.sum() > 1:  # (as _turnbull: the short ones as their longest)
+        keep = ~short
+        keep[np.flatnonzero(short)[lower[short].argmax()]] = True
+        lower, upper, weights = lower[keep], upper[keep], weights[keep]
+    bounds = np.round(np.maximum(np.column_stack([lower, upper]), 0.0), 2)
+    pairs, inverse = np.unique(bounds, axis=0, return_inverse=True)
+    w = np.bincount(inverse.ravel(), weights=weights, minlength=len(pairs))
+    lo, up = pairs[:, 0], np.maximum(pairs[:, 1], pairs[:, 0])
+    # Innermost intervals: a left end followed by a right end in the sorted ends (at one
+    # value, left ends first).
+    lefts, rights = np.unique(lo), np.unique(up)
     values = np.r_[lefts, rights]
     kinds = np.r_[np.zeros(len(lefts)), np.ones(len(rights))]
     order = np.lexsort((kinds, values))
     values, kinds = values[order], kinds[order]
     starts = np.flatnonzero((kinds[:-1] == 0) & (kinds[1:] == 1))
     left, right = values[starts], values[starts + 1]
-    m, total = len(left), wa.sum() + wb.sum()
-    # Interval k lies within "K > a_i" iff left_k >= a_i; within "K < b_j" iff right_k <= b_j.
-    first_above = np.searchsorted(left, a, "left")  # intervals first_above.. are in obs i
-    last_below = np.searchsorted(right, b, "right")  # intervals ..last_below-1 are in obs j
+    m, total = len(left), w.sum()
+    first = np.searchsorted(left, lo, "left")  # observation i holds intervals first..last-1
+    last = np.searchsorted(right, up, "right")
     p = np.full(m, 1.0 / m)
     loglik = -np.inf
-    tail, head = np.zeros(m + 1), np.zeros(m + 1)
+    head = np.zeros(m + 1)
     for _ in range(max_iter):
-        np.cumsum(p[::-1], out=tail[m - 1 :: -1])  # tail[k] = sum of p[k:]
         np.cumsum(p, out=head[1:])  # head[k] = sum of p[:k]
-        d_above, d_below = tail[first_above], head[last_below]
-        new = (wa @ np.log(d_above) + wb @ np.log(d_below)) / total
-        # Each interval's share of each observation it lies in, summed.
-        from_above = np.cumsum(np.bincount(first_above, weights=wa / d_above, minlength=m + 1))
-        from_below = np.cumsum(np.bincount(last_below, weights=wb / d_below,
-                                           minlength=m + 1)[::-1])[::-1]  # fmt: skip
-        p = p * (from_above[:m] + from_below[1:]) / total
+        held = head[last] - head[first]
+        new = float(w @ np.log(held)) / total
+        share = w / held
+        cover = np.cumsum(np.bincount(first, share, minlength=m + 1)
+                          - np.bincount(last, share, minlength=m + 1))[:m]  # fmt: skip
+        p = p * cover / total
         if new - loglik < tol:
             break
         loglik = new
@@ -393,33 +390,44 @@ def one_sided(
     return _Turnbull(left, right, mid, p / p.sum())
 
 
-def intervals(idle: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
-    """95% intervals of the keep-alive's 5th, 50th and 95th percentiles: the 2.5th percentile
+def bootstrap(
+    lower: np.ndarray, upper: np.ndarray, informative: np.ndarray, units: np.ndarray,
+    seed: int = 0,
+) -> dict[str, list]:  # fmt: skip
+    """95% intervals of an estimate's 5th, 50th and 95th percentiles: the 2.5th percentile
     of the left ends, and the 97.5th of the right ends, of the Turnbull intervals holding
-    them, over BOOTSTRAP replicates that resample environments (each with all its idle
-    periods). They hold both what the data leave open (Turnbull's intervals' extent) and how
-    the estimate varies with the environments seen. An upper end is None when replicates
-    without an end seen leave it unbounded."""
-    use = _use(idle)
-    codes, uniques = pd.factorize(use["function"].astype(str) + "\0" + use["stream"].astype(str))
-    ended = (use["kind"] == "ended").to_numpy()
+    them, over BOOTSTRAP replicates that resample `units` (environments: each with all its
+    observations). They hold both what the data leave open (Turnbull's intervals' extent)
+    and how the estimate varies with the environments seen. An upper end is None when
+    replicates with no finite upper bound leave it unbounded."""
+    codes, uniques = pd.factorize(units)
+    bounded = np.isfinite(upper)
     rng = np.random.default_rng(seed)
     lefts, rights = {p: [] for p in (5, 50, 95)}, {p: [] for p in (5, 50, 95)}
     for _ in range(BOOTSTRAP):
         weights = np.bincount(rng.integers(0, len(uniques), len(uniques)),
                               minlength=len(uniques))[codes]  # fmt: skip
-        # (no end seen: nothing bounds it from above)
-        est = _estimate(use, weights) if (weights[ended] > 0).any() else None
+        keep = weights > 0
+        # (nothing bounded from above: the replicate's estimate is unbounded)
+        est = (npmle(lower[keep], upper[keep], weights[keep].astype(float), informative[keep])
+               if (keep & bounded).any() else None)  # fmt: skip
         for p in lefts:
-            i = est.at(p) if est is not None else None
-            lefts[p].append(float(est.left[i]) if est is not None else 0.0)
-            rights[p].append(float(est.right[i]) if est is not None else math.inf)
+            lefts[p].append(float(est.left[est.at(p)]) if est is not None else 0.0)
+            rights[p].append(float(est.right[est.at(p)]) if est is not None else math.inf)
     out = {}
     for p in lefts:
         low = float(np.quantile(lefts[p], 0.025, method="lower"))
         high = float(np.quantile(rights[p], 0.975, method="higher"))
         out[str(p)] = [round(low, 1), round(high, 1) if math.isfinite(high) else None]
     return out
+
+
+def intervals(idle: pd.DataFrame, seed: int = 0) -> dict[str, list]:
+    """The keep-alive's 95% intervals (`bootstrap` over environments)."""
+    use = _use(idle)
+    units = (use["function"].astype(str) + "\0" + use["stream"].astype(str)).to_numpy()
+    return bootstrap(use["lower_s"].to_numpy(dtype=float), use["upper_s"].to_numpy(dtype=float),
+                     (use["kind"] != "reused").to_numpy(), units, seed)  # fmt: skip
 
 
 def _pinned(interval: list, value: float) -> bool:
@@ -545,6 +553,25 @@ def keep_alive_scenario(keep: dict[str, Any]) -> tuple[dict | None, dict | None,
     )
 
 
+def lifetime_summary(life: dict[str, Any]) -> str:
+    """The printed words for the recycling lifetime: no value the evidence does not pin
+    down (its 95% interval within PINNED of it)."""
+    value, iv = life.get("max_lifetime_s"), life.get("interval_s")
+    if value is None:
+        return "not estimated"
+    if isinstance(value, dict):
+        (l5, h5), (l95, h95) = iv["5"], iv["95"]
+        def at(v):
+            return f"{v:,.0f}" if v is not None else "unbounded"
+        return (f"uniform {value['low_s']:,.0f}-{value['high_s']:,.0f} s (95% intervals: 5th "
+                f"percentile {l5:,.0f}-{at(h5)} s, 95th {l95:,.0f}-{at(h95)} s)")  # fmt: skip
+    low, high = iv["50"]
+    if _pinned(iv["50"], value):
+        return f"fixed {value:,.1f} s (95% interval {low:,.1f}-{high:,.1f} s)"
+    top = f"{high:,.0f} s" if high is not None else "unbounded"
+    return f"not pinned down: somewhere in {low:,.0f} s-{top} (95% interval; weak evidence)"
+
+
 #: Recycled environments needed before the recycling lifetime is estimated.
 MIN_RECYCLED = 10
 
@@ -589,6 +616,8 @@ def lifetime(
     upper = np.where(recycled, final["last_end_s"].to_numpy(dtype=float)
                      + final["next_cold_s"].to_numpy(dtype=float) - born, np.inf)  # fmt: skip
     est = _turnbull(lower, upper, recycled)
+    units = (final["function"].astype(str) + "\0" + final["stream"].astype(str)).to_numpy()
+    interval = bootstrap(lower, upper, recycled, units)
     q = {p: round(v, 1) for p, v in est.quantiles().items()}
     beyond = est.unbounded()
     oldest = float(np.max(upper[recycled]))
@@ -596,7 +625,8 @@ def lifetime(
            "recycled": n, "right_censored": censored,
            "right_censored_past_first_recycled": int((lower[~recycled]
                                                       >= upper[recycled].min()).sum()),
-           "recycled_if_next_cold_within_s": round(shortest_keep_s, 1)}  # fmt: skip
+           "recycled_if_next_cold_within_s": round(shortest_keep_s, 1),
+           "interval_s": interval}  # fmt: skip
     if beyond >= 0.5:
         out["note"] = (
             f"{beyond:.0%} of the estimate lies beyond the oldest age seen recycled "
@@ -712,6 +742,8 @@ def fit(
     if not keep.get("consistency", {"consistent": True})["consistent"]:
         warnings.append(keep["consistency"]["note"])
     life = lifetime(envs, idle, shortest_keep) if not envs.empty else {"max_lifetime_s": None}
+    if life.get("max_lifetime_s") is not None:
+        life["summary"] = lifetime_summary(life)
     functions, observed, per_function = [], {}, {}
     for f, r in inv.groupby("function", sort=True):
         times = np.sort(r["arrival_s"].to_numpy() - t0)
