@@ -238,6 +238,11 @@ def test_a_fixed_recycling_lifetime_is_fitted_back(tmp_path):
     assert low <= 7200 <= high
     assert life["summary"] == (f"fixed {life['max_lifetime_s']:,.1f} s (95% interval "
                                f"{low:,.1f}-{high:,.1f} s)")  # fmt: skip
+    from coldsim.cloudwatch.figures import fit_figure
+
+    fig = fit_figure(got, read_logs([tmp_path / "text"]))
+    ax = next(a for a in fig.axes if a.get_title().startswith("Environment lifetimes"))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"recycling: {life['summary']}"]
 
 
 def test_a_recycling_lifetimes_range_is_fitted_back(tmp_path):

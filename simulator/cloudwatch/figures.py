@@ -95,11 +95,16 @@ def fit_figure(fit: Fit, parsed) -> Figure:
     ax = axes[2]
     ages = fit.environments["age_s"].dropna().to_numpy() / 60.0 if len(fit.environments) else []
     ax.hist(ages, bins=40, color=style.PALETTE[2])
-    life = fit.report["lifetime"].get("quantiles_s")  # only when estimated
-    if life:
-        low, high = life[5] / 60.0, max(life[95], life[5] * 1.002) / 60.0
-        label = f"recycling estimate (5-95%): {low:.0f}-{high:.0f} min"
-        ax.axvspan(low, high, color="0.3", alpha=0.25, label=label)
+    life = fit.report["lifetime"]
+    value = life.get("max_lifetime_s")  # only when estimated
+    if value is not None:  # the fitted lifetime, as fit.json's summary and the printed line
+        if isinstance(value, dict):
+            low, high = value["low_s"], value["high_s"]
+        else:
+            low, high = life["interval_s"]["50"]
+            high = high if high is not None else low * 2
+        ax.axvspan(low / 60.0, max(high, low * 1.002) / 60.0, color="0.3", alpha=0.25,
+                   label=f"recycling: {life['summary']}")  # fmt: skip
         ax.legend(fontsize=7)
     ax.set_xlabel("environment age at its last request (min)")
     ax.set_ylabel("environments (log streams)")
