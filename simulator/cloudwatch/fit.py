@@ -412,8 +412,12 @@ def bootstrap(
         est = (npmle(lower[keep], upper[keep], weights[keep].astype(float), informative[keep])
                if (keep & bounded).any() else None)  # fmt: skip
         for p in lefts:
-            lefts[p].append(float(est.left[est.at(p)]) if est is not None else 0.0)
-            rights[p].append(float(est.right[est.at(p)]) if est is not None else math.inf)
+            if est is None:  # all its mass beyond the longest lower bound
+                lefts[p].append(float(lower[keep].max(initial=0.0)))
+                rights[p].append(math.inf)
+            else:
+                lefts[p].append(float(est.left[est.at(p)]))
+                rights[p].append(float(est.right[est.at(p)]))
     out = {}
     for p in lefts:
         low = float(np.quantile(lefts[p], 0.025, method="lower"))
@@ -542,15 +546,27 @@ def keep_alive_scenario(keep: dict[str, Any]) -> tuple[dict | None, dict | None,
                 "idle_s over it"
             ),
         )
-    top = f"{h95:,.0f}" if h95 is not None else "unbounded"
+    if h95 is None:  # replicates without an end seen: nothing bounds it from above
+        return (
+            policy,
+            None,
+            (
+                f"uniform, not pinned down: at least {l5:,.0f} s, unbounded above in the 95% "
+                "intervals (weak evidence)"
+            ),
+        )
     return (
         policy,
         None,
         (
             f"uniform {d['low_s']:,.0f}-{d['high_s']:,.0f} s (95% intervals: 5th percentile "
-            f"{l5:,.0f}-{h5:,.0f} s, 95th {l95:,.0f}-{top} s)"
+            f"{l5:,.0f}-{_at(h5)} s, 95th {l95:,.0f}-{h95:,.0f} s)"
         ),
     )
+
+
+def _at(v: float | None) -> str:
+    return f"{v:,.0f}" if v is not None else "unbounded"
 
 
 def lifetime_summary(life: dict[str, Any]) -> str:
@@ -561,10 +577,8 @@ def lifetime_summary(life: dict[str, Any]) -> str:
         return "not estimated"
     if isinstance(value, dict):
         (l5, h5), (l95, h95) = iv["5"], iv["95"]
-        def at(v):
-            return f"{v:,.0f}" if v is not None else "unbounded"
         return (f"uniform {value['low_s']:,.0f}-{value['high_s']:,.0f} s (95% intervals: 5th "
-                f"percentile {l5:,.0f}-{at(h5)} s, 95th {l95:,.0f}-{at(h95)} s)")  # fmt: skip
+                f"percentile {l5:,.0f}-{_at(h5)} s, 95th {l95:,.0f}-{_at(h95)} s)")  # fmt: skip
     low, high = iv["50"]
     if _pinned(iv["50"], value):
         return f"fixed {value:,.1f} s (95% interval {low:,.1f}-{high:,.1f} s)"
