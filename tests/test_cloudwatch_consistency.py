@@ -73,6 +73,9 @@ def test_too_little_evidence_prints_no_value_and_sweeps_the_range(tmp_path):
     assert "not pinned down" in keep["summary"] and f"{keep['policy']['idle_s']}" not in keep["summary"]
     values = got.scenario["sweep"]["grid"]["platform.keep_alive.idle_s"]
     assert values[0] == pytest.approx(low, abs=0.1) and values[-1] == pytest.approx(high, abs=0.1)
+    parsed = read_logs([tmp_path / "text"])  # fit.png shades the swept range, no value
+    assert idle_panel_labels(got, parsed) == [
+        f"keep-alive not pinned down: swept over {values[0]:,.0f}-{values[-1]:,.0f} s"]
     arrivals = {"process": "poisson", "rate_per_s": 0.01}
     data = {**got.scenario, "functions": [{**f, "arrivals": arrivals}
                                           for f in got.scenario["functions"]]}  # fmt: skip

@@ -24,19 +24,22 @@ def keep_alive_bands(keep: dict) -> list[tuple[float, float, str]]:
             low, high = (d["low_s"], d["high_s"]) if "low_s" in d else (d["value_s"],) * 2
             out.append((low, high, f"keep-alive when {name}: {_span(low, high)}"))
         return out
-    if not check["consistent"]:
-        values = next(iter(keep["sweep_grid"].values())) if keep.get("sweep_grid") else []
-        if values:
-            return [(values[0], values[-1], f"one keep-alive does not explain the logs: "
-                     f"swept over {_span(values[0], values[-1])}")]  # fmt: skip
+    grid = keep.get("sweep_grid")
+    values = next(iter(grid.values())) if grid else None
+    if values and not check["consistent"]:
+        return [(values[0], values[-1], f"one keep-alive does not explain the logs: "
+                 f"swept over {_span(values[0], values[-1])}")]  # fmt: skip
+    if values:  # not pinned down: the range the scenario sweeps
+        return [(values[0], values[-1],
+                 f"keep-alive not pinned down: swept over {_span(values[0], values[-1])}")]
+    if "not pinned down" in keep.get("summary", ""):  # unbounded above
+        low = iv["50" if policy["policy"] == "fixed" else "5"][0]
+        return [(low, max(low * 2, 1.0), f"keep-alive not pinned down: {_span(low, None)}")]
     if policy["policy"] == "fixed":
         low, high = iv["50"]
         value = policy["idle_s"]
-        if high is not None and high - low <= 0.10 * value:
-            return [(low, high, f"keep-alive fixed {value:,.1f} s (95% interval "
-                                f"{low:,.1f}-{high:,.1f} s)")]  # fmt: skip
-        top = high if high is not None else max(low * 2, 1.0)
-        return [(low, top, f"keep-alive not pinned down: {_span(low, high)} (95% interval)")]
+        return [(low, high, f"keep-alive fixed {value:,.1f} s (95% interval "
+                            f"{low:,.1f}-{high:,.1f} s)")]  # fmt: skip
     d = policy["idle_s"]
     return [(d["low_s"], d["high_s"], f"keep-alive uniform {_span(d['low_s'], d['high_s'])}")]
 
