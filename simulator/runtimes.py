@@ -25,6 +25,20 @@ MEASURED_MS: dict[str, tuple[float, float]] = {
     "go": (51, 55),  # alias of provided.al2023 with a Go binary
     "rust": (16, 22),  # Rust on provided.al2023
 }
+#: Every runtime AWS Lambda supports, by its identifier [sources: aws-runtimes] -> the measured
+#: preset (a MEASURED_MS key) whose init stands in for it: itself when measured, else the
+#: nearest release of the same language (an OS-only runtime: provided.al2023). A stand-in is
+#: stated wherever one is used (`coldsim logs fit` notes it); set `init` to your own.
+LAMBDA_RUNTIMES: dict[str, str] = {
+    "nodejs24.x": "nodejs22.x", "nodejs22.x": "nodejs22.x", "nodejs20.x": "nodejs22.x",
+    "python3.14": "python3.13", "python3.13": "python3.13", "python3.12": "python3.12",
+    "python3.11": "python3.11", "python3.10": "python3.11",
+    "java25": "java21", "java21": "java21", "java17": "java17", "java11": "java17",
+    "java8.al2": "java17",
+    "dotnet10": "dotnet8", "dotnet9": "dotnet8", "dotnet8": "dotnet8",
+    "ruby3.4": "ruby3.3", "ruby3.3": "ruby3.3", "ruby3.2": "ruby3.3",
+    "provided.al2023": "provided.al2023", "provided.al2": "provided.al2023",
+}  # fmt: skip
 #: OS-only runtimes, which were billed for INIT even before Aug 2025 [sources: aws-init-billing].
 CUSTOM_RUNTIMES = frozenset({"provided.al2023", "go", "rust"})
 Z90 = 1.2815515655446004  # standard normal 90th percentile

@@ -76,10 +76,50 @@ def test_a_random_keep_alives_range_is_fitted_back(tmp_path):
     run_and_export(tmp_path, {"policy": "random", "idle_s": {"dist": "uniform", "low_s": 300,
                                                               "high_s": 420}},
                    ["text"], days=4)  # fmt: skip
-    keep = fit(read_logs([tmp_path / "text"]), "fitted").scenario["platform"]["keep_alive"]
+    parsed = read_logs([tmp_path / "text"])
+    got = fit(parsed, "fitted")
+    keep = got.scenario["platform"]["keep_alive"]
     assert keep["policy"] == "random"
     assert keep["idle_s"]["low_s"] == pytest.approx(300, rel=0.10)
     assert keep["idle_s"]["high_s"] == pytest.approx(420, rel=0.10)
+    # fit.png shades the fitted range, as the printed line gives it (it once said "388-388 s"
+    # for a fitted 320-456 s).
+    low, high = keep["idle_s"]["low_s"], keep["idle_s"]["high_s"]
+    label = f"keep-alive uniform {low:,.0f}-{high:,.0f} s"
+    assert got.report["keep_alive"]["summary"].startswith(f"uniform {low:,.0f}-{high:,.0f} s")
+    assert idle_panel_labels(got, parsed) == [label]
+
+
+def idle_panel_labels(got, parsed):
+    from coldsim.cloudwatch.figures import fit_figure
+
+    fig = fit_figure(got, parsed)
+    ax = next(a for a in fig.axes if a.get_title().startswith("Idle gaps"))
+    return [t.get_text() for t in ax.get_legend().get_texts()][2:]  # after the two histograms
+
+
+def test_fit_png_shows_snapstart_restores_and_the_pinned_keep_alive(tmp_path):
+    from coldsim.cloudwatch.figures import fit_figure
+
+    report = (
+        "REPORT RequestId: r{}\tDuration: 26.63 ms\tBilled Duration: 354 ms\tMemory Size: 512 MB"
+        "\tRestore Duration: 326.96 ms\tBilled Restore Duration: 327 ms\t"
+    )
+    warm = "REPORT RequestId: w{}\tDuration: 3.10 ms\tBilled Duration: 4 ms\tMemory Size: 512 MB\t"
+    lines = [f"2024-05-01T12:00:0{i}.000Z s{i} {report.format(i)}" for i in range(3)]
+    lines += [f"2024-05-01T12:01:0{i}.000Z s{i} {warm.format(i)}" for i in range(3)]
+    (tmp_path / "ledger.log").write_text("\n".join(lines) + "\n")
+    parsed = read_logs([tmp_path / "ledger.log"])
+    fig = fit_figure(fit(parsed, "fitted"), parsed)
+    titles = [a.get_title() for a in fig.axes]
+    assert "Handler and start times (6 invocations, 3 cold: 3 restored)" in titles
+    # A pinned-down fixed keep-alive: its value and interval, as printed.
+    run_and_export(tmp_path / "fixed", {"policy": "fixed", "idle_s": 600}, ["text"], days=1)
+    parsed = read_logs([tmp_path / "fixed" / "text"])
+    got = fit(parsed, "fitted")
+    keep = got.report["keep_alive"]
+    assert keep["summary"].startswith("fixed ")
+    assert idle_panel_labels(got, parsed) == [f"keep-alive {keep['summary']}"]
 
 
 def test_export_then_fit_from_the_command_line(tmp_path):
@@ -98,7 +138,9 @@ def test_export_then_fit_from_the_command_line(tmp_path):
     res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
                               str(tmp_path / "fit"), "--name", "again"])  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert '"policy": "fixed"' in res.output
+    assert "keep-alive: fixed " in res.output and "(95% interval " in res.output
+    summary = json.loads((tmp_path / "fit" / "fit.json").read_text())["keep_alive"]["summary"]
+    assert f"keep-alive: {summary} (from " in res.output  # the printed line is fit.json's
     for name in ("scenario.yaml", "fit.json", "fit.png", "arrivals/f.csv"):
         assert (tmp_path / "fit" / name).is_file()
     fitted = load_scenario(tmp_path / "fit" / "scenario.yaml")
@@ -192,6 +234,15 @@ def test_a_fixed_recycling_lifetime_is_fitted_back(tmp_path):
     assert got.scenario["platform"]["max_lifetime_s"] == pytest.approx(7200, abs=5 * 240 / n)
     assert life["mass_unbounded"] == 0.0 and "note" not in life
     assert life["right_censored"] > 10 * n  # reaped young, mostly
+    low, high = life["interval_s"]["50"]  # its 95% interval holds the truth, and is printed
+    assert low <= 7200 <= high
+    assert life["summary"] == (f"fixed {life['max_lifetime_s']:,.1f} s (95% interval "
+                               f"{low:,.1f}-{high:,.1f} s)")  # fmt: skip
+    from coldsim.cloudwatch.figures import fit_figure
+
+    fig = fit_figure(got, read_logs([tmp_path / "text"]))
+    ax = next(a for a in fig.axes if a.get_title().startswith("Environment lifetimes"))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"recycling: {life['summary']}"]
 
 
 def test_a_recycling_lifetimes_range_is_fitted_back(tmp_path):
@@ -205,6 +256,13 @@ def test_a_recycling_lifetimes_range_is_fitted_back(tmp_path):
     assert fitted["low_s"] == pytest.approx(6300, abs=end_tolerance(n, 6300, 8100))
     assert fitted["high_s"] == pytest.approx(8100, abs=end_tolerance(n, 6300, 8100))
     assert life["quantiles_s"][50] == pytest.approx(7200, abs=3 * quantile_se(0.5, n, 6300, 8100))
+    # The intervals hold the uniform's 5th and 50th percentiles. (Not always its 95th: a
+    # bootstrap spreads the estimate as sampling would, but not its bias; here the 95th
+    # percentile came out 7,941 s, interval 7,850-7,974 s, for 8,010 s.)
+    for p, truth in (("5", 6390), ("50", 7200)):
+        low, high = life["interval_s"][p]
+        assert low <= truth <= high
+    assert life["summary"].startswith(f"uniform {fitted['low_s']:,.0f}-{fitted['high_s']:,.0f} s")
 
 
 def test_environments_reaped_young_do_not_bias_the_lifetime_low(tmp_path):
@@ -262,3 +320,130 @@ def test_the_lifetime_needs_ten_recycled_and_tells_a_lower_bound():
     assert "lower bound" in life["note"]
     fitted = life["max_lifetime_s"]  # from the recycled ones to past the oldest seen alive
     assert fitted["low_s"] < 7200 and fitted["high_s"] > 9039
+
+
+# -- names (issue 18 §6.7) -------------------------------------------------------------------
+
+REPORT = "REPORT RequestId: {}\tDuration: 3.10 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\t"
+
+
+def test_names_are_checked_and_no_path_escapes_the_output_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    log = tmp_path / "my logs.txt"  # its stem names the function: "my logs"
+    log.write_text("".join(f"2024-05-01T12:00:0{i}.000Z {REPORT.format(f'r{i}')}\n"
+                           for i in range(3)))  # fmt: skip
+    for option, value in (("--name", "../../escape"), ("--function", "a b/c:d"),
+                          ("--name", "x" * 101)):  # fmt: skip
+        res = runner.invoke(app, ["logs", "fit", str(log), option, value])
+        assert res.exit_code == 2, res.output
+        assert f"{option} {value!r}: letters, digits, '.', '_' and '-'" in res.output
+    res = runner.invoke(app, ["logs", "backtest", str(log), "--function", "../up"])
+    assert res.exit_code == 2 and "--function '../up': letters" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my logs.txt"]  # nothing written
+    # A function named in the logs as no scenario may name it: renamed, and said so.
+    res = runner.invoke(app, ["logs", "fit", str(log), "--name", "ok"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "results" / "ok-fit"
+    assert (out / "arrivals" / "my-logs.csv").is_file()
+    fitted = load_scenario(out / "scenario.yaml")
+    assert [f.name for f in fitted.functions] == ["my-logs"]
+    m = json.loads((out / "fit.json").read_text())["per_function"]["my-logs"]
+    assert m["logged_as"] == "my logs" and m["note"].startswith("named 'my logs' in the logs")
+    # Log groups that are not Lambda's name functions too: "/../x" cannot climb out.
+    page = {"events": [{"logStreamName": "s", "logGroupName": group, "timestamp": 1714564800000 + i,
+                        "message": REPORT.format(f"q{i}")}
+                       for i, group in enumerate(["/aws/lambda/../../x", "/aws/lambda/../../x"])]}  # fmt: skip
+    (tmp_path / "page.json").write_text(json.dumps(page))
+    got = fit(read_logs([tmp_path / "page.json"]), "f")
+    assert list(got.arrivals) == ["x"]
+
+
+# -- overlapping requests, warm-up (issue 18 §6.4, §6.13) ------------------------------------
+
+
+def test_environments_serving_overlapping_requests_fit_instance_concurrency(tmp_path):
+    from coldsim.cloudwatch import backtest
+
+    sc = parse_scenario({
+        "name": "multi", "seed": 3, "duration_s": 86400.0,
+        "platform": {"keep_alive": {"policy": "fixed", "idle_s": 300}, "max_lifetime_s": None},
+        "functions": [{"name": "api", "memory_mb": 2048, "instance_concurrency": 4,
+                       "arrivals": {"process": "poisson", "rate_per_s": 0.02},
+                       "duration": {"dist": "constant", "value_ms": 60000}}],
+    })  # fmt: skip
+    res = simulate(sc)
+    ev = export.events(res.invocations, res.instances, {"api": 2048}, sc.name)
+    export.write(ev, tmp_path, ["text"])
+    parsed = read_logs([tmp_path / "text"])
+    got = fit(parsed, "fitted")
+    (entry,) = got.scenario["functions"]
+    # The most requests one environment ran at once, which the run allowed up to 4.
+    assert 2 <= entry["instance_concurrency"] <= 4
+    assert got.report["per_function"]["api"]["instance_concurrency"] == entry["instance_concurrency"]
+    # The handler time is that of requests run alone: sharing the CPU slowed the others.
+    assert entry["duration"]["percentiles_ms"][50] == pytest.approx(60000, rel=1e-6)
+    assert ev["duration_ms"].max() > 60000 * 1.5
+    assert any("served up to" in w and "instance_concurrency" in w
+               for w in got.report["warnings"])  # fmt: skip
+    # Replayed, the fitted scenario's cold starts are the logs' (it was 43 against 20 when
+    # it fitted one request per environment).
+    replay = backtest.replay_scenario(got.scenario, got, tmp_path / "replay")
+    report = backtest.compare(got, parsed, simulate(parse_scenario(replay)))
+    observed = report["observed"]["cold_starts"]
+    assert observed == int(ev["init_ms"].notna().sum())
+    assert abs(report["predicted"]["cold_starts"] - observed) <= max(2, 0.15 * observed)
+    # Gaps are counted from the end of the last request running, not of the one before.
+    assert (got.idle.loc[got.idle["kind"] == "reused", "lower_s"] > 0).all()
+
+
+def test_warm_up_requests_are_replayed_but_not_counted(tmp_path):
+    runner = CliRunner()
+    sc = tmp_path / "s.yaml"
+    sc.write_text(
+        "name: w\nseed: 2\nduration_s: 14400\nwarmup_s: 3600\nplatform: {keep_alive: {policy: "
+        "fixed, idle_s: 300}, max_lifetime_s: null}\nfunctions:\n  - {name: f, memory_mb: 256, "
+        "duration: {dist: constant, value_ms: 50}, arrivals: {process: poisson, rate_per_s: "
+        "0.01}}\n"
+    )
+    assert runner.invoke(app, ["run", str(sc), "--out", str(tmp_path / "run")]).exit_code == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    res = runner.invoke(app, ["logs", "export", str(tmp_path / "run"), "--out",
+                              str(tmp_path / "logs"), "--format", "text"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    # Logs of a coldsim run: its warm-up, by default.
+    res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
+                              str(tmp_path / "fit")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    m = rep["per_function"]["f"]
+    inv = pd.read_parquet(tmp_path / "run" / "invocations.parquet")
+    counted = inv[(inv["status"] == "served") & (inv["arrival_s"] >= 3600)]
+    assert m["invocations"] == len(counted) == summary["invocations"]
+    assert m["cold_starts"] == int(counted["cold"].sum())
+    assert m["warmup_requests"] == int(((inv["status"] == "served") & (inv["arrival_s"] < 3600)).sum())
+    fitted = load_scenario(tmp_path / "fit" / "scenario.yaml")
+    t0 = rep["t0_epoch_s"] - export.EPOCH_S  # the fit's time 0, in the run's time
+    assert fitted.warmup_s == pytest.approx(3600 - t0)
+    again = simulate(fitted).summary
+    assert again["invocations"] == summary["invocations"]  # the same requests counted
+    # One format's subfolder of the export: the same warm-up.
+    res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs" / "text"), "--out",
+                              str(tmp_path / "fit-text")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "fit-text" / "fit.json").read_text())["warmup_s"] == rep["warmup_s"]
+    # Said explicitly; 0 counts every request; a bad value is exit 2.
+    for value, expected in (("0", len(inv[inv["status"] == "served"])), ("7200", None)):
+        res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
+                                  str(tmp_path / f"fit{value}"), "--warmup-s", value])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        got = json.loads((tmp_path / f"fit{value}" / "fit.json").read_text())
+        if expected is not None:
+            assert got["per_function"]["f"]["invocations"] == expected
+        else:
+            assert got["warmup_s"] == 7200
+    for value in ("-1", "nan", "1e9"):
+        res = runner.invoke(app, ["logs", "fit", str(tmp_path / "logs"), "--out",
+                                  str(tmp_path / "bad"), "--warmup-s", value])  # fmt: skip
+        assert res.exit_code == 2 and "warm" in res.output, res.output
+    assert not (tmp_path / "bad").exists()

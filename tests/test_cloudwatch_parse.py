@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import re
 
 import pytest
 from coldsim import ScenarioError
@@ -541,11 +542,16 @@ def test_start_lines_without_a_runtime_version_are_neither_runtimes_nor_malforme
         ("dotnet:8.v31", "dotnet8"),
         ("ruby:3.3.v12", "ruby3.3"),
         ("provided:al2023.v95", "provided.al2023"),
-        # coldsim has no preset for these
-        ("java:11.v21", None),
+        # supported by Lambda, without a measured preset of their own (LAMBDA_RUNTIMES)
+        ("java:11.v21", "java11"),
+        ("nodejs:20.v30", "nodejs20.x"),
+        ("nodejs:24.v3", "nodejs24.x"),
+        ("provided:al2.v100", "provided.al2"),
+        ("java:8.al2.v40", "java8.al2"),
+        ("dotnet:10.v2", "dotnet10"),
+        # no longer supported by Lambda
         ("python:3.9.v14", None),
-        ("nodejs:20.v30", None),
-        ("provided:al2.v100", None),
+        ("nodejs:18.v50", None),
         ("nodejs-14.v3", None),  # the Telemetry API reference's example
         ("coldsim", None),
         ("", None),
@@ -590,3 +596,111 @@ def test_fit_sets_the_logged_runtime_whose_preset_gives_an_unseen_init(tmp_path)
     poisson = {**entry, "arrivals": {"process": "poisson", "rate_per_s": 1.0}}
     init = parse_scenario({**got.scenario, "functions": [poisson]}).functions[0].init
     assert init.median == 145.0  # nodejs22.x's, not python3.12's 86 ms
+
+
+# --- values beyond Lambda's limits, doubtful REPORTs (issue 18 §6.1, §6.12) -----------------
+
+
+def test_values_beyond_lambdas_limits_are_malformed_with_file_and_line(tmp_path):
+    ok = "Billed Duration: 4 ms\tMemory Size: 128 MB"
+    bad = [
+        f"REPORT RequestId: {RID1}\tDuration: 1e308 ms\t{ok}",
+        f"REPORT RequestId: {RID1}\tDuration: 900000.01 ms\t{ok}",
+        f"REPORT RequestId: {RID1}\tDuration: 3.1 ms\tBilled Duration: 4 ms\tMemory Size: 10241 MB",
+        f"REPORT RequestId: {RID1}\tDuration: 3.1 ms\tBilled Duration: 4 ms\tMemory Size: 64 MB",
+        f"REPORT RequestId: {RID1}\tDuration: 3.1 ms\t{ok}\tMax Memory Used: 20000 MB",
+    ]
+    edge = f"REPORT RequestId: {RID2}\tDuration: 900000.00 ms\tBilled Duration: 900000 ms\tMemory Size: 10240 MB"
+    lines = [f"2024-05-01T12:00:0{i}.000Z {line}" for i, line in enumerate([*bad, edge])]
+    log = write(tmp_path / "limits.log", "\n".join(lines) + "\n")
+    parsed = read_logs([log])
+    assert parsed.invocations.request_id.tolist() == [RID2]  # Lambda's limits themselves pass
+    assert parsed.malformed == 5
+    assert parsed.examples[0] == f"{log}:1: Duration '1e308' is outside Lambda's limits (0-900,000 ms)"
+    assert parsed.examples[2] == f"{log}:3: Memory Size '10241' is outside Lambda's limits (128-10,240 MB)"
+    assert [e.split(": ")[1].split(" ")[0] for e in parsed.examples] == [
+        "Duration", "Duration", "Memory", "Memory", "Max"]  # fmt: skip
+    # The same in Lambda's JSON log format and in Insights' REPORT fields.
+    record = {"time": "2024-05-01T12:00:00.000Z", "type": "platform.report", "record": {
+        "requestId": RID3, "metrics": {"durationMs": 1e308, "billedDurationMs": 4,
+                                       "memorySizeMB": 128}}}  # fmt: skip
+    good = {**record, "record": {**record["record"], "requestId": RID2,
+                                 "metrics": {**record["record"]["metrics"], "durationMs": 3}}}  # fmt: skip
+    path = write(tmp_path / "fn.json", json.dumps(record) + "\n" + json.dumps(good) + "\n")
+    parsed = read_logs([path])
+    assert parsed.malformed == 1 and parsed.examples == [
+        f"{path}:1: durationMs 1e+308 is outside Lambda's limits (0-900,000 ms)"]  # fmt: skip
+    csv = (
+        "@timestamp,@requestId,@duration,@billedDuration,@memorySize,@type\n"
+        f"2024-05-01 12:00:00.253,{RID1},3.1,4,20480000000,REPORT\n"
+        f"2024-05-01 12:00:00.253,{RID2},3.1,4,128000000,REPORT\n"
+    )
+    path = write(tmp_path / "fields.csv", csv)
+    parsed = read_logs([path], function="f")
+    assert parsed.malformed == 1 and parsed.examples == [
+        f"{path}:row 1: @memorySize '20480000000' is outside Lambda's limits (128-10,240 MB)"]  # fmt: skip
+
+
+def test_a_report_cut_off_mid_line_is_counted_with_a_warning(tmp_path):
+    cut = f"REPORT RequestId: {RID1}\tDuration: 102.25 ms\tBilled Duration: 103 ms\tMemory Size: 128 MB\tInit Dur"
+    lines = [
+        f"2024-05-01T12:00:00.253Z {STREAM_A} {cut}",
+        f"2024-05-01T12:00:05.004Z {STREAM_A} {WARM}{XRAY}",  # X-Ray's fields are whole
+        f"2024-05-01T12:00:06.004Z {STREAM_A} {WARM.replace(RID2, RID3)}Status: error\tError Type: Runtime.ExitError",
+    ]
+    log = write(tmp_path / "cut.log", "\n".join(lines) + "\n")
+    parsed = read_logs([log])
+    assert len(parsed.invocations) == 3 and parsed.malformed == 0
+    assert len(parsed.warnings) == 1
+    assert parsed.warnings[0].startswith("1 REPORT line(s) cut off mid-line")
+    assert f"{log}:1: REPORT {RID1} ends in 'Init Dur', cut off mid-field" in parsed.warnings[0]
+
+
+def test_a_request_id_reported_again_with_other_values_is_warned_about(tmp_path):
+    again = WARM.replace("3.10 ms", "9.10 ms")
+    lines = [
+        f"2024-05-01T12:00:05.004Z {STREAM_A} {WARM}",
+        f"2024-05-01T12:00:05.004Z {STREAM_A} {again}",  # the same time, other values
+        f"2024-05-01T12:00:00.253Z {STREAM_A} {COLD}",
+    ]
+    log = write(tmp_path / "dup.log", "\n".join(lines) + "\n")
+    parsed = read_logs([log])
+    assert len(parsed.invocations) == 3  # counted, but not silently
+    assert len(parsed.warnings) == 1 and parsed.warnings[0].startswith("1 REPORT(s) repeat")
+    assert f"{log}:2 repeats request id {RID2} of {log}:1 with other values" in parsed.warnings[0]
+    # One export read in two formats (timestamps and durations rounded differently): no warning.
+    csv = (
+        "@timestamp,@logStream,@log,@message\n"
+        f'2024-05-01 12:00:05.004,{STREAM_A},123456789012:/aws/lambda/dup,"{WARM.replace("3.10", "3.104")}"\n'
+    )
+    path = write(tmp_path / "insights.csv", csv)
+    one = write(tmp_path / "one.log", lines[0] + "\n")
+    parsed = read_logs([one, path], function="dup")
+    assert len(parsed.invocations) == 1 and parsed.warnings == []
+
+
+def test_every_runtime_lambda_supports_has_a_measured_init_or_a_stated_stand_in(tmp_path):
+    pytest.importorskip("lifelines")
+    from coldsim import parse_scenario
+    from coldsim.cloudwatch.fit import fit
+    from coldsim.runtimes import LAMBDA_RUNTIMES, MEASURED_MS
+
+    for runtime, preset in LAMBDA_RUNTIMES.items():
+        assert preset in MEASURED_MS
+        # the same language (OS-only runtimes: provided.al2023)
+        assert re.match("[a-z]+", preset).group() == re.match("[a-z]+", runtime).group()
+    log = write(
+        tmp_path / "api.log",  # Node.js 20: a warm request only, no Init Duration to fit
+        f"2024-05-01T11:00:00.000Z {start_line('nodejs:20.v40')}\n"
+        f"2024-05-01T12:00:05.004Z {WARM}\n",
+    )
+    got = fit(read_logs([log]), "fitted")
+    (entry,) = got.scenario["functions"]
+    assert entry["runtime"] == "nodejs22.x"  # not python3.12
+    m = got.report["per_function"]["api"]
+    assert (m["runtime"], m["runtime_version"]) == ("nodejs22.x", "nodejs:20.v40")
+    assert m["note"].startswith("nodejs20.x (logged as nodejs:20.v40) has no measured init in "
+                                "coldsim: nodejs22.x, the nearest measured release of its "
+                                "language, stands in for it; no on-demand init seen")  # fmt: skip
+    poisson = {**entry, "arrivals": {"process": "poisson", "rate_per_s": 1.0}}
+    assert parse_scenario({**got.scenario, "functions": [poisson]}).functions[0].init.median == 145

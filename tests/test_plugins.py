@@ -156,7 +156,7 @@ def test_builtins_and_classes_given_directly():
          "platform.keep_alive.policy: 'userpolicies:NotAPolicy' is not a keep-alive policy"),
         ({"policy": "userpolicies:Ticks"}, "is not a keep-alive policy"),
         ({"policy": "userpolicies:Nope"}, "module 'userpolicies' has no 'Nope'"),
-        ({"policy": "fixd"}, "unknown policy 'fixd' (allowed: 'fixed', 'random', 'hybrid-histogram', or a plug-in"),
+        ({"policy": "fixd"}, "unknown policy 'fixd' (allowed: 'fixed', 'random', 'hybrid-histogram', 'load', or a plug-in"),
         ({"idle_s": 5}, "platform.keep_alive.policy: required field is missing (one of: 'fixed'"),
         ({"policy": "not_imported_anywhere:X"}, "which is not imported; coldsim imports code"),
     ],

@@ -184,20 +184,31 @@ def test_snapstart_restores_without_a_known_runtime_note_that_python_fees_are_bi
     )
     unlogged = tmp_path / "orders.log"  # no RESTORE_START line (a filtered export)
     unlogged.write_text(f"2024-05-01T12:00:00.400Z {report.format('a1')}\n")
-    java11 = tmp_path / "ledger.log"  # Java 11: coldsim has no preset for it
-    java11.write_text(
-        "2024-05-01T12:00:00.000Z RESTORE_START Runtime Version: java:11.v21\tRuntime Version "
+    java8 = tmp_path / "ledger.log"  # Java 8 on Amazon Linux 1: Lambda no longer supports it
+    java8.write_text(
+        "2024-05-01T12:00:00.000Z RESTORE_START Runtime Version: java:8.v21\tRuntime Version "
         "ARN: arn:aws:lambda:us-east-1::runtime:0abc\n"
         f"2024-05-01T12:00:00.400Z {report.format('b2')}\n"
     )
-    got = fit(read_logs([unlogged, java11]), "fitted")
-    assert all("runtime" not in f for f in got.scenario["functions"])
+    java11 = tmp_path / "billing.log"  # Java 11: java17's preset stands in for it, no fees
+    java11.write_text(
+        "2024-05-01T12:00:00.000Z RESTORE_START Runtime Version: java:11.v21\tRuntime Version "
+        "ARN: arn:aws:lambda:us-east-1::runtime:0abc\n"
+        f"2024-05-01T12:00:00.400Z {report.format('c3')}\n"
+    )
+    got = fit(read_logs([unlogged, java8, java11]), "fitted")
+    runtimes = {f["name"]: f.get("runtime") for f in got.scenario["functions"]}
+    assert runtimes == {"orders": None, "ledger": None, "billing": "java17"}
     orders, ledger = got.report["per_function"]["orders"], got.report["per_function"]["ledger"]
     assert (orders["runtime"], orders["runtime_version"]) == (None, None)
-    assert (ledger["runtime"], ledger["runtime_version"]) == (None, "java:11.v21")
+    assert (ledger["runtime"], ledger["runtime_version"]) == (None, "java:8.v21")
     fees = "the scenario assumes python3.12 and so bills SnapStart's cache and restore fees"
     for m in (orders, ledger):
         assert fees in m["note"]
         assert "set `runtime` (java17 or java21)" in m["note"]
     assert "no INIT_START or RESTORE_START line names the runtime" in orders["note"]
-    assert "runtime version java:11.v21 is not among coldsim's runtimes" in ledger["note"]
+    assert "runtime version java:8.v21 is not among coldsim's runtimes" in ledger["note"]
+    billing = got.report["per_function"]["billing"]
+    assert billing["note"] == ("java11 (logged as java:11.v21) has no measured init in coldsim: "
+                               "java17, the nearest measured release of its language, stands "
+                               "in for it")  # fmt: skip

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,6 +17,7 @@ from rich.text import Text
 from ..errors import ScenarioError
 from ..reporting.logs import read_requests
 from ..reporting.output import OutputDirError, check_output_dir
+from ..scenario.schema import NAME_PATTERN
 from .common import _fail, _num, _pct, _write, app, out_console
 
 logs_app = typer.Typer(
@@ -48,6 +51,14 @@ def logs_fit(
             "of day (hourly) or a daily cosine (diurnal)."
         ),
     ] = "replay",
+    warmup_s: Annotated[
+        float | None,
+        typer.Option(
+            help="Requests in the first this many seconds are replayed but not counted (the "
+            "scenario's warmup_s) [default: 0; for logs written by coldsim logs export, the "
+            "run's warm-up]."
+        ),
+    ] = None,
 ) -> None:
     """Fit a scenario to Lambda's logs: arrivals replayed as observed (or a Poisson process
     fitted to them), handler and init times, memory, and the platform's keep-alive and
@@ -57,12 +68,18 @@ def logs_fit(
     from ..cloudwatch.parse import read_logs
 
     try:
+        _check_name("--name", name, 100)
+        _check_name("--function", function, 200)
         out_dir = check_output_dir(out or Path("results") / f"{name}-fit", "logs-fit")
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise ScenarioError(f"not found: {', '.join(missing)}")
+        if warmup_s is not None and not (warmup_s >= 0 and math.isfinite(warmup_s)):
+            raise ScenarioError(f"--warmup-s {warmup_s!r}: expected a number of seconds >= 0")
         parsed = read_logs(paths, function)
-        result = fit(parsed, name, arrivals=arrivals)
+        until = _exported_warmup(paths) if warmup_s is None else None
+        result = fit(parsed, name, arrivals=arrivals, warmup_s=warmup_s or 0.0,
+                     warmup_end_epoch_s=until)  # fmt: skip
     except (ScenarioError, OutputDirError) as err:
         raise _fail(err) from None
     except ImportError as err:
@@ -83,11 +100,10 @@ def logs_fit(
         if m.get("note"):
             out_console.print(f"{f}: note: {m['note']}", highlight=False, markup=False)
     ev = keep.get("evidence", {})
-    life = rep["lifetime"].get("max_lifetime_s")
     out_console.print(
-        f"keep-alive: {json.dumps(keep['policy']) if keep['policy'] else 'not estimated'} "
-        f"(from {ev.get('reused', 0):,} reuse gaps, {ev.get('ended', 0):,} environments seen "
-        f"to end); lifetime: {json.dumps(life) if life else 'not estimated'}"
+        f"keep-alive: {keep['summary']} (from {ev.get('reused', 0):,} reuse gaps, "
+        f"{ev.get('ended', 0):,} environments seen to end); lifetime: "
+        f"{rep['lifetime'].get('summary', 'not estimated')}"
         + (f"; note: {keep['note']}" if keep.get("note") else ""),
         highlight=False, markup=False,
     )  # fmt: skip
@@ -97,6 +113,9 @@ def logs_fit(
         out_console.print(f"malformed REPORT lines: {parsed.malformed:,}", highlight=False)
         for example in parsed.examples:
             out_console.print(f"  {escape(example)}", highlight=False)
+    for warning in rep["warnings"]:
+        if warning != keep.get("consistency", {}).get("note"):  # (printed with the keep-alive)
+            out_console.print(f"warning: {warning}", highlight=False, markup=False)
     fig = fit_figure(result, parsed)
 
     def fill(tmp: Path) -> None:
@@ -112,6 +131,11 @@ def logs_fit(
             header = (f"# Fitted by coldsim logs fit to {rep['invocations']:,} invocations, "
                       f"arrivals a fitted {arrivals} Poisson process; time 0 is {when}. "
                       "See fit.json.\n")  # fmt: skip
+        if "sweep" in result.scenario:
+            header += (
+                "# The logs do not pin the keep-alive down to one value: the sweep block "
+                "spans what they allow (coldsim sweep runs it). See fit.json.\n"
+            )
         (tmp / "scenario.yaml").write_text(
             header + yaml.safe_dump(result.scenario, sort_keys=False)
         )
@@ -121,6 +145,35 @@ def logs_fit(
     _write(out_dir, "logs-fit", fill)
     out_console.print(f"written to {out_dir} (run: coldsim run {out_dir / 'scenario.yaml'})",
                       highlight=False, markup=False)  # fmt: skip
+
+
+def _exported_warmup(paths: list[Path]) -> float | None:
+    """The end of the warm-up (epoch s) of the run whose export holds every path (the
+    .export.json of the export's folder: the path, or its parent, as in run-logs/text); None
+    for other logs, or runs exported with different warm-ups."""
+    ends = set()
+    for path in paths:
+        folder = path if path.is_dir() else path.parent
+        meta = next((m for m in (folder / ".export.json", folder.parent / ".export.json")
+                     if m.is_file()), None)  # fmt: skip
+        if meta is None:
+            return None
+        try:
+            data = json.loads(meta.read_text())
+            ends.add(float(data["epoch_s"]) + float(data["warmup_s"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return ends.pop() if len(ends) == 1 else None
+
+
+def _check_name(option: str, value: str | None, longest: int) -> None:
+    """A name that becomes a scenario's and a file's: letters, digits, . _ - (NAME_PATTERN),
+    so no path escapes the output folder."""
+    if value is not None and not (re.fullmatch(NAME_PATTERN, value) and len(value) <= longest):
+        raise ScenarioError(
+            f"{option} {value!r}: letters, digits, '.', '_' and '-', at most {longest} "
+            "characters, starting with a letter or digit"
+        )
 
 
 def _print_arrivals(rep: dict) -> None:
@@ -196,7 +249,8 @@ def logs_export(
         # Hidden: a folder of logs is read whole by `coldsim logs fit`.
         (tmp / ".export.json").write_text(json.dumps(
             {"run": str(run_dir.resolve()), "epoch_s": epoch_s, "formats": chosen,
-             "reports": len(ev)}, indent=2) + "\n")  # fmt: skip
+             "reports": len(ev), "warmup_s": float(data.get("warmup_s") or 0.0)},
+            indent=2) + "\n")  # fmt: skip
 
     _write(out_dir, "logs", fill)
     out_console.print(f"{len(ev):,} invocations written as {', '.join(chosen)} logs to "
@@ -233,6 +287,7 @@ def logs_backtest(
     from ..simulation import simulate
 
     try:
+        _check_name("--function", function, 200)
         out_dir = check_output_dir(out or Path("results") / "backtest", "logs-backtest")
         missing = [str(p) for p in paths if not p.exists()]
         if missing:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScenarioError
+from ..reporting.pricing import pays_init
 from .fit import Fit, requests
 
 
@@ -35,9 +36,7 @@ def replay_scenario(scenario: dict[str, Any], fitted: Fit, folder: Path) -> dict
         if f["name"] not in fitted.arrivals:
             continue  # not in the logs: nothing to compare
         path = folder / f"{f['name']}.csv"
-        path.write_text(
-            "timestamp_s\n" + "".join(f"{t:.6f}\n" for t in fitted.arrivals[f["name"]])
-        )
+        path.write_text("timestamp_s\n" + "".join(f"{t:.6f}\n" for t in fitted.arrivals[f["name"]]))
         functions.append({**f, "arrivals": {"process": "trace", "path": str(path)}})
     span = max(float(t.max()) for t in fitted.arrivals.values()) + 1.0
     data.update(functions=functions, duration_s=float(np.ceil(span)), warmup_s=0.0, sweep=None)
@@ -56,7 +55,12 @@ def compare(fitted: Fit, parsed, result) -> dict[str, Any]:
         return np.histogram(times, bins=edges)[0]
 
     inv = result.invocations
-    served = inv[inv["status"].astype(str) == "served"]
+    served = inv[inv["status"].astype(str) == "served"].copy()
+    # As the logs count them: one init per instance (requests that joined a multi-request
+    # instance's init only waited: their REPORTs carry no Init Duration).
+    served["cold"] = served["cold"].to_numpy() & pays_init(
+        served["cold"].to_numpy(), served["instance_id"].to_numpy(), served["init_ms"].to_numpy()
+    )
     obs_cold = per_hour(obs.loc[obs["cold"], "arrival_s"].to_numpy() - t0)
     pred_cold = per_hour(served.loc[served["cold"], "arrival_s"].to_numpy())
     obs_envs = _active(obs["stream"].to_numpy(), obs["start_s"].to_numpy() - t0, edges)

@@ -29,9 +29,15 @@ log format (``{"type": "platform.report", ...}``), whatever the envelope.
 - ``status``: "success", "timeout" or "error"
 - ``init_type``: "on-demand", "provisioned-concurrency", "snap-start" (the JSON log format
   says so in the environment's ``platform.initStart``/``initReport``), else ""
+- ``file``: the file it was read from
 
 A REPORT seen twice (same function, stream, request id and time, e.g. a page saved twice) is
-kept once.
+kept once. A value beyond Lambda's limits (`LIMITS`: a 900,000 ms invocation, 128-10,240 MB of
+memory [sources: aws-timeout, aws-memory-cpu]) makes its REPORT malformed. `Parsed.warnings`
+tells, with file:line, of what is counted but doubtful: one request id reported again with
+other values or more than 10 ms apart (a copy edited, two exports of different runs, or an
+asynchronous retry, which Lambda runs under the same request id), and a text REPORT cut off
+mid-line (an Init Duration after the cut would be lost: a cold start read as warm).
 
 `Parsed.runtimes` maps each function to the runtime version its environments started with
 (the most common one, e.g. ``python:3.12.v18``), from the line Lambda writes as an environment
@@ -71,13 +77,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScenarioError
-from ..runtimes import MEASURED_MS
+from ..runtimes import LAMBDA_RUNTIMES
 
 COLUMNS = [
     "function", "stream", "end_s", "request_id", "duration_ms", "billed_ms", "memory_mb",
-    "max_memory_mb", "init_ms", "restore_ms", "status", "init_type",
+    "max_memory_mb", "init_ms", "restore_ms", "status", "init_type", "file",
 ]  # fmt: skip
-_TEXT_COLUMNS = ["function", "stream", "request_id", "status", "init_type"]
+_TEXT_COLUMNS = ["function", "stream", "request_id", "status", "init_type", "file"]
 _NUMBERS = ["duration_ms", "billed_ms", "memory_mb", "max_memory_mb", "init_ms", "restore_ms"]
 
 #: Format names (the values of `Parsed.files`) and what each is.
@@ -135,6 +141,21 @@ _VERSION = re.compile(r"([a-z]+)[:-]([0-9a-z][0-9a-z.]*?)\.v\d+")
 _INSIGHTS_REQUIRED = ["@requestId", "@duration", "@billedDuration", "@memorySize"]
 _INSIGHTS_OPTIONAL = ["@maxMemoryUsed", "@initDuration"]
 _INSIGHTS_META = ["@timestamp", "@logStream", "@log", "@type", "@message"]
+#: What follows the last field of a complete REPORT line: nothing, or whole "Name: value"
+#: pairs (X-Ray's "XRAY TraceId: 1-... SegmentId: ... Sampled: true", "Error Type: ...").
+_TRAILER = re.compile(r"(?:[A-Za-z][A-Za-z ]*:[ \t]*\S+[ \t]*)*")
+#: column -> (least, most) Lambda allows: an invocation runs at most 15 minutes, and an init
+#: (with provisioned concurrency or SnapStart) as long; Billed Duration adds the init to the
+#: invocation since August 2025; memory is 128-10,240 MB
+#: [sources: aws-timeout, aws-memory-cpu, aws-init-billing].
+LIMITS = {
+    "duration_ms": (0.0, 900_000.0), "billed_ms": (0.0, 1_800_000.0),
+    "memory_mb": (128.0, 10_240.0), "max_memory_mb": (0.0, 10_240.0),
+    "init_ms": (0.0, 900_000.0), "restore_ms": (0.0, 900_000.0),
+}  # fmt: skip
+#: Two reports of one request id closer than this (and with the same values) are one REPORT
+#: read twice (one export in several formats, whose timestamps differ by their rounding).
+SAME_REPORT_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -148,14 +169,16 @@ class Parsed:
     #: function -> the runtime version its environments started with (the most common one;
     #: the first seen of equally common ones), e.g. "python:3.12.v18"; only those seen
     runtimes: dict[str, str] = field(default_factory=dict)
+    #: what is counted but doubtful, each with a few "file:line: ..." examples
+    warnings: list[str] = field(default_factory=list)
 
 
 def runtime_name(version: str | None) -> str | None:
-    """coldsim's runtime (a `MEASURED_MS` key) for one of Lambda's runtime versions:
-    "python:3.12.v18" -> "python3.12", "nodejs:22.v40" -> "nodejs22.x", "java:21.v20" ->
+    """The runtime identifier (a `LAMBDA_RUNTIMES` key) of one of Lambda's runtime versions:
+    "python:3.12.v18" -> "python3.12", "nodejs:20.v40" -> "nodejs20.x", "java:21.v20" ->
     "java21", "dotnet:8.v31" -> "dotnet8", "ruby:3.3.v12" -> "ruby3.3", "provided:al2023.v95"
-    -> "provided.al2023". None for one coldsim has no preset for (java:11, python:3.9 ...) or
-    that is not a runtime version."""
+    -> "provided.al2023". None for one Lambda no longer supports (python:3.9, nodejs:18 ...)
+    or that is not a runtime version."""
     m = _VERSION.fullmatch((version or "").strip().lower())
     if m is None:
         return None
@@ -166,7 +189,7 @@ def runtime_name(version: str | None) -> str | None:
         name = f"provided.{release}"
     else:
         name = family + release
-    return name if name in MEASURED_MS else None
+    return name if name in LAMBDA_RUNTIMES else None
 
 
 def read_logs(paths: Sequence[str | Path] | str | Path, function: str | None = None) -> Parsed:
@@ -183,7 +206,16 @@ def read_logs(paths: Sequence[str | Path] | str | Path, function: str | None = N
     table = _table(sink)
     if table.empty:
         raise _nothing_found(formats, sink)
-    return Parsed(table, sink.malformed, sink.examples, formats, _runtimes(sink.runtimes))
+    warnings = sink.repeated
+    if sink.cut:
+        warnings.append(
+            f"{sink.cut:,} REPORT line(s) cut off mid-line, read as far as they go (an Init "
+            "Duration after the cut would be lost: a cold start read as warm), e.g. "
+            + "; ".join(sink.cut_examples)
+        )
+    table = table.drop(columns=["where"])
+    return Parsed(table, sink.malformed, sink.examples, formats, _runtimes(sink.runtimes),
+                  warnings)  # fmt: skip
 
 
 def _runtimes(seen: dict[str, Counter]) -> dict[str, str]:
@@ -203,6 +235,11 @@ class _Sink:
         self.streams: list[str] = []
         self.request_ids: list[str] = []
         self.statuses: list[str] = []
+        self.files: list[str] = []  # where each REPORT was read: file and line (or event)
+        self.wheres: list[object] = []
+        self.cut = 0  # text REPORTs cut off mid-line
+        self.cut_examples: list[str] = []
+        self.repeated: list[str] = []  # the warning on request ids reported more than once
         self.numbers = array("d")  # end_s, then _NUMBERS, per row
         self._names: dict[str, str] = {}  # one copy of each function and stream name
         self.frames: list[pd.DataFrame] = []  # Insights fields, read a chunk at a time
@@ -214,8 +251,10 @@ class _Sink:
 
     def report(
         self, function: str, stream: str, end_s: float, request_id: str, values: list[float],
-        status: str,
+        status: str, path: Path, where: object,
     ) -> None:  # fmt: skip
+        self.files.append(self._names.setdefault(str(path), str(path)))
+        self.wheres.append(where)
         self.functions.append(self._names.setdefault(function, function))
         self.streams.append(self._names.setdefault(stream, stream))
         self.request_ids.append(request_id)
@@ -227,6 +266,11 @@ class _Sink:
         """An environment of `function` started with runtime `version` (if a string)."""
         if isinstance(version, str) and version.strip():
             self.runtimes.setdefault(function, Counter())[version.strip()] += 1
+
+    def truncated(self, path: Path, where: object, what: str) -> None:
+        self.cut += 1
+        if len(self.cut_examples) < MAX_EXAMPLES:
+            self.cut_examples.append(f"{path}:{where}: {what}")
 
     def bad(self, path: Path, where: object, what: str) -> None:
         self.malformed += 1
@@ -373,11 +417,13 @@ def _message(
         try:
             if time_s is None:
                 raise _Bad("the event has no valid timestamp")
-            request_id, values, status = _text_report(text)
+            request_id, values, status, cut = _text_report(text)
         except _Bad as err:
             sink.bad(path, where, str(err))
             return
-        sink.report(function, stream, time_s, request_id, values, status)
+        if cut:
+            sink.truncated(path, where, cut)
+        sink.report(function, stream, time_s, request_id, values, status, path, where)
     elif text.startswith(("INIT_START", "RESTORE_START")):
         m = _START_LINE.match(text)  # never a malformed REPORT: a line without one says nothing
         if m:
@@ -388,18 +434,21 @@ def _message(
             sink.timeouts.append((function, m.group(1), time_s))
 
 
-def _text_report(msg: str) -> tuple[str, list[float], str]:
-    """(request id, numeric columns, status) of a REPORT message."""
+def _text_report(msg: str) -> tuple[str, list[float], str, str]:
+    """(request id, numeric columns, status, what was cut off: "" unless the line ends
+    mid-field) of a REPORT message."""
     m = _REQUEST.match(msg)
     if m is None:
         if msg.startswith("REPORT RequestId"):
             raise _Bad("REPORT without a request id")
         raise _Bad("text before REPORT RequestId (expected it to start the message)")
     found: dict[str, tuple[str, str]] = {}
-    for name, value, unit in _FIELD.findall(msg, m.end()):
-        found.setdefault(name, (value, unit))
+    end = m.end()
+    for field_m in _FIELD.finditer(msg, m.end()):
+        found.setdefault(field_m.group(1), (field_m.group(2), field_m.group(3) or ""))
+        end = field_m.end()
     values = []
-    for name, unit, required in _TEXT_FIELDS:
+    for (name, unit, required), column in zip(_TEXT_FIELDS, _NUMBERS, strict=True):
         if name not in found:
             if required:
                 raise _Bad(f"REPORT {m.group(1)} has no {name}")
@@ -408,8 +457,12 @@ def _text_report(msg: str) -> tuple[str, list[float], str]:
         raw, got = found[name]
         if got != unit:
             raise _Bad(f"REPORT {m.group(1)}: {name} {raw!r} is not followed by {unit}")
-        values.append(_number(raw, name))
-    return m.group(1), values, _status(found.get("Status", ("success",))[0])
+        values.append(_number(raw, name, column))
+    rest = msg[end:].strip()
+    cut = ""
+    if rest and not _TRAILER.fullmatch(rest):
+        cut = f"REPORT {m.group(1)} ends in {rest[-40:]!r}, cut off mid-field"
+    return m.group(1), values, _status(found.get("Status", ("success",))[0]), cut
 
 
 def _record(
@@ -425,7 +478,7 @@ def _record(
         except _Bad as err:
             sink.bad(path, where, str(err))
             return
-        sink.report(function, stream, end_s, request_id, values, status)
+        sink.report(function, stream, end_s, request_id, values, status, path, where)
     elif kind in _INIT_EVENTS or kind in _RESTORE_EVENTS:
         if kind in _RUNTIME_EVENTS and isinstance(body, dict):
             sink.runtime(function, body.get("runtimeVersion"))
@@ -456,17 +509,19 @@ def _json_report(body: Any) -> tuple[str, list[float], str]:
     if not isinstance(metrics, dict):
         raise _Bad(f"platform.report {request_id} has no metrics")
     values = []
-    for name, required in _JSON_METRICS:
+    for (name, required), column in zip(_JSON_METRICS, _NUMBERS, strict=True):
         if metrics.get(name) is None:
             if required:
                 raise _Bad(f"platform.report {request_id} has no {name}")
             values.append(math.nan)
         else:
-            values.append(_number(metrics[name], name))
+            values.append(_number(metrics[name], name, column))
     return request_id, values, _status(body.get("status", "success"))
 
 
-def _number(raw: Any, name: str) -> float:
+def _number(raw: Any, name: str, column: str, value: float | None = None) -> float:
+    """`raw` as a number within Lambda's `LIMITS` of `column` (`value`: what it stands for,
+    when not raw itself: Insights' memory in bytes)."""
     try:
         if isinstance(raw, bool):
             raise ValueError
@@ -475,6 +530,11 @@ def _number(raw: Any, name: str) -> float:
         raise _Bad(f"{name} {raw!r} is not a number") from None
     if not (math.isfinite(x) and x >= 0):
         raise _Bad(f"{name} {raw!r} is not a finite number >= 0")
+    x = x if value is None else value
+    low, high = LIMITS[column]
+    if not low <= x <= high:
+        unit = "MB" if column.endswith("_mb") else "ms"
+        raise _Bad(f"{name} {raw!r} is outside Lambda's limits ({low:,.0f}-{high:,.0f} {unit})")
     return x
 
 
@@ -789,7 +849,11 @@ def _insights_fields(sink: _Sink, f: _File, chunk: pd.DataFrame, first_row: int)
     for c in _INSIGHTS_REQUIRED[1:] + _INSIGHTS_OPTIONAL:
         raw = chunk[c].str.strip() if c in chunk else pd.Series("", index=chunk.index)
         x = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        invalid = ~(np.isfinite(x) & (x >= 0))
+        if c in _INSIGHTS_MB:
+            x = _insights_mb(x)
+        low, high = LIMITS[_INSIGHTS_COLUMNS[c]]
+        with np.errstate(invalid="ignore"):
+            invalid = ~(np.isfinite(x) & (x >= low) & (x <= high))
         bad |= invalid if c in _INSIGHTS_REQUIRED else invalid & (raw != "").to_numpy()
         values[c] = x
     for i in np.flatnonzero(bad)[: MAX_EXAMPLES - len(sink.examples)]:
@@ -809,15 +873,24 @@ def _insights_fields(sink: _Sink, f: _File, chunk: pd.DataFrame, first_row: int)
                 "request_id": request.to_numpy()[ok],
                 "duration_ms": values["@duration"][ok],
                 "billed_ms": values["@billedDuration"][ok],
-                "memory_mb": _insights_mb(values["@memorySize"][ok]),
-                "max_memory_mb": _insights_mb(values["@maxMemoryUsed"][ok]),
+                "memory_mb": values["@memorySize"][ok],
+                "max_memory_mb": values["@maxMemoryUsed"][ok],
                 "init_ms": values["@initDuration"][ok],
                 "restore_ms": np.full(n, np.nan),
                 "status": np.full(n, "success", dtype=object),
                 "init_type": np.full(n, "", dtype=object),
+                "file": str(f.path),
+                "where": [f"row {r}" for r in rows[ok]],
             }
         )
     )
+
+
+_INSIGHTS_COLUMNS = {
+    "@duration": "duration_ms", "@billedDuration": "billed_ms", "@memorySize": "memory_mb",
+    "@maxMemoryUsed": "max_memory_mb", "@initDuration": "init_ms",
+}  # fmt: skip
+_INSIGHTS_MB = {"@memorySize", "@maxMemoryUsed"}
 
 
 def _insights_mb(size: np.ndarray) -> np.ndarray:
@@ -838,7 +911,9 @@ def _insights_problem(row: pd.Series) -> str:
         raw = row.get(c, "").strip()
         if raw or c in _INSIGHTS_REQUIRED:
             try:
-                _number(raw, c)
+                x = _number(raw, c, "duration_ms", 0.0)  # a number at all
+                mb = float(_insights_mb(np.array([x]))[0]) if c in _INSIGHTS_MB else None
+                _number(raw, c, _INSIGHTS_COLUMNS[c], mb)
             except _Bad as err:
                 return str(err)
     return "unreadable REPORT fields"
@@ -854,15 +929,60 @@ def _table(sink: _Sink) -> pd.DataFrame:
         rows = {"function": sink.functions, "stream": sink.streams, "end_s": numbers[:, 0]}
         rows |= {"request_id": sink.request_ids, "status": sink.statuses, "init_type": ""}
         rows |= {c: numbers[:, 1 + i] for i, c in enumerate(_NUMBERS)}
-        parts = [pd.DataFrame(rows)[COLUMNS], *parts]
+        rows |= {"file": sink.files, "where": sink.wheres}  # fmt: skip
+        parts = [pd.DataFrame(rows)[_WITH_PLACE], *parts]
     if not parts:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=_WITH_PLACE)
     table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     table = table.astype({c: (str if c in _TEXT_COLUMNS else float) for c in COLUMNS})
-    table = table.drop_duplicates(["function", "stream", "request_id", "end_s"], ignore_index=True)
+    table["where"] = table["where"].astype(str)
+    table = table.drop_duplicates([c for c in COLUMNS if c != "file"], ignore_index=True)
+    table, sink.repeated = _duplicates(table)
     _mark_timeouts(table, sink.timeouts)
     _attach_init_types(table, sink.inits)
     return table.sort_values(["function", "end_s"], kind="stable", ignore_index=True)
+
+
+_WITH_PLACE = [*COLUMNS, "where"]
+
+
+def _duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The table less the copies of one REPORT read twice (one request id within
+    SAME_REPORT_S, the same values to 0.01: one export in several formats, whose timestamps
+    and durations are rounded differently), and a warning (with file:line examples) when a
+    request id is reported again otherwise."""
+    t = table.sort_values(["function", "request_id", "end_s"], kind="stable", ignore_index=True)
+    again = (
+        (t["function"] == t["function"].shift()) & (t["request_id"] == t["request_id"].shift())
+    ).to_numpy()
+    if not again.any():
+        return table, []
+    prev = t.shift()
+    same = (t["end_s"] - prev["end_s"]).abs().to_numpy() < SAME_REPORT_S
+    for c in _NUMBERS:  # one export in several formats rounds durations differently
+        a, b = t[c].to_numpy(), prev[c].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            same &= (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= 0.01)
+    differ = again & ~same
+    t = t[~(again & same)].reset_index(drop=True)
+    if not differ.any():
+        return t, []
+    rows = np.flatnonzero(differ[~(again & same)])
+    examples = []
+    for i in rows[:MAX_EXAMPLES]:
+        r, p = t.iloc[i], t.iloc[i - 1]
+        what = (
+            "other values"
+            if abs(r["end_s"] - p["end_s"]) < SAME_REPORT_S
+            else (f"{r['end_s'] - p['end_s']:.3f} s later")
+        )
+        examples.append(f"{r['file']}:{r['where']} repeats request id {r['request_id']} of "
+                        f"{p['file']}:{p['where']} with {what}")  # fmt: skip
+    return t, [
+        f"{len(rows):,} REPORT(s) repeat an earlier request id with other values or later: "
+        "each is counted as an invocation (right for an asynchronous retry, which keeps its "
+        "request id; not for a copy edited or logs of two runs), e.g. " + "; ".join(examples)
+    ]
 
 
 def _reports(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:

@@ -23,6 +23,7 @@ concurrency, od on-demand, a_<column> the append of an invocation column.
 
 from __future__ import annotations
 
+import functools
 import gc
 import heapq
 import inspect
@@ -254,8 +255,8 @@ class Engine:
             self.keep_alive.append(policy)
         #: Per function: the keep-alive window of an instance going idle, window(end_s, iid).
         self._window_of = [
-            policy.keep_alive_s if policy.builtin()
-            else self._at_moment(policy, checked(policy, f.name))
+            self._at_moment(policy, policy.keep_alive_s if policy.builtin()
+                            else checked(policy, f.name))  # (a built-in without ctx: as is)
             for f, policy in zip(sc.functions, self.keep_alive, strict=True)
         ]  # fmt: skip
         self.retry = platform.async_retry
@@ -316,15 +317,15 @@ class Engine:
     def _start(self, policy, label: str, *args) -> None:
         """policy.start(*args), with a context as `ctx` if its start takes one (then its
         `tick`, if it has one and a `tick_s`, is scheduled)."""
-        if policy.builtin():
-            policy.start(*args)
-            return
-        if "ctx" not in inspect.signature(policy.start).parameters:
-            guarded(policy, "start", policy.start)(*args)
+        if not _takes_ctx(type(policy)):
+            (policy.start if policy.builtin() else guarded(policy, "start", policy.start))(*args)
             return
         ctx = self._context_for(label, policy)
         self._moments[id(policy)] = ctx
-        guarded(policy, "start", partial(policy.start, ctx=ctx))(*args)
+        if policy.builtin():  # (the load keep-alive: trusted, unguarded)
+            policy.start(*args, ctx=ctx)
+        else:
+            guarded(policy, "start", partial(policy.start, ctx=ctx))(*args)
         self._ticks(policy, ctx, label)
 
     def _context_for(self, label: str, policy) -> Context:
@@ -1717,3 +1718,10 @@ def reporter(progress: Callable[..., None] | None) -> Callable[[float, int], Non
     if takes:
         return lambda fraction, requests: progress(fraction, requests=requests)
     return lambda fraction, requests: progress(fraction)
+
+
+@functools.cache
+def _takes_ctx(cls: type) -> bool:
+    """Whether a policy class's `start` asks for a context (once per class: a trace day
+    starts tens of thousands of copies)."""
+    return "ctx" in inspect.signature(cls.start).parameters

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from .base import PluginField
 from .hybrid import HybridHistogram
-from .keepalive import Fixed, KeepAlivePolicy, RandomIdle
+from .keepalive import Fixed, KeepAlivePolicy, LoadDependent, RandomIdle
 
 BUILTINS: dict[str, type[KeepAlivePolicy]] = {
     "fixed": Fixed, "random": RandomIdle, "hybrid-histogram": HybridHistogram,
+    "load": LoadDependent,
 }  # fmt: skip
 
 #: The scenario field's type: a built-in or a plug-in, chosen by `policy:`.
