@@ -183,3 +183,87 @@ def test_azure_trace_to_scenario_takes_the_research_preset(tmp_path):
     assert min(f.memory_mb for f in load_scenario(lam, duration_s=600).functions) >= 128
     bad = invoke("trace", "to-scenario", trace, "--out", tmp_path / "x.yaml", "--preset", "gcp")
     assert bad.exit_code == 2 and "--preset" in bad.output
+
+
+# A review's findings, each fixed with its test.
+
+
+def test_a_sweep_over_presets_runs_each_preset():
+    from coldsim.studies.sweep import point_scenario
+
+    base = parse_scenario(data("research"))
+    lam = point_scenario(base, {"platform.preset": "aws-lambda"})
+    assert lam.platform.concurrency_limit == 1000 and lam.platform.keep_alive.policy == "random"
+    kn = point_scenario(lam, {"platform.preset": "knative"})
+    assert kn.platform.controllers and kn.functions[0].instance_concurrency == 100
+    back = point_scenario(kn, {"platform.preset": "research"})
+    assert not back.platform.controllers and back.functions[0].instance_concurrency == 1
+    assert back.to_dict() == {**base.to_dict(), "sweep": None} or back.to_dict() == base.to_dict()
+
+
+def test_switching_back_drops_the_old_presets_merged_prices():
+    d = data("azure-functions")
+    d["platform"]["pricing"] = {"request_usd": 1e-6}
+    lam = parse_scenario(d).updated({"platform.preset": "aws-lambda"})
+    p = lam.platform.pricing
+    assert p.request_usd == 1e-6  # what the scenario set stays
+    assert p.min_billed_ms == 0 and p.billed_memory_step_mb is None and p.bill_init
+    assert p.x86_64.gb_s_usd == pytest.approx(0.0000166667)
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_set_overrides_give_the_same_scenario_in_any_order(tmp_path, order):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data()))
+    sets = ["platform.preset=knative", "platform.keep_alive.idle_s=60",
+            "platform.pricing.request_usd=1e-6"]  # fmt: skip
+    sc = load_scenario(path, sets if order == 0 else sets[::-1])
+    assert sc.platform.keep_alive.policy == "fixed" and sc.platform.keep_alive.idle_s == 60
+    assert sc.platform.pricing.request_usd == 1e-6 and sc.platform.pricing.x86_64.gb_s_usd == 0
+
+
+def test_cloud_run_bills_each_busy_stretch_in_100_ms_units():
+    d = data("cloud-run", duration=const(30), memory_mb=1024)
+    d["functions"][0]["arrivals"] = {"process": "periodic", "interval_s": 10}
+    r = simulate(parse_scenario(d))
+    n = r.summary["invocations"]
+    per_s = (1.0 * 0.0864 + 1.0 * 0.009) / 3600  # 1 vCPU and 1 GiB
+    busy_s = 0.5 + 0.1 + (n - 1) * 0.1  # the first: init 500 ms + 30 ms -> 600 ms
+    assert r.summary["cost_usd"]["instances"] == pytest.approx(busy_s * per_s)
+
+
+def test_a_minimum_billed_time_covers_the_init_too():
+    d = data("azure-functions", duration=const(30), init=const(50))
+    d["functions"][0]["arrivals"] = {"process": "periodic", "interval_s": 10}
+    d["platform"]["pricing"] = {"bill_init": True}
+    r = simulate(parse_scenario(d))
+    n = r.summary["invocations"]
+    assert r.summary["cost_usd"]["init"] == 0  # 30 + 50 ms is within the 100 ms minimum
+    assert r.summary["cost_usd"]["compute"] == pytest.approx(n * 0.125 * 0.1 * 0.000016)
+
+
+def test_sharding_refusals_name_the_preset_that_set_the_field():
+    from coldsim.engine.sharding import check_shardable
+
+    d = data("knative")
+    d["functions"].append({**d["functions"][0], "name": "g"})
+    with pytest.raises(ScenarioError, match="comes from platform.preset knative"):
+        check_shardable(parse_scenario(d))
+
+
+@needs_traces
+def test_trace_scenarios_switch_presets_with_their_memory_rule(tmp_path):
+    trace = TRACES / "azure2019_dirigent_100"
+    out = tmp_path / "az.yaml"
+    assert invoke("trace", "to-scenario", trace, "--out", out).exit_code == 0
+    research = load_scenario(out, duration_s=600)
+    lam = research.updated({"platform.preset": "aws-lambda"})
+    assert min(f.memory_mb for f in lam.functions) >= 128 < max(f.memory_mb for f in lam.functions)
+    assert min(f.memory_mb for f in lam.updated({"platform.preset": "research"}).functions) < 128
+    # A function replaying one trace function takes the trace's memory under any preset.
+    one = {"name": "x", "duration_s": 600, "platform": {"preset": "cloud-run"}, "functions": [{
+        "name": "f", "init": const(500),
+        "arrivals": {"process": "azure2019", "invocations": str(trace),
+                     "function": research.functions[0].arrivals.function}}]}  # fmt: skip
+    f = parse_scenario(one).functions[0]
+    assert f.memory_mb == max(128, math.ceil(f.host_memory_mb))

@@ -41,6 +41,19 @@ SHARDS_PER_WORKER = 4
 
 def check_shardable(scenario: Scenario) -> None:
     """Refuse (ScenarioError, naming the field) a scenario whose functions share capacity."""
+    try:
+        _check_shardable(scenario)
+    except ScenarioError as err:
+        if err.field in scenario._preset_filled:  # the user did not write it: say who did
+            raise ScenarioError(
+                f"{err.message} ({err.field} comes from platform.preset "
+                f"{scenario.platform.preset})",
+                file=err.file, field=err.field,
+            ) from None  # fmt: skip
+        raise
+
+
+def _check_shardable(scenario: Scenario) -> None:
     platform, file = scenario.platform, scenario.origin()["file"]
     if platform.hosts is not None:
         raise ScenarioError(

@@ -120,8 +120,8 @@ def _instance_time_usd(
     invocations: pd.DataFrame, instances: pd.DataFrame, scenario: Scenario
 ) -> np.ndarray:
     """Per function: its instances' billed time in the stats window at the instance prices:
-    time alive (alive-instance), or time serving at least one request, inits included
-    (busy-instance)."""
+    time alive (alive-instance), or time serving at least one request, inits included, each
+    busy stretch rounded up to the billing granularity (busy-instance)."""
     prices = scenario.platform.pricing.instances
     w0, w1 = scenario.warmup_s, scenario.duration_s
     n_fn = len(scenario.functions)
@@ -141,9 +141,10 @@ def _instance_time_usd(
     if busy.any():
         begin, end, iid = busy_intervals(invocations, instances, busy)
         mine = busy[fn_of[iid]]
-        seconds += np.bincount(
-            fn_of[iid[mine]], weights=overlap(begin[mine], end[mine], w0, w1), minlength=n_fn
-        )
+        # Each busy stretch billed in whole billing units (Cloud Run: 100 ms).
+        spans_ms = _round_up(overlap(begin[mine], end[mine], w0, w1) * 1000.0,
+                             scenario.platform.pricing.billing_granularity_ms)  # fmt: skip
+        seconds += np.bincount(fn_of[iid[mine]], weights=spans_ms / 1000.0, minlength=n_fn)
     return seconds / 3600.0 * per_hour
 
 

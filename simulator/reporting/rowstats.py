@@ -274,7 +274,9 @@ class RowStats:
             paid = init[at]
             if self.snap.any():
                 paid = np.where(self.snap[codes[at]], self.restore_ms[codes[at]], paid)
-            extra = round_up(dur[at] + paid, g) - round_up(dur[at], g)
+            low = self.min_billed_ms  # an execution is billed at least this, init included
+            with_init = np.maximum(round_up(dur[at] + paid, g), low)
+            extra = with_init - np.maximum(round_up(dur[at], g), low)
             return np.bincount(codes[at], weights=extra, minlength=n) * self.bills_init
 
         def group(kind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

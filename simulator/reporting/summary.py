@@ -27,7 +27,7 @@ from .intervals import (
 )
 from .logs import app_codes, function_codes
 from .pricing import costs
-from .quantiles import FunctionQuantiles
+from .quantiles import FUNCTION_EXACT_LIMIT, FunctionQuantiles
 from .rowstats import RowStats, frame_facts, frame_rows, throttle_rows
 
 
@@ -376,8 +376,9 @@ def app_report(
     served, cold, arrived = by_app(c["served"]), by_app(c["cold_starts"]), by_app(c["invocations"])
     idle, idle_fp = by_app(idle_s * gb), by_app(idle_s * footprint_gb)
     functions = np.bincount(codes, minlength=n)
-    latency = FunctionQuantiles(n)
-    latency.merge(stats.latency_of("all"), codes)
+    every = stats.latency_of("all")
+    latency = FunctionQuantiles(n, max(FUNCTION_EXACT_LIMIT, every._held))  # exact if it is
+    latency.merge(every, codes)
     lat = latency.stats()
     has = served > 0
     pct = 100.0 * cold[has] / served[has]

@@ -102,6 +102,7 @@ def load_scenario(
     given += [(k, v, k, f"override {k}") for k, v in fields.items()]
     given += [(k, v, k, None) for k, v in (("seed", seed), ("duration_s", duration_s))
               if v is not None]  # fmt: skip
+    given.sort(key=lambda g: g[0] not in ("platform.preset", "platform"))  # the preset first
     for key, value, named, _ in given:
         try:
             set_path(data, key, value)
@@ -139,13 +140,16 @@ def parse_scenario(
     file: str | None = None,
     allow_import: bool = False,
     warn_unused: bool = True,
+    keep_source: bool = True,
 ) -> Scenario:
     """Validate plain data. Relative trace paths are resolved against base_dir; plug-in
     modules not imported yet are imported only with `allow_import`. Settings of a scenario
     file (`file` given) that change nothing are named in a ScenarioWarning each
-    (`warn_unused`)."""
+    (`warn_unused`). `keep_source` keeps a copy of `data` as given, from which a variant
+    under another platform.preset starts again."""
     preset = presets.preset_of(data)
     context = {"base_dir": base_dir, "allow_import": allow_import, "preset": preset.name}
+    source = copy.deepcopy(dict(data)) if keep_source else None
     data = dict(data)
     template: tuple[int, set[str]] | None = None  # (first generated function, its keys)
     if data.get("workload") is not None:
@@ -164,6 +168,7 @@ def parse_scenario(
         raise (problems[0] if len(problems) == 1 else ScenarioErrors(problems)) from None
     scenario._origin = {"base_dir": base_dir, "file": file, "allow_import": allow_import}
     scenario._preset_filled = filled
+    scenario._source = source
     if warn_unused and file is not None:  # a scenario file's own settings (not a variant's)
         for note in scenario.unused_settings():
             warnings.warn(f"{file}: {note}", ScenarioWarning, stacklevel=2)
@@ -173,17 +178,40 @@ def parse_scenario(
 
 def updated(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
     """Scenario.updated: the scenario's data with dotted paths set, validated again with the
-    keywords that validated it (its file aside). Another platform.preset starts from what
-    the scenario set itself: the old preset's defaults and the schema's give way."""
-    if overrides.get("platform.preset", scenario.platform.preset) != scenario.platform.preset:
-        data = scenario.model_dump(mode="json", by_alias=True, exclude_unset=True)
-        for path in scenario._preset_filled:
-            _drop(data, path)
+    keywords that validated it (its file aside). Another platform.preset starts again from
+    the data as the scenario was given (its workload expanded anew, the new preset's
+    defaults filled in where it sets nothing): the old preset's and the schema's give way."""
+    switch = overrides.get("platform.preset", scenario.platform.preset) != scenario.platform.preset
+    source = None
+    if scenario._source is not None:  # the overrides on the data as given, kept for later
+        source = copy.deepcopy(scenario._source)
+        try:
+            for path in preset_first(overrides):
+                set_path(source, path, overrides[path])
+        except ScenarioError:
+            source = None  # a path into what the workload generates: not in the source
+    if switch and source is not None:
+        data = copy.deepcopy(source)
     else:
-        data = scenario.to_dict()
-    for path, value in overrides.items():
-        set_path(data, path, value)
-    return parse_scenario(data, **{**scenario.origin(), "file": None}, warn_unused=False)
+        if switch:  # what the scenario set itself, less what its preset filled in
+            data = scenario.model_dump(mode="json", by_alias=True, exclude_unset=True)
+            for path in scenario._preset_filled:
+                _drop(data, path)
+        else:
+            data = scenario.to_dict()
+        for path in preset_first(overrides):
+            set_path(data, path, overrides[path])
+    out = parse_scenario(
+        data, **{**scenario.origin(), "file": None}, warn_unused=False, keep_source=False
+    )
+    out._source = source
+    return out
+
+
+def preset_first(paths: Iterable[str]) -> list[str]:
+    """Dotted paths with platform.preset first: the others fill missing mappings with the
+    preset's defaults, so it must be known before them."""
+    return sorted(paths, key=lambda p: p not in ("platform.preset", "platform"))
 
 
 def _said_by_preset(

@@ -75,13 +75,12 @@ PRESETS: dict[str, Preset] = {
             name="azure-functions",
             summary=(
                 "Azure Functions, Consumption plan: an app's functions share instances, kept "
-                "20 min idle; one new instance per second; billed per execution."
+                "20 min idle; billed per execution."
             ),
             platform={
                 **NOT_LAMBDA,
                 "keep_alive": {"policy": "fixed", "idle_s": 1200.0},
                 "instance_scope": "app",
-                "scaling": {"instances": 1, "per_s": 1.0},
                 "pricing": {
                     **NO_PRICES,
                     "request_usd": 2e-7,
@@ -97,7 +96,6 @@ PRESETS: dict[str, Preset] = {
             sources={
                 "keep_alive": "azure-keep-alive",
                 "instance_scope": "azure-scale",
-                "scaling": "azure-scale",
                 "concurrency_limit": "azure-scale",
                 "memory_mb": "azure-scale",
                 "pricing": "azure-pricing",
@@ -105,6 +103,9 @@ PRESETS: dict[str, Preset] = {
             notes=(
                 "An instance serves one request at a time here (an app's functions share it); "
                 "Azure runs several at once on one instance.",
+                "Scale-out is not rate-limited here: Azure adds at most one instance per "
+                "second per app (HTTP) and runs the requests meanwhile on the instances it "
+                "has, while coldsim's scaling bucket would throttle them (scaling: null).",
                 "The 200-instance limit per app and the 10-minute function timeout are not "
                 "modelled; Azure publishes no recycling period (none is modelled).",
                 "memory_mb is the memory an execution uses (Azure bills it rounded up to "
@@ -176,6 +177,9 @@ PRESETS: dict[str, Preset] = {
             },
             notes=(
                 "The KPA starts and retires instances; the keep-alive never reaps them.",
+                "instance_concurrency 100 is a hard limit here; Knative's default "
+                "containerConcurrency is 0 (unlimited), with 100 the autoscaler's soft target "
+                "(at 70%): a burst beyond 100 requests per pod starts a pod here.",
                 "The activator's buffering of requests at zero scale is not modelled: a request "
                 "that finds every pod full starts one and waits for it.",
             ),
@@ -274,7 +278,11 @@ def apply(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         for i, f in enumerate(functions):
             if isinstance(f, dict):
                 f = dict(f)
+                arrivals = f.get("arrivals")
+                traced = isinstance(arrivals, dict) and arrivals.get("process") == "azure2019"
                 for key, value in preset.function.items():
+                    if key == "memory_mb" and traced:
+                        continue  # the trace's memory file gives it (the preset's rule)
                     if key not in f:
                         f[key] = copy.deepcopy(value)
                         filled.append(f"functions[{i}].{key}")

@@ -770,6 +770,9 @@ class Scenario(Model):
     _front_door: Callable[[Scenario, Mapping[str, Any]], Scenario] | None = PrivateAttr(None)
     #: Paths (platform.x, functions[i].x) whose values came from platform.preset.
     _preset_filled: list[str] = PrivateAttr(default_factory=list)
+    #: The data as given (before its workload was expanded and its preset applied), when
+    #: known: a variant under another preset starts again from it.
+    _source: dict[str, Any] | None = PrivateAttr(None)
 
     name: str = Field(
         pattern=NAME_PATTERN,
@@ -857,7 +860,7 @@ class Scenario(Model):
                     f"{low:,}-{high:,} MB (platform.preset; see docs/presets.md)"
                 )
             managed = preset.name == "aws-lambda" and f.billing == "alive-instance"
-            if managed and f.instance_concurrency > 1:  # Lambda Managed Instances
+            if managed:  # Lambda Managed Instances (concurrency 1 to 1,600)
                 if f.instance_vcpus is None:
                     raise ValueError(
                         f"[{i}].instance_vcpus: required with billing alive-instance (Lambda "

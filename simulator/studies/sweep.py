@@ -40,7 +40,7 @@ from ..policies.base import (
 )
 from ..reporting.output import check_output_dir, write_file, write_manifest
 from ..scenario.budget import available_bytes, check_memory, estimate_bytes
-from ..scenario.loading import KIND_KEYS, load_scenario, parse_scenario, set_path
+from ..scenario.loading import KIND_KEYS, load_scenario, parse_scenario, updated
 from ..scenario.schema import Scenario
 from ..version import __version__
 from ..workload.traces.common import file_key
@@ -105,14 +105,10 @@ def point_scenario(base: Scenario, point: Mapping[str, Any]) -> Scenario:
     """The base scenario with a grid point's values (plug-in classes among them recorded by
     their import paths), validated as the base was (the same file for errors, the same
     consent to plug-in imports)."""
-    data = base.to_dict()
-    data["sweep"] = None
     origin = base.origin()
     where = point_text(point)
-    try:
-        for path, value in point.items():
-            set_path(data, path, as_data(value))
-        return parse_scenario(data, **{**origin, "file": None})
+    try:  # as Scenario.updated: a point under another platform.preset starts from its data
+        return updated(base, {**{path: as_data(v) for path, v in point.items()}, "sweep": None})
     except ScenarioError as err:
         raise ScenarioError(f"grid point {where}: {err}", file=origin["file"]) from None
 
