@@ -166,8 +166,9 @@ def report(
     out["hosts"] = host_summary(kept, instances, scenario)
     out["connections"] = connection_summary(kept, instances, scenario)
     out["per_function"] = {name: block(k) for k, name in enumerate(functions)}
-    out["app_cold_pct"], per_app = app_report(stats, scenario, idle_s, gb, footprint_gb)
-    if any(f.app for f in scenario.functions):
+    in_apps = any(f.app for f in scenario.functions)
+    out["app_cold_pct"], per_app = app_report(stats, scenario, idle_s, gb, footprint_gb, in_apps)
+    if in_apps:
         out["per_app"] = per_app
     if "chain" in lat:  # per entry function (it calls others and has traffic of its own):
         # its requests from outside, end to end
@@ -359,13 +360,13 @@ def _schedule_integral(steps, w0: float, w1: float) -> float:
 
 def app_report(
     stats: RowStats, scenario: Scenario, idle_s: np.ndarray, gb: np.ndarray,
-    footprint_gb: np.ndarray,
+    footprint_gb: np.ndarray, with_apps: bool = True,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:  # fmt: skip
     """ATC'20's view by application (a function's `app`, else the function itself): the
     distribution over apps of their cold-start percentage (`app_cold_pct`: p50, p75 (the
     paper's trade-off measure), p90 and the number of apps with served requests), and per app
     its requests, cold starts, latency percentiles and idle GB-s (configured memory and
-    footprint)."""
+    footprint); the latter only `with_apps` (it merges every latency anew)."""
     apps, codes = app_codes(scenario)
     n = len(apps)
     c = stats.counts
@@ -376,16 +377,18 @@ def app_report(
     served, cold, arrived = by_app(c["served"]), by_app(c["cold_starts"]), by_app(c["invocations"])
     idle, idle_fp = by_app(idle_s * gb), by_app(idle_s * footprint_gb)
     functions = np.bincount(codes, minlength=n)
-    every = stats.latency_of("all")
-    latency = FunctionQuantiles(n, max(FUNCTION_EXACT_LIMIT, every._held))  # exact if it is
-    latency.merge(every, codes)
-    lat = latency.stats()
     has = served > 0
     pct = 100.0 * cold[has] / served[has]
     dist = {
         "apps": int(has.sum()),
         **{f"p{q}": float(np.percentile(pct, q)) if len(pct) else None for q in (50, 75, 90)},
     }
+    if not with_apps:
+        return dist, {}
+    every = stats.latency_of("all")
+    latency = FunctionQuantiles(n, max(FUNCTION_EXACT_LIMIT, every._held))  # exact if it is
+    latency.merge(every, codes)
+    lat = latency.stats()
     per_app = {
         app: {
             "functions": int(functions[a]),
