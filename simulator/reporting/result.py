@@ -56,6 +56,8 @@ class Result:
                                    self.scenario)  # fmt: skip
 
     def plot_latency_cdf(self) -> Figure:
+        """Latency CDFs of cold and warm requests (one panel per function when there are
+        several), from every counted request (latency_cdf.png)."""
         return plots.latency_cdf(
             self.stats,
             f"{self.scenario.name}: latency CDF",
@@ -78,6 +80,7 @@ class Result:
         )  # fmt: skip
 
     def plot_cold_starts(self) -> Figure:
+        """Cold starts per bin of simulated time, the warm-up marked (cold_starts_over_time.png)."""
         s = self.scenario
         return plots.cold_starts_over_time(
             self.stats, s.duration_s, s.warmup_s, title=f"{s.name}: cold starts over time"
