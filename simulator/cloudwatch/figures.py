@@ -91,6 +91,8 @@ def fit_figure(fit: Fit, parsed) -> Figure:
                    lw=1.5, label="cold starts (right axis)")  # fmt: skip
     cold_ax.set_ylabel(f"cold starts per {per}")
     cold_ax.set_ylim(0, max(1, colds.max(initial=0)) * 1.1)
+    style.integer_ticks(cold_ax.yaxis)  # counts: whole numbers
+    style.integer_ticks(ax.yaxis)
     ax.set_xlabel("time from the first request (hours)")
     ax.set_ylabel(f"invocations per {per}")
     ax.set_title("Invocations and cold starts over time")
